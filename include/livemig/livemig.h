@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * liblivemig: live migration of memory regions ("RAM blocks") from a source
+ * process to a destination process over one main channel plus N parallel
+ * "multifd" channels, as QEMU's multifd migration does.
+ *
+ * Ownership
+ *   - A session is created with livemig_session_new() and owned by the caller
+ *     until livemig_session_free().  All strings passed in are copied.
+ *   - Source RAM blocks stay owned by the caller; they must stay mapped until
+ *     livemig_wait() has returned.
+ *   - Destination RAM is allocated by the library from the sizes the source
+ *     announces (livemig_ram_get() exposes it) unless the caller registered a
+ *     block of that name and size beforehand.  Library-allocated memory lives
+ *     until livemig_session_free().
+ *
+ * Threading
+ *   - A session is driven by one caller thread: new, set, register, start,
+ *     wait, free.  livemig_cancel(), livemig_query() and
+ *     livemig_last_error() may be called from any thread at any time between
+ *     livemig_start() and livemig_session_free().
+ *   - livemig_start() spawns the session's threads (one control thread and
+ *     one sender or receiver thread per channel); livemig_wait() joins them.
+ *   - There is no global mutable state: sessions are independent.
+ *
+ * Errors
+ *   Functions returning int return 0 (or a count) on success and a negative
+ *   errno on failure; livemig_last_error() then holds a human-readable reason.
+ */
+#ifndef LIVEMIG_H
+#define LIVEMIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LIVEMIG_VERSION_STRING "0.1.0"
+
+typedef struct livemig_session livemig_session;
+
+enum livemig_role {
+	LIVEMIG_SOURCE = 0,
+	LIVEMIG_DEST = 1,
+};
+
+enum livemig_status {
+	LIVEMIG_STATUS_NONE = 0,   /* created, not started */
+	LIVEMIG_STATUS_SETUP,      /* connecting, handshake */
+	LIVEMIG_STATUS_ACTIVE,     /* pages moving */
+	LIVEMIG_STATUS_DEVICE,     /* switchover: guest stopped, final pass, digest */
+	LIVEMIG_STATUS_COMPLETED,  /* destination confirmed an identical image */
+	LIVEMIG_STATUS_FAILED,
+	LIVEMIG_STATUS_CANCELLED,
+};
+
+/* Statistics snapshot, named after QEMU's query-migrate.  Times in ms. */
+struct livemig_stats {
+	enum livemig_status status;
+	uint64_t total_time_ms;      /* start until completion (or now) */
+	uint64_t setup_time_ms;      /* start until all channels are up */
+	uint64_t downtime_ms;        /* guest stopped until destination confirmed */
+	uint64_t expected_downtime_ms;
+	uint64_t transferred;        /* bytes on the wire, all channels, headers included */
+	uint64_t total;              /* bytes of guest RAM */
+	uint64_t remaining;          /* bytes still to send in the current pass */
+	uint64_t duplicate;          /* zero pages (sent as indices only) */
+	uint64_t normal;             /* pages sent with content */
+	uint64_t normal_bytes;       /* normal * page size */
+	uint64_t payload_bytes;      /* page payload bytes on the wire (after compression) */
+	double mbps;                 /* wire megabits per second */
+	double pages_per_second;     /* (normal + duplicate) / total time */
+	uint64_t dirty_sync_count;   /* passes started */
+	double cpu_source_seconds;   /* CPU of the library's threads on the source */
+	double cpu_dest_seconds;     /* as reported by the destination */
+	double compression_ratio;    /* normal_bytes / payload_bytes */
+	int verify_match;            /* 1 equal, 0 differ, -1 not (yet) known */
+	uint32_t channels;
+	char method[16];
+	char zero_page_detection[16];
+};
+
+/* Log callback: level 0 error, 1 warning, 2 info.  Called from library
+ * threads, never from per-page loops. */
+typedef void (*livemig_log_fn)(void *opaque, int level, const char *msg);
+
+/* Returns NULL on allocation failure. */
+livemig_session *livemig_session_new(enum livemig_role role);
+
+/* Cancels (if running), joins every thread and frees everything the library
+ * allocated, including destination RAM it allocated.  NULL is a no-op. */
+void livemig_session_free(livemig_session *s);
+
+void livemig_set_log(livemig_session *s, livemig_log_fn fn, void *opaque);
+
+/*
+ * Parameters by QEMU's names, values as text ("2", "zstd", "1G", "300").
+ * -ENOENT unknown name, -EINVAL bad value, -EBUSY after livemig_start().
+ * Known names: multifd-channels (1..255, default 2), multifd-compression
+ * (none|zlib|zstd), multifd-zlib-level (1..9), multifd-zstd-level (1..19),
+ * zero-page-detection (multifd|none), max-bandwidth (bytes/s, K/M/G
+ * suffixes, 0 = unlimited), downtime-limit (ms), avail-switchover-bandwidth.
+ * On a destination, a parameter set explicitly must match what the source
+ * announces or the migration fails; unset ones follow the source.
+ */
+int livemig_set_parameter(livemig_session *s, const char *name, const char *value);
+
+/* Capabilities by QEMU's name ("auto-converge"...).  -ENOENT unknown. */
+int livemig_set_capability(livemig_session *s, const char *name, bool on);
+
+/*
+ * Registers a RAM block.  Source: host must be page-aligned and size a
+ * multiple of 4096.  Destination: host may be NULL (the library allocates
+ * when the source announces it).  Names are at most 63 bytes.
+ * -EINVAL bad arguments, -EEXIST duplicate name, -E2BIG too many blocks
+ * (at most 64), -EBUSY after start.
+ */
+int livemig_ram_register(livemig_session *s, const char *name, void *host, uint64_t size);
+
+/* Destination only: preallocate (fault in) RAM before pages arrive. */
+int livemig_set_prealloc(livemig_session *s, bool on);
+
+/*
+ * Starts the migration in the background.
+ * Source: connects the main channel and multifd-channels channels to uri
+ * ("tcp:HOST:PORT", "tcp:[V6]:PORT", "unix:PATH").
+ * Destination: binds and listens on uri before returning, so a source may
+ * connect as soon as this returns; the rest happens in the background.
+ * -EINVAL bad uri, -ECONNREFUSED/-ENOENT/... socket errors, -EBUSY already.
+ */
+int livemig_start(livemig_session *s, const char *uri);
+
+/* Asks a running migration to stop; livemig_wait() then returns -ECANCELED.
+ * The source's RAM is never touched.  Safe from any thread and from a signal
+ * handler's thread (it only stores atomics and shuts sockets down). */
+void livemig_cancel(livemig_session *s);
+
+/* Waits for the end.  0: the destination confirmed an identical image.
+ * Negative errno otherwise (-ECANCELED, -EPROTO bad peer data, -EIO digest
+ * mismatch, socket errors...); livemig_last_error() says why. */
+int livemig_wait(livemig_session *s);
+
+/* Fills *st with a consistent snapshot.  0, or -EINVAL. */
+int livemig_query(livemig_session *s, struct livemig_stats *st);
+
+/* Writes the statistics as JSON (query-migrate shape) into buf, like
+ * snprintf: returns the length it needed, excluding the NUL. */
+int livemig_stats_json(livemig_session *s, char *buf, size_t len);
+
+/* Destination: RAM blocks known so far (after completion, all of them).
+ * Returns the count; fills name/host/size of block idx when idx < count. */
+int livemig_ram_get(livemig_session *s, unsigned idx, const char **name, void **host,
+		    uint64_t *size);
+
+const char *livemig_last_error(livemig_session *s);
+const char *livemig_status_name(enum livemig_status st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Method "none": the payload is the pages themselves.  The engine sends raw
+ * pages straight from guest memory (zero-copy) and never calls compress();
+ * these ops exist so tests and tools can treat every method alike.  There
+ * is no state, so the contexts are NULL.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "codec/codec.h"
+
+static size_t none_bound(uint32_t npages)
+{
+	return (size_t)npages * LM_PAGE_SIZE;
+}
+
+static int none_send_setup(void **ctx, int level)
+{
+	if (level != 0)
+		return -EINVAL;
+	*ctx = NULL;
+	return 0;
+}
+
+static void none_cleanup(void *ctx)
+{
+	(void)ctx;
+}
+
+static ssize_t none_compress(void *ctx, const uint8_t *const *pages, uint32_t n, uint8_t *out,
+			     size_t cap)
+{
+	(void)ctx;
+	if (cap < none_bound(n))
+		return -ENOSPC;
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(out + (size_t)i * LM_PAGE_SIZE, pages[i], LM_PAGE_SIZE);
+	return (ssize_t)none_bound(n);
+}
+
+static int none_recv_setup(void **ctx)
+{
+	*ctx = NULL;
+	return 0;
+}
+
+static int none_decompress(void *ctx, const uint8_t *in, size_t len, uint8_t *const *pages,
+			   uint32_t n)
+{
+	(void)ctx;
+	if (len != none_bound(n))
+		return -EPROTO;
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(pages[i], in + (size_t)i * LM_PAGE_SIZE, LM_PAGE_SIZE);
+	return 0;
+}
+
+const struct lm_codec_ops lm_codec_none_ops = {
+	.name = "none",
+	.method = LM_METHOD_NONE,
+	.min_level = 0,
+	.max_level = 0,
+	.default_level = 0,
+	.bound = none_bound,
+	.send_setup = none_send_setup,
+	.send_cleanup = none_cleanup,
+	.compress = none_compress,
+	.recv_setup = none_recv_setup,
+	.recv_cleanup = none_cleanup,
+	.decompress = none_decompress,
+};

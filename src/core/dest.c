@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Destination side.  The control thread accepts the main channel and the
+ * multifd channels in any order (each identified by its hello), allocates
+ * RAM from the source's announcement, starts one receiver per channel and
+ * then serves the main channel.  Receivers validate every packet before
+ * using it and write pages straight into guest memory; at each SYNC they
+ * wait for one another (DESIGN.md rule 1), so a page of pass k+1 can never
+ * be overtaken by its stale copy of pass k on a slower channel.  On
+ * COMPLETE the control thread waits for every receiver's FINAL sync, sums
+ * the per-page hashes and answers OK or FAIL.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "util/util.h"
+
+#define ACCEPT_REST_SECONDS 30 /* after the first connection */
+#define HELLO_SECONDS 10
+
+/* ---- handshake ------------------------------------------------------------ */
+static int accept_all(livemig_session *s)
+{
+	unsigned have = 0, want = 0; /* connections incl. main */
+	uint64_t deadline = 0;
+	bool first = true;
+
+	while (!want || have < want) {
+		struct pollfd pfd = {.fd = s->listen_fd, .events = POLLIN};
+		int pr = poll(&pfd, 1, 100);
+		if (lm_quit(s))
+			return s->err_code ? s->err_code : -ECANCELED;
+		if (deadline && lm_now_ns() > deadline)
+			return lm_fail(s, -ETIMEDOUT,
+				       "only %u of %u connections arrived within %d s", have, want,
+				       ACCEPT_REST_SECONDS);
+		if (pr <= 0)
+			continue;
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		lm_sock_tune(fd, s->addr.family != AF_UNIX);
+		lm_set_timeout(fd, HELLO_SECONDS);
+		uint8_t buf[LM_HELLO_SIZE];
+		struct lm_hello h;
+		const char *why;
+		int r = lm_read_full(fd, buf, sizeof(buf), NULL);
+		if (r) {
+			close(fd);
+			return lm_fail(s, r == -ETIMEDOUT ? r : -EPROTO,
+				       "connection %u: no complete hello (%s)", have + 1,
+				       r == -ETIMEDOUT ? "timed out" : "closed early");
+		}
+		if (lm_hello_decode(buf, &h, &why)) {
+			close(fd);
+			return lm_fail(s, -EPROTO, "connection %u: %s", have + 1, why);
+		}
+		if (first) {
+			first = false;
+			memcpy(s->uuid, h.uuid, sizeof(s->uuid));
+			s->p.channels = h.nchannels;
+			want = h.nchannels + 1u;
+			deadline = lm_now_ns() + ACCEPT_REST_SECONDS * 1000000000ull;
+			s->t_start = lm_now_ns();
+		} else if (memcmp(s->uuid, h.uuid, sizeof(s->uuid)) ||
+			   h.nchannels != s->p.channels) {
+			close(fd);
+			return lm_fail(s, -EPROTO,
+				       "connection %u belongs to another migration (session id or "
+				       "channel count differs)",
+				       have + 1);
+		}
+		int *slot = h.channel ? &s->ch[h.channel - 1].fd : &s->main_fd;
+		if (*slot >= 0) {
+			close(fd);
+			return lm_fail(s, -EPROTO, "duplicate channel id %u", h.channel);
+		}
+		*slot = fd;
+		have++;
+	}
+	/* From here a silent peer is a slow peer, not an attack on the
+	 * handshake: no time-outs (cancel ends a stuck migration). */
+	lm_set_timeout(s->main_fd, 0);
+	for (unsigned i = 0; i < s->p.channels; i++)
+		lm_set_timeout(s->ch[i].fd, 0);
+	return 0;
+}
+
+static int alloc_block(livemig_session *s, struct lm_block *b)
+{
+	if (!b->host) {
+		void *m = mmap(NULL, b->size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (m == MAP_FAILED)
+			return lm_fail(s, -ENOMEM, "cannot allocate RAM block '%s' (%llu bytes)",
+				       b->name, (unsigned long long)b->size);
+		/* As QEMU does for anonymous guest RAM: fewer faults when the
+		 * pages arrive.  Untouched memory is still never faulted in. */
+		madvise(m, b->size, MADV_HUGEPAGE);
+		b->host = m;
+		b->owned = true;
+	}
+	if (s->prealloc && madvise(b->host, b->size, MADV_POPULATE_WRITE)) {
+		/* Kernels before 5.14: touch every page. */
+		for (uint64_t off = 0; off < b->size; off += LM_PAGE_SIZE)
+			((volatile uint8_t *)b->host)[off] = 0;
+	}
+	b->pages = b->size / LM_PAGE_SIZE;
+	b->hash = calloc(b->pages, sizeof(*b->hash));
+	b->received = calloc((b->pages + 63) / 64, sizeof(uint64_t));
+	if (!b->hash || !b->received)
+		return lm_fail(s, -ENOMEM, "out of memory for block '%s' metadata", b->name);
+	return 0;
+}
+
+static bool explicitly(const livemig_session *s, enum lm_param_id id)
+{
+	return s->p.set_mask & (1u << id);
+}
+
+static int take_params(livemig_session *s, const uint8_t *payload, uint32_t len)
+{
+	struct lm_buf b = {.p = (uint8_t *)payload, .cap = len};
+	uint16_t channels = lm_get_u16(&b);
+	uint8_t method = lm_get_u8(&b);
+	uint8_t level = lm_get_u8(&b);
+	uint8_t zero = lm_get_u8(&b);
+	lm_get_u8(&b);
+	lm_get_u16(&b);
+	uint32_t page_size = lm_get_u32(&b);
+	uint32_t nblocks = lm_get_u32(&b);
+	const struct lm_codec_ops *codec = lm_codec_by_method(method);
+
+	if (b.bad)
+		return lm_fail(s, -EPROTO, "PARAMS message too short");
+	if (channels != s->p.channels)
+		return lm_fail(s, -EPROTO, "PARAMS channel count differs from the hellos'");
+	if (!codec || level > (codec->max_level > 0 ? codec->max_level : 0) ||
+	    (codec->max_level > 0 && level < codec->min_level))
+		return lm_fail(s, -EPROTO, "PARAMS: unknown method %u or level %u", method, level);
+	if (page_size != LM_PAGE_SIZE)
+		return lm_fail(s, -EPROTO, "PARAMS: page size %u (expected %u)", page_size,
+			       LM_PAGE_SIZE);
+	if (zero > 1)
+		return lm_fail(s, -EPROTO, "PARAMS: bad zero-page-detection value");
+	if (explicitly(s, LM_P_CHANNELS) && s->p.channels != channels)
+		return lm_fail(s, -EINVAL, "source uses %u channels, destination was set to %u",
+			       channels, s->p.channels);
+	if (explicitly(s, LM_P_COMPRESSION) && s->p.method != method)
+		return lm_fail(s, -EINVAL,
+			       "source compresses with %s, destination was set to %s",
+			       codec->name, lm_method_name(s->p.method));
+	s->p.method = method;
+	s->codec = codec;
+	s->p.zero_detect = zero;
+	if (method == LM_METHOD_ZLIB)
+		s->p.zlib_level = level;
+	else if (method == LM_METHOD_ZSTD)
+		s->p.zstd_level = level;
+	if (nblocks < 1 || nblocks > LM_MAX_BLOCKS)
+		return lm_fail(s, -EPROTO, "PARAMS: %u RAM blocks (1..%u)", nblocks,
+			       LM_MAX_BLOCKS);
+
+	unsigned registered = s->nblocks;
+	struct lm_block blocks[LM_MAX_BLOCKS];
+	memset(blocks, 0, sizeof(blocks));
+	for (uint32_t i = 0; i < nblocks; i++) {
+		uint8_t n = lm_get_u8(&b);
+		char name[LM_NAME_MAX] = "";
+		if (n >= LM_NAME_MAX || !n)
+			return lm_fail(s, -EPROTO, "PARAMS: block name length %u", n);
+		lm_get_bytes(&b, name, n);
+		uint64_t size = lm_get_u64(&b);
+		if (b.bad)
+			return lm_fail(s, -EPROTO, "PARAMS message truncated");
+		if (memchr(name, 0, n) || !size || size % LM_PAGE_SIZE ||
+		    size / LM_PAGE_SIZE >= (1ull << 40))
+			return lm_fail(s, -EPROTO, "PARAMS: bad RAM block name or size");
+		for (uint32_t j = 0; j < i; j++)
+			if (!strcmp(blocks[j].name, name))
+				return lm_fail(s, -EPROTO, "PARAMS: duplicate block '%s'", name);
+		strcpy(blocks[i].name, name);
+		blocks[i].size = size;
+		/* A block the embedder registered must match in size. */
+		for (unsigned j = 0; j < registered; j++) {
+			if (!strcmp(s->blocks[j].name, name)) {
+				if (s->blocks[j].size != size)
+					return lm_fail(s, -EINVAL,
+						       "block '%s': source has %llu bytes, "
+						       "destination registered %llu",
+						       name, (unsigned long long)size,
+						       (unsigned long long)s->blocks[j].size);
+				blocks[i].host = s->blocks[j].host;
+			}
+		}
+	}
+	if (b.len != b.cap)
+		return lm_fail(s, -EPROTO, "PARAMS message has trailing bytes");
+	for (unsigned j = 0; j < registered; j++) {
+		bool found = false;
+		for (uint32_t i = 0; i < nblocks; i++)
+			found |= !strcmp(blocks[i].name, s->blocks[j].name);
+		if (!found)
+			return lm_fail(s, -EINVAL, "registered block '%s' is not sent by the source",
+				       s->blocks[j].name);
+	}
+	pthread_mutex_lock(&s->lock);
+	memcpy(s->blocks, blocks, sizeof(blocks));
+	s->nblocks = nblocks;
+	pthread_mutex_unlock(&s->lock);
+	for (uint32_t i = 0; i < nblocks; i++) {
+		int r = alloc_block(s, &s->blocks[i]);
+		if (r)
+			return r;
+		s->total_pages += s->blocks[i].pages;
+	}
+	return 0;
+}
+
+/* ---- receivers -------------------------------------------------------------- */
+
+/* Every receiver waits here at the end of a pass until all have arrived. */
+static int barrier(livemig_session *s, struct lm_chan *c, uint32_t iteration, bool final)
+{
+	int r = 0;
+	pthread_mutex_lock(&s->lock);
+	if (s->bar_arrived == 0) {
+		s->bar_iter = iteration;
+		s->bar_final = final;
+	} else if (s->bar_iter != iteration || s->bar_final != final) {
+		pthread_mutex_unlock(&s->lock);
+		return lm_fail(s, -EPROTO, "channel %u: SYNC for pass %u%s while others are at %u%s",
+			       c->id, iteration, final ? " (final)" : "", s->bar_iter,
+			       s->bar_final ? " (final)" : "");
+	}
+	if (++s->bar_arrived == s->p.channels) {
+		s->bar_arrived = 0;
+		s->bar_gen++;
+		s->synced_iteration = iteration;
+		s->final_synced = final;
+		pthread_cond_broadcast(&s->cond);
+	} else {
+		uint32_t g = s->bar_gen;
+		while (g == s->bar_gen && !lm_quit(s))
+			pthread_cond_wait(&s->cond, &s->lock);
+	}
+	if (lm_quit(s))
+		r = s->err_code ? s->err_code : -ECANCELED;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static int recv_fail(struct lm_chan *c, int r, const char *what)
+{
+	livemig_session *s = c->s;
+	if (lm_quit(s))
+		return s->err_code ? s->err_code : -ECANCELED;
+	if (r == -ECONNRESET)
+		return lm_fail(s, -ECONNRESET, "channel %u: connection closed %s", c->id, what);
+	return lm_fail(s, r, "channel %u: %s: %s", c->id, what, strerror(-r));
+}
+
+static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
+{
+	livemig_session *s = c->s;
+	uint8_t head[LM_PACKET_HDR_SIZE + 4 * LM_PACKET_PAGES];
+	uint32_t idx[LM_PACKET_PAGES];
+	uint8_t *pages[LM_PACKET_PAGES];
+	struct lm_packet_hdr h;
+	const char *why;
+	bool eof;
+	int r;
+
+	r = lm_read_full(c->fd, head, LM_PACKET_HDR_SIZE, &eof);
+	if (r)
+		return recv_fail(c, r, eof ? "before the final SYNC" : "inside a packet header");
+	uint64_t block_pages[LM_MAX_BLOCKS];
+	for (unsigned i = 0; i < s->nblocks; i++)
+		block_pages[i] = s->blocks[i].pages;
+	struct lm_packet_limits lim = {.method = s->p.method,
+				       .channel = (uint16_t)c->id,
+				       .next_seq = c->seq,
+				       .nblocks = s->nblocks,
+				       .block_pages = block_pages,
+				       .max_payload = c->bufcap};
+	if (lm_packet_decode(head, &h, &why) || lm_packet_check(&h, &lim, &why))
+		return lm_fail(s, -EPROTO, "channel %u: packet %llu: %s", c->id,
+			       (unsigned long long)c->seq, why);
+	if (h.iteration != *iteration)
+		return lm_fail(s, -EPROTO, "channel %u: packet of pass %u during pass %u", c->id,
+			       h.iteration, *iteration);
+	c->seq++;
+	memset(head + 60, 0, 4);
+	uint32_t n = h.normal + h.zero;
+	size_t head_len = LM_PACKET_HDR_SIZE + 4 * (size_t)n;
+	if (n && (r = lm_read_full(c->fd, head + LM_PACKET_HDR_SIZE, 4 * (size_t)n, NULL)))
+		return recv_fail(c, r, "inside a packet's page list");
+	uint32_t crc = lm_crc32c(0, head, head_len);
+
+	if (h.flags & LM_PKT_FLAG_SYNC) {
+		if (crc != h.crc)
+			return lm_fail(s, -EPROTO, "channel %u: SYNC packet checksum mismatch", c->id);
+		bool final = h.flags & LM_PKT_FLAG_FINAL;
+		atomic_store_explicit(&c->wire_bytes, c->wire_bytes + head_len,
+				      memory_order_relaxed);
+		r = barrier(s, c, h.iteration, final);
+		(*iteration)++;
+		*done = final;
+		return r;
+	}
+
+	struct lm_block *b = &s->blocks[h.block];
+	for (uint32_t i = 0; i < n; i++)
+		idx[i] = lm_rd32(head + LM_PACKET_HDR_SIZE + 4 * i);
+	if (lm_packet_check_indices(idx, n, b->pages, &why))
+		return lm_fail(s, -EPROTO, "channel %u: %s", c->id, why);
+	for (uint32_t i = 0; i < h.normal; i++)
+		pages[i] = b->host + (uint64_t)idx[i] * LM_PAGE_SIZE;
+
+	if (h.normal && s->p.method == LM_METHOD_NONE) {
+		/* Straight into guest memory.  The checksum is verified after;
+		 * a mismatch fails the whole migration, so the image that holds
+		 * the bad bytes is never reported good. */
+		struct iovec iov[LM_PACKET_PAGES];
+		int niov = 0;
+		for (uint32_t i = 0; i < h.normal; i++) {
+			if (niov && (uint8_t *)iov[niov - 1].iov_base + iov[niov - 1].iov_len ==
+					    pages[i])
+				iov[niov - 1].iov_len += LM_PAGE_SIZE;
+			else
+				iov[niov++] = (struct iovec){pages[i], LM_PAGE_SIZE};
+		}
+		if ((r = lm_readv_full(c->fd, iov, niov)))
+			return recv_fail(c, r, "inside a packet's pages");
+		for (uint32_t i = 0; i < h.normal; i++)
+			crc = lm_crc32c(crc, pages[i], LM_PAGE_SIZE);
+		if (crc != h.crc)
+			return lm_fail(s, -EPROTO, "channel %u: packet %llu checksum mismatch",
+				       c->id, (unsigned long long)h.seq);
+	} else if (h.normal) {
+		if ((r = lm_read_full(c->fd, c->buf, h.payload_len, NULL)))
+			return recv_fail(c, r, "inside a packet's payload");
+		crc = lm_crc32c(crc, c->buf, h.payload_len);
+		if (crc != h.crc)
+			return lm_fail(s, -EPROTO, "channel %u: packet %llu checksum mismatch",
+				       c->id, (unsigned long long)h.seq);
+		r = c->codec->decompress(c->cctx, c->buf, h.payload_len, pages, h.normal);
+		if (r)
+			return lm_fail(s, -EPROTO, "channel %u: packet %llu: %s data is corrupt",
+				       c->id, (unsigned long long)h.seq, c->codec->name);
+	} else if (crc != h.crc) {
+		return lm_fail(s, -EPROTO, "channel %u: packet %llu checksum mismatch", c->id,
+			       (unsigned long long)h.seq);
+	}
+
+	for (uint32_t i = 0; i < h.normal; i++) {
+		atomic_fetch_or_explicit(&b->received[idx[i] / 64], 1ull << (idx[i] % 64),
+					 memory_order_relaxed);
+		b->hash[idx[i]] = lm_page_hash(pages[i], LM_GPN(h.block, idx[i]));
+	}
+	for (uint32_t i = h.normal; i < n; i++) {
+		/* Memory that never received this page is still zero: leave it
+		 * untouched so it is never faulted in (DESIGN.md rule 4). */
+		uint64_t bit = atomic_load_explicit(&b->received[idx[i] / 64],
+						    memory_order_relaxed) &
+			       (1ull << (idx[i] % 64));
+		if (bit)
+			memset(b->host + (uint64_t)idx[i] * LM_PAGE_SIZE, 0, LM_PAGE_SIZE);
+		b->hash[idx[i]] = lm_zero_hash(LM_GPN(h.block, idx[i]));
+	}
+	atomic_store_explicit(&c->normal, c->normal + h.normal, memory_order_relaxed);
+	atomic_store_explicit(&c->zero, c->zero + h.zero, memory_order_relaxed);
+	atomic_store_explicit(&c->wire_bytes, c->wire_bytes + head_len + h.payload_len,
+			      memory_order_relaxed);
+	atomic_store_explicit(&c->payload_bytes, c->payload_bytes + h.payload_len,
+			      memory_order_relaxed);
+	atomic_store_explicit(&c->packets, c->packets + 1, memory_order_relaxed);
+	return 0;
+}
+
+static void *receiver_main(void *arg)
+{
+	struct lm_chan *c = arg;
+	uint32_t iteration = 1;
+	bool done = false;
+
+	while (!done && !recv_packet(c, &iteration, &done))
+		;
+	c->cpu_seconds = lm_thread_cpu_seconds();
+	return NULL;
+}
+
+static int start_receivers(livemig_session *s)
+{
+	for (unsigned i = 0; i < s->p.channels; i++) {
+		struct lm_chan *c = &s->ch[i];
+		c->codec = s->codec;
+		if (s->p.method != LM_METHOD_NONE) {
+			int r = c->codec->recv_setup(&c->cctx);
+			if (r)
+				return lm_fail(s, r, "%s: cannot set up decompression", c->codec->name);
+			c->bufcap = c->codec->bound(LM_PACKET_PAGES);
+			c->buf = malloc(c->bufcap);
+			if (!c->buf)
+				return lm_fail(s, -ENOMEM, "out of memory");
+		}
+		int r = pthread_create(&c->thread, NULL, receiver_main, c);
+		if (r)
+			return lm_fail(s, -r, "cannot create receiver thread");
+		c->started = true;
+	}
+	return 0;
+}
+
+static void join_receivers(livemig_session *s)
+{
+	for (unsigned i = 0; i < s->p.channels; i++) {
+		if (s->ch[i].started) {
+			pthread_join(s->ch[i].thread, NULL);
+			s->ch[i].started = false;
+		}
+	}
+}
+
+static int send_result(livemig_session *s, bool ok)
+{
+	uint8_t buf[32];
+	struct lm_buf b = {.p = buf, .cap = sizeof(buf)};
+	double cpu = lm_thread_cpu_seconds();
+	for (unsigned i = 0; i < s->p.channels; i++)
+		cpu += s->ch[i].cpu_seconds;
+	lm_put_u8(&b, ok);
+	lm_put_u8(&b, 0);
+	lm_put_u16(&b, 0);
+	lm_put_u64(&b, (uint64_t)(cpu * 1e6));
+	lm_put_u64(&b, s->digest.lo);
+	lm_put_u64(&b, s->digest.hi);
+	return lm_send_msg(s, LM_MSG_RESULT, buf, (uint32_t)b.len);
+}
+
+static int dest_run(livemig_session *s)
+{
+	uint8_t buf[LM_MSG_MAX_PAYLOAD];
+	struct lm_msg_hdr h;
+	int r;
+
+	if ((r = accept_all(s)))
+		return r;
+	if ((r = lm_recv_msg(s, &h, buf)))
+		return r;
+	if (h.type != LM_MSG_PARAMS)
+		return lm_fail(s, -EPROTO, "main channel: expected PARAMS, got message %u", h.type);
+	if ((r = take_params(s, buf, h.len)) || (r = start_receivers(s)))
+		return r;
+	if (lm_send_msg(s, LM_MSG_READY, NULL, 0))
+		return lm_fail(s, -ECONNRESET, "main channel: cannot send READY");
+	s->t_setup = lm_now_ns();
+	atomic_store(&s->status, LIVEMIG_STATUS_ACTIVE);
+
+	for (;;) {
+		if ((r = lm_recv_msg(s, &h, buf)))
+			return r;
+		if (h.type == LM_MSG_COMPLETE)
+			break;
+		if (h.type != LM_MSG_ITER || h.len != 4)
+			return lm_fail(s, -EPROTO, "main channel: unexpected message %u", h.type);
+		pthread_mutex_lock(&s->lock);
+		s->iteration = lm_rd32(buf);
+		pthread_mutex_unlock(&s->lock);
+	}
+	atomic_store(&s->status, LIVEMIG_STATUS_DEVICE);
+	struct lm_buf b = {.p = buf, .cap = h.len};
+	uint32_t final_iter = lm_get_u32(&b);
+	struct lm_h128 src;
+	src.lo = lm_get_u64(&b);
+	src.hi = lm_get_u64(&b);
+	uint64_t src_normal = lm_get_u64(&b), src_zero = lm_get_u64(&b);
+	if (b.bad || b.len != b.cap)
+		return lm_fail(s, -EPROTO, "main channel: malformed COMPLETE");
+
+	/* Every receiver ends at its FINAL sync (or at the first error). */
+	join_receivers(s);
+	if (lm_quit(s))
+		return s->err_code ? s->err_code : -ECANCELED;
+	if (!s->final_synced || s->synced_iteration != final_iter)
+		return lm_fail(s, -EPROTO, "source completed pass %u, channels ended at pass %u",
+			       final_iter, s->synced_iteration);
+	uint64_t normal = 0, zero = 0;
+	for (unsigned i = 0; i < s->p.channels; i++) {
+		normal += s->ch[i].normal;
+		zero += s->ch[i].zero;
+	}
+	s->digest = lm_digest_sum(s);
+	bool ok = s->digest.lo == src.lo && s->digest.hi == src.hi && normal == src_normal &&
+		  zero == src_zero;
+	s->verify = ok;
+	s->t_end = lm_now_ns();
+	r = send_result(s, ok);
+	if (!ok)
+		return lm_fail(s, -EIO,
+			       "image differs from the source's (digest or page counts mismatch)");
+	if (r)
+		return lm_fail(s, -ECONNRESET, "main channel: cannot send RESULT");
+	return 0;
+}
+
+void *lm_dest_main(void *arg)
+{
+	livemig_session *s = arg;
+	int r = dest_run(s);
+
+	if (r && !lm_quit(s))
+		lm_fail(s, r, "migration failed");
+	join_receivers(s);
+	if (!s->t_end)
+		s->t_end = lm_now_ns();
+	s->cpu_ctl = lm_thread_cpu_seconds();
+	atomic_store(&s->status, r == 0		  ? LIVEMIG_STATUS_COMPLETED
+				 : r == -ECANCELED ? LIVEMIG_STATUS_CANCELLED
+						   : LIVEMIG_STATUS_FAILED);
+	return NULL;
+}

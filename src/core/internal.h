@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/* Session internals shared by session.c, source.c, dest.c, stats.c. */
+#ifndef LM_INTERNAL_H
+#define LM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "codec/codec.h"
+#include "core/wire.h"
+#include "livemig/livemig.h"
+#include "zeropage/zero.h"
+
+#define LM_MAX_BLOCKS 64
+#define LM_MAX_CHANNELS 255
+#define LM_NAME_MAX 64
+
+/* ---- parameters (params.c) ---------------------------------------------- */
+enum lm_param_id {
+	LM_P_CHANNELS,
+	LM_P_COMPRESSION,
+	LM_P_ZLIB_LEVEL,
+	LM_P_ZSTD_LEVEL,
+	LM_P_ZERO_DETECT,
+	LM_P_MAX_BW,
+	LM_P_DOWNTIME,
+	LM_P_SWITCHOVER_BW,
+	LM_P_COUNT
+};
+
+struct lm_params {
+	uint32_t channels;
+	uint8_t method;
+	int zlib_level, zstd_level;
+	bool zero_detect;
+	uint64_t max_bandwidth;      /* bytes/s, 0 = unlimited */
+	uint64_t downtime_limit_ms;
+	uint64_t switchover_bw;      /* bytes/s, 0 = use measured */
+	bool auto_converge;
+	uint32_t set_mask;           /* 1 << lm_param_id for explicitly set ones */
+};
+
+void lm_params_default(struct lm_params *p);
+/* 0, -ENOENT unknown name, -EINVAL bad value; err gets the reason. */
+int lm_params_set(struct lm_params *p, const char *name, const char *value, char *err,
+		  size_t errlen);
+int lm_params_cap(struct lm_params *p, const char *name, bool on, char *err, size_t errlen);
+int lm_params_level(const struct lm_params *p);
+const char *lm_method_name(uint8_t method);
+
+/* ---- transport (transport.c) -------------------------------------------- */
+struct lm_addr {
+	int family; /* AF_INET, AF_INET6, AF_UNIX */
+	char host[256];
+	char port[16];
+	char path[108];
+};
+int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen);
+int lm_listen(const struct lm_addr *a, char *err, size_t errlen);   /* fd or -errno */
+int lm_connect(const struct lm_addr *a, char *err, size_t errlen);  /* fd or -errno */
+void lm_sock_tune(int fd, bool tcp);
+/* Full-length I/O; -ECONNRESET on EOF (read_full with *eof set when the
+ * stream ended cleanly before the first byte), -errno otherwise. */
+int lm_write_full(int fd, const void *buf, size_t len);
+int lm_writev_full(int fd, struct iovec *iov, int iovcnt);
+int lm_read_full(int fd, void *buf, size_t len, bool *eof);
+int lm_readv_full(int fd, struct iovec *iov, int iovcnt);
+int lm_set_timeout(int fd, int seconds); /* 0 = none */
+
+/* ---- per-page digest ----------------------------------------------------
+ * Each side keeps a 128-bit hash per page of what it sent or wrote: normal
+ * pages hash their content seeded with the page's global number, zero pages
+ * a value derived from the number alone.  The image digest is the sum
+ * (mod 2^128) over all pages, so a resent page just replaces its entry.
+ */
+struct lm_h128 {
+	uint64_t lo, hi;
+};
+struct lm_h128 lm_page_hash(const void *page, uint64_t gpn);
+struct lm_h128 lm_zero_hash(uint64_t gpn);
+
+/* ---- RAM blocks ---------------------------------------------------------- */
+struct lm_block {
+	char name[LM_NAME_MAX];
+	uint8_t *host;
+	uint64_t size, pages;
+	bool owned;                 /* mmap'ed by the library (destination) */
+	struct lm_h128 *hash;       /* per page, see above */
+	_Atomic uint64_t *received; /* destination: pages ever written */
+};
+#define LM_GPN(block, page) (((uint64_t)(block) << 40) | (page))
+
+/* ---- channels ------------------------------------------------------------ */
+struct lm_chan {
+	livemig_session *s;
+	unsigned id;           /* 1..channels */
+	int fd;
+	pthread_t thread;
+	bool started;
+	const struct lm_codec_ops *codec;
+	void *cctx;
+	lm_zero_fn is_zero;
+	uint64_t seq;
+	uint8_t *buf;          /* compressed payload */
+	size_t bufcap;
+	uint32_t pass_seen;    /* source: last pass generation handled */
+	/* Counters: written by the owner thread only, read by anyone. */
+	_Atomic uint64_t normal, zero, wire_bytes, payload_bytes, packets;
+	double cpu_seconds;    /* set when the thread exits */
+};
+
+/* ---- the session --------------------------------------------------------- */
+struct livemig_session {
+	enum livemig_role role;
+	struct lm_params p;
+	bool prealloc;
+	livemig_log_fn log;
+	void *log_opaque;
+
+	struct lm_block blocks[LM_MAX_BLOCKS];
+	unsigned nblocks;
+	uint64_t total_pages;
+
+	struct lm_addr addr;
+	int listen_fd;
+	int main_fd;
+	pthread_mutex_t main_tx; /* serialises writes on the main channel */
+	struct lm_chan *ch;      /* nch entries, allocated at start, fd -1 until used */
+	unsigned nch;
+	uint8_t uuid[16];
+	const struct lm_codec_ops *codec;
+
+	pthread_t ctl;
+	bool ctl_started, waited;
+	pthread_t rp;            /* source: return-path reader */
+	bool rp_started;
+
+	_Atomic int status;
+	_Atomic bool quit;
+	pthread_mutex_t lock;    /* error latch, pass and barrier state */
+	pthread_cond_t cond;
+	int err_code;
+	char err[512];
+	bool peer_error;         /* err came from the other side */
+
+	/* Source pass hand-off (see source.c). */
+	uint64_t *work;          /* LM_GPN entries of the current pass */
+	size_t nwork;
+	_Atomic size_t cursor;
+	uint32_t pass_gen;       /* bumped by the control thread per pass */
+	uint32_t iteration;
+	bool pass_final;
+	unsigned pass_done;      /* channels finished with pass_gen */
+	bool result_ready;       /* source: RESULT received */
+	bool result_ok;
+	struct lm_h128 result_digest;
+	char result_msg[256];
+
+	/* Destination barrier (see dest.c). */
+	unsigned bar_arrived;
+	uint32_t bar_gen, bar_iter;
+	bool bar_final;
+	uint32_t synced_iteration; /* highest pass every receiver completed */
+	bool final_synced;
+
+	/* Rate limit shared by every sender: next free slot in ns. */
+	_Atomic uint64_t rl_next;
+
+	/* Times (lm_now_ns), 0 = not reached. */
+	uint64_t t_start, t_setup, t_stop, t_end;
+	double cpu_ctl;          /* control + return-path threads */
+	double cpu_remote;       /* destination's CPU as it reported */
+	int verify;              /* -1 unknown, 0 mismatch, 1 match */
+	struct lm_h128 digest;
+};
+
+/* session.c */
+void lm_log(livemig_session *s, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* First error wins: records it, raises quit, shuts every socket down so that
+ * blocked threads return.  Returns code. */
+int lm_fail(livemig_session *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int lm_fail_peer(livemig_session *s, int code, const char *msg);
+bool lm_quit(livemig_session *s);
+int lm_send_msg(livemig_session *s, uint16_t type, const void *payload, uint32_t len);
+/* Reads one control message; payload must hold LM_MSG_MAX_PAYLOAD. */
+int lm_recv_msg(livemig_session *s, struct lm_msg_hdr *h, uint8_t *payload);
+void lm_chan_free_codec(livemig_session *s, struct lm_chan *c);
+struct lm_h128 lm_digest_sum(livemig_session *s);
+void lm_ratelimit(livemig_session *s, uint64_t bytes);
+
+/* source.c / dest.c: control thread bodies. */
+void *lm_source_main(void *arg);
+void *lm_dest_main(void *arg);
+
+#endif

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/* Migration parameters and capabilities by QEMU's names. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "util/util.h"
+
+void lm_params_default(struct lm_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->channels = 2;
+	p->method = LM_METHOD_NONE;
+	p->zlib_level = 1;
+	p->zstd_level = 1;
+	p->zero_detect = true;
+	p->downtime_limit_ms = 300;
+}
+
+static int parse_uint(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	if (!*v || *v == '-' || *v == '+')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (errno || *end || x < lo || x > hi)
+		return -EINVAL;
+	*out = x;
+	return 0;
+}
+
+const char *lm_method_name(uint8_t method)
+{
+	const struct lm_codec_ops *c = lm_codec_by_method(method);
+	return c ? c->name : "unknown";
+}
+
+int lm_params_level(const struct lm_params *p)
+{
+	switch (p->method) {
+	case LM_METHOD_ZLIB:
+		return p->zlib_level;
+	case LM_METHOD_ZSTD:
+		return p->zstd_level;
+	default:
+		return 0;
+	}
+}
+
+int lm_params_set(struct lm_params *p, const char *name, const char *value, char *err,
+		  size_t errlen)
+{
+	uint64_t v;
+	int id;
+
+	if (!name || !value) {
+		snprintf(err, errlen, "missing parameter name or value");
+		return -EINVAL;
+	}
+	if (!strcmp(name, "multifd-channels")) {
+		id = LM_P_CHANNELS;
+		if (parse_uint(value, 1, LM_MAX_CHANNELS, &v))
+			goto bad_range;
+		p->channels = (uint32_t)v;
+	} else if (!strcmp(name, "multifd-compression")) {
+		id = LM_P_COMPRESSION;
+		const struct lm_codec_ops *c = lm_codec_by_name(value);
+		if (!c) {
+			size_t n;
+			const struct lm_codec_ops *const *t = lm_codec_table(&n);
+			char list[128] = "";
+			for (size_t i = 0; i < n; i++) {
+				strncat(list, i ? "|" : "", sizeof(list) - strlen(list) - 1);
+				strncat(list, t[i]->name, sizeof(list) - strlen(list) - 1);
+			}
+			snprintf(err, errlen, "multifd-compression: unknown method '%s' (one of %s)",
+				 value, list);
+			return -EINVAL;
+		}
+		p->method = c->method;
+	} else if (!strcmp(name, "multifd-zlib-level")) {
+		id = LM_P_ZLIB_LEVEL;
+		if (parse_uint(value, 1, 9, &v))
+			goto bad_range;
+		p->zlib_level = (int)v;
+	} else if (!strcmp(name, "multifd-zstd-level")) {
+		id = LM_P_ZSTD_LEVEL;
+		if (parse_uint(value, 1, 19, &v))
+			goto bad_range;
+		p->zstd_level = (int)v;
+	} else if (!strcmp(name, "zero-page-detection")) {
+		id = LM_P_ZERO_DETECT;
+		if (!strcmp(value, "multifd"))
+			p->zero_detect = true;
+		else if (!strcmp(value, "none"))
+			p->zero_detect = false;
+		else {
+			snprintf(err, errlen,
+				 "zero-page-detection: '%s' is not one of multifd|none", value);
+			return -EINVAL;
+		}
+	} else if (!strcmp(name, "max-bandwidth")) {
+		id = LM_P_MAX_BW;
+		if (lm_parse_size(value, &v))
+			goto bad_size;
+		p->max_bandwidth = v;
+	} else if (!strcmp(name, "avail-switchover-bandwidth")) {
+		id = LM_P_SWITCHOVER_BW;
+		if (lm_parse_size(value, &v))
+			goto bad_size;
+		p->switchover_bw = v;
+	} else if (!strcmp(name, "downtime-limit")) {
+		id = LM_P_DOWNTIME;
+		if (parse_uint(value, 1, 2000000, &v))
+			goto bad_range;
+		p->downtime_limit_ms = v;
+	} else {
+		snprintf(err, errlen, "unknown parameter '%s'", name);
+		return -ENOENT;
+	}
+	p->set_mask |= 1u << id;
+	return 0;
+
+bad_range:
+	snprintf(err, errlen, "%s: '%s' is not a whole number in range (%s)", name, value,
+		 !strcmp(name, "multifd-channels")     ? "1..255"
+		 : !strcmp(name, "multifd-zlib-level") ? "1..9"
+		 : !strcmp(name, "multifd-zstd-level") ? "1..19"
+						       : "1..2000000 ms");
+	return -EINVAL;
+bad_size:
+	snprintf(err, errlen, "%s: '%s' is not a byte rate (e.g. 125M, 1G, 0 = unlimited)",
+		 name, value);
+	return -EINVAL;
+}
+
+int lm_params_cap(struct lm_params *p, const char *name, bool on, char *err, size_t errlen)
+{
+	if (!strcmp(name, "multifd")) {
+		/* Always on: livemig is multifd only.  Accepted for QEMU users. */
+		if (!on) {
+			snprintf(err, errlen, "capability multifd cannot be turned off");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(name, "auto-converge")) {
+		/* Needs a dirtying guest and throttling: not there yet. */
+		if (on) {
+			snprintf(err, errlen, "capability auto-converge is not supported yet");
+			return -EOPNOTSUPP;
+		}
+		p->auto_converge = false;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown capability '%s'", name);
+	return -ENOENT;
+}

@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: MIT */
+/* Public API: session life cycle, parameters, errors, control messages. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "core/internal.h"
+#include "util/util.h"
+
+livemig_session *livemig_session_new(enum livemig_role role)
+{
+	if (role != LIVEMIG_SOURCE && role != LIVEMIG_DEST)
+		return NULL;
+	livemig_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->role = role;
+	lm_params_default(&s->p);
+	s->listen_fd = -1;
+	s->main_fd = -1;
+	s->verify = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->main_tx, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return s;
+}
+
+void livemig_set_log(livemig_session *s, livemig_log_fn fn, void *opaque)
+{
+	s->log = fn;
+	s->log_opaque = opaque;
+}
+
+void lm_log(livemig_session *s, int level, const char *fmt, ...)
+{
+	if (!s->log)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	s->log(s->log_opaque, level, msg);
+}
+
+static void set_err(livemig_session *s, int code, const char *msg)
+{
+	s->err_code = code;
+	snprintf(s->err, sizeof(s->err), "%s", msg);
+}
+
+static bool started(livemig_session *s)
+{
+	return atomic_load(&s->status) != LIVEMIG_STATUS_NONE;
+}
+
+int livemig_set_parameter(livemig_session *s, const char *name, const char *value)
+{
+	char err[256];
+	if (started(s)) {
+		set_err(s, -EBUSY, "parameters cannot change after start");
+		return -EBUSY;
+	}
+	int r = lm_params_set(&s->p, name, value, err, sizeof(err));
+	if (r)
+		set_err(s, r, err);
+	return r;
+}
+
+int livemig_set_capability(livemig_session *s, const char *name, bool on)
+{
+	char err[256];
+	if (started(s)) {
+		set_err(s, -EBUSY, "capabilities cannot change after start");
+		return -EBUSY;
+	}
+	int r = lm_params_cap(&s->p, name, on, err, sizeof(err));
+	if (r)
+		set_err(s, r, err);
+	return r;
+}
+
+int livemig_set_prealloc(livemig_session *s, bool on)
+{
+	if (started(s))
+		return -EBUSY;
+	s->prealloc = on;
+	return 0;
+}
+
+int livemig_ram_register(livemig_session *s, const char *name, void *host, uint64_t size)
+{
+	if (started(s))
+		return -EBUSY;
+	if (!name || !*name || strlen(name) >= LM_NAME_MAX || !size || size % LM_PAGE_SIZE ||
+	    (s->role == LIVEMIG_SOURCE && !host) || ((uintptr_t)host % LM_PAGE_SIZE) ||
+	    size / LM_PAGE_SIZE >= (1ull << 40)) {
+		set_err(s, -EINVAL, "RAM block: bad name, address or size (page multiples)");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < s->nblocks; i++) {
+		if (!strcmp(s->blocks[i].name, name)) {
+			set_err(s, -EEXIST, "RAM block name already registered");
+			return -EEXIST;
+		}
+	}
+	if (s->nblocks == LM_MAX_BLOCKS) {
+		set_err(s, -E2BIG, "too many RAM blocks");
+		return -E2BIG;
+	}
+	struct lm_block *b = &s->blocks[s->nblocks++];
+	memset(b, 0, sizeof(*b));
+	strcpy(b->name, name);
+	b->host = host;
+	b->size = size;
+	b->pages = size / LM_PAGE_SIZE;
+	return 0;
+}
+
+int livemig_start(livemig_session *s, const char *uri)
+{
+	char err[256];
+	int r;
+
+	if (started(s)) {
+		set_err(s, -EBUSY, "session already started");
+		return -EBUSY;
+	}
+	r = lm_uri_parse(uri, &s->addr, err, sizeof(err));
+	if (r) {
+		set_err(s, r, err);
+		return r;
+	}
+	if (s->role == LIVEMIG_SOURCE && !s->nblocks) {
+		set_err(s, -EINVAL, "no RAM block registered");
+		return -EINVAL;
+	}
+	s->codec = lm_codec_by_method(s->p.method);
+	/* The destination learns the channel count from the hellos: room for
+	 * the most there can be. */
+	s->nch = s->role == LIVEMIG_SOURCE ? s->p.channels : LM_MAX_CHANNELS;
+	s->ch = calloc(s->nch, sizeof(*s->ch));
+	if (!s->ch) {
+		set_err(s, -ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < s->nch; i++) {
+		s->ch[i].s = s;
+		s->ch[i].id = i + 1;
+		s->ch[i].fd = -1;
+	}
+	s->t_start = lm_now_ns();
+	if (s->role == LIVEMIG_DEST) {
+		r = lm_listen(&s->addr, err, sizeof(err));
+		if (r < 0) {
+			set_err(s, r, err);
+			return r;
+		}
+		s->listen_fd = r;
+	} else {
+		/* Session id: every connection of this migration carries it. */
+		int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || read(fd, s->uuid, sizeof(s->uuid)) != (ssize_t)sizeof(s->uuid)) {
+			uint64_t t = lm_now_ns() ^ (uint64_t)getpid() << 32;
+			memcpy(s->uuid, &t, sizeof(t));
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	atomic_store(&s->status, LIVEMIG_STATUS_SETUP);
+	r = pthread_create(&s->ctl, NULL, s->role == LIVEMIG_SOURCE ? lm_source_main : lm_dest_main,
+			   s);
+	if (r) {
+		set_err(s, -r, "cannot create the control thread");
+		atomic_store(&s->status, LIVEMIG_STATUS_FAILED);
+		return -r;
+	}
+	s->ctl_started = true;
+	return 0;
+}
+
+bool lm_quit(livemig_session *s)
+{
+	return atomic_load_explicit(&s->quit, memory_order_relaxed);
+}
+
+static void shutdown_all(livemig_session *s)
+{
+	if (s->main_fd >= 0)
+		shutdown(s->main_fd, SHUT_RDWR);
+	if (s->listen_fd >= 0)
+		shutdown(s->listen_fd, SHUT_RDWR);
+	for (unsigned i = 0; i < s->nch; i++)
+		if (s->ch[i].fd >= 0)
+			shutdown(s->ch[i].fd, SHUT_RDWR);
+}
+
+static int latch(livemig_session *s, int code, const char *msg, bool peer)
+{
+	bool first;
+	pthread_mutex_lock(&s->lock);
+	first = !s->err_code;
+	if (first) {
+		set_err(s, code, msg);
+		s->peer_error = peer;
+	}
+	atomic_store(&s->quit, true);
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	if (first && !peer && code != -ECANCELED && s->main_fd >= 0) {
+		/* Best effort: tell the peer why before the sockets go down. */
+		uint8_t buf[LM_MSG_MAX_PAYLOAD];
+		struct lm_buf b = {.p = buf, .cap = sizeof(buf)};
+		lm_put_u32(&b, (uint32_t)-code);
+		lm_put_bytes(&b, msg, strlen(msg));
+		if (!pthread_mutex_trylock(&s->main_tx)) {
+			uint8_t hdr[LM_MSG_HDR_SIZE];
+			lm_msg_encode(LM_MSG_ERROR, buf, (uint32_t)b.len, hdr);
+			send(s->main_fd, hdr, sizeof(hdr), MSG_NOSIGNAL | MSG_DONTWAIT);
+			send(s->main_fd, buf, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			pthread_mutex_unlock(&s->main_tx);
+		}
+	}
+	shutdown_all(s);
+	return code;
+}
+
+int lm_fail(livemig_session *s, int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return latch(s, code, msg, false);
+}
+
+int lm_fail_peer(livemig_session *s, int code, const char *msg)
+{
+	char m[512];
+	snprintf(m, sizeof(m), "%s reported: %s",
+		 s->role == LIVEMIG_SOURCE ? "destination" : "source", msg);
+	return latch(s, code, m, true);
+}
+
+void livemig_cancel(livemig_session *s)
+{
+	if (!s || !started(s) || lm_quit(s))
+		return;
+	if (s->role == LIVEMIG_SOURCE && s->main_fd >= 0 &&
+	    !pthread_mutex_trylock(&s->main_tx)) {
+		uint8_t hdr[LM_MSG_HDR_SIZE];
+		lm_msg_encode(LM_MSG_CANCEL, NULL, 0, hdr);
+		send(s->main_fd, hdr, sizeof(hdr), MSG_NOSIGNAL | MSG_DONTWAIT);
+		pthread_mutex_unlock(&s->main_tx);
+	}
+	latch(s, -ECANCELED, "migration cancelled", false);
+}
+
+int lm_send_msg(livemig_session *s, uint16_t type, const void *payload, uint32_t len)
+{
+	uint8_t hdr[LM_MSG_HDR_SIZE];
+	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)payload, len}};
+	lm_msg_encode(type, payload, len, hdr);
+	pthread_mutex_lock(&s->main_tx);
+	int r = lm_writev_full(s->main_fd, iov, len ? 2 : 1);
+	pthread_mutex_unlock(&s->main_tx);
+	return r;
+}
+
+int lm_recv_msg(livemig_session *s, struct lm_msg_hdr *h, uint8_t *payload)
+{
+	uint8_t hdr[LM_MSG_HDR_SIZE];
+	const char *why;
+	int r = lm_read_full(s->main_fd, hdr, sizeof(hdr), NULL);
+	if (r)
+		return lm_quit(s) ? -ECANCELED
+				  : lm_fail(s, r, "main channel: %s",
+					    r == -ECONNRESET ? "connection closed by peer"
+							     : strerror(-r));
+	if (lm_msg_decode(hdr, h, &why))
+		return lm_fail(s, -EPROTO, "main channel: %s", why);
+	r = lm_read_full(s->main_fd, payload, h->len, NULL);
+	if (r)
+		return lm_fail(s, r, "main channel: truncated message");
+	if (lm_msg_check_crc(hdr, payload, h->len))
+		return lm_fail(s, -EPROTO, "main channel: message checksum mismatch");
+	if (h->type == LM_MSG_ERROR) {
+		struct lm_buf b = {.p = payload, .cap = h->len};
+		uint32_t e = lm_get_u32(&b);
+		char text[400];
+		size_t n = h->len > 4 ? h->len - 4 : 0;
+		if (n >= sizeof(text))
+			n = sizeof(text) - 1;
+		lm_get_bytes(&b, text, n);
+		text[n] = 0;
+		return lm_fail_peer(s, e && e < 4096 ? -(int)e : -EPROTO, text);
+	}
+	if (h->type == LM_MSG_CANCEL)
+		return lm_fail_peer(s, -ECANCELED, "migration cancelled");
+	return 0;
+}
+
+void lm_ratelimit(livemig_session *s, uint64_t bytes)
+{
+	uint64_t rate = s->p.max_bandwidth;
+	if (!rate)
+		return;
+	/* A shared virtual clock: each packet books the next slot of
+	 * bytes/rate ns.  Idle time is forgiven only up to 10 ms, so the rate
+	 * stays smooth instead of bursting after a pause. */
+	uint64_t cost = bytes * 1000000000ull / rate;
+	uint64_t now = lm_now_ns(), slot, next;
+	uint64_t cur = atomic_load(&s->rl_next);
+	do {
+		slot = cur + 10000000ull < now ? now - 10000000ull : cur;
+		next = slot + cost;
+	} while (!atomic_compare_exchange_weak(&s->rl_next, &cur, next));
+	if (slot > now) {
+		uint64_t d = slot - now;
+		struct timespec ts = {.tv_sec = (time_t)(d / 1000000000ull),
+				      .tv_nsec = (long)(d % 1000000000ull)};
+		while (nanosleep(&ts, &ts) && errno == EINTR && !lm_quit(s))
+			;
+	}
+}
+
+struct lm_h128 lm_page_hash(const void *page, uint64_t gpn)
+{
+	XXH128_hash_t h = XXH3_128bits_withSeed(page, LM_PAGE_SIZE, gpn);
+	return (struct lm_h128){h.low64, h.high64};
+}
+
+struct lm_h128 lm_zero_hash(uint64_t gpn)
+{
+	/* Cheap and distinct from any content hash in practice. */
+	XXH128_hash_t h = XXH3_128bits_withSeed(&gpn, sizeof(gpn), 0x7a65726f70616765ull);
+	return (struct lm_h128){h.low64, h.high64};
+}
+
+struct lm_h128 lm_digest_sum(livemig_session *s)
+{
+	struct lm_h128 d = {0, 0};
+	for (unsigned b = 0; b < s->nblocks; b++) {
+		const struct lm_h128 *h = s->blocks[b].hash;
+		for (uint64_t i = 0; i < s->blocks[b].pages; i++) {
+			uint64_t lo = d.lo + h[i].lo;
+			d.hi += h[i].hi + (lo < d.lo);
+			d.lo = lo;
+		}
+	}
+	return d;
+}
+
+void lm_chan_free_codec(livemig_session *s, struct lm_chan *c)
+{
+	if (c->cctx) {
+		if (s->role == LIVEMIG_SOURCE)
+			c->codec->send_cleanup(c->cctx);
+		else
+			c->codec->recv_cleanup(c->cctx);
+		c->cctx = NULL;
+	}
+	free(c->buf);
+	c->buf = NULL;
+}
+
+int livemig_wait(livemig_session *s)
+{
+	if (!s->ctl_started)
+		return s->err_code ? s->err_code : -EINVAL;
+	if (!s->waited) {
+		pthread_join(s->ctl, NULL);
+		s->waited = true;
+	}
+	return atomic_load(&s->status) == LIVEMIG_STATUS_COMPLETED ? 0
+	       : s->err_code					 ? s->err_code
+								 : -EIO;
+}
+
+const char *livemig_last_error(livemig_session *s)
+{
+	return s->err[0] ? s->err : "no error";
+}
+
+const char *livemig_status_name(enum livemig_status st)
+{
+	static const char *const names[] = {"none",	 "setup",  "active",   "device",
+					    "completed", "failed", "cancelled"};
+	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
+}
+
+int livemig_ram_get(livemig_session *s, unsigned idx, const char **name, void **host,
+		    uint64_t *size)
+{
+	pthread_mutex_lock(&s->lock);
+	unsigned n = s->nblocks;
+	if (idx < n) {
+		if (name)
+			*name = s->blocks[idx].name;
+		if (host)
+			*host = s->blocks[idx].host;
+		if (size)
+			*size = s->blocks[idx].size;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return (int)n;
+}
+
+/*
+ * Closing a TCP socket with unread data sends a reset, and a reset makes the
+ * peer drop what it has not read yet: our ERROR message.  So after a local
+ * failure, read until the peer closes (it does once it has read ERROR), for
+ * half a second at most.
+ */
+static void linger_for_peer(int fd)
+{
+	uint64_t end = lm_now_ns() + 500000000ull;
+	char buf[4096];
+	for (;;) {
+		uint64_t now = lm_now_ns();
+		if (now >= end)
+			return;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, (int)((end - now) / 1000000) + 1) <= 0)
+			return;
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			return;
+	}
+}
+
+void livemig_session_free(livemig_session *s)
+{
+	if (!s)
+		return;
+	if (s->ctl_started && !s->waited) {
+		livemig_cancel(s);
+		livemig_wait(s);
+	}
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	if (s->main_fd >= 0) {
+		if (s->err_code && !s->peer_error)
+			linger_for_peer(s->main_fd);
+		close(s->main_fd);
+	}
+	if (s->ch) {
+		for (unsigned i = 0; i < s->nch; i++) {
+			if (s->ch[i].fd >= 0)
+				close(s->ch[i].fd);
+			lm_chan_free_codec(s, &s->ch[i]);
+		}
+		free(s->ch);
+	}
+	if (s->role == LIVEMIG_DEST && s->addr.family == AF_UNIX && s->addr.path[0])
+		unlink(s->addr.path);
+	for (unsigned i = 0; i < s->nblocks; i++) {
+		struct lm_block *b = &s->blocks[i];
+		if (b->owned && b->host)
+			munmap(b->host, b->size);
+		free(b->hash);
+		free((void *)b->received);
+	}
+	free(s->work);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->main_tx);
+	pthread_cond_destroy(&s->cond);
+	free(s);
+}

@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Source side.  The control thread connects, negotiates, then runs passes:
+ * it publishes a work list (global page numbers) and every sender thread
+ * takes chunks of up to LM_PACKET_PAGES entries from a shared atomic cursor,
+ * so no queue or wake-up sits between pages and sockets.  When the list is
+ * exhausted each sender ends its pass with a SYNC packet (DESIGN.md rule 1)
+ * and reports; the next pass starts only when every channel has.  The last
+ * pass (after the guest stops) ends with SYNC|FINAL, then the control thread
+ * sends the image digest and waits for the destination's verdict.
+ *
+ * Ownership: the work list belongs to the control thread and is read-only
+ * while a pass runs; each sender owns its channel (socket, codec context,
+ * counters) and the hash entries of the pages it sends in a pass.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "core/internal.h"
+#include "util/util.h"
+
+static int send_hello(livemig_session *s, int fd, unsigned channel)
+{
+	struct lm_hello h = {.version = LM_WIRE_VERSION,
+			     .channel = (uint16_t)channel,
+			     .nchannels = (uint16_t)s->p.channels};
+	uint8_t buf[LM_HELLO_SIZE];
+	memcpy(h.uuid, s->uuid, sizeof(h.uuid));
+	lm_hello_encode(&h, buf);
+	return lm_write_full(fd, buf, sizeof(buf));
+}
+
+static int connect_all(livemig_session *s)
+{
+	char err[256];
+	int fd = lm_connect(&s->addr, err, sizeof(err));
+	if (fd < 0)
+		return lm_fail(s, fd, "%s", err);
+	s->main_fd = fd;
+	if (send_hello(s, fd, 0))
+		return lm_fail(s, -ECONNRESET, "main channel: hello failed");
+	for (unsigned i = 0; i < s->p.channels; i++) {
+		fd = lm_connect(&s->addr, err, sizeof(err));
+		if (fd < 0)
+			return lm_fail(s, fd, "channel %u: %s", i + 1, err);
+		s->ch[i].fd = fd;
+		if (send_hello(s, fd, i + 1))
+			return lm_fail(s, -ECONNRESET, "channel %u: hello failed", i + 1);
+	}
+	return lm_quit(s) ? s->err_code : 0;
+}
+
+static int negotiate(livemig_session *s)
+{
+	uint8_t buf[LM_MSG_MAX_PAYLOAD];
+	struct lm_buf b = {.p = buf, .cap = sizeof(buf)};
+	lm_put_u16(&b, (uint16_t)s->p.channels);
+	lm_put_u8(&b, s->p.method);
+	lm_put_u8(&b, (uint8_t)lm_params_level(&s->p));
+	lm_put_u8(&b, s->p.zero_detect);
+	lm_put_u8(&b, 0);
+	lm_put_u16(&b, 0);
+	lm_put_u32(&b, LM_PAGE_SIZE);
+	lm_put_u32(&b, s->nblocks);
+	for (unsigned i = 0; i < s->nblocks; i++) {
+		size_t n = strlen(s->blocks[i].name);
+		lm_put_u8(&b, (uint8_t)n);
+		lm_put_bytes(&b, s->blocks[i].name, n);
+		lm_put_u64(&b, s->blocks[i].size);
+	}
+	if (lm_send_msg(s, LM_MSG_PARAMS, buf, (uint32_t)b.len))
+		return lm_fail(s, -ECONNRESET, "main channel: cannot send parameters");
+
+	struct lm_msg_hdr h;
+	int r = lm_recv_msg(s, &h, buf);
+	if (r)
+		return r;
+	if (h.type != LM_MSG_READY)
+		return lm_fail(s, -EPROTO, "main channel: expected READY, got message %u",
+			       h.type);
+	return 0;
+}
+
+/* ---- sender threads ------------------------------------------------------ */
+
+/* Sends one packet of n pages of one block (n may be 0 for a SYNC). */
+static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, uint32_t n,
+		       uint32_t iteration, uint16_t flags)
+{
+	livemig_session *s = c->s;
+	struct lm_block *b = &s->blocks[block];
+	uint8_t head[LM_PACKET_HDR_SIZE + 4 * LM_PACKET_PAGES];
+	uint8_t *idx = head + LM_PACKET_HDR_SIZE;
+	const uint8_t *normal[LM_PACKET_PAGES];
+	uint32_t zero_idx[LM_PACKET_PAGES];
+	uint32_t nn = 0, nz = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t page = gpn[i] & ((1ull << 40) - 1);
+		const uint8_t *p = b->host + page * LM_PAGE_SIZE;
+		if (s->p.zero_detect && c->is_zero(p)) {
+			zero_idx[nz++] = (uint32_t)page;
+			b->hash[page] = lm_zero_hash(gpn[i]);
+		} else {
+			lm_le32(idx + 4 * nn, (uint32_t)page);
+			normal[nn++] = p;
+			b->hash[page] = lm_page_hash(p, gpn[i]);
+		}
+	}
+	for (uint32_t i = 0; i < nz; i++)
+		lm_le32(idx + 4 * (nn + i), zero_idx[i]);
+
+	struct lm_packet_hdr h = {.version = LM_WIRE_VERSION,
+				  .method = s->p.method,
+				  .flags = flags,
+				  .channel = (uint16_t)c->id,
+				  .block = block,
+				  .seq = c->seq++,
+				  .iteration = iteration,
+				  .normal = nn,
+				  .zero = nz};
+	/* Header + indices, then raw pages (runs of adjacent pages merged into
+	 * one iovec) or the compressed payload. */
+	struct iovec iov[1 + LM_PACKET_PAGES];
+	int niov = 1;
+	size_t head_len = LM_PACKET_HDR_SIZE + 4 * (size_t)(nn + nz);
+	uint32_t crc;
+
+	if (nn && s->p.method == LM_METHOD_NONE) {
+		h.payload_len = nn * LM_PAGE_SIZE;
+		lm_packet_encode(&h, head);
+		crc = lm_crc32c(0, head, head_len);
+		for (uint32_t i = 0; i < nn; i++) {
+			crc = lm_crc32c(crc, normal[i], LM_PAGE_SIZE);
+			struct iovec *last = &iov[niov - 1];
+			if (niov > 1 && (uint8_t *)last->iov_base + last->iov_len == normal[i])
+				last->iov_len += LM_PAGE_SIZE;
+			else
+				iov[niov++] = (struct iovec){(void *)normal[i], LM_PAGE_SIZE};
+		}
+	} else if (nn) {
+		ssize_t len = c->codec->compress(c->cctx, normal, nn, c->buf, c->bufcap);
+		if (len <= 0)
+			return lm_fail(s, len < 0 ? (int)len : -EIO,
+				       "channel %u: %s compression failed", c->id, c->codec->name);
+		h.payload_len = (uint32_t)len;
+		lm_packet_encode(&h, head);
+		crc = lm_crc32c(lm_crc32c(0, head, head_len), c->buf, (size_t)len);
+		iov[niov++] = (struct iovec){c->buf, (size_t)len};
+	} else {
+		lm_packet_encode(&h, head);
+		crc = lm_crc32c(0, head, head_len);
+	}
+	lm_le32(head + 60, crc);
+	iov[0] = (struct iovec){head, head_len};
+
+	uint64_t wire = head_len + h.payload_len;
+	lm_ratelimit(s, wire);
+	int r = lm_writev_full(c->fd, iov, niov);
+	if (r)
+		return lm_quit(s) ? s->err_code
+				  : lm_fail(s, r, "channel %u: send failed: %s", c->id,
+					    strerror(-r));
+	atomic_store_explicit(&c->normal, c->normal + nn, memory_order_relaxed);
+	atomic_store_explicit(&c->zero, c->zero + nz, memory_order_relaxed);
+	atomic_store_explicit(&c->wire_bytes, c->wire_bytes + wire, memory_order_relaxed);
+	atomic_store_explicit(&c->payload_bytes, c->payload_bytes + h.payload_len,
+			      memory_order_relaxed);
+	atomic_store_explicit(&c->packets, c->packets + 1, memory_order_relaxed);
+	return 0;
+}
+
+/* Sends work entries [0, n): a run of one block per packet. */
+static int send_chunk(struct lm_chan *c, const uint64_t *w, size_t n, uint32_t iteration)
+{
+	size_t i = 0;
+	while (i < n) {
+		uint64_t block = w[i] >> 40;
+		size_t j = i + 1;
+		while (j < n && w[j] >> 40 == block)
+			j++;
+		int r = send_packet(c, (uint32_t)block, w + i, (uint32_t)(j - i), iteration, 0);
+		if (r)
+			return r;
+		i = j;
+	}
+	return 0;
+}
+
+static void *sender_main(void *arg)
+{
+	struct lm_chan *c = arg;
+	livemig_session *s = c->s;
+	uint32_t gen = 0;
+
+	c->is_zero = lm_zero_select(NULL);
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		while (s->pass_gen == gen && !lm_quit(s))
+			pthread_cond_wait(&s->cond, &s->lock);
+		gen = s->pass_gen;
+		uint32_t iteration = s->iteration;
+		bool final = s->pass_final;
+		const uint64_t *work = s->work;
+		size_t nwork = s->nwork;
+		pthread_mutex_unlock(&s->lock);
+		if (lm_quit(s))
+			break;
+
+		size_t k;
+		int r = 0;
+		while (!r && (k = atomic_fetch_add(&s->cursor, LM_PACKET_PAGES)) < nwork) {
+			size_t n = nwork - k < LM_PACKET_PAGES ? nwork - k : LM_PACKET_PAGES;
+			r = send_chunk(c, work + k, n, iteration);
+		}
+		if (!r)
+			r = send_packet(c, 0, NULL, 0, iteration,
+					LM_PKT_FLAG_SYNC | (final ? LM_PKT_FLAG_FINAL : 0));
+		if (r)
+			break;
+		pthread_mutex_lock(&s->lock);
+		s->pass_done++;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		if (final)
+			break;
+	}
+	c->cpu_seconds = lm_thread_cpu_seconds();
+	return NULL;
+}
+
+/* Publishes a pass and waits until every channel has sent its SYNC. */
+static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
+{
+	pthread_mutex_lock(&s->lock);
+	free(s->work);
+	s->work = work;
+	s->nwork = n;
+	atomic_store(&s->cursor, 0);
+	s->iteration++;
+	s->pass_final = final;
+	s->pass_done = 0;
+	s->pass_gen++;
+	pthread_cond_broadcast(&s->cond);
+	while (s->pass_done < s->p.channels && !lm_quit(s))
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	if (lm_quit(s))
+		return s->err_code ? s->err_code : -ECANCELED;
+	uint8_t it[4];
+	lm_le32(it, s->iteration);
+	if (lm_send_msg(s, LM_MSG_ITER, it, sizeof(it)))
+		return lm_fail(s, -ECONNRESET, "main channel: send failed");
+	return 0;
+}
+
+/* ---- return path: messages from the destination -------------------------- */
+static void *return_path_main(void *arg)
+{
+	livemig_session *s = arg;
+	uint8_t buf[LM_MSG_MAX_PAYLOAD];
+	struct lm_msg_hdr h;
+
+	while (!lm_recv_msg(s, &h, buf)) {
+		if (h.type != LM_MSG_RESULT) {
+			lm_fail(s, -EPROTO, "main channel: unexpected message %u", h.type);
+			break;
+		}
+		struct lm_buf b = {.p = buf, .cap = h.len};
+		uint8_t ok = lm_get_u8(&b);
+		lm_get_u8(&b);
+		lm_get_u16(&b);
+		uint64_t cpu_us = lm_get_u64(&b);
+		struct lm_h128 d;
+		d.lo = lm_get_u64(&b);
+		d.hi = lm_get_u64(&b);
+		if (b.bad) {
+			lm_fail(s, -EPROTO, "main channel: short RESULT");
+			break;
+		}
+		pthread_mutex_lock(&s->lock);
+		s->result_ready = true;
+		s->result_ok = ok == 1;
+		s->result_digest = d;
+		s->cpu_remote = (double)cpu_us / 1e6;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		break; /* the destination closes the connection next */
+	}
+	return NULL;
+}
+
+static uint64_t *all_pages(livemig_session *s, size_t *n)
+{
+	uint64_t *w = malloc(s->total_pages * sizeof(*w));
+	if (!w)
+		return NULL;
+	size_t k = 0;
+	for (unsigned b = 0; b < s->nblocks; b++)
+		for (uint64_t p = 0; p < s->blocks[b].pages; p++)
+			w[k++] = LM_GPN(b, p);
+	*n = k;
+	return w;
+}
+
+static int start_senders(livemig_session *s)
+{
+	for (unsigned i = 0; i < s->p.channels; i++) {
+		struct lm_chan *c = &s->ch[i];
+		c->codec = s->codec;
+		if (s->p.method != LM_METHOD_NONE) {
+			int r = c->codec->send_setup(&c->cctx, lm_params_level(&s->p));
+			if (r)
+				return lm_fail(s, r, "%s: cannot set up compression", c->codec->name);
+			c->bufcap = c->codec->bound(LM_PACKET_PAGES);
+			c->buf = malloc(c->bufcap);
+			if (!c->buf)
+				return lm_fail(s, -ENOMEM, "out of memory");
+		}
+		int r = pthread_create(&c->thread, NULL, sender_main, c);
+		if (r)
+			return lm_fail(s, -r, "cannot create sender thread");
+		c->started = true;
+	}
+	return 0;
+}
+
+static int source_run(livemig_session *s)
+{
+	int r;
+
+	for (unsigned i = 0; i < s->nblocks; i++) {
+		s->total_pages += s->blocks[i].pages;
+		s->blocks[i].hash = calloc(s->blocks[i].pages, sizeof(struct lm_h128));
+		if (!s->blocks[i].hash)
+			return lm_fail(s, -ENOMEM, "out of memory for page hashes");
+	}
+	if ((r = connect_all(s)) || (r = negotiate(s)))
+		return r;
+	s->t_setup = lm_now_ns();
+	atomic_store(&s->status, LIVEMIG_STATUS_ACTIVE);
+	if ((r = pthread_create(&s->rp, NULL, return_path_main, s)))
+		return lm_fail(s, -r, "cannot create return-path thread");
+	s->rp_started = true;
+	if ((r = start_senders(s)))
+		return r;
+
+	/* Pass 1 sends every page.  (Dirty passes plug in here.) */
+	size_t n;
+	uint64_t *w = all_pages(s, &n);
+	if (!w)
+		return lm_fail(s, -ENOMEM, "out of memory for the page list");
+	if ((r = run_pass(s, w, n, false)))
+		return r;
+
+	/* Switchover: the guest stops here; the final pass sends what it dirtied
+	 * since the last sync (nothing for an idle guest) and SYNC|FINAL. */
+	s->t_stop = lm_now_ns();
+	atomic_store(&s->status, LIVEMIG_STATUS_DEVICE);
+	if ((r = run_pass(s, NULL, 0, true)))
+		return r;
+	for (unsigned i = 0; i < s->p.channels; i++) {
+		if (s->ch[i].started) {
+			pthread_join(s->ch[i].thread, NULL);
+			s->ch[i].started = false;
+		}
+	}
+	s->digest = lm_digest_sum(s);
+
+	uint8_t buf[64];
+	struct lm_buf b = {.p = buf, .cap = sizeof(buf)};
+	uint64_t normal = 0, zero = 0;
+	for (unsigned i = 0; i < s->p.channels; i++) {
+		normal += s->ch[i].normal;
+		zero += s->ch[i].zero;
+	}
+	lm_put_u32(&b, s->iteration);
+	lm_put_u64(&b, s->digest.lo);
+	lm_put_u64(&b, s->digest.hi);
+	lm_put_u64(&b, normal);
+	lm_put_u64(&b, zero);
+	if (lm_send_msg(s, LM_MSG_COMPLETE, buf, (uint32_t)b.len))
+		return lm_fail(s, -ECONNRESET, "main channel: cannot send digest");
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->result_ready && !lm_quit(s))
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	if (!s->result_ready)
+		return s->err_code ? s->err_code : -ECANCELED;
+	s->t_end = lm_now_ns();
+	bool same = s->result_digest.lo == s->digest.lo && s->result_digest.hi == s->digest.hi;
+	s->verify = s->result_ok && same;
+	if (!s->verify)
+		return lm_fail(s, -EIO, "destination image differs from the source (digest mismatch)");
+	return 0;
+}
+
+void *lm_source_main(void *arg)
+{
+	livemig_session *s = arg;
+	int r = source_run(s);
+
+	if (r && !lm_quit(s))
+		lm_fail(s, r, "migration failed");
+	if (r) {
+		/* Wake and stop everyone; senders see quit. */
+		pthread_mutex_lock(&s->lock);
+		atomic_store(&s->quit, true);
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+	}
+	for (unsigned i = 0; i < s->p.channels; i++) {
+		if (s->ch[i].started) {
+			pthread_join(s->ch[i].thread, NULL);
+			s->ch[i].started = false;
+		}
+	}
+	if (s->rp_started) {
+		if (r == 0 || !lm_quit(s))
+			shutdown(s->main_fd, SHUT_RDWR);
+		pthread_join(s->rp, NULL);
+	}
+	if (!s->t_end)
+		s->t_end = lm_now_ns();
+	s->cpu_ctl = lm_thread_cpu_seconds();
+	atomic_store(&s->status, r == 0		  ? LIVEMIG_STATUS_COMPLETED
+				 : r == -ECANCELED ? LIVEMIG_STATUS_CANCELLED
+						   : LIVEMIG_STATUS_FAILED);
+	return NULL;
+}

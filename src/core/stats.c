@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/* Statistics: per-channel counters summed on read; JSON in query-migrate shape. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "util/util.h"
+
+int livemig_query(livemig_session *s, struct livemig_stats *st)
+{
+	if (!s || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->status = atomic_load(&s->status);
+	bool done = st->status >= LIVEMIG_STATUS_COMPLETED;
+	uint64_t now = lm_now_ns();
+	uint64_t end = done && s->t_end ? s->t_end : now;
+	if (s->t_start)
+		st->total_time_ms = (end - s->t_start) / 1000000;
+	if (s->t_setup)
+		st->setup_time_ms = (s->t_setup - s->t_start) / 1000000;
+	if (s->t_stop && s->role == LIVEMIG_SOURCE)
+		st->downtime_ms = (end - s->t_stop) / 1000000;
+
+	double cpu = done ? s->cpu_ctl : 0;
+	unsigned nch = st->status >= LIVEMIG_STATUS_ACTIVE ? s->p.channels : 0;
+	for (unsigned i = 0; i < nch && s->ch; i++) {
+		struct lm_chan *c = &s->ch[i];
+		st->normal += atomic_load_explicit(&c->normal, memory_order_relaxed);
+		st->duplicate += atomic_load_explicit(&c->zero, memory_order_relaxed);
+		st->transferred += atomic_load_explicit(&c->wire_bytes, memory_order_relaxed);
+		st->payload_bytes += atomic_load_explicit(&c->payload_bytes, memory_order_relaxed);
+		if (done)
+			cpu += c->cpu_seconds;
+	}
+	st->total = s->total_pages * LM_PAGE_SIZE;
+	uint64_t sent = st->normal + st->duplicate;
+	st->remaining = s->total_pages > sent && !done ? (s->total_pages - sent) * LM_PAGE_SIZE : 0;
+	st->normal_bytes = st->normal * LM_PAGE_SIZE;
+	st->dirty_sync_count = s->iteration;
+	double secs = st->total_time_ms / 1e3;
+	if (secs > 0) {
+		st->mbps = st->transferred * 8.0 / 1e6 / secs;
+		st->pages_per_second = sent / secs;
+	}
+	if (s->role == LIVEMIG_SOURCE) {
+		st->cpu_source_seconds = cpu;
+		st->cpu_dest_seconds = s->cpu_remote;
+	} else {
+		st->cpu_dest_seconds = cpu;
+	}
+	st->compression_ratio = st->payload_bytes ? (double)st->normal_bytes / st->payload_bytes : 0;
+	st->verify_match = s->verify;
+	st->channels = s->p.channels;
+	snprintf(st->method, sizeof(st->method), "%s", lm_method_name(s->p.method));
+	snprintf(st->zero_page_detection, sizeof(st->zero_page_detection), "%s",
+		 s->p.zero_detect ? "multifd" : "none");
+	return 0;
+}
+
+int livemig_stats_json(livemig_session *s, char *buf, size_t len)
+{
+	struct livemig_stats st;
+	livemig_query(s, &st);
+	double secs = st.total_time_ms / 1e3;
+	double src_pct = secs > 0 ? 100.0 * st.cpu_source_seconds / secs : 0;
+	double dst_pct = secs > 0 ? 100.0 * st.cpu_dest_seconds / secs : 0;
+	const char *verify = st.verify_match < 0 ? "null" : st.verify_match ? "true" : "false";
+	int level = lm_params_level(&s->p);
+	return snprintf(
+		buf, len,
+		"{\n"
+		"  \"role\": \"%s\",\n"
+		"  \"status\": \"%s\",\n"
+		"  \"error\": %s%s%s,\n"
+		"  \"total-time\": %llu,\n"
+		"  \"setup-time\": %llu,\n"
+		"  \"downtime\": %llu,\n"
+		"  \"expected-downtime\": %llu,\n"
+		"  \"dirty-sync-count\": %llu,\n"
+		"  \"parameters\": {\"multifd-channels\": %u, \"multifd-compression\": \"%s\", "
+		"\"level\": %d, \"zero-page-detection\": \"%s\", \"max-bandwidth\": %llu},\n"
+		"  \"ram\": {\n"
+		"    \"transferred\": %llu,\n"
+		"    \"remaining\": %llu,\n"
+		"    \"total\": %llu,\n"
+		"    \"duplicate\": %llu,\n"
+		"    \"normal\": %llu,\n"
+		"    \"normal-bytes\": %llu,\n"
+		"    \"payload-bytes\": %llu,\n"
+		"    \"mbps\": %.1f,\n"
+		"    \"pages-per-second\": %.0f\n"
+		"  },\n"
+		"  \"cpu\": {\"source-seconds\": %.3f, \"destination-seconds\": %.3f, "
+		"\"source-percent\": %.1f, \"destination-percent\": %.1f},\n"
+		"  \"compression\": {\"ratio\": %.3f},\n"
+		"  \"verify\": {\"match\": %s}\n"
+		"}\n",
+		s->role == LIVEMIG_SOURCE ? "source" : "destination", livemig_status_name(st.status),
+		s->err_code ? "\"" : "", s->err_code ? s->err : "null", s->err_code ? "\"" : "",
+		(unsigned long long)st.total_time_ms, (unsigned long long)st.setup_time_ms,
+		(unsigned long long)st.downtime_ms, (unsigned long long)st.expected_downtime_ms,
+		(unsigned long long)st.dirty_sync_count, st.channels, st.method, level,
+		st.zero_page_detection, (unsigned long long)s->p.max_bandwidth,
+		(unsigned long long)st.transferred, (unsigned long long)st.remaining,
+		(unsigned long long)st.total, (unsigned long long)st.duplicate,
+		(unsigned long long)st.normal, (unsigned long long)st.normal_bytes,
+		(unsigned long long)st.payload_bytes, st.mbps, st.pages_per_second,
+		st.cpu_source_seconds, st.cpu_dest_seconds, src_pct, dst_pct, st.compression_ratio,
+		verify);
+}

@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: MIT */
+/* Sockets: URIs tcp:HOST:PORT, tcp:[V6]:PORT, unix:PATH; full-length I/O. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+
+int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen)
+{
+	memset(a, 0, sizeof(*a));
+	if (!uri) {
+		snprintf(err, errlen, "missing URI");
+		return -EINVAL;
+	}
+	if (!strncmp(uri, "unix:", 5)) {
+		const char *path = uri + 5;
+		if (!*path || strlen(path) >= sizeof(a->path)) {
+			snprintf(err, errlen, "unix socket path empty or longer than %zu bytes",
+				 sizeof(a->path) - 1);
+			return -EINVAL;
+		}
+		a->family = AF_UNIX;
+		strcpy(a->path, path);
+		return 0;
+	}
+	if (strncmp(uri, "tcp:", 4)) {
+		snprintf(err, errlen, "URI '%s': expected tcp:HOST:PORT or unix:PATH", uri);
+		return -EINVAL;
+	}
+	const char *h = uri + 4, *colon;
+	size_t hlen;
+	if (*h == '[') {
+		const char *close = strchr(h, ']');
+		if (!close || close[1] != ':') {
+			snprintf(err, errlen, "URI '%s': expected tcp:[IPV6]:PORT", uri);
+			return -EINVAL;
+		}
+		h++;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+		a->family = AF_INET6;
+	} else {
+		colon = strrchr(h, ':');
+		if (!colon) {
+			snprintf(err, errlen, "URI '%s': missing port", uri);
+			return -EINVAL;
+		}
+		hlen = (size_t)(colon - h);
+		a->family = memchr(h, ':', hlen) ? AF_INET6 : AF_INET;
+	}
+	const char *port = colon + 1;
+	char *end;
+	long pn = strtol(port, &end, 10);
+	if (!*port || *end || pn < 0 || pn > 65535 || hlen >= sizeof(a->host)) {
+		snprintf(err, errlen, "URI '%s': bad host or port", uri);
+		return -EINVAL;
+	}
+	memcpy(a->host, h, hlen);
+	a->host[hlen] = 0;
+	snprintf(a->port, sizeof(a->port), "%ld", pn);
+	return 0;
+}
+
+void lm_sock_tune(int fd, bool tcp)
+{
+	/* Large buffers let a channel keep a few packets in flight; TCP_NODELAY
+	 * because every write is a whole packet or control message and the
+	 * control messages are latency-bound (switchover). */
+	int sz = 4 << 20, one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (tcp)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static int resolve(const struct lm_addr *a, bool passive, struct addrinfo **res, char *err,
+		   size_t errlen)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	if (passive)
+		hints.ai_flags = AI_PASSIVE;
+	int r = getaddrinfo(a->host[0] ? a->host : NULL, a->port, &hints, res);
+	if (r) {
+		snprintf(err, errlen, "cannot resolve '%s': %s", a->host, gai_strerror(r));
+		return -EHOSTUNREACH;
+	}
+	return 0;
+}
+
+int lm_listen(const struct lm_addr *a, char *err, size_t errlen)
+{
+	int fd, one = 1;
+	if (a->family == AF_UNIX) {
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
+		strcpy(sun.sun_path, a->path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			goto sockerr;
+		unlink(a->path); /* a stale socket file from an earlier run */
+		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) || listen(fd, 512)) {
+			int e = errno;
+			close(fd);
+			snprintf(err, errlen, "cannot listen on unix:%s: %s", a->path, strerror(e));
+			return -e;
+		}
+		return fd;
+	}
+	struct addrinfo *res, *ai;
+	int r = resolve(a, true, &res, err, errlen);
+	if (r)
+		return r;
+	int e = 0;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			e = errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		lm_sock_tune(fd, true); /* accepted sockets inherit the buffer sizes */
+		if (!bind(fd, ai->ai_addr, ai->ai_addrlen) && !listen(fd, 512)) {
+			freeaddrinfo(res);
+			return fd;
+		}
+		e = errno;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	snprintf(err, errlen, "cannot listen on tcp:%s:%s: %s", a->host, a->port, strerror(e));
+	return -e;
+sockerr:
+	e = errno;
+	snprintf(err, errlen, "socket: %s", strerror(e));
+	return -e;
+}
+
+int lm_connect(const struct lm_addr *a, char *err, size_t errlen)
+{
+	int fd, e;
+	if (a->family == AF_UNIX) {
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
+		strcpy(sun.sun_path, a->path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			e = errno;
+			snprintf(err, errlen, "socket: %s", strerror(e));
+			return -e;
+		}
+		lm_sock_tune(fd, false);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+			e = errno;
+			close(fd);
+			snprintf(err, errlen, "cannot connect to unix:%s: %s", a->path, strerror(e));
+			return -e;
+		}
+		return fd;
+	}
+	struct addrinfo *res, *ai;
+	int r = resolve(a, false, &res, err, errlen);
+	if (r)
+		return r;
+	e = ECONNREFUSED;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			e = errno;
+			continue;
+		}
+		lm_sock_tune(fd, true);
+		if (!connect(fd, ai->ai_addr, ai->ai_addrlen)) {
+			freeaddrinfo(res);
+			return fd;
+		}
+		e = errno;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	snprintf(err, errlen, "cannot connect to tcp:%s:%s: %s", a->host, a->port, strerror(e));
+	return -e;
+}
+
+int lm_set_timeout(int fd, int seconds)
+{
+	struct timeval tv = {.tv_sec = seconds};
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		return -errno;
+	return 0;
+}
+
+static int io_errno(void)
+{
+	/* A receive timeout (SO_RCVTIMEO) reads as EAGAIN: call it a time-out. */
+	return errno == EAGAIN ? -ETIMEDOUT : -errno;
+}
+
+int lm_write_full(int fd, const void *buf, size_t len)
+{
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	return lm_writev_full(fd, &iov, 1);
+}
+
+/* Advances iov past n bytes; returns the new start. */
+static struct iovec *iov_advance(struct iovec *iov, int *iovcnt, size_t n)
+{
+	while (*iovcnt && n >= iov->iov_len) {
+		n -= iov->iov_len;
+		iov++;
+		(*iovcnt)--;
+	}
+	if (*iovcnt) {
+		iov->iov_base = (uint8_t *)iov->iov_base + n;
+		iov->iov_len -= n;
+	}
+	return iov;
+}
+
+int lm_writev_full(int fd, struct iovec *iov, int iovcnt)
+{
+	while (iovcnt) {
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return io_errno();
+		}
+		iov = iov_advance(iov, &iovcnt, (size_t)n);
+		while (iovcnt && !iov->iov_len) {
+			iov++;
+			iovcnt--;
+		}
+	}
+	return 0;
+}
+
+int lm_readv_full(int fd, struct iovec *iov, int iovcnt)
+{
+	while (iovcnt) {
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+		ssize_t n = recvmsg(fd, &mh, MSG_WAITALL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return io_errno();
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		iov = iov_advance(iov, &iovcnt, (size_t)n);
+		while (iovcnt && !iov->iov_len) {
+			iov++;
+			iovcnt--;
+		}
+	}
+	return 0;
+}
+
+int lm_read_full(int fd, void *buf, size_t len, bool *eof)
+{
+	size_t got = 0;
+	if (eof)
+		*eof = false;
+	while (got < len) {
+		ssize_t n = recv(fd, (uint8_t *)buf + got, len - got, MSG_WAITALL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return io_errno();
+		}
+		if (n == 0) {
+			if (eof && !got)
+				*eof = true;
+			return -ECONNRESET;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}

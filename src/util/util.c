@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdbool.h>
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "util/util.h"
+
+uint64_t lm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+double lm_thread_cpu_seconds(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0.0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Grammar: digits [ "." digits ] [ unit ], unit one of (case-insensitive)
+ * B, K, KB, KiB, M, MB, MiB, G, GB, GiB, T, TB, TiB; every multiplier is a
+ * power of 1024.  No sign, no whitespace, no exponent.  Parsed by hand
+ * rather than with strtod so that huge integers stay exact and overflow is
+ * detected precisely.
+ */
+int lm_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t ip = 0, frac_num = 0, frac_den = 1;
+	unsigned shift = 0;
+	const char *p = s;
+	bool digits = false;
+
+	if (!s || !out)
+		return -EINVAL;
+	while (*p >= '0' && *p <= '9') {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (ip > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		ip = ip * 10 + d;
+		digits = true;
+		p++;
+	}
+	if (*p == '.') {
+		p++;
+		bool fdigits = false;
+
+		while (*p >= '0' && *p <= '9') {
+			/* Beyond 18 fractional digits nothing changes the result. */
+			if (frac_den < 1000000000000000000ull) {
+				frac_num = frac_num * 10 + (uint64_t)(*p - '0');
+				frac_den *= 10;
+			}
+			fdigits = true;
+			p++;
+		}
+		if (!fdigits)
+			return -EINVAL;
+		digits = true;
+	}
+	if (!digits)
+		return -EINVAL;
+
+	switch (*p) {
+	case '\0':
+		break;
+	case 'b': case 'B': shift = 0; p++; break;
+	case 'k': case 'K': shift = 10; p++; break;
+	case 'm': case 'M': shift = 20; p++; break;
+	case 'g': case 'G': shift = 30; p++; break;
+	case 't': case 'T': shift = 40; p++; break;
+	default:
+		return -EINVAL;
+	}
+	if (shift && *p) {
+		if (*p == 'i' || *p == 'I')
+			p++;
+		if (*p == 'b' || *p == 'B')
+			p++;
+		else
+			return -EINVAL; /* "Ki" alone */
+	}
+	if (*p)
+		return -EINVAL;
+
+	if (shift == 0 && frac_num != 0)
+		return -EINVAL; /* fractional bytes */
+	if (ip > (UINT64_MAX >> shift))
+		return -EINVAL;
+	uint64_t v = ip << shift;
+	/* frac_num / frac_den * 2^shift, rounded down; frac_num < frac_den <= 1e18
+	 * and 2^shift <= 2^40, so do it in 128 bits. */
+	unsigned __int128 f = ((unsigned __int128)frac_num << shift) / frac_den;
+
+	if (v > UINT64_MAX - (uint64_t)f)
+		return -EINVAL;
+	*out = v + (uint64_t)f;
+	return 0;
+}

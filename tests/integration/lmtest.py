@@ -1,0 +1,195 @@
+# SPDX-License-Identifier: MIT
+"""Shared helpers for livemig's integration tests: processes with time-outs,
+a free loopback port, test images, and an independent encoder of the wire
+format (docs/wire-format.md) for feeding a destination bad input."""
+import json
+import os
+import random
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+LIVEMIG = os.environ.get("LIVEMIG", "build/livemig")
+PAGE = 4096
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_dest(uri, *args, json_path=None, dump=None):
+    cmd = [LIVEMIG, "dest", "--listen", uri, "--no-progress"]
+    if json_path:
+        cmd += ["--json", json_path]
+    if dump:
+        cmd += ["--dump", dump]
+    cmd += list(args)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_listening(uri, p)
+    return p
+
+
+def wait_listening(uri, proc, timeout=10):
+    """Polls until the destination accepts connections (without connecting
+    for real when it is TCP: a probe connection would count as a channel), so
+    we watch for the socket in /proc/net or the unix socket file."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            return
+        if uri.startswith("unix:"):
+            if os.path.exists(uri[5:]):
+                return
+        else:
+            port = int(uri.rsplit(":", 1)[1])
+            with open("/proc/net/tcp") as f:
+                for line in f.read().splitlines()[1:]:
+                    cols = line.split()
+                    if cols[3] == "0A" and int(cols[1].split(":")[1], 16) == port:
+                        return
+            if os.path.exists("/proc/net/tcp6"):
+                with open("/proc/net/tcp6") as f:
+                    for line in f.read().splitlines()[1:]:
+                        cols = line.split()
+                        if cols[3] == "0A" and int(cols[1].split(":")[1], 16) == port:
+                            return
+        time.sleep(0.02)
+    raise RuntimeError("destination never listened on " + uri)
+
+
+def finish(proc, timeout=120):
+    """Waits with a time-out (a hang is a failure) and returns (rc, out, err)."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return "HANG", out, err
+    return proc.returncode, out, err
+
+
+def run_source(uri, *args, timeout=120):
+    cmd = [LIVEMIG, "source", "--connect", uri, "--no-progress"] + list(args)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def make_mixed_image(path, size, seed=7):
+    """Text-like corpus pages, random pages and zero pages interleaved in runs
+    of varying length (so packets mix all three), deterministic from seed."""
+    rng = random.Random(seed)
+    corpus = []
+    for d in ("/usr/include", "/usr/share/common-licenses", "/usr/share/doc"):
+        for root, _, files in sorted(os.walk(d)):
+            for name in sorted(files):
+                fp = os.path.join(root, name)
+                if os.path.islink(fp) or not os.path.isfile(fp):
+                    continue
+                try:
+                    with open(fp, "rb") as f:
+                        corpus.append(f.read(1 << 20))
+                except OSError:
+                    pass
+                if sum(map(len, corpus)) > (8 << 20):
+                    break
+    text = b"".join(corpus) or bytes(range(256)) * 4096
+    pos = 0
+    with open(path, "wb") as f:
+        pages = size // PAGE
+        i = 0
+        while i < pages:
+            kind = rng.random()
+            run = min(rng.randint(1, 300), pages - i)
+            if kind < 0.6:
+                n = run * PAGE
+                chunk = (text[pos:pos + n] if pos + n <= len(text)
+                         else (text[pos:] + text)[:n])
+                pos = (pos + n) % len(text)
+                f.write(chunk)
+            elif kind < 0.8:
+                f.write(rng.randbytes(run * PAGE))
+            else:
+                f.write(bytes(run * PAGE))
+            i += run
+
+
+# ---- independent wire encoder ------------------------------------------------
+
+def _crc32c_table():
+    tab = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        tab.append(c)
+    return tab
+
+
+_TAB = _crc32c_table()
+
+
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc = _TAB[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def hello(channel, nchannels, uuid=b"\x11" * 16, version=1, magic=0x4C4C484D):
+    body = struct.pack("<IHHHH16s8s", magic, version, channel, nchannels, 0, uuid, bytes(8))
+    return body + struct.pack("<I", crc32c(body))
+
+
+def msg(mtype, payload=b""):
+    hdr = struct.pack("<IHHII", 0x544D4C4C, mtype, 0, len(payload), 0)
+    crc = crc32c(payload, crc32c(hdr))
+    return hdr[:12] + struct.pack("<I", crc) + payload
+
+
+def params(nchannels, method=0, level=0, blocks=(("pc.ram", 1 << 20),)):
+    p = struct.pack("<HBBBBHII", nchannels, method, level, 1, 0, 0, PAGE, len(blocks))
+    for name, size in blocks:
+        p += struct.pack("<B", len(name)) + name.encode() + struct.pack("<Q", size)
+    return p
+
+
+def packet(channel, seq, iteration, block, normal_idx, zero_idx, payload, method=0,
+           flags=0, payload_len=None, version=1, magic=0x4B504D4C, fix_crc=True):
+    plen = len(payload) if payload_len is None else payload_len
+    hdr = struct.pack("<IBBHHHIQIIII20sI", magic, version, method, flags, channel, 0, block,
+                      seq, iteration, len(normal_idx), len(zero_idx), plen, bytes(20), 0)
+    idx = b"".join(struct.pack("<I", i) for i in list(normal_idx) + list(zero_idx))
+    crc = crc32c(payload, crc32c(idx, crc32c(hdr))) if fix_crc else 0
+    return hdr[:60] + struct.pack("<I", crc) + idx + payload
+
+
+class Checker:
+    def __init__(self, name):
+        self.name = name
+        self.failures = 0
+
+    def check(self, cond, what):
+        if not cond:
+            self.failures += 1
+            print("FAIL: %s: %s" % (self.name, what), file=sys.stderr)
+        return cond
+
+    def done(self):
+        sys.exit(1 if self.failures else 0)
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def tmpdir():
+    return tempfile.mkdtemp(prefix="livemig-test-")

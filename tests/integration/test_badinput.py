@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""A destination fed bad input must fail cleanly: non-zero exit (not a
+signal), a clear message, no hang.  The streams are built by an independent
+encoder of the wire format (lmtest.py)."""
+import os
+import socket
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lmtest as t  # noqa: E402
+
+c = t.Checker("bad-input")
+PAGE = t.PAGE
+
+
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    return s
+
+
+def handshake(port, nch=2, method=0, level=0, blocks=(("pc.ram", 1 << 20),)):
+    """A well-behaved opening: returns (main, [channels])."""
+    main = connect(port)
+    main.sendall(t.hello(0, nch))
+    chans = []
+    for i in range(1, nch + 1):
+        ch = connect(port)
+        ch.sendall(t.hello(i, nch))
+        chans.append(ch)
+    main.sendall(t.msg(1, t.params(nch, method, level, blocks)))
+    ready = main.recv(16)
+    if len(ready) != 16 or struct.unpack("<H", ready[4:6])[0] != 2:
+        raise RuntimeError("no READY")
+    return main, chans
+
+
+def case(name, attack, expect, timeout=30):
+    port = t.free_port()
+    uri = "tcp:127.0.0.1:%d" % port
+    dest = t.start_dest(uri)
+    socks = []
+    try:
+        socks = attack(port) or []
+    except (OSError, RuntimeError) as e:
+        # The destination may close on us mid-attack: that is fine.
+        print("note: %s: %s" % (name, e))
+    rc, out, err = t.finish(dest, timeout=timeout)
+    for s in socks:
+        s.close()
+    ok = c.check(rc != "HANG", name + ": destination hung")
+    ok = ok and c.check(isinstance(rc, int) and rc == 1,
+                        "%s: exit status %s (want 1; negative = killed by a signal)\n%s"
+                        % (name, rc, err))
+    ok = ok and c.check(expect in err, "%s: expected %r in stderr, got:\n%s" % (name, expect, err))
+    if ok:
+        print("ok: %s -> %s" % (name, err.strip().splitlines()[-1]))
+
+
+def garbage(port):
+    s = connect(port)
+    s.sendall(os.urandom(100))
+    return [s]
+
+
+def truncated_hello(port):
+    s = connect(port)
+    s.sendall(t.hello(0, 2)[:20])
+    s.shutdown(socket.SHUT_WR)
+    return [s]
+
+
+def wrong_magic(port):
+    s = connect(port)
+    s.sendall(t.hello(0, 2, magic=0x12345678))
+    return [s]
+
+
+def wrong_version(port):
+    s = connect(port)
+    s.sendall(t.hello(0, 2, version=9))
+    return [s]
+
+
+def duplicate_channel(port):
+    socks = []
+    for ch in (0, 1, 1):
+        s = connect(port)
+        s.sendall(t.hello(ch, 2))
+        socks.append(s)
+    return socks
+
+
+def other_session(port):
+    a = connect(port)
+    a.sendall(t.hello(0, 2))
+    b = connect(port)
+    b.sendall(t.hello(1, 2, uuid=b"\x22" * 16))
+    return [a, b]
+
+
+def bad_params(port):
+    main = connect(port)
+    main.sendall(t.hello(0, 1))
+    ch = connect(port)
+    ch.sendall(t.hello(1, 1))
+    p = bytearray(t.params(1))
+    p[8:12] = struct.pack("<I", 8192)  # page size
+    main.sendall(t.msg(1, bytes(p)))
+    return [main, ch]
+
+
+def bad_message_crc(port):
+    main = connect(port)
+    main.sendall(t.hello(0, 1))
+    ch = connect(port)
+    ch.sendall(t.hello(1, 1))
+    m = bytearray(t.msg(1, t.params(1)))
+    m[-1] ^= 0xFF
+    main.sendall(bytes(m))
+    return [main, ch]
+
+
+def page_out_of_range(port):
+    main, chans = handshake(port)
+    pages = (1 << 20) // PAGE  # 256
+    chans[0].sendall(t.packet(1, 0, 1, 0, [pages], [], bytes(PAGE)))
+    return [main] + chans
+
+
+def zero_page_out_of_range(port):
+    main, chans = handshake(port)
+    chans[0].sendall(t.packet(1, 0, 1, 0, [], [1 << 30], b""))
+    return [main] + chans
+
+
+def lying_length(port):
+    main, chans = handshake(port)
+    chans[0].sendall(t.packet(1, 0, 1, 0, [1, 2], [], bytes(PAGE), payload_len=PAGE))
+    return [main] + chans
+
+
+def block_out_of_range(port):
+    main, chans = handshake(port)
+    chans[0].sendall(t.packet(1, 0, 1, 5, [1], [], bytes(PAGE)))
+    return [main] + chans
+
+
+def bad_packet_crc(port):
+    main, chans = handshake(port)
+    pkt = bytearray(t.packet(1, 0, 1, 0, [3], [], os.urandom(PAGE)))
+    pkt[-1] ^= 1  # one bit of the payload
+    chans[0].sendall(bytes(pkt))
+    return [main] + chans
+
+
+def wrong_seq(port):
+    main, chans = handshake(port)
+    chans[0].sendall(t.packet(1, 5, 1, 0, [3], [], bytes(PAGE)))
+    return [main] + chans
+
+
+def wrong_channel_id(port):
+    main, chans = handshake(port)
+    chans[0].sendall(t.packet(2, 0, 1, 0, [3], [], bytes(PAGE)))
+    return [main] + chans
+
+
+def wrong_method(port):
+    main, chans = handshake(port)
+    chans[0].sendall(t.packet(1, 0, 1, 0, [3], [], bytes(10), method=2))
+    return [main] + chans
+
+
+def truncated_stream(port):
+    main, chans = handshake(port)
+    pkt = t.packet(1, 0, 1, 0, [3, 4], [], os.urandom(2 * PAGE))
+    chans[0].sendall(pkt[:len(pkt) - 100])
+    chans[0].close()
+    return [main] + chans[1:]
+
+
+def source_vanishes(port):
+    main, chans = handshake(port)
+    chans[0].sendall(t.packet(1, 0, 1, 0, [3], [], os.urandom(PAGE)))
+    for s in [main] + chans:
+        s.close()
+    return []
+
+
+def corrupt_zstd(port):
+    main, chans = handshake(port, method=2, level=1)
+    junk = b"\x28\xb5\x2f\xfd" + os.urandom(200)  # zstd magic, then noise
+    chans[0].sendall(t.packet(1, 0, 1, 0, [3], [], junk, method=2))
+    return [main] + chans
+
+
+def zstd_wrong_page_count(port):
+    import zlib  # noqa: F401  (only to keep the import list honest)
+    main, chans = handshake(port, method=1, level=1)
+    z = __import__("zlib").compressobj(1)
+    data = z.compress(os.urandom(PAGE)) + z.flush(__import__("zlib").Z_SYNC_FLUSH)
+    # One page of deflate data announced as two pages.
+    chans[0].sendall(t.packet(1, 0, 1, 0, [3, 4], [], data, method=1))
+    return [main] + chans
+
+
+def sync_mismatch(port):
+    main, chans = handshake(port)
+    chans[0].sendall(t.packet(1, 0, 1, 0, [], [], b"", flags=1))           # SYNC pass 1
+    chans[1].sendall(t.packet(2, 0, 1, 0, [], [], b"", flags=3))           # FINAL SYNC pass 1
+    return [main] + chans
+
+
+def complete_too_early(port):
+    main, chans = handshake(port)
+    # COMPLETE for pass 1 while no channel has sent its FINAL sync, then leave.
+    main.sendall(t.msg(4, struct.pack("<IQQQQ", 1, 0, 0, 0, 0)))
+    for ch in chans:
+        ch.close()
+    return [main]
+
+
+def silent_hello(port):
+    s = connect(port)
+    time.sleep(12)
+    return [s]
+
+
+case("garbage instead of a hello", garbage, "bad hello magic")
+case("truncated hello", truncated_hello, "no complete hello")
+case("wrong magic", wrong_magic, "bad hello magic")
+case("wrong version", wrong_version, "unsupported wire version")
+case("duplicate channel id", duplicate_channel, "duplicate channel id 1")
+case("connection of another session", other_session, "another migration")
+case("bad PARAMS", bad_params, "page size")
+case("control message checksum", bad_message_crc, "checksum")
+case("page index out of range", page_out_of_range, "beyond the end of its RAM block")
+case("zero page index out of range", zero_page_out_of_range, "beyond the end of its RAM block")
+case("lying payload length", lying_length, "does not match its page count")
+case("RAM block out of range", block_out_of_range, "block index out of range")
+case("packet checksum", bad_packet_crc, "checksum mismatch")
+case("sequence gap", wrong_seq, "sequence number")
+case("channel id in packet", wrong_channel_id, "channel id differs")
+case("method not negotiated", wrong_method, "method differs")
+case("truncated stream", truncated_stream, "connection closed")
+case("source vanishes", source_vanishes, "connection closed")
+case("corrupt zstd payload", corrupt_zstd, "zstd data is corrupt")
+case("zlib payload short of its page count", zstd_wrong_page_count, "zlib data is corrupt")
+case("SYNC passes disagree", sync_mismatch, "while others are at")
+case("COMPLETE before the channels finished", complete_too_early, "connection closed")
+case("silent peer", silent_hello, "timed out")
+c.done()

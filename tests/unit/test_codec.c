@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Codec round trips and rejection, table-driven over every registered codec
+ * and several levels.  Packets go through one long-lived sender and one
+ * receiver context, as on a channel, so the streaming state is exercised
+ * across packets.  Every corrupted, truncated, padded or miscounted payload
+ * must give -EPROTO, never a crash and never success.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+#include <zstd.h>
+
+#include "codec/codec.h"
+#include "t.h"
+
+#define PS LM_PAGE_SIZE
+#define MAXP LM_PACKET_PAGES
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	uint64_t x = rng_state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return rng_state = x;
+}
+
+enum content { C_ZERO, C_RANDOM, C_TEXT, C_MIXED, C_COUNT };
+
+static void fill_page(uint8_t *p, enum content c, unsigned salt)
+{
+	static const char *words[] = { "migration ", "dirty ", "page ", "channel ", "zstd ",
+				       "deflate ", "precopy ", "bitmap ", "\n", "ram " };
+
+	switch (c) {
+	case C_ZERO:
+		memset(p, 0, PS);
+		break;
+	case C_RANDOM:
+		for (size_t i = 0; i < PS; i += 8) {
+			uint64_t v = rnd();
+
+			memcpy(p + i, &v, 8);
+		}
+		break;
+	case C_TEXT:
+		for (size_t i = 0; i < PS;) {
+			const char *w = words[rnd() % 10];
+			size_t l = strlen(w);
+
+			if (l > PS - i)
+				l = PS - i;
+			memcpy(p + i, w, l);
+			i += l;
+		}
+		p[salt % PS] = (uint8_t)salt;
+		break;
+	case C_MIXED:
+	default:
+		fill_page(p, (enum content)(salt % 3), salt);
+		break;
+	}
+}
+
+/* n pages at the given addresses, filled with one kind of content. */
+struct packet {
+	uint32_t n;
+	uint8_t *src[MAXP];
+	uint8_t *comp;
+	size_t len;
+	enum content c;
+};
+
+/*
+ * Page layouts: one contiguous buffer (codecs may merge runs), separate
+ * allocations, and a contiguous buffer in reverse order (adjacent in
+ * memory but not in packet order: a run merger must not join those).
+ */
+enum layout { L_CONTIG, L_SCATTER, L_REVERSE, L_COUNT };
+
+struct pages {
+	uint8_t *block;   /* contiguous storage, or NULL */
+	uint8_t *sep[MAXP];
+	uint8_t *p[MAXP];
+	uint32_t n;
+};
+
+static void pages_alloc(struct pages *pg, uint32_t n, enum layout l)
+{
+	memset(pg, 0, sizeof(*pg));
+	pg->n = n;
+	if (l == L_SCATTER) {
+		for (uint32_t i = 0; i < n; i++) {
+			pg->sep[i] = aligned_alloc(PS, PS);
+			pg->p[i] = pg->sep[i];
+		}
+		return;
+	}
+	pg->block = aligned_alloc(PS, (size_t)n * PS);
+	for (uint32_t i = 0; i < n; i++)
+		pg->p[i] = pg->block + (size_t)(l == L_REVERSE ? n - 1 - i : i) * PS;
+}
+
+static void pages_free(struct pages *pg)
+{
+	for (uint32_t i = 0; i < pg->n; i++)
+		free(pg->sep[i]);
+	free(pg->block);
+}
+
+static int decode(const struct lm_codec_ops *ops, void *rx, const uint8_t *in, size_t len,
+		  uint32_t n, uint8_t **dst)
+{
+	return ops->decompress(rx, in, len, (uint8_t *const *)dst, n);
+}
+
+static bool same_pages(uint8_t *const *a, uint8_t *const *b, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (memcmp(a[i], b[i], PS) != 0)
+			return false;
+	return true;
+}
+
+/* Compresses pk (sources already filled) on tx; stores the payload. */
+static bool compress_packet(const struct lm_codec_ops *ops, void *tx, struct packet *pk)
+{
+	size_t cap = ops->bound(pk->n);
+	ssize_t r;
+
+	pk->comp = malloc(cap ? cap : 1);
+	r = ops->compress(tx, (const uint8_t *const *)pk->src, pk->n, pk->comp, cap);
+	CHECKF(r >= 0 && (size_t)r <= cap, "%s: compress %u pages: %zd (cap %zu)", ops->name,
+	       pk->n, r, cap);
+	pk->len = r > 0 ? (size_t)r : 0;
+	return r >= 0;
+}
+
+/*
+ * A channel's worth of packets: sizes and contents chosen so that every
+ * layout, size and kind of content appears, including repeats of earlier
+ * pages (matches across packets).
+ */
+static const uint32_t seq_sizes[] = { 1, 7, 128, 7, 1, 128, 3 };
+#define NSEQ (sizeof(seq_sizes) / sizeof(seq_sizes[0]))
+
+static void roundtrip_stream(const struct lm_codec_ops *ops, int level)
+{
+	void *tx = NULL, *rx = NULL;
+	struct pages src[NSEQ], dst;
+	struct packet pk[NSEQ];
+	unsigned salt = 1;
+
+	CHECK(ops->send_setup(&tx, level) == 0);
+	CHECK(ops->recv_setup(&rx) == 0);
+	for (size_t k = 0; k < NSEQ; k++) {
+		uint32_t n = seq_sizes[k];
+
+		pages_alloc(&src[k], n, (enum layout)(k % L_COUNT));
+		pk[k].n = n;
+		pk[k].c = (enum content)(k % C_COUNT);
+		for (uint32_t i = 0; i < n; i++) {
+			pk[k].src[i] = src[k].p[i];
+			fill_page(pk[k].src[i], pk[k].c, salt++);
+		}
+		/* Packet 5 repeats packet 2's pages: cross-packet matches. */
+		if (k == 5)
+			for (uint32_t i = 0; i < n; i++)
+				memcpy(pk[k].src[i], pk[2].src[i], PS);
+		compress_packet(ops, tx, &pk[k]);
+
+		pages_alloc(&dst, n, (enum layout)((k + 1) % L_COUNT));
+		for (uint32_t i = 0; i < n; i++)
+			memset(dst.p[i], 0xa5, PS);
+		int r = decode(ops, rx, pk[k].comp, pk[k].len, n, dst.p);
+
+		CHECKF(r == 0, "%s/%d: packet %zu (%u pages, content %d): %d", ops->name, level, k,
+		       n, pk[k].c, r);
+		CHECKF(same_pages(dst.p, pk[k].src, n), "%s/%d: packet %zu differs", ops->name,
+		       level, k);
+		pages_free(&dst);
+	}
+	/* Compression actually happens: 128 repeated text pages and the
+	 * repeat of packet 2 must shrink a lot. */
+	if (ops->method != LM_METHOD_NONE) {
+		CHECKF(pk[2].len < pk[2].n * PS / 2, "%s/%d: text packet %zu bytes", ops->name,
+		       level, pk[2].len);
+		CHECKF(pk[5].len < pk[2].len / 4, "%s/%d: repeat %zu vs %zu", ops->name, level,
+		       pk[5].len, pk[2].len);
+	}
+	for (size_t k = 0; k < NSEQ; k++) {
+		free(pk[k].comp);
+		pages_free(&src[k]);
+	}
+	ops->send_cleanup(tx);
+	ops->recv_cleanup(rx);
+}
+
+/* 128 zero pages must compress to almost nothing; random ones must not
+ * exceed the bound (checked in compress_packet). */
+static void extremes(const struct lm_codec_ops *ops, int level)
+{
+	for (int c = C_ZERO; c <= C_RANDOM; c++) {
+		void *tx = NULL, *rx = NULL;
+		struct pages src, dst;
+		struct packet pk = { .n = MAXP, .c = (enum content)c };
+
+		CHECK(ops->send_setup(&tx, level) == 0);
+		CHECK(ops->recv_setup(&rx) == 0);
+		pages_alloc(&src, MAXP, L_CONTIG);
+		pages_alloc(&dst, MAXP, L_SCATTER);
+		/* Several packets on one stream: later zero packets are tiny. */
+		for (int rep = 0; rep < 3; rep++) {
+			for (uint32_t i = 0; i < MAXP; i++) {
+				pk.src[i] = src.p[i];
+				fill_page(src.p[i], pk.c, i);
+			}
+			compress_packet(ops, tx, &pk);
+			CHECK(decode(ops, rx, pk.comp, pk.len, MAXP, dst.p) == 0);
+			CHECK(same_pages(dst.p, src.p, MAXP));
+			if (ops->method != LM_METHOD_NONE && c == C_ZERO)
+				CHECKF(pk.len < 2048, "%s/%d: 128 zero pages -> %zu bytes", ops->name,
+				       level, pk.len);
+			free(pk.comp);
+		}
+		pages_free(&src);
+		pages_free(&dst);
+		ops->send_cleanup(tx);
+		ops->recv_cleanup(rx);
+	}
+}
+
+/* ---- rejection ------------------------------------------------------------ */
+
+/* Decodes pk[0..k) on a fresh receiver, all of which must succeed. */
+static void *rx_upto(const struct lm_codec_ops *ops, struct packet *pk, size_t k,
+		     struct pages *dst)
+{
+	void *rx = NULL;
+
+	CHECK(ops->recv_setup(&rx) == 0);
+	for (size_t j = 0; j < k; j++)
+		CHECK(decode(ops, rx, pk[j].comp, pk[j].len, pk[j].n, dst->p) == 0);
+	return rx;
+}
+
+/* Expects -EPROTO for packet k replaced by (buf, len, n). */
+static void expect_reject(const struct lm_codec_ops *ops, struct packet *pk, size_t k,
+			  const uint8_t *buf, size_t len, uint32_t n, const char *what)
+{
+	struct pages dst;
+	void *rx;
+	int r;
+
+	pages_alloc(&dst, MAXP + 1, L_SCATTER);
+	rx = rx_upto(ops, pk, k, &dst);
+	r = decode(ops, rx, buf, len, n, dst.p);
+	CHECKF(r == -EPROTO, "%s: packet %zu %s (len %zu, n %u): got %d", ops->name, k, what, len,
+	       n, r);
+	/* A streaming receiver is now out of step with its sender and must
+	 * refuse even a good packet rather than decode it against a broken
+	 * window.  (Method none has no stream.) */
+	if (ops->method != LM_METHOD_NONE && k + 1 < 3 && r == -EPROTO)
+		CHECK(decode(ops, rx, pk[k + 1].comp, pk[k + 1].len, pk[k + 1].n, dst.p) ==
+		      -EPROTO);
+	ops->recv_cleanup(rx);
+	pages_free(&dst);
+}
+
+static void rejects(const struct lm_codec_ops *ops)
+{
+	/* Three packets on one stream: text (compressible), random, text. */
+	static const uint32_t sizes[3] = { 7, 3, 128 };
+	static const enum content kinds[3] = { C_TEXT, C_RANDOM, C_MIXED };
+	struct packet pk[3];
+	struct pages src[3];
+	void *tx = NULL;
+	uint8_t *buf = malloc(ops->bound(MAXP + 1) + 64);
+
+	CHECK(ops->send_setup(&tx, ops->default_level) == 0);
+	for (size_t k = 0; k < 3; k++) {
+		pages_alloc(&src[k], sizes[k], L_SCATTER);
+		pk[k].n = sizes[k];
+		pk[k].c = kinds[k];
+		for (uint32_t i = 0; i < sizes[k]; i++) {
+			pk[k].src[i] = src[k].p[i];
+			fill_page(src[k].p[i], kinds[k], 77 + i);
+		}
+		compress_packet(ops, tx, &pk[k]);
+	}
+	ops->send_cleanup(tx);
+
+	for (size_t k = 0; k < 3; k++) {
+		const uint8_t *c = pk[k].comp;
+		size_t len = pk[k].len;
+		uint32_t n = pk[k].n;
+
+		/* Truncations: every length near the end, half, one byte, none. */
+		for (size_t cut = 1; cut <= 12 && cut <= len; cut++)
+			expect_reject(ops, pk, k, c, len - cut, n, "truncated");
+		expect_reject(ops, pk, k, c, len / 2, n, "half");
+		expect_reject(ops, pk, k, c, 1, n, "one byte");
+		expect_reject(ops, pk, k, c, 0, n, "empty");
+		/* Junk after a complete packet. */
+		static const uint8_t junk[] = { 0x00, 0xab, 0xff, 0x02, 0x01 };
+		for (size_t j = 0; j < sizeof(junk); j++) {
+			memcpy(buf, c, len);
+			buf[len] = junk[j];
+			expect_reject(ops, pk, k, buf, len + 1, n, "one junk byte appended");
+		}
+		memcpy(buf, c, len);
+		memcpy(buf + len, c, len); /* the packet twice */
+		expect_reject(ops, pk, k, buf, 2 * len, n, "doubled");
+		/* Wrong page counts. */
+		expect_reject(ops, pk, k, c, len, n - 1, "one page fewer");
+		expect_reject(ops, pk, k, c, len, n + 1, "one page more");
+		/* Garbage of the right length and of others. */
+		for (int g = 0; g < 4; g++) {
+			size_t glen = g == 0 ? len : (size_t)(rnd() % (2 * len + 16)) + 1;
+
+			if (ops->method == LM_METHOD_NONE && glen == len)
+				continue; /* raw pages: any bytes of that length are valid */
+			for (size_t i = 0; i < glen; i++)
+				buf[i] = (uint8_t)rnd();
+			expect_reject(ops, pk, k, buf, glen, n, "garbage");
+		}
+	}
+	/* Corrupted stream header of the first packet (zlib CMF, zstd magic). */
+	if (ops->method != LM_METHOD_NONE) {
+		memcpy(buf, pk[0].comp, pk[0].len);
+		buf[0] ^= 0x01;
+		expect_reject(ops, pk, 0, buf, pk[0].len, pk[0].n, "bad stream header");
+	}
+	/*
+	 * Single-bit flips across the payload.  Without a checksum in the
+	 * stream not every flip is detectable (the packet CRC is what catches
+	 * those), so a flip may decode to other bytes; what we demand is no
+	 * crash, no out-of-bounds access (run under ASan/UBSan) and a return
+	 * of 0 or -EPROTO.
+	 */
+	for (size_t k = 0; k < 3; k++) {
+		struct pages dst;
+		size_t step = pk[k].len / 97 + 1;
+
+		pages_alloc(&dst, pk[k].n, L_SCATTER);
+		for (size_t pos = 0; pos < pk[k].len; pos += step) {
+			void *rx = rx_upto(ops, pk, k, &dst);
+			int r;
+
+			memcpy(buf, pk[k].comp, pk[k].len);
+			buf[pos] ^= (uint8_t)(1u << (pos % 8));
+			r = decode(ops, rx, buf, pk[k].len, pk[k].n, dst.p);
+			CHECKF(r == 0 || r == -EPROTO, "%s: flip at %zu: %d", ops->name, pos, r);
+			ops->recv_cleanup(rx);
+		}
+		pages_free(&dst);
+	}
+
+	for (size_t k = 0; k < 3; k++) {
+		free(pk[k].comp);
+		pages_free(&src[k]);
+	}
+	free(buf);
+}
+
+/* ---- sender-side errors --------------------------------------------------- */
+
+static void sender_errors(const struct lm_codec_ops *ops)
+{
+	void *tx = NULL;
+	struct pages src;
+	uint8_t *out;
+	ssize_t r;
+
+	CHECK(ops->send_setup(&tx, ops->min_level - 1) == -EINVAL);
+	CHECK(ops->send_setup(&tx, ops->max_level + 1) == -EINVAL);
+	CHECK(ops->default_level >= ops->min_level && ops->default_level <= ops->max_level);
+
+	/* An output buffer far too small fails cleanly, then stays failed. */
+	pages_alloc(&src, 16, L_CONTIG);
+	for (uint32_t i = 0; i < 16; i++)
+		fill_page(src.p[i], C_RANDOM, i);
+	out = malloc(ops->bound(16));
+	CHECK(ops->send_setup(&tx, ops->default_level) == 0);
+	r = ops->compress(tx, (const uint8_t *const *)src.p, 16, out, 100);
+	CHECKF(r < 0, "%s: compress into 100 bytes: %zd", ops->name, r);
+	if (ops->method != LM_METHOD_NONE)
+		CHECK(ops->compress(tx, (const uint8_t *const *)src.p, 1, out, ops->bound(1)) < 0);
+	ops->send_cleanup(tx);
+	/* Zero pages: nothing on the wire, and nothing expected back. */
+	CHECK(ops->send_setup(&tx, ops->default_level) == 0);
+	CHECK(ops->compress(tx, (const uint8_t *const *)src.p, 0, out, ops->bound(0)) == 0);
+	ops->send_cleanup(tx);
+	ops->send_cleanup(NULL);
+	ops->recv_cleanup(NULL);
+	free(out);
+	pages_free(&src);
+}
+
+/* ---- wire conformance ----------------------------------------------------- */
+
+/*
+ * The packets of a channel, concatenated, must be a plain stream of their
+ * method that any decoder reads: a zlib stream (never finished) or a zstd
+ * frame (never ended).  Decode them with the libraries directly.
+ */
+static bool reference_decode(uint8_t method, const uint8_t *in, size_t len, uint8_t *out,
+			     size_t outlen)
+{
+	if (method == LM_METHOD_NONE) {
+		if (len != outlen)
+			return false;
+		memcpy(out, in, len);
+		return true;
+	}
+	if (method == LM_METHOD_ZLIB) {
+		z_stream zs = { 0 };
+		int r;
+
+		if (inflateInit(&zs) != Z_OK)
+			return false;
+		zs.next_in = (Bytef *)(uintptr_t)in;
+		zs.avail_in = (uInt)len;
+		zs.next_out = out;
+		zs.avail_out = (uInt)outlen;
+		r = inflate(&zs, Z_SYNC_FLUSH);
+		inflateEnd(&zs);
+		return r == Z_OK && zs.avail_in == 0 && zs.avail_out == 0;
+	}
+	if (method == LM_METHOD_ZSTD) {
+		ZSTD_DCtx *d = ZSTD_createDCtx();
+		ZSTD_inBuffer ib = { in, len, 0 };
+		ZSTD_outBuffer ob = { out, outlen, 0 };
+		size_t r = 1;
+
+		while (!ZSTD_isError(r) && r != 0 && (ib.pos < ib.size || ob.pos < ob.size)) {
+			size_t p0 = ib.pos, o0 = ob.pos;
+
+			r = ZSTD_decompressStream(d, &ob, &ib);
+			if (ib.pos == p0 && ob.pos == o0)
+				break;
+		}
+		ZSTD_freeDCtx(d);
+		return !ZSTD_isError(r) && r != 0 && ib.pos == len && ob.pos == outlen;
+	}
+	return false;
+}
+
+static void conformance(const struct lm_codec_ops *ops)
+{
+	void *tx = NULL;
+	struct pages src;
+	uint32_t total = 0;
+	size_t clen = 0;
+	uint8_t *cat = malloc(4 * ops->bound(MAXP));
+	uint8_t *ref = malloc((size_t)4 * MAXP * PS);
+	uint8_t *want = malloc((size_t)4 * MAXP * PS);
+
+	CHECK(ops->send_setup(&tx, ops->default_level) == 0);
+	pages_alloc(&src, MAXP, L_SCATTER);
+	for (int k = 0; k < 4; k++) {
+		uint32_t n = k == 2 ? MAXP : 5 + (uint32_t)k;
+		ssize_t r;
+
+		for (uint32_t i = 0; i < n; i++) {
+			fill_page(src.p[i], C_MIXED, (unsigned)(k * 1000) + i);
+			memcpy(want + (size_t)(total + i) * PS, src.p[i], PS);
+		}
+		r = ops->compress(tx, (const uint8_t *const *)src.p, n, cat + clen, ops->bound(n));
+		CHECK(r >= 0);
+		clen += r > 0 ? (size_t)r : 0;
+		total += n;
+	}
+	CHECKF(reference_decode(ops->method, cat, clen, ref, (size_t)total * PS),
+	       "%s: plain library decode of concatenated packets", ops->name);
+	CHECK(memcmp(ref, want, (size_t)total * PS) == 0);
+	ops->send_cleanup(tx);
+	pages_free(&src);
+	free(cat);
+	free(ref);
+	free(want);
+}
+
+/* ---- registry ------------------------------------------------------------- */
+
+static void registry(void)
+{
+	size_t count = 0;
+	const struct lm_codec_ops *const *t = lm_codec_table(&count);
+	bool seen[LM_METHOD_MAX] = { false };
+
+	CHECK(count == LM_METHOD_MAX); /* every wire method has a software engine */
+	for (size_t i = 0; i < count; i++) {
+		CHECK(t[i] && t[i]->name);
+		CHECK(lm_codec_by_name(t[i]->name) == t[i]);
+		CHECK(lm_codec_by_method(t[i]->method) == t[i]);
+		CHECK(t[i]->method < LM_METHOD_MAX && !seen[t[i]->method]);
+		if (t[i]->method < LM_METHOD_MAX)
+			seen[t[i]->method] = true;
+		/* bound must cover the largest packet at any size */
+		CHECK(t[i]->bound(MAXP) >= (size_t)MAXP * PS);
+		CHECK(t[i]->bound(1) >= PS);
+	}
+	CHECK(lm_codec_by_name("none") && lm_codec_by_name("none")->method == LM_METHOD_NONE);
+	CHECK(lm_codec_by_name("zlib") && lm_codec_by_name("zlib")->method == LM_METHOD_ZLIB);
+	CHECK(lm_codec_by_name("zstd") && lm_codec_by_name("zstd")->method == LM_METHOD_ZSTD);
+	CHECK(lm_codec_by_name("lz5") == NULL);
+	CHECK(lm_codec_by_name("") == NULL);
+	CHECK(lm_codec_by_name(NULL) == NULL);
+	CHECK(lm_codec_by_method(LM_METHOD_MAX) == NULL);
+	CHECK(lm_codec_by_method(255) == NULL);
+}
+
+int main(void)
+{
+	size_t count = 0;
+	const struct lm_codec_ops *const *t = lm_codec_table(&count);
+
+	registry();
+	for (size_t i = 0; i < count; i++) {
+		const struct lm_codec_ops *ops = t[i];
+		int levels[4] = { ops->min_level, ops->default_level,
+				  (ops->min_level + ops->max_level) / 2, ops->max_level };
+
+		for (int l = 0; l < 4; l++) {
+			bool dup = false;
+
+			for (int m = 0; m < l; m++)
+				dup |= levels[m] == levels[l];
+			if (dup)
+				continue;
+			roundtrip_stream(ops, levels[l]);
+			extremes(ops, levels[l]);
+		}
+		rejects(ops);
+		sender_errors(ops);
+		conformance(ops);
+		fprintf(stderr, "codec %s: done\n", ops->name);
+	}
+	T_DONE();
+}

@@ -189,8 +189,11 @@ int cli_bench(int argc, char **argv)
 	close(ready[1]);
 	char byte;
 	if (read(ready[0], &byte, 1) != 1) {
+		int st = 0;
 		close(ready[0]);
-		waitpid(dpid, NULL, 0);
+		waitpid(dpid, &st, 0);
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 2)
+			return 2; /* a bad setting, already explained */
 		fprintf(stderr, "livemig bench: the destination did not start\n");
 		return 1;
 	}

@@ -25,9 +25,15 @@
 #define HELLO_SECONDS 10
 
 /* ---- handshake ------------------------------------------------------------ */
+static bool explicitly(const livemig_session *s, enum lm_param_id id)
+{
+	return s->p.set_mask & (1u << id);
+}
+
 static int accept_all(livemig_session *s)
 {
 	unsigned have = 0, want = 0; /* connections incl. main */
+	unsigned wanted = 0;         /* channels the user set, if any */
 	uint64_t deadline = 0;
 	bool first = true;
 
@@ -62,6 +68,8 @@ static int accept_all(livemig_session *s)
 			return lm_fail(s, -EPROTO, "connection %u: %s", have + 1, why);
 		}
 		if (first) {
+			if (explicitly(s, LM_P_CHANNELS))
+				wanted = s->p.channels;
 			first = false;
 			memcpy(s->uuid, h.uuid, sizeof(s->uuid));
 			s->p.channels = h.nchannels;
@@ -89,6 +97,11 @@ static int accept_all(livemig_session *s)
 	lm_set_timeout(s->main_fd, 0);
 	for (unsigned i = 0; i < s->p.channels; i++)
 		lm_set_timeout(s->ch[i].fd, 0);
+	/* Checked once every connection is in, so the main channel can carry
+	 * the reason back to the source. */
+	if (wanted && wanted != s->p.channels)
+		return lm_fail(s, -EINVAL, "source uses %u channels, destination was set to %u",
+			       s->p.channels, wanted);
 	return 0;
 }
 
@@ -117,11 +130,6 @@ static int alloc_block(livemig_session *s, struct lm_block *b)
 	if (!b->hash || !b->received)
 		return lm_fail(s, -ENOMEM, "out of memory for block '%s' metadata", b->name);
 	return 0;
-}
-
-static bool explicitly(const livemig_session *s, enum lm_param_id id)
-{
-	return s->p.set_mask & (1u << id);
 }
 
 static int take_params(livemig_session *s, const uint8_t *payload, uint32_t len)
@@ -262,7 +270,7 @@ static int recv_fail(struct lm_chan *c, int r, const char *what)
 	if (lm_quit(s))
 		return s->err_code ? s->err_code : -ECANCELED;
 	if (r == -ECONNRESET)
-		return lm_fail(s, -ECONNRESET, "channel %u: connection closed %s", c->id, what);
+		return lm_fail_io(s, -ECONNRESET, "channel %u: connection closed %s", c->id, what);
 	return lm_fail(s, r, "channel %u: %s: %s", c->id, what, strerror(-r));
 }
 

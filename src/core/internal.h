@@ -185,6 +185,11 @@ void lm_log(livemig_session *s, int level, const char *fmt, ...)
  * blocked threads return.  Returns code. */
 int lm_fail(livemig_session *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* As lm_fail, for a broken connection: first waits up to half a second for
+ * the peer's own reason (ERROR or CANCEL on the main channel), which then
+ * wins. */
+int lm_fail_io(livemig_session *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 int lm_fail_peer(livemig_session *s, int code, const char *msg);
 bool lm_quit(livemig_session *s);
 int lm_send_msg(livemig_session *s, uint16_t type, const void *payload, uint32_t len);

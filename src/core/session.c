@@ -199,8 +199,11 @@ bool lm_quit(livemig_session *s)
 
 static void shutdown_all(livemig_session *s)
 {
+	/* The main channel only stops sending (FIN after our ERROR, if any):
+	 * its readers poll the quit flag, and what the peer still says must
+	 * not be lost to a reset. */
 	if (s->main_fd >= 0)
-		shutdown(s->main_fd, SHUT_RDWR);
+		shutdown(s->main_fd, SHUT_WR);
 	if (s->listen_fd >= 0)
 		shutdown(s->listen_fd, SHUT_RDWR);
 	for (unsigned i = 0; i < s->nch; i++)
@@ -248,6 +251,27 @@ int lm_fail(livemig_session *s, int code, const char *fmt, ...)
 	return latch(s, code, msg, false);
 }
 
+int lm_fail_io(livemig_session *s, int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += 500000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&s->lock);
+	while (!s->err_code && !pthread_cond_timedwait(&s->cond, &s->lock, &ts))
+		;
+	pthread_mutex_unlock(&s->lock);
+	return latch(s, code, msg, false);
+}
+
 int lm_fail_peer(livemig_session *s, int code, const char *msg)
 {
 	char m[512];
@@ -285,6 +309,10 @@ int lm_recv_msg(livemig_session *s, struct lm_msg_hdr *h, uint8_t *payload)
 {
 	uint8_t hdr[LM_MSG_HDR_SIZE];
 	const char *why;
+	struct pollfd pfd = {.fd = s->main_fd, .events = POLLIN};
+	while (poll(&pfd, 1, 100) == 0 || (pfd.revents == 0))
+		if (lm_quit(s))
+			return s->err_code ? s->err_code : -ECANCELED;
 	int r = lm_read_full(s->main_fd, hdr, sizeof(hdr), NULL);
 	if (r)
 		return lm_quit(s) ? -ECANCELED

@@ -162,8 +162,8 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	int r = lm_writev_full(c->fd, iov, niov);
 	if (r)
 		return lm_quit(s) ? s->err_code
-				  : lm_fail(s, r, "channel %u: send failed: %s", c->id,
-					    strerror(-r));
+				  : lm_fail_io(s, r, "channel %u: send failed: %s", c->id,
+					       strerror(-r));
 	atomic_store_explicit(&c->normal, c->normal + nn, memory_order_relaxed);
 	atomic_store_explicit(&c->zero, c->zero + nz, memory_order_relaxed);
 	atomic_store_explicit(&c->wire_bytes, c->wire_bytes + wire, memory_order_relaxed);

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The CLI as a user meets it: usage errors before anything starts, clear
+failures, cancel, max-bandwidth, parameter mismatch, bench."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lmtest as t  # noqa: E402
+
+c = t.Checker("cli")
+L = t.LIVEMIG
+
+
+def run(*args, timeout=60):
+    p = subprocess.run([L] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+# Usage and help.
+rc, out, err = run()
+c.check(rc == 2 and "usage" in err, "no arguments: exit 2 with usage")
+rc, out, err = run("--help")
+c.check(rc == 0, "--help exits 0")
+for word in ("multifd-channels", "multifd-compression", "multifd-zlib-level",
+             "multifd-zstd-level", "zero-page-detection", "max-bandwidth", "downtime-limit",
+             "--fill", "--fill-ratio", "--json", "--prealloc", "tcp:HOST:PORT", "unix:PATH"):
+    c.check(word in out, "--help mentions " + word)
+rc, out, err = run("frobnicate")
+c.check(rc == 2 and "unknown command" in err, "unknown command")
+rc, out, err = run("info")
+c.check(rc == 0 and "zstd" in out and "zlib" in out and "not built" in out, "info")
+
+# Bad settings are refused before anything starts (no connection attempted:
+# nothing listens on port 1).
+for args, what in ((["--set", "multifd-channels=0"], "multifd-channels"),
+                   (["--set", "multifd-channels=256"], "multifd-channels"),
+                   (["--set", "multifd-compression=lzma"], "unknown method"),
+                   (["--set", "multifd-zstd-level=20"], "multifd-zstd-level"),
+                   (["--set", "multifd-zlib-level=x"], "multifd-zlib-level"),
+                   (["--set", "no-such-thing=1"], "unknown parameter"),
+                   (["--set", "max-bandwidth=fast"], "max-bandwidth"),
+                   (["--set", "zero-page-detection=maybe"], "zero-page-detection"),
+                   (["--set", "novalue"], "NAME=VALUE"),
+                   (["--cap", "auto-converge=maybe"], "NAME=on|off"),
+                   (["--cap", "teleport=on"], "unknown capability"),
+                   (["--fill", "file:/nonexistent/x"], "/nonexistent/x"),
+                   (["--fill", "sand"], "fill"),
+                   (["--fill-ratio", "1.5"], "fill-ratio"),
+                   (["--mem", "lots"], "--mem")):
+    rc, out, err = run("source", "--connect", "tcp:127.0.0.1:1", "--mem", "16M", *args)
+    c.check(rc == 2 and what in err, "source %s: exit %s, stderr %r" % (args, rc, err))
+rc, out, err = run("source", "--connect", "tcp:127.0.0.1:1")
+c.check(rc == 2 and "--mem" in err, "source without --mem")
+rc, out, err = run("dest")
+c.check(rc == 2 and "--listen" in err, "dest without --listen")
+rc, out, err = run("dest", "--listen", "udp:1.2.3.4:5")
+c.check(rc == 1 and "tcp:HOST:PORT" in err, "dest with a bad URI: %s %r" % (rc, err))
+
+# Nothing listening: a clear error, exit 1.
+port = t.free_port()
+rc, out, err = run("source", "--connect", "tcp:127.0.0.1:%d" % port, "--mem", "16M")
+c.check(rc == 1 and "cannot connect" in err, "connect refused: %s %r" % (rc, err))
+
+# A destination set to other parameters than the source's refuses clearly.
+uri = "tcp:127.0.0.1:%d" % t.free_port()
+dest = t.start_dest(uri, "--set", "multifd-channels=3")
+rc, out, err = t.run_source(uri, "--mem", "16M", "--fill", "random")
+drc, dout, derr = t.finish(dest)
+c.check(rc == 1 and drc == 1 and "3" in derr and "channels" in derr,
+        "channel mismatch: %s %s %r" % (rc, drc, derr))
+c.check("destination reported" in err, "source shows the destination's reason: %r" % err)
+
+# max-bandwidth is honoured across all channels together.
+uri = "tcp:127.0.0.1:%d" % t.free_port()
+d = t.tmpdir()
+sj = os.path.join(d, "s.json")
+dest = t.start_dest(uri)
+rc, out, err = t.run_source(uri, "--mem", "96M", "--fill", "random", "--fill-ratio", "1",
+                            "--set", "max-bandwidth=32M", "--set", "multifd-channels=4",
+                            "--json", sj)
+t.finish(dest)
+if c.check(rc == 0, "max-bandwidth run: %r" % err):
+    s = t.load_json(sj)
+    rate = s["ram"]["transferred"] / (s["total-time"] / 1000.0)
+    cap = 32 << 20
+    c.check(0.85 * cap <= rate <= 1.1 * cap,
+            "max-bandwidth 32M: measured %.1f MiB/s" % (rate / 1048576))
+    print("ok: max-bandwidth 32 MiB/s -> %.1f MiB/s on the wire" % (rate / 1048576))
+
+# SIGINT on the source cancels: source exits 1 saying so, destination too.
+uri = "tcp:127.0.0.1:%d" % t.free_port()
+dest = t.start_dest(uri)
+src = subprocess.Popen([L, "source", "--connect", uri, "--mem", "256M", "--fill", "random",
+                        "--set", "max-bandwidth=16M"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+time.sleep(1.5)
+src.send_signal(signal.SIGINT)
+rc, out, err = t.finish(src, timeout=30)
+drc, dout, derr = t.finish(dest, timeout=30)
+c.check(rc == 1 and "cancel" in err, "SIGINT: source exit %s %r" % (rc, err))
+c.check(drc == 1 and "cancel" in derr, "SIGINT: destination exit %s %r" % (drc, derr))
+
+# bench prints one row and its JSON.
+bj = os.path.join(d, "b.json")
+rc, out, err = run("bench", "--mem", "64M", "--set", "multifd-compression=zstd", "--json", bj,
+                   timeout=120)
+c.check(rc == 0 and "match" in out and "total(ms)" in out, "bench: %s %r %r" % (rc, out, err))
+if rc == 0:
+    b = t.load_json(bj)
+    c.check(b["verify"]["match"] is True and b["cpu"]["destination-seconds"] > 0, "bench json")
+rc, out, err = run("bench", "--set", "multifd-channels=999")
+c.check(rc == 2 and "multifd-channels" in err, "bench with a bad setting: %s %r" % (rc, err))
+c.done()

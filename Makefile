@@ -1,0 +1,40 @@
+# Thin wrapper: the build is meson + ninja.  `make demo` and `make check`
+# install the Debian packages they need when missing (as root).
+BUILD    ?= build
+SANBUILD ?= build-san
+DEPS     := gcc pkg-config meson ninja-build python3 zstd \
+            zlib1g-dev libzstd-dev libisal-dev libxxhash-dev liblz4-dev
+
+.PHONY: all deps build check demo clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "make: installing Debian packages:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "make: run as root, or: apt-get install" $$missing; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) -Dwerror=true
+	ninja -C $(BUILD)
+
+# Every test, then the unit, bad-input and smaller migration tests again
+# under AddressSanitizer + UndefinedBehaviorSanitizer.  The last line is the
+# runner's summary.
+check: build
+	@[ -f $(SANBUILD)/build.ninja ] || meson setup $(SANBUILD) -Dwerror=true \
+		-Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(SANBUILD)
+	-meson test -C $(BUILD) --print-errorlogs
+	-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LM_TEST_MEM=67108864 \
+		meson test -C $(SANBUILD) --print-errorlogs --no-suite bench
+	@python3 tests/summary.py $(BUILD) $(SANBUILD)
+
+demo: build
+	$(BUILD)/livemig bench
+
+clean:
+	rm -rf $(BUILD) $(SANBUILD)

@@ -10,6 +10,8 @@
 #   -o        where the per-run JSON files go (default /var/tmp/livemig-bench/compare-DATE)
 #   -Q        QEMU only (when build/livemig does not exist yet)
 #   -x ARGS   extra arguments for qemu-migrate.py (e.g. "--dest-mem shm")
+#   -w SEC    before each run wait up to SEC s for the shared machine to be idle
+#             (other processes using < 0.15 CPU); recommended, e.g. -w 600
 # Environment: LIVEMIG (default <repo>/build/livemig), LIVEMIG_NETNS=1 runs
 # livemig in a private network namespace (unshare -n, lo up) like qemu-migrate.py.
 #
@@ -19,10 +21,10 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 LIVEMIG=${LIVEMIG:-$ROOT/build/livemig}
-METHOD=none CHANNELS=2 LEVEL= REPS=3 OUTDIR= QEMU_ONLY=0 EXTRA=
+METHOD=none CHANNELS=2 LEVEL= REPS=3 OUTDIR= QEMU_ONLY=0 EXTRA= WAIT=0
 die() { echo "compare.sh: $*" >&2; exit 2; }
 
-while getopts "m:c:l:r:o:Qx:h" opt; do
+while getopts "m:c:l:r:o:Qx:w:h" opt; do
 	case $opt in
 	m) METHOD=$OPTARG ;;
 	c) CHANNELS=$OPTARG ;;
@@ -31,7 +33,8 @@ while getopts "m:c:l:r:o:Qx:h" opt; do
 	o) OUTDIR=$OPTARG ;;
 	Q) QEMU_ONLY=1 ;;
 	x) EXTRA=$OPTARG ;;
-	h) sed -n '2,17p' "$0"; exit 0 ;;
+	w) WAIT=$OPTARG ;;
+	h) sed -n '2,19p' "$0"; exit 0 ;;
 	*) die "bad option (see -h)" ;;
 	esac
 done
@@ -67,6 +70,25 @@ if [ -n "$LEVEL" ] && [ "$METHOD" != none ]; then
 fi
 # shellcheck disable=SC2206
 [ -n "$EXTRA" ] && qm_args+=($EXTRA)
+[ "$WAIT" -gt 0 ] 2>/dev/null && qm_args+=(--wait-quiet "$WAIT")
+
+wait_quiet() { # for livemig (qemu-migrate.py waits itself, after QEMU has started)
+	[ "$WAIT" -gt 0 ] 2>/dev/null || return 0
+	python3 - "$WAIT" <<'PY'
+import os, sys, time
+def busy():
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+t0 = time.monotonic()
+while True:
+    b = busy(); time.sleep(2); load = (busy() - b) / 2
+    if load < 0.15:
+        break
+    if time.monotonic() - t0 > int(sys.argv[1]):
+        print("compare.sh: machine still busy (%.2f CPUs); running anyway" % load, file=sys.stderr)
+        break
+PY
+}
 
 run_livemig() { # json log
 	if [ "${LIVEMIG_NETNS:-0}" = 1 ]; then
@@ -80,6 +102,7 @@ trap 'echo "compare.sh: interrupted" >&2; exit 130' INT TERM
 echo "image $IMAGE, method $METHOD${LEVEL:+ level $LEVEL}, $CHANNELS channels, $REPS repetitions; results in $OUTDIR" >&2
 for ((i = 1; i <= REPS; i++)); do
 	if [ "$QEMU_ONLY" = 0 ]; then
+		wait_quiet
 		echo "[$i/$REPS] livemig ${lm_args[*]}" >&2
 		if ! run_livemig "$OUTDIR/livemig-$i.json" "$OUTDIR/livemig-$i.log"; then
 			echo "  livemig failed, see $OUTDIR/livemig-$i.log:" >&2

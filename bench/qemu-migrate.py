@@ -143,6 +143,23 @@ def machine_cpu():
     return busy / CLK_TCK, (v[7] if len(v) > 7 else 0) / CLK_TCK
 
 
+def wait_quiet(max_wait, threshold, window=2.0):
+    """Wait (up to max_wait s) for a window in which the whole machine used less
+    than `threshold` CPUs; the QEMUs are idle (-S) then, so this is other jobs.
+    Returns (seconds waited, achieved)."""
+    t0 = time.monotonic()
+    while True:
+        b0 = machine_cpu()[0]
+        time.sleep(window)
+        load = (machine_cpu()[0] - b0) / window
+        if load < threshold:
+            return round(time.monotonic() - t0, 1), True
+        if time.monotonic() - t0 > max_wait:
+            log("machine still busy (%.2f CPUs in use by others) after %d s; measuring anyway"
+                % (load, max_wait))
+            return round(time.monotonic() - t0, 1), False
+
+
 def rss_kib(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -389,6 +406,7 @@ class Run:
             if not port:
                 raise Fatal("destination did not report its listening port")
 
+        quiet = wait_quiet(a.wait_quiet, a.quiet_threshold) if a.wait_quiet > 0 else None
         rss_src_before = rss_kib(pid_src)
         lo0 = lo_counters() if self.netns else None
         c_src0, c_dst0 = cpu_seconds(pid_src), cpu_seconds(pid_dst)
@@ -470,6 +488,7 @@ class Run:
                 "source-rss-kib-before": rss_src_before,
                 "destination-rss-kib-after": rss_kib(pid_dst),
                 "netns": bool(self.netns),
+                "quiet-wait": None if quiet is None else {"seconds": quiet[0], "achieved": quiet[1]},
                 **wire,
             },
             "params": dict(self.params("src"), image=a.image, size=size, machine=a.machine,
@@ -510,6 +529,10 @@ def main():
     ap.add_argument("--timeout", type=int, default=1800, help="seconds for the migration (default 1800)")
     ap.add_argument("--start-timeout", type=int, default=600, help="seconds for QEMU start incl. prealloc")
     ap.add_argument("--poll", type=float, default=0.1, help="query-migrate poll interval, s (default 0.1)")
+    ap.add_argument("--wait-quiet", type=int, default=0, metavar="SEC",
+                    help="before migrating, wait up to SEC s for the machine to be idle (shared machines)")
+    ap.add_argument("--quiet-threshold", type=float, default=0.15, metavar="CPUS",
+                    help="idle means other processes use fewer than this many CPUs (default 0.15)")
     ap.add_argument("--no-verify", action="store_true", help="skip the byte-for-byte check")
     ap.add_argument("--no-netns", action="store_true",
                     help="do not run in a private network namespace (then no wire byte count)")

@@ -168,6 +168,7 @@ static int zlib_decompress_stream(struct zlib_recv *c, const uint8_t *in, size_t
 {
 	z_stream *zs = &c->zs;
 	uint8_t scratch[64];
+	int dt = -1; /* data_type after the last inflate() that made progress */
 
 	/* A sync-flushed packet always ends with the empty stored block. */
 	if (len < sizeof(zlib_sync_marker) || len > UINT_MAX ||
@@ -182,9 +183,11 @@ static int zlib_decompress_stream(struct zlib_recv *c, const uint8_t *in, size_t
 	for (uint32_t i = 0; i < n; i++) {
 		zs->next_out = pages[i];
 		zs->avail_out = LM_PAGE_SIZE;
-		while (zs->avail_out > 0)
+		while (zs->avail_out > 0) {
 			if (zlib_step(zs) <= 0)
 				return -EPROTO; /* corrupt or truncated */
+			dt = zs->data_type;
+		}
 	}
 	/*
 	 * The pages are full but the input may still hold the tail of the last
@@ -202,6 +205,7 @@ static int zlib_decompress_stream(struct zlib_recv *c, const uint8_t *in, size_t
 			return -EPROTO;
 		if (r == 0)
 			break;
+		dt = zs->data_type;
 	} while (zs->avail_in != 0);
 	if (zs->avail_in != 0)
 		return -EPROTO;
@@ -209,9 +213,11 @@ static int zlib_decompress_stream(struct zlib_recv *c, const uint8_t *in, size_t
 	 * All input used and nothing extra produced; finally the stream must
 	 * stand exactly on a block boundary (128), byte aligned (no unused
 	 * bits), and not in a final block (64).  That rejects payloads cut
-	 * inside the marker and junk appended after it.
+	 * inside the marker and junk appended after it.  Only a call that made
+	 * progress reports this: inflate() entered in state TYPE switches to
+	 * TYPEDO first, so a no-progress call clears the 128.
 	 */
-	if (zs->data_type != 128)
+	if (dt != 128)
 		return -EPROTO;
 	return 0;
 }

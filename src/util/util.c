@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdbool.h>
 #include <errno.h>
-#include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "util/util.h"

@@ -57,12 +57,13 @@ int main(void)
 	CHECK(lm_crc32c(lm_crc32c(0, "1234", 4), "56789", 5) == 0xe3069283u);
 
 	/*
-	 * Beyond INT_MAX (the ISA-L length type): read-only anonymous memory
+	 * Beyond INT_MAX (the ISA-L length type) and UINT32_MAX (where a plain
+	 * cast would silently drop the high bits): read-only anonymous memory
 	 * is all zero and costs no RAM.  Compare one call against chaining
-	 * over pieces that do not line up with any internal chunking, with a
-	 * few non-zero bytes placed around the 2 GiB mark.
+	 * over pieces that do not line up with any internal chunking, with
+	 * non-zero bytes placed around both boundaries.
 	 */
-	size_t big = (size_t)INT_MAX + 1 + 4099;
+	size_t big = (size_t)UINT32_MAX + 4100;
 	uint8_t *m = mmap(NULL, big, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
@@ -73,6 +74,8 @@ int main(void)
 		m[(size_t)INT_MAX - 1] = 2;
 		m[(size_t)INT_MAX] = 3;
 		m[(size_t)INT_MAX + 1] = 4;
+		m[(size_t)UINT32_MAX] = 7;
+		m[(size_t)UINT32_MAX + 1] = 8;
 		m[big - 1] = 5;
 		uint32_t one = lm_crc32c(0, m, big), chained = 0;
 		size_t piece = 300000007, off = 0;
@@ -84,8 +87,11 @@ int main(void)
 			off += n;
 		}
 		CHECK(one == chained);
-		/* And the tail bytes matter. */
+		/* Bytes past 4 GiB count. */
 		m[big - 1] = 6;
+		CHECK(lm_crc32c(0, m, big) != one);
+		m[big - 1] = 5;
+		m[(size_t)UINT32_MAX + 2] = 9;
 		CHECK(lm_crc32c(0, m, big) != one);
 		munmap(m, big);
 	}

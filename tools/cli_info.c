@@ -43,7 +43,7 @@ static const char *version_of_zstd(void)
 }
 
 static const struct engine_info engines[] = {
-	{"none", "memcpy", NULL},
+	{"none", "raw pages (sent from guest memory)", NULL},
 	{"zlib", "zlib", version_of_zlib},
 	{"zstd", "zstd", version_of_zstd},
 };

@@ -370,7 +370,7 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 	for (uint32_t i = 0; i < h.normal; i++) {
 		atomic_fetch_or_explicit(&b->received[idx[i] / 64], 1ull << (idx[i] % 64),
 					 memory_order_relaxed);
-		b->hash[idx[i]] = lm_page_hash(pages[i], LM_GPN(h.block, idx[i]));
+		b->hash[idx[i]] = s->page_hash(pages[i], LM_GPN(h.block, idx[i]));
 	}
 	for (uint32_t i = h.normal; i < n; i++) {
 		/* Memory that never received this page is still zero: leave it

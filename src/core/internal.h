@@ -12,6 +12,7 @@
 
 #include "codec/codec.h"
 #include "core/wire.h"
+#include "util/pagehash.h"
 #include "livemig/livemig.h"
 #include "zeropage/zero.h"
 
@@ -77,10 +78,6 @@ int lm_set_timeout(int fd, int seconds); /* 0 = none */
  * a value derived from the number alone.  The image digest is the sum
  * (mod 2^128) over all pages, so a resent page just replaces its entry.
  */
-struct lm_h128 {
-	uint64_t lo, hi;
-};
-struct lm_h128 lm_page_hash(const void *page, uint64_t gpn);
 struct lm_h128 lm_zero_hash(uint64_t gpn);
 
 /* ---- RAM blocks ---------------------------------------------------------- */
@@ -133,6 +130,7 @@ struct livemig_session {
 	unsigned nch;
 	uint8_t uuid[16];
 	const struct lm_codec_ops *codec;
+	lm_page_hash_fn page_hash; /* fastest XXH3 variant for this CPU */
 
 	pthread_t ctl;
 	bool ctl_started, waited;

@@ -149,6 +149,7 @@ int livemig_start(livemig_session *s, const char *uri)
 		return -EINVAL;
 	}
 	s->codec = lm_codec_by_method(s->p.method);
+	s->page_hash = lm_page_hash_select(NULL);
 	/* The destination learns the channel count from the hellos: room for
 	 * the most there can be. */
 	s->nch = s->role == LIVEMIG_SOURCE ? s->p.channels : LM_MAX_CHANNELS;
@@ -364,12 +365,6 @@ void lm_ratelimit(livemig_session *s, uint64_t bytes)
 		while (nanosleep(&ts, &ts) && errno == EINTR && !lm_quit(s))
 			;
 	}
-}
-
-struct lm_h128 lm_page_hash(const void *page, uint64_t gpn)
-{
-	XXH128_hash_t h = XXH3_128bits_withSeed(page, LM_PAGE_SIZE, gpn);
-	return (struct lm_h128){h.low64, h.high64};
 }
 
 struct lm_h128 lm_zero_hash(uint64_t gpn)

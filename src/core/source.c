@@ -107,7 +107,7 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 		} else {
 			lm_le32(idx + 4 * nn, (uint32_t)page);
 			normal[nn++] = p;
-			b->hash[page] = lm_page_hash(p, gpn[i]);
+			b->hash[page] = s->page_hash(p, gpn[i]);
 		}
 	}
 	for (uint32_t i = 0; i < nz; i++)

@@ -86,6 +86,10 @@ static char *slurp(const char *path)
 static pid_t spawn(char **argv, int quiet_stdout, int keep_fd)
 {
 	pid_t pid = fork();
+	if (pid < 0) {
+		perror("livemig bench: fork");
+		exit(1);
+	}
 	if (pid == 0) {
 		if (quiet_stdout) {
 			int fd = open("/dev/null", O_WRONLY);

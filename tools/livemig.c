@@ -254,8 +254,14 @@ static void *signal_main(void *arg)
 	struct runner *r = arg;
 	int sig;
 	/* SIGUSR1 is how main() says "finished"; INT/TERM cancel. */
+	int count = 0;
 	while (!sigwait(&r->sigs, &sig) && sig != SIGUSR1) {
-		fprintf(stderr, "\nlivemig: %s received, cancelling\n", strsignal(sig));
+		if (++count > 1) {
+			fprintf(stderr, "\nlivemig: second %s, exiting now\n", strsignal(sig));
+			_exit(130);
+		}
+		fprintf(stderr, "\nlivemig: %s received, cancelling (again to force exit)\n",
+			strsignal(sig));
 		livemig_cancel(r->s);
 	}
 	return NULL;

@@ -8,7 +8,11 @@
  *   - A session is created with livemig_session_new() and owned by the caller
  *     until livemig_session_free().  All strings passed in are copied.
  *   - Source RAM blocks stay owned by the caller; they must stay mapped until
- *     livemig_wait() has returned.
+ *     livemig_wait() has returned.  This version migrates an idle guest: the
+ *     source RAM must not change between livemig_start() and livemig_wait()
+ *     (dirty tracking and pre-copy passes come next; the wire format and the
+ *     pass barrier are ready for them).  A page written during the migration
+ *     may reach the destination stale, or fail a packet checksum.
  *   - Destination RAM is allocated by the library from the sizes the source
  *     announces (livemig_ram_get() exposes it) unless the caller registered a
  *     block of that name and size beforehand.  Library-allocated memory lives
@@ -113,8 +117,10 @@ int livemig_set_capability(livemig_session *s, const char *name, bool on);
 
 /*
  * Registers a RAM block.  Source: host must be page-aligned and size a
- * multiple of 4096.  Destination: host may be NULL (the library allocates
- * when the source announces it).  Names are at most 63 bytes.
+ * multiple of 4096, at most 2^32 pages.  Destination: host may be NULL (the
+ * library allocates zeroed memory when the source announces it); a block
+ * registered with memory must match the source's size, and every page of it
+ * is written, zero pages included.  Names are at most 63 bytes.
  * -EINVAL bad arguments, -EEXIST duplicate name, -E2BIG too many blocks
  * (at most 64), -EBUSY after start.
  */
@@ -128,14 +134,22 @@ int livemig_set_prealloc(livemig_session *s, bool on);
  * Source: connects the main channel and multifd-channels channels to uri
  * ("tcp:HOST:PORT", "tcp:[V6]:PORT", "unix:PATH").
  * Destination: binds and listens on uri before returning, so a source may
- * connect as soon as this returns; the rest happens in the background.
- * -EINVAL bad uri, -ECONNREFUSED/-ENOENT/... socket errors, -EBUSY already.
+ * connect as soon as this returns; the rest happens in the background.  A
+ * connection that closes before sending a byte (a port probe) is ignored;
+ * anything else that is not a livemig hello fails the migration.
+ * Returns -EINVAL bad uri or no RAM block (source), -EADDRINUSE/-EEXIST/...
+ * when the destination cannot listen, -EBUSY when already started.  The
+ * source connects in the background: its connection errors come from
+ * livemig_wait().
  */
 int livemig_start(livemig_session *s, const char *uri);
 
-/* Asks a running migration to stop; livemig_wait() then returns -ECANCELED.
- * The source's RAM is never touched.  Safe from any thread and from a signal
- * handler's thread (it only stores atomics and shuts sockets down). */
+/* Asks a running migration to stop; livemig_wait() then returns -ECANCELED
+ * and the destination discards what it received.  The source's RAM is never
+ * touched.  Safe from any thread (it takes the session's locks briefly, so
+ * not from a signal handler itself: use a thread that sigwait()s).  A no-op
+ * once the source has sent its final digest, since the destination may then
+ * already hold a verified image. */
 void livemig_cancel(livemig_session *s);
 
 /* Waits for the end.  0: the destination confirmed an identical image.

@@ -56,7 +56,15 @@ static int accept_all(livemig_session *s)
 		uint8_t buf[LM_HELLO_SIZE];
 		struct lm_hello h;
 		const char *why;
-		int r = lm_read_full(fd, buf, sizeof(buf), NULL);
+		bool eof;
+		int r = lm_read_full(fd, buf, sizeof(buf), &eof);
+		if (r && eof) {
+			/* Connected and left without a byte: a port probe
+			 * ("nc -z"), not a migration.  Keep waiting. */
+			close(fd);
+			lm_log(s, 1, "a connection closed before its hello; ignored");
+			continue;
+		}
 		if (r) {
 			close(fd);
 			return lm_fail(s, r == -ETIMEDOUT ? r : -EPROTO,
@@ -129,6 +137,10 @@ static int alloc_block(livemig_session *s, struct lm_block *b)
 	b->received = calloc((b->pages + 63) / 64, sizeof(uint64_t));
 	if (!b->hash || !b->received)
 		return lm_fail(s, -ENOMEM, "out of memory for block '%s' metadata", b->name);
+	/* Memory the embedder registered may hold anything: every zero page
+	 * must then be written. */
+	if (!b->owned)
+		memset((void *)b->received, 0xff, (b->pages + 63) / 64 * sizeof(uint64_t));
 	return 0;
 }
 
@@ -164,6 +176,17 @@ static int take_params(livemig_session *s, const uint8_t *payload, uint32_t len)
 		return lm_fail(s, -EINVAL,
 			       "source compresses with %s, destination was set to %s",
 			       codec->name, lm_method_name(s->p.method));
+	if (explicitly(s, LM_P_ZERO_DETECT) && s->p.zero_detect != zero)
+		return lm_fail(s, -EINVAL, "source uses zero-page-detection=%s, destination was "
+			       "set to %s", zero ? "multifd" : "none",
+			       s->p.zero_detect ? "multifd" : "none");
+	if ((method == LM_METHOD_ZLIB && explicitly(s, LM_P_ZLIB_LEVEL) &&
+	     s->p.zlib_level != level) ||
+	    (method == LM_METHOD_ZSTD && explicitly(s, LM_P_ZSTD_LEVEL) &&
+	     s->p.zstd_level != level))
+		return lm_fail(s, -EINVAL, "source uses %s level %u, destination was set to %d",
+			       codec->name, level,
+			       method == LM_METHOD_ZLIB ? s->p.zlib_level : s->p.zstd_level);
 	s->p.method = method;
 	s->codec = codec;
 	s->p.zero_detect = zero;
@@ -188,7 +211,7 @@ static int take_params(livemig_session *s, const uint8_t *payload, uint32_t len)
 		if (b.bad)
 			return lm_fail(s, -EPROTO, "PARAMS message truncated");
 		if (memchr(name, 0, n) || !size || size % LM_PAGE_SIZE ||
-		    size / LM_PAGE_SIZE >= (1ull << 40))
+		    size / LM_PAGE_SIZE > UINT32_MAX)
 			return lm_fail(s, -EPROTO, "PARAMS: bad RAM block name or size");
 		for (uint32_t j = 0; j < i; j++)
 			if (!strcmp(blocks[j].name, name))

@@ -139,6 +139,7 @@ struct livemig_session {
 
 	_Atomic int status;
 	_Atomic bool quit;
+	_Atomic bool complete_sent; /* source: past the point of no return */
 	pthread_mutex_t lock;    /* error latch, pass and barrier state */
 	pthread_cond_t cond;
 	int err_code;

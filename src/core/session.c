@@ -62,6 +62,8 @@ static void set_err(livemig_session *s, int code, const char *msg)
 	snprintf(s->err, sizeof(s->err), "%s", msg);
 }
 
+/* After start, err and err_code belong to the migration's error latch:
+ * a misused API call then only returns -EBUSY. */
 static bool started(livemig_session *s)
 {
 	return atomic_load(&s->status) != LIVEMIG_STATUS_NONE;
@@ -71,7 +73,6 @@ int livemig_set_parameter(livemig_session *s, const char *name, const char *valu
 {
 	char err[256];
 	if (started(s)) {
-		set_err(s, -EBUSY, "parameters cannot change after start");
 		return -EBUSY;
 	}
 	int r = lm_params_set(&s->p, name, value, err, sizeof(err));
@@ -84,7 +85,6 @@ int livemig_set_capability(livemig_session *s, const char *name, bool on)
 {
 	char err[256];
 	if (started(s)) {
-		set_err(s, -EBUSY, "capabilities cannot change after start");
 		return -EBUSY;
 	}
 	int r = lm_params_cap(&s->p, name, on, err, sizeof(err));
@@ -107,8 +107,8 @@ int livemig_ram_register(livemig_session *s, const char *name, void *host, uint6
 		return -EBUSY;
 	if (!name || !*name || strlen(name) >= LM_NAME_MAX || !size || size % LM_PAGE_SIZE ||
 	    (s->role == LIVEMIG_SOURCE && !host) || ((uintptr_t)host % LM_PAGE_SIZE) ||
-	    size / LM_PAGE_SIZE >= (1ull << 40)) {
-		set_err(s, -EINVAL, "RAM block: bad name, address or size (page multiples)");
+	    size / LM_PAGE_SIZE > UINT32_MAX) {
+		set_err(s, -EINVAL, "RAM block: bad name, address or size (page multiples, < 16 TiB)");
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < s->nblocks; i++) {
@@ -136,7 +136,6 @@ int livemig_start(livemig_session *s, const char *uri)
 	int r;
 
 	if (started(s)) {
-		set_err(s, -EBUSY, "session already started");
 		return -EBUSY;
 	}
 	r = lm_uri_parse(uri, &s->addr, err, sizeof(err));
@@ -153,6 +152,7 @@ int livemig_start(livemig_session *s, const char *uri)
 	/* The destination learns the channel count from the hellos: room for
 	 * the most there can be. */
 	s->nch = s->role == LIVEMIG_SOURCE ? s->p.channels : LM_MAX_CHANNELS;
+	free(s->ch); /* a retried start after a failed listen */
 	s->ch = calloc(s->nch, sizeof(*s->ch));
 	if (!s->ch) {
 		set_err(s, -ENOMEM, "out of memory");
@@ -181,6 +181,10 @@ int livemig_start(livemig_session *s, const char *uri)
 		if (fd >= 0)
 			close(fd);
 	}
+	/* Errors of earlier calls (a rejected parameter) are history now; the
+	 * latch records the migration's first failure. */
+	s->err_code = 0;
+	s->err[0] = 0;
 	atomic_store(&s->status, LIVEMIG_STATUS_SETUP);
 	r = pthread_create(&s->ctl, NULL, s->role == LIVEMIG_SOURCE ? lm_source_main : lm_dest_main,
 			   s);
@@ -226,7 +230,7 @@ static int latch(livemig_session *s, int code, const char *msg, bool peer)
 	pthread_mutex_unlock(&s->lock);
 	if (first && !peer && code != -ECANCELED && s->main_fd >= 0) {
 		/* Best effort: tell the peer why before the sockets go down. */
-		uint8_t buf[LM_MSG_MAX_PAYLOAD];
+		uint8_t buf[4 + sizeof(s->err)];
 		struct lm_buf b = {.p = buf, .cap = sizeof(buf)};
 		lm_put_u32(&b, (uint32_t)-code);
 		lm_put_bytes(&b, msg, strlen(msg));
@@ -283,7 +287,9 @@ int lm_fail_peer(livemig_session *s, int code, const char *msg)
 
 void livemig_cancel(livemig_session *s)
 {
-	if (!s || !started(s) || lm_quit(s))
+	/* Once the source has sent COMPLETE the destination may already run
+	 * the guest: cancelling now could leave it running on both sides. */
+	if (!s || !started(s) || lm_quit(s) || atomic_load(&s->complete_sent))
 		return;
 	if (s->role == LIVEMIG_SOURCE && s->main_fd >= 0 &&
 	    !pthread_mutex_trylock(&s->main_tx)) {
@@ -306,25 +312,57 @@ int lm_send_msg(livemig_session *s, uint16_t type, const void *payload, uint32_t
 	return r;
 }
 
+/*
+ * Reads len bytes of the main channel.  Polls in 100 ms slices so a cancel or
+ * a failure elsewhere always ends the wait, even when the peer has stalled
+ * mid-message (the main channel is never shut down for reading, see
+ * shutdown_all()).
+ */
+static int read_main(livemig_session *s, void *buf, size_t len, bool *eof)
+{
+	size_t got = 0;
+	*eof = false;
+	while (got < len) {
+		if (lm_quit(s))
+			return -ECANCELED;
+		struct pollfd pfd = {.fd = s->main_fd, .events = POLLIN};
+		int pr = poll(&pfd, 1, 100);
+		if (pr < 0 && errno != EINTR)
+			return -errno;
+		if (pr <= 0)
+			continue;
+		ssize_t n = recv(s->main_fd, (uint8_t *)buf + got, len - got, MSG_DONTWAIT);
+		if (n == 0) {
+			*eof = !got;
+			return -ECONNRESET;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
 int lm_recv_msg(livemig_session *s, struct lm_msg_hdr *h, uint8_t *payload)
 {
 	uint8_t hdr[LM_MSG_HDR_SIZE];
 	const char *why;
-	struct pollfd pfd = {.fd = s->main_fd, .events = POLLIN};
-	while (poll(&pfd, 1, 100) == 0 || (pfd.revents == 0))
-		if (lm_quit(s))
-			return s->err_code ? s->err_code : -ECANCELED;
-	int r = lm_read_full(s->main_fd, hdr, sizeof(hdr), NULL);
+	bool eof;
+	int r = read_main(s, hdr, sizeof(hdr), &eof);
 	if (r)
-		return lm_quit(s) ? -ECANCELED
-				  : lm_fail(s, r, "main channel: %s",
-					    r == -ECONNRESET ? "connection closed by peer"
-							     : strerror(-r));
+		return lm_quit(s) ? (s->err_code ? s->err_code : -ECANCELED)
+				  : lm_fail_io(s, r, "main channel: %s",
+					       r == -ECONNRESET ? "connection closed by peer"
+								: strerror(-r));
 	if (lm_msg_decode(hdr, h, &why))
 		return lm_fail(s, -EPROTO, "main channel: %s", why);
-	r = lm_read_full(s->main_fd, payload, h->len, NULL);
+	r = read_main(s, payload, h->len, &eof);
 	if (r)
-		return lm_fail(s, r, "main channel: truncated message");
+		return lm_quit(s) ? (s->err_code ? s->err_code : -ECANCELED)
+				  : lm_fail(s, r, "main channel: truncated message");
 	if (lm_msg_check_crc(hdr, payload, h->len))
 		return lm_fail(s, -EPROTO, "main channel: message checksum mismatch");
 	if (h->type == LM_MSG_ERROR) {
@@ -358,12 +396,13 @@ void lm_ratelimit(livemig_session *s, uint64_t bytes)
 		slot = cur + 10000000ull < now ? now - 10000000ull : cur;
 		next = slot + cost;
 	} while (!atomic_compare_exchange_weak(&s->rl_next, &cur, next));
-	if (slot > now) {
-		uint64_t d = slot - now;
-		struct timespec ts = {.tv_sec = (time_t)(d / 1000000000ull),
-				      .tv_nsec = (long)(d % 1000000000ull)};
-		while (nanosleep(&ts, &ts) && errno == EINTR && !lm_quit(s))
-			;
+	/* Sleep in slices of at most 50 ms so that cancel is never kept
+	 * waiting behind a slow rate. */
+	while (slot > now && !lm_quit(s)) {
+		uint64_t d = slot - now < 50000000ull ? slot - now : 50000000ull;
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)d};
+		nanosleep(&ts, NULL);
+		now = lm_now_ns();
 	}
 }
 
@@ -473,8 +512,6 @@ void livemig_session_free(livemig_session *s)
 		livemig_cancel(s);
 		livemig_wait(s);
 	}
-	if (s->listen_fd >= 0)
-		close(s->listen_fd);
 	if (s->main_fd >= 0) {
 		if (s->err_code && !s->peer_error)
 			linger_for_peer(s->main_fd);
@@ -488,8 +525,10 @@ void livemig_session_free(livemig_session *s)
 		}
 		free(s->ch);
 	}
-	if (s->role == LIVEMIG_DEST && s->addr.family == AF_UNIX && s->addr.path[0])
-		unlink(s->addr.path);
+	if (s->role == LIVEMIG_DEST && s->listen_fd >= 0 && s->addr.family == AF_UNIX)
+		unlink(s->addr.path); /* the socket file we created */
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
 	for (unsigned i = 0; i < s->nblocks; i++) {
 		struct lm_block *b = &s->blocks[i];
 		if (b->owned && b->host)

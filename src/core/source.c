@@ -382,6 +382,7 @@ static int source_run(livemig_session *s)
 	lm_put_u64(&b, s->digest.hi);
 	lm_put_u64(&b, normal);
 	lm_put_u64(&b, zero);
+	atomic_store(&s->complete_sent, true);
 	if (lm_send_msg(s, LM_MSG_COMPLETE, buf, (uint32_t)b.len))
 		return lm_fail(s, -ECONNRESET, "main channel: cannot send digest");
 

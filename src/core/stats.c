@@ -59,10 +59,30 @@ int livemig_query(livemig_session *s, struct livemig_stats *st)
 	return 0;
 }
 
+/* The error text may come from the peer: escape it for JSON. */
+static void json_escape(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+	for (; *in && o + 7 < len; in++) {
+		unsigned char ch = (unsigned char)*in;
+		if (ch == '"' || ch == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)ch;
+		} else if (ch < 0x20 || ch >= 0x7f) {
+			o += (size_t)snprintf(out + o, len - o, "\\u%04x", ch);
+		} else {
+			out[o++] = (char)ch;
+		}
+	}
+	out[o] = 0;
+}
+
 int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 {
 	struct livemig_stats st;
+	char err[3 * sizeof(s->err)];
 	livemig_query(s, &st);
+	json_escape(s->err, err, sizeof(err));
 	double secs = st.total_time_ms / 1e3;
 	double src_pct = secs > 0 ? 100.0 * st.cpu_source_seconds / secs : 0;
 	double dst_pct = secs > 0 ? 100.0 * st.cpu_dest_seconds / secs : 0;
@@ -98,7 +118,7 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		"  \"verify\": {\"match\": %s}\n"
 		"}\n",
 		s->role == LIVEMIG_SOURCE ? "source" : "destination", livemig_status_name(st.status),
-		s->err_code ? "\"" : "", s->err_code ? s->err : "null", s->err_code ? "\"" : "",
+		s->err_code ? "\"" : "", s->err_code ? err : "null", s->err_code ? "\"" : "",
 		(unsigned long long)st.total_time_ms, (unsigned long long)st.setup_time_ms,
 		(unsigned long long)st.downtime_ms, (unsigned long long)st.expected_downtime_ms,
 		(unsigned long long)st.dirty_sync_count, st.channels, st.method, level,

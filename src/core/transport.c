@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -95,6 +96,37 @@ static int resolve(const struct lm_addr *a, bool passive, struct addrinfo **res,
 	return 0;
 }
 
+/*
+ * A socket file left by an earlier run that nobody answers on is removed;
+ * anything else at the path (a live listener, a regular file) is an error,
+ * never silently replaced.
+ */
+static int clear_stale_socket(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	if (lstat(path, &st))
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "cannot listen on unix:%s: a file that is not a socket is there",
+			 path);
+		return -EEXIST;
+	}
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	strcpy(sun.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int alive = !connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	if (alive) {
+		snprintf(err, errlen, "cannot listen on unix:%s: another process is listening there",
+			 path);
+		return -EADDRINUSE;
+	}
+	unlink(path);
+	return 0;
+}
+
 int lm_listen(const struct lm_addr *a, char *err, size_t errlen)
 {
 	int fd, one = 1;
@@ -104,7 +136,11 @@ int lm_listen(const struct lm_addr *a, char *err, size_t errlen)
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			goto sockerr;
-		unlink(a->path); /* a stale socket file from an earlier run */
+		int r = clear_stale_socket(a->path, err, errlen);
+		if (r) {
+			close(fd);
+			return r;
+		}
 		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) || listen(fd, 512)) {
 			int e = errno;
 			close(fd);

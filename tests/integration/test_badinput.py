@@ -252,4 +252,21 @@ case("zlib payload short of its page count", zstd_wrong_page_count, "zlib data i
 case("SYNC passes disagree", sync_mismatch, "while others are at")
 case("COMPLETE before the channels finished", complete_too_early, "connection closed")
 case("silent peer", silent_hello, "timed out")
+
+# A source that stalls mid-message: SIGINT on the destination still ends it.
+port = t.free_port()
+uri = "tcp:127.0.0.1:%d" % port
+dest = t.start_dest(uri)
+main = connect(port)
+main.sendall(t.hello(0, 1))
+ch = connect(port)
+ch.sendall(t.hello(1, 1))
+main.sendall(t.msg(1, t.params(1))[:10])
+time.sleep(0.5)
+t0 = time.time()
+dest.send_signal(2)
+rc, out, err = t.finish(dest, timeout=10)
+c.check(rc == 1 and time.time() - t0 < 3, "stalled main channel + SIGINT: %s %r" % (rc, err))
+main.close()
+ch.close()
 c.done()

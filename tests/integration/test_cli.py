@@ -115,4 +115,51 @@ if rc == 0:
     c.check(b["verify"]["match"] is True and b["cpu"]["destination-seconds"] > 0, "bench json")
 rc, out, err = run("bench", "--set", "multifd-channels=999")
 c.check(rc == 2 and "multifd-channels" in err, "bench with a bad setting: %s %r" % (rc, err))
+# A port probe (connect, close) does not kill a waiting destination.
+import socket  # noqa: E402
+port = t.free_port()
+uri = "tcp:127.0.0.1:%d" % port
+dest = t.start_dest(uri)
+socket.create_connection(("127.0.0.1", port)).close()
+time.sleep(0.3)
+rc, out, err = t.run_source(uri, "--mem", "16M", "--fill", "random")
+drc, dout, derr = t.finish(dest)
+c.check(rc == 0 and drc == 0, "port probe before the source: %s %s %r" % (rc, drc, derr))
+
+# unix: never replaces a file that is not a stale socket.
+keep = os.path.join(d, "keep.txt")
+open(keep, "w").write("precious")
+rc, out, err = run("dest", "--listen", "unix:" + keep)
+c.check(rc == 1 and "not a socket" in err and open(keep).read() == "precious",
+        "unix: over a regular file: %s %r" % (rc, err))
+sock = os.path.join(d, "live.sock")
+dest = t.start_dest("unix:" + sock)
+rc, out, err = run("dest", "--listen", "unix:" + sock)
+c.check(rc == 1 and "another process" in err, "unix: over a live socket: %s %r" % (rc, err))
+rc, out, err = t.run_source("unix:" + sock, "--mem", "8M")
+drc, dout, derr = t.finish(dest)
+c.check(rc == 0 and drc == 0, "the first destination still works: %r" % derr)
+c.check(not os.path.exists(sock), "the destination removes its socket file")
+
+# An explicit level on the destination must match the source's.
+uri = "tcp:127.0.0.1:%d" % t.free_port()
+dest = t.start_dest(uri, "--set", "multifd-zstd-level=3")
+rc, out, err = t.run_source(uri, "--mem", "16M", "--set", "multifd-compression=zstd")
+drc, dout, derr = t.finish(dest)
+c.check(rc == 1 and drc == 1 and "level 1" in derr and "set to 3" in derr,
+        "zstd level mismatch: %s %s %r" % (rc, drc, derr))
+
+# Cancel is prompt even behind a very slow max-bandwidth.
+uri = "tcp:127.0.0.1:%d" % t.free_port()
+dest = t.start_dest(uri)
+src = subprocess.Popen([L, "source", "--connect", uri, "--mem", "16M", "--fill", "random",
+                        "--set", "max-bandwidth=10K"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+time.sleep(1.0)
+t0 = time.time()
+src.send_signal(signal.SIGINT)
+rc, out, err = t.finish(src, timeout=30)
+t.finish(dest, timeout=30)
+c.check(rc == 1 and time.time() - t0 < 3, "cancel behind max-bandwidth=10K took %.1f s"
+        % (time.time() - t0))
 c.done()

@@ -297,6 +297,15 @@ static int recv_fail(struct lm_chan *c, int r, const char *what)
 	return lm_fail(s, r, "channel %u: %s: %s", c->id, what, strerror(-r));
 }
 
+/* Finishes a packet's CRC: the payload's running CRC, then the indices,
+ * then the header (head holds both; its CRC field already zeroed). */
+static uint32_t packet_crc(uint32_t payload_crc, const uint8_t *head, size_t head_len)
+{
+	uint32_t crc = lm_crc32c(payload_crc, head + LM_PACKET_HDR_SIZE,
+				 head_len - LM_PACKET_HDR_SIZE);
+	return lm_crc32c(crc, head, LM_PACKET_HDR_SIZE);
+}
+
 static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 {
 	livemig_session *s = c->s;
@@ -332,10 +341,8 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 	size_t head_len = LM_PACKET_HDR_SIZE + 4 * (size_t)n;
 	if (n && (r = lm_read_full(c->fd, head + LM_PACKET_HDR_SIZE, 4 * (size_t)n, NULL)))
 		return recv_fail(c, r, "inside a packet's page list");
-	uint32_t crc = lm_crc32c(0, head, head_len);
-
 	if (h.flags & LM_PKT_FLAG_SYNC) {
-		if (crc != h.crc)
+		if (packet_crc(0, head, head_len) != h.crc)
 			return lm_fail(s, -EPROTO, "channel %u: SYNC packet checksum mismatch", c->id);
 		bool final = h.flags & LM_PKT_FLAG_FINAL;
 		atomic_store_explicit(&c->wire_bytes, c->wire_bytes + head_len,
@@ -354,6 +361,7 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 	for (uint32_t i = 0; i < h.normal; i++)
 		pages[i] = b->host + (uint64_t)idx[i] * LM_PAGE_SIZE;
 
+	bool hashed = false;
 	if (h.normal && s->p.method == LM_METHOD_NONE) {
 		/* Straight into guest memory.  The checksum is verified after;
 		 * a mismatch fails the whole migration, so the image that holds
@@ -369,23 +377,27 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 		}
 		if ((r = lm_readv_full(c->fd, iov, niov)))
 			return recv_fail(c, r, "inside a packet's pages");
-		for (uint32_t i = 0; i < h.normal; i++)
+		/* CRC and hash page by page, while each is in cache. */
+		uint32_t crc = 0;
+		for (uint32_t i = 0; i < h.normal; i++) {
 			crc = lm_crc32c(crc, pages[i], LM_PAGE_SIZE);
-		if (crc != h.crc)
+			b->hash[idx[i]] = s->page_hash(pages[i], LM_GPN(h.block, idx[i]));
+		}
+		hashed = true;
+		if (packet_crc(crc, head, head_len) != h.crc)
 			return lm_fail(s, -EPROTO, "channel %u: packet %llu checksum mismatch",
 				       c->id, (unsigned long long)h.seq);
 	} else if (h.normal) {
 		if ((r = lm_read_full(c->fd, c->buf, h.payload_len, NULL)))
 			return recv_fail(c, r, "inside a packet's payload");
-		crc = lm_crc32c(crc, c->buf, h.payload_len);
-		if (crc != h.crc)
+		if (packet_crc(lm_crc32c(0, c->buf, h.payload_len), head, head_len) != h.crc)
 			return lm_fail(s, -EPROTO, "channel %u: packet %llu checksum mismatch",
 				       c->id, (unsigned long long)h.seq);
 		r = c->codec->decompress(c->cctx, c->buf, h.payload_len, pages, h.normal);
 		if (r)
 			return lm_fail(s, -EPROTO, "channel %u: packet %llu: %s data is corrupt",
 				       c->id, (unsigned long long)h.seq, c->codec->name);
-	} else if (crc != h.crc) {
+	} else if (packet_crc(0, head, head_len) != h.crc) {
 		return lm_fail(s, -EPROTO, "channel %u: packet %llu checksum mismatch", c->id,
 			       (unsigned long long)h.seq);
 	}
@@ -393,7 +405,8 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 	for (uint32_t i = 0; i < h.normal; i++) {
 		atomic_fetch_or_explicit(&b->received[idx[i] / 64], 1ull << (idx[i] % 64),
 					 memory_order_relaxed);
-		b->hash[idx[i]] = s->page_hash(pages[i], LM_GPN(h.block, idx[i]));
+		if (!hashed)
+			b->hash[idx[i]] = s->page_hash(pages[i], LM_GPN(h.block, idx[i]));
 	}
 	for (uint32_t i = h.normal; i < n; i++) {
 		/* Memory that never received this page is still zero: leave it

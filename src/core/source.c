@@ -98,6 +98,11 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	uint32_t zero_idx[LM_PACKET_PAGES];
 	uint32_t nn = 0, nz = 0;
 
+	bool raw = s->p.method == LM_METHOD_NONE;
+	uint32_t crc = 0; /* payload first: see the CRC rule in wire.h */
+
+	/* One visit per page while it is hot in cache: zero check, then for a
+	 * raw page its CRC and hash together. */
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t page = gpn[i] & ((1ull << 40) - 1);
 		const uint8_t *p = b->host + page * LM_PAGE_SIZE;
@@ -107,6 +112,8 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 		} else {
 			lm_le32(idx + 4 * nn, (uint32_t)page);
 			normal[nn++] = p;
+			if (raw)
+				crc = lm_crc32c(crc, p, LM_PAGE_SIZE);
 			b->hash[page] = s->page_hash(p, gpn[i]);
 		}
 	}
@@ -127,14 +134,10 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	struct iovec iov[1 + LM_PACKET_PAGES];
 	int niov = 1;
 	size_t head_len = LM_PACKET_HDR_SIZE + 4 * (size_t)(nn + nz);
-	uint32_t crc;
 
-	if (nn && s->p.method == LM_METHOD_NONE) {
+	if (nn && raw) {
 		h.payload_len = nn * LM_PAGE_SIZE;
-		lm_packet_encode(&h, head);
-		crc = lm_crc32c(0, head, head_len);
 		for (uint32_t i = 0; i < nn; i++) {
-			crc = lm_crc32c(crc, normal[i], LM_PAGE_SIZE);
 			struct iovec *last = &iov[niov - 1];
 			if (niov > 1 && (uint8_t *)last->iov_base + last->iov_len == normal[i])
 				last->iov_len += LM_PAGE_SIZE;
@@ -147,13 +150,12 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 			return lm_fail(s, len < 0 ? (int)len : -EIO,
 				       "channel %u: %s compression failed", c->id, c->codec->name);
 		h.payload_len = (uint32_t)len;
-		lm_packet_encode(&h, head);
-		crc = lm_crc32c(lm_crc32c(0, head, head_len), c->buf, (size_t)len);
+		crc = lm_crc32c(0, c->buf, (size_t)len);
 		iov[niov++] = (struct iovec){c->buf, (size_t)len};
-	} else {
-		lm_packet_encode(&h, head);
-		crc = lm_crc32c(0, head, head_len);
 	}
+	lm_packet_encode(&h, head);
+	crc = lm_crc32c(lm_crc32c(crc, idx, head_len - LM_PACKET_HDR_SIZE), head,
+			LM_PACKET_HDR_SIZE);
 	lm_le32(head + 60, crc);
 	iov[0] = (struct iovec){head, head_len};
 

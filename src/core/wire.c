@@ -66,7 +66,7 @@ int lm_hello_decode(const uint8_t in[LM_HELLO_SIZE], struct lm_hello *h, const c
  *   0 u32 magic  4 u8 version  5 u8 method  6 u16 flags  8 u16 channel
  *  10 u16 reserved  12 u32 block  16 u64 seq  24 u32 iteration
  *  28 u32 normal  32 u32 zero  36 u32 payload_len  40 u8[20] reserved
- *  60 u32 crc32c (header with crc zeroed, indices, payload)
+ *  60 u32 crc32c (payload, indices, header with crc zeroed)
  */
 void lm_packet_encode(const struct lm_packet_hdr *h, uint8_t out[LM_PACKET_HDR_SIZE])
 {

@@ -53,8 +53,10 @@ enum lm_method {
 /*
  * Header, then (normal + zero) u32 page indices (normal pages first), then
  * payload_len bytes: the normal pages, raw (method none: exactly
- * normal * LM_PAGE_SIZE) or compressed.  crc is CRC32C over the header with
- * the crc field zeroed, the indices and the payload.
+ * normal * LM_PAGE_SIZE) or compressed.  crc is CRC32C over, in this order,
+ * the payload, the indices and the header with the crc field zeroed: payload
+ * first so that each side can checksum a page in the same visit that zero-
+ * checks and hashes it, before the indices are complete.
  */
 struct lm_packet_hdr {
 	uint8_t version;

@@ -167,7 +167,7 @@ def packet(channel, seq, iteration, block, normal_idx, zero_idx, payload, method
     hdr = struct.pack("<IBBHHHIQIIII20sI", magic, version, method, flags, channel, 0, block,
                       seq, iteration, len(normal_idx), len(zero_idx), plen, bytes(20), 0)
     idx = b"".join(struct.pack("<I", i) for i in list(normal_idx) + list(zero_idx))
-    crc = crc32c(payload, crc32c(idx, crc32c(hdr))) if fix_crc else 0
+    crc = crc32c(hdr, crc32c(idx, crc32c(payload))) if fix_crc else 0
     return hdr[:60] + struct.pack("<I", crc) + idx + payload
 
 

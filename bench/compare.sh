@@ -21,7 +21,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 LIVEMIG=${LIVEMIG:-$ROOT/build/livemig}
-METHOD=none CHANNELS=2 LEVEL= REPS=3 OUTDIR= QEMU_ONLY=0 EXTRA= WAIT=0
+METHOD=none CHANNELS=2 LEVEL='' REPS=3 OUTDIR='' QEMU_ONLY=0 EXTRA='' WAIT=0
 die() { echo "compare.sh: $*" >&2; exit 2; }
 
 while getopts "m:c:l:r:o:Qx:w:h" opt; do
@@ -43,7 +43,7 @@ IMAGE=${1:-/var/tmp/lm-img-4g.bin}
 
 case $METHOD in none | zlib | zstd) ;; *) die "method must be none, zlib or zstd" ;; esac
 [[ $CHANNELS =~ ^[0-9]+$ ]] || die "bad channel count '$CHANNELS'"
-[[ $REPS =~ ^[0-9]+$ ]] && [ "$REPS" -ge 1 ] || die "bad repetition count '$REPS'"
+{ [[ $REPS =~ ^[0-9]+$ ]] && [ "$REPS" -ge 1 ]; } || die "bad repetition count '$REPS'"
 [ -z "$LEVEL" ] || [[ $LEVEL =~ ^-?[0-9]+$ ]] || die "bad level '$LEVEL'"
 [ -f "$IMAGE" ] || die "image $IMAGE not found; make it with: $HERE/make-image.sh $IMAGE 4G"
 command -v python3 >/dev/null || die "python3 is needed (apt-get install python3)"

@@ -16,7 +16,7 @@
 set -euo pipefail
 
 die() { echo "make-image.sh: $*" >&2; exit 1; }
-[ $# -ge 2 ] && [ $# -le 3 ] || die "usage: make-image.sh OUT SIZE [RATIO]"
+{ [ $# -ge 2 ] && [ $# -le 3 ]; } || die "usage: make-image.sh OUT SIZE [RATIO]"
 OUT=$1 SIZE_ARG=$2 RATIO=${3:-0.9}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CORPUS_ZST=${CORPUS_ZST:-/work/shared/corpus/mixed-200m.bin.zst}
@@ -43,7 +43,7 @@ size_bytes() {
 	echo "$n"
 }
 SIZE=$(size_bytes "$SIZE_ARG")
-[ $((SIZE % 4096)) -eq 0 ] && [ "$SIZE" -gt 0 ] || die "SIZE must be a positive multiple of 4096"
+{ [ $((SIZE % 4096)) -eq 0 ] && [ "$SIZE" -gt 0 ]; } || die "SIZE must be a positive multiple of 4096"
 [[ $RATIO =~ ^(0(\.[0-9]+)?|1(\.0*)?|\.[0-9]+)$ ]] || die "RATIO must be a number in [0,1]"
 
 mkdir -p "$CACHE_DIR"
@@ -108,7 +108,13 @@ fi
 mv -f "$TMP" "$OUT"
 trap - EXIT
 end=$(date +%s.%N)
-eval "$counts"
+pages='' filled='' zero='' corpus_zero=''
+for kv in $counts; do
+	case $kv in
+	pages=*) pages=${kv#*=} ;; filled=*) filled=${kv#*=} ;;
+	zero=*) zero=${kv#*=} ;; corpus_zero=*) corpus_zero=${kv#*=} ;;
+	esac
+done
 echo "image:  $OUT ($SIZE bytes, $pages pages of 4 KiB, ratio $RATIO)"
 echo "filled: $filled pages (corpus data; $corpus_zero of them are all-zero corpus pages)"
 echo "zero:   $zero pages"

@@ -342,12 +342,14 @@ class Run:
                 pass
             q.close()
         for role, p in self.procs.items():
+            # A QEMU without QMP yet may be in prealloc, which ignores SIGTERM.
+            waits = (5, 2) if role in self.qmp else (0.5, 2)
             try:
-                p.wait(timeout=5)
+                p.wait(timeout=waits[0])
             except subprocess.TimeoutExpired:
                 p.terminate()
                 try:
-                    p.wait(timeout=5)
+                    p.wait(timeout=waits[1])
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()

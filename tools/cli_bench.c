@@ -19,7 +19,7 @@
 
 #include "cli.h"
 
-#define DEFAULT_MEM "2G"
+#define DEFAULT_MEM "4G"
 
 static const char bench_usage[] =
 	"usage: livemig bench [--mem SIZE] [--fill SPEC] [--fill-ratio R] [--set NAME=VALUE]...\n"

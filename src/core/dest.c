@@ -440,34 +440,31 @@ static void *receiver_main(void *arg)
 	return NULL;
 }
 
-static int start_receivers(livemig_session *s)
+/*
+ * Waits until every receiver has passed SYNC k.  The source sends nothing
+ * more until we acknowledge, so anything arriving on the main channel
+ * meanwhile is ERROR or CANCEL (lm_recv_msg turns those into the failure)
+ * or a protocol error.
+ */
+static int wait_pass(livemig_session *s, uint32_t k)
 {
-	for (unsigned i = 0; i < s->p.channels; i++) {
-		struct lm_chan *c = &s->ch[i];
-		c->codec = s->codec;
-		if (s->p.method != LM_METHOD_NONE) {
-			int r = c->codec->recv_setup(&c->cctx);
-			if (r)
-				return lm_fail(s, r, "%s: cannot set up decompression", c->codec->name);
-			c->bufcap = c->codec->bound(LM_PACKET_PAGES);
-			c->buf = malloc(c->bufcap);
-			if (!c->buf)
-				return lm_fail(s, -ENOMEM, "out of memory");
-		}
-		int r = pthread_create(&c->thread, NULL, receiver_main, c);
-		if (r)
-			return lm_fail(s, -r, "cannot create receiver thread");
-		c->started = true;
-	}
-	return 0;
-}
-
-static void join_receivers(livemig_session *s)
-{
-	for (unsigned i = 0; i < s->p.channels; i++) {
-		if (s->ch[i].started) {
-			pthread_join(s->ch[i].thread, NULL);
-			s->ch[i].started = false;
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		bool done = s->synced_iteration >= k;
+		s->iteration = k;
+		pthread_mutex_unlock(&s->lock);
+		if (lm_quit(s))
+			return s->err_code ? s->err_code : -ECANCELED;
+		if (done)
+			return 0;
+		struct pollfd pfd = {.fd = s->main_fd, .events = POLLIN};
+		if (poll(&pfd, 1, 20) > 0) {
+			uint8_t buf[LM_MSG_MAX_PAYLOAD];
+			struct lm_msg_hdr h;
+			int r = lm_recv_msg(s, &h, buf);
+			return r ? r
+				 : lm_fail(s, -EPROTO, "main channel: message %u before pass %u ended",
+					   h.type, k);
 		}
 	}
 }
@@ -500,7 +497,7 @@ static int dest_run(livemig_session *s)
 		return r;
 	if (h.type != LM_MSG_PARAMS)
 		return lm_fail(s, -EPROTO, "main channel: expected PARAMS, got message %u", h.type);
-	if ((r = take_params(s, buf, h.len)) || (r = start_receivers(s)))
+	if ((r = take_params(s, buf, h.len)) || (r = lm_start_channels(s, receiver_main)))
 		return r;
 	if (lm_send_msg(s, LM_MSG_READY, NULL, 0))
 		return lm_fail(s, -ECONNRESET, "main channel: cannot send READY");
@@ -514,9 +511,16 @@ static int dest_run(livemig_session *s)
 			break;
 		if (h.type != LM_MSG_ITER || h.len != 4)
 			return lm_fail(s, -EPROTO, "main channel: unexpected message %u", h.type);
-		pthread_mutex_lock(&s->lock);
-		s->iteration = lm_rd32(buf);
-		pthread_mutex_unlock(&s->lock);
+		/* Acknowledge the pass once every receiver has written all of
+		 * it: the source stops the guest only after that, so data
+		 * still in flight never counts as downtime. */
+		uint32_t k = lm_rd32(buf);
+		if ((r = wait_pass(s, k)))
+			return r;
+		if (s->final_synced)
+			return lm_fail(s, -EPROTO, "main channel: ITER after the final pass");
+		if (lm_send_msg(s, LM_MSG_ITER_ACK, buf, 4))
+			return lm_fail(s, -ECONNRESET, "main channel: cannot acknowledge pass %u", k);
 	}
 	atomic_store(&s->status, LIVEMIG_STATUS_DEVICE);
 	struct lm_buf b = {.p = buf, .cap = h.len};
@@ -529,7 +533,7 @@ static int dest_run(livemig_session *s)
 		return lm_fail(s, -EPROTO, "main channel: malformed COMPLETE");
 
 	/* Every receiver ends at its FINAL sync (or at the first error). */
-	join_receivers(s);
+	lm_join_channels(s);
 	if (lm_quit(s))
 		return s->err_code ? s->err_code : -ECANCELED;
 	if (!s->final_synced || s->synced_iteration != final_iter)
@@ -561,7 +565,7 @@ void *lm_dest_main(void *arg)
 
 	if (r && !lm_quit(s))
 		lm_fail(s, r, "migration failed");
-	join_receivers(s);
+	lm_join_channels(s);
 	if (!s->t_end)
 		s->t_end = lm_now_ns();
 	s->cpu_ctl = lm_thread_cpu_seconds();

@@ -154,6 +154,7 @@ struct livemig_session {
 	uint32_t iteration;
 	bool pass_final;
 	unsigned pass_done;      /* channels finished with pass_gen */
+	uint32_t acked_iteration; /* source: last pass the destination acknowledged */
 	bool result_ready;       /* source: RESULT received */
 	bool result_ok;
 	struct lm_h128 result_digest;
@@ -195,6 +196,10 @@ int lm_send_msg(livemig_session *s, uint16_t type, const void *payload, uint32_t
 /* Reads one control message; payload must hold LM_MSG_MAX_PAYLOAD. */
 int lm_recv_msg(livemig_session *s, struct lm_msg_hdr *h, uint8_t *payload);
 void lm_chan_free_codec(livemig_session *s, struct lm_chan *c);
+/* Sets up each channel's codec context and buffer for the session's role,
+ * then starts thread_main(chan) for it. */
+int lm_start_channels(livemig_session *s, void *(*thread_main)(void *));
+void lm_join_channels(livemig_session *s);
 struct lm_h128 lm_digest_sum(livemig_session *s);
 void lm_ratelimit(livemig_session *s, uint64_t bytes);
 

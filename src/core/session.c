@@ -427,6 +427,41 @@ struct lm_h128 lm_digest_sum(livemig_session *s)
 	return d;
 }
 
+int lm_start_channels(livemig_session *s, void *(*thread_main)(void *))
+{
+	bool source = s->role == LIVEMIG_SOURCE;
+	for (unsigned i = 0; i < s->p.channels; i++) {
+		struct lm_chan *c = &s->ch[i];
+		c->codec = s->codec;
+		if (s->p.method != LM_METHOD_NONE) {
+			int r = source ? c->codec->send_setup(&c->cctx, lm_params_level(&s->p))
+				       : c->codec->recv_setup(&c->cctx);
+			if (r)
+				return lm_fail(s, r, "%s: cannot set up %scompression", c->codec->name,
+					       source ? "" : "de");
+			c->bufcap = c->codec->bound(LM_PACKET_PAGES);
+			c->buf = malloc(c->bufcap);
+			if (!c->buf)
+				return lm_fail(s, -ENOMEM, "out of memory");
+		}
+		int r = pthread_create(&c->thread, NULL, thread_main, c);
+		if (r)
+			return lm_fail(s, -r, "cannot create a channel thread");
+		c->started = true;
+	}
+	return 0;
+}
+
+void lm_join_channels(livemig_session *s)
+{
+	for (unsigned i = 0; i < s->p.channels; i++) {
+		if (s->ch[i].started) {
+			pthread_join(s->ch[i].thread, NULL);
+			s->ch[i].started = false;
+		}
+	}
+}
+
 void lm_chan_free_codec(livemig_session *s, struct lm_chan *c)
 {
 	if (c->cctx) {

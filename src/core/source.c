@@ -252,11 +252,19 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 	pthread_mutex_unlock(&s->lock);
 	if (lm_quit(s))
 		return s->err_code ? s->err_code : -ECANCELED;
+	if (final)
+		return 0; /* COMPLETE ends the final pass */
 	uint8_t it[4];
 	lm_le32(it, s->iteration);
 	if (lm_send_msg(s, LM_MSG_ITER, it, sizeof(it)))
 		return lm_fail(s, -ECONNRESET, "main channel: send failed");
-	return 0;
+	/* Wait until the destination has written the whole pass, so that what
+	 * is still queued in socket buffers drains while the guest runs. */
+	pthread_mutex_lock(&s->lock);
+	while (s->acked_iteration < s->iteration && !lm_quit(s))
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	return lm_quit(s) ? (s->err_code ? s->err_code : -ECANCELED) : 0;
 }
 
 /* ---- return path: messages from the destination -------------------------- */
@@ -267,6 +275,13 @@ static void *return_path_main(void *arg)
 	struct lm_msg_hdr h;
 
 	while (!lm_recv_msg(s, &h, buf)) {
+		if (h.type == LM_MSG_ITER_ACK && h.len == 4) {
+			pthread_mutex_lock(&s->lock);
+			s->acked_iteration = lm_rd32(buf);
+			pthread_cond_broadcast(&s->cond);
+			pthread_mutex_unlock(&s->lock);
+			continue;
+		}
 		if (h.type != LM_MSG_RESULT) {
 			lm_fail(s, -EPROTO, "main channel: unexpected message %u", h.type);
 			break;
@@ -308,28 +323,6 @@ static uint64_t *all_pages(livemig_session *s, size_t *n)
 	return w;
 }
 
-static int start_senders(livemig_session *s)
-{
-	for (unsigned i = 0; i < s->p.channels; i++) {
-		struct lm_chan *c = &s->ch[i];
-		c->codec = s->codec;
-		if (s->p.method != LM_METHOD_NONE) {
-			int r = c->codec->send_setup(&c->cctx, lm_params_level(&s->p));
-			if (r)
-				return lm_fail(s, r, "%s: cannot set up compression", c->codec->name);
-			c->bufcap = c->codec->bound(LM_PACKET_PAGES);
-			c->buf = malloc(c->bufcap);
-			if (!c->buf)
-				return lm_fail(s, -ENOMEM, "out of memory");
-		}
-		int r = pthread_create(&c->thread, NULL, sender_main, c);
-		if (r)
-			return lm_fail(s, -r, "cannot create sender thread");
-		c->started = true;
-	}
-	return 0;
-}
-
 static int source_run(livemig_session *s)
 {
 	int r;
@@ -347,7 +340,7 @@ static int source_run(livemig_session *s)
 	if ((r = pthread_create(&s->rp, NULL, return_path_main, s)))
 		return lm_fail(s, -r, "cannot create return-path thread");
 	s->rp_started = true;
-	if ((r = start_senders(s)))
+	if ((r = lm_start_channels(s, sender_main)))
 		return r;
 
 	/* Pass 1 sends every page.  (Dirty passes plug in here.) */
@@ -364,12 +357,7 @@ static int source_run(livemig_session *s)
 	atomic_store(&s->status, LIVEMIG_STATUS_DEVICE);
 	if ((r = run_pass(s, NULL, 0, true)))
 		return r;
-	for (unsigned i = 0; i < s->p.channels; i++) {
-		if (s->ch[i].started) {
-			pthread_join(s->ch[i].thread, NULL);
-			s->ch[i].started = false;
-		}
-	}
+	lm_join_channels(s);
 	s->digest = lm_digest_sum(s);
 
 	uint8_t buf[64];
@@ -416,12 +404,7 @@ void *lm_source_main(void *arg)
 		pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 	}
-	for (unsigned i = 0; i < s->p.channels; i++) {
-		if (s->ch[i].started) {
-			pthread_join(s->ch[i].thread, NULL);
-			s->ch[i].started = false;
-		}
-	}
+	lm_join_channels(s);
 	if (s->rp_started) {
 		if (r == 0 || !lm_quit(s))
 			shutdown(s->main_fd, SHUT_RDWR);

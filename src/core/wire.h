@@ -107,6 +107,7 @@ enum lm_msg_type {
 	LM_MSG_RESULT = 5,   /* dst->src: OK/FAIL, digest, destination stats */
 	LM_MSG_ERROR = 6,    /* either way: errno + text; the sender gives up */
 	LM_MSG_CANCEL = 7,   /* src->dst: discard everything */
+	LM_MSG_ITER_ACK = 8, /* dst->src: every receiver has passed SYNC k (u32 k) */
 	LM_MSG_MAX
 };
 

@@ -24,6 +24,8 @@
 static const char bench_usage[] =
 	"usage: livemig bench [--mem SIZE] [--fill SPEC] [--fill-ratio R] [--set NAME=VALUE]...\n"
 	"                     [--cap NAME=on|off]... [--uri URI] [--json FILE]\n"
+	"                     [--dirty-rate RATE [--dirty-threads N] [--dirty-hot SIZE]\n"
+	"                     [--dirty-pattern uniform|zipf]] [--timeout SECONDS]\n"
 	"Runs 'livemig dest' and 'livemig source' as two processes over loopback\n"
 	"(default tcp:127.0.0.1:<free port>) and prints one row: total time, downtime,\n"
 	"network bandwidth, pages per second, CPU of each side.  --mem defaults to " DEFAULT_MEM
@@ -117,7 +119,10 @@ int cli_bench(int argc, char **argv)
 		}
 		bool takes = !strcmp(a, "--mem") || !strcmp(a, "--fill") ||
 			     !strcmp(a, "--fill-ratio") || !strcmp(a, "--set") ||
-			     !strcmp(a, "--cap") || !strcmp(a, "--json") || !strcmp(a, "--uri");
+			     !strcmp(a, "--cap") || !strcmp(a, "--json") || !strcmp(a, "--uri") ||
+			     !strcmp(a, "--dirty-rate") || !strcmp(a, "--dirty-threads") ||
+			     !strcmp(a, "--dirty-hot") || !strcmp(a, "--dirty-pattern") ||
+			     !strcmp(a, "--timeout");
 		if (!takes) {
 			fprintf(stderr, "livemig bench: unknown option '%s'\n%s", a, bench_usage);
 			return 2;

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "fill.h"
+#include "guest.h"
 #include "livemig/livemig.h"
 #include "util/util.h"
 
@@ -33,6 +34,8 @@ struct opts {
 	const char *json;
 	const char *dump;
 	bool prealloc;
+	struct guest_spec guest;
+	const char *timeout;
 	int progress; /* -1 auto (stderr is a TTY), 0 off, 1 on */
 	int ready_fd;
 };
@@ -42,6 +45,8 @@ static const char usage_text[] =
 	"  livemig dest   --listen URI [--prealloc] [--set NAME=VALUE]... [--cap NAME=on|off]...\n"
 	"                 [--json FILE] [--dump FILE]\n"
 	"  livemig source --connect URI --mem SIZE [--fill SPEC] [--fill-ratio R]\n"
+	"                 [--dirty-rate RATE [--dirty-threads N] [--dirty-hot SIZE]\n"
+	"                 [--dirty-pattern uniform|zipf]] [--timeout SECONDS]\n"
 	"                 [--set NAME=VALUE]... [--cap NAME=on|off]... [--json FILE] [--dump FILE]\n"
 	"  livemig bench  [--mem SIZE] [--fill SPEC] [--fill-ratio R] [--set NAME=VALUE]...\n"
 	"                 [--cap NAME=on|off]... [--uri URI] [--json FILE]\n"
@@ -65,7 +70,16 @@ static const char usage_text[] =
 	"                        (default 0)\n"
 	"  downtime-limit        ms (default 300)\n"
 	"  avail-switchover-bandwidth  bytes/s (default 0)\n"
-	"Capabilities (--cap): multifd (always on)\n"
+	"  dirty-tracker         auto|uffd-async|uffd-sync (default auto)\n"
+	"  throttle-trigger-threshold, cpu-throttle-initial, cpu-throttle-increment,\n"
+	"  max-cpu-throttle      auto-converge, as QEMU's (50, 20, 10, 99)\n"
+	"Capabilities (--cap): multifd (always on), auto-converge (default off)\n"
+	"A running guest (source; default idle):\n"
+	"  --dirty-rate RATE     bytes/s of pages the guest dirties (e.g. 200M)\n"
+	"  --dirty-threads N     writer threads (default 1)\n"
+	"  --dirty-hot SIZE      the writes fall in the first SIZE bytes (default all)\n"
+	"  --dirty-pattern P     uniform (default) or zipf\n"
+	"  --timeout SECONDS     give up when not done by then (source; default none)\n"
 	"--json FILE     statistics as JSON in the shape of QEMU's query-migrate\n"
 	"--dump FILE     after a successful migration, write the guest memory to FILE\n"
 	"--prealloc      destination: fault in all RAM before pages arrive\n"
@@ -79,7 +93,8 @@ static void usage(FILE *f)
 static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool dest)
 {
 	enum { O_LISTEN = 256, O_CONNECT, O_MEM, O_FILL, O_RATIO, O_SET, O_CAP, O_JSON,
-	       O_DUMP, O_PREALLOC, O_NOPROG, O_READY, O_HELP };
+	       O_DUMP, O_PREALLOC, O_NOPROG, O_READY, O_HELP, O_DRATE, O_DTHREADS, O_DHOT,
+	       O_DPATTERN, O_TIMEOUT };
 	static const struct option lo[] = {
 		{"listen", required_argument, 0, O_LISTEN},
 		{"connect", required_argument, 0, O_CONNECT},
@@ -94,6 +109,11 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 		{"no-progress", no_argument, 0, O_NOPROG},
 		{"ready-fd", required_argument, 0, O_READY},
 		{"help", no_argument, 0, O_HELP},
+		{"dirty-rate", required_argument, 0, O_DRATE},
+		{"dirty-threads", required_argument, 0, O_DTHREADS},
+		{"dirty-hot", required_argument, 0, O_DHOT},
+		{"dirty-pattern", required_argument, 0, O_DPATTERN},
+		{"timeout", required_argument, 0, O_TIMEOUT},
 		{0, 0, 0, 0},
 	};
 	char err[256];
@@ -105,6 +125,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 	o->fill.kind = FILL_SYSTEM;
 	o->fill.ratio = 0.9;
 	o->fill.seed = 1;
+	o->guest.seed = 1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -183,6 +204,47 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 		case O_HELP:
 			usage(stdout);
 			exit(0);
+		case O_DRATE:
+			if (!source || lm_parse_size(optarg, &o->guest.rate)) {
+				fprintf(stderr, "livemig: --dirty-rate '%s': expected bytes/s such as "
+						"200M\n", optarg);
+				return 2;
+			}
+			break;
+		case O_DTHREADS: {
+			char *end;
+			long t = strtol(optarg, &end, 10);
+			if (!source || *end || t < 1 || t > 64) {
+				fprintf(stderr, "livemig: --dirty-threads '%s': expected 1..64\n", optarg);
+				return 2;
+			}
+			o->guest.threads = (unsigned)t;
+			break;
+		}
+		case O_DHOT:
+			if (!source || lm_parse_size(optarg, &o->guest.hot) || !o->guest.hot) {
+				fprintf(stderr, "livemig: --dirty-hot '%s': expected a size such as 256M\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case O_DPATTERN:
+			if (!source || (strcmp(optarg, "uniform") && strcmp(optarg, "zipf"))) {
+				fprintf(stderr, "livemig: --dirty-pattern '%s': uniform or zipf\n", optarg);
+				return 2;
+			}
+			o->guest.pattern = strcmp(optarg, "zipf") ? GUEST_UNIFORM : GUEST_ZIPF;
+			break;
+		case O_TIMEOUT: {
+			char *end;
+			long t = strtol(optarg, &end, 10);
+			if (!source || *end || end == optarg || t < 0) {
+				fprintf(stderr, "livemig: --timeout '%s': expected seconds\n", optarg);
+				return 2;
+			}
+			o->timeout = optarg;
+			break;
+		}
 		default:
 			fprintf(stderr, "livemig %s: see 'livemig --help'\n", argv[0]);
 			return 2;
@@ -364,6 +426,11 @@ static void summary(livemig_session *s, const char *who)
 	       st.total / 1048576.0, st.normal, st.duplicate);
 	printf("  method    %s, %u channels, zero-page-detection %s\n", st.method, st.channels,
 	       st.zero_page_detection);
+	if (strcmp(st.dirty_tracker, "none"))
+		printf("  precopy   %llu passes, tracker %s, %.0f dirty pages/s, throttle %d%%, "
+		       "%.1f MiB sent while stopped\n",
+		       (unsigned long long)st.dirty_sync_count, st.dirty_tracker, st.dirty_pages_rate,
+		       st.cpu_throttle_percentage, st.downtime_bytes / 1048576.0);
 	printf("  wire      %.1f MiB (payload %.1f MiB, ratio %.2f), %.0f Mbit/s, %.0f pages/s\n",
 	       st.transferred / 1048576.0, st.payload_bytes / 1048576.0,
 	       st.compression_ratio, st.mbps, st.pages_per_second);
@@ -450,6 +517,19 @@ static int cmd_dest(int argc, char **argv)
 	return rc;
 }
 
+static void g_stop(void *g)
+{
+	guest_pause(g);
+}
+static void g_resume(void *g)
+{
+	guest_resume(g);
+}
+static void g_throttle(void *g, int pct)
+{
+	guest_throttle(g, pct);
+}
+
 static int cmd_source(int argc, char **argv)
 {
 	struct opts o;
@@ -483,12 +563,29 @@ static int cmd_source(int argc, char **argv)
 		livemig_session_free(s);
 		return 2;
 	}
-	if (livemig_ram_register(s, "pc.ram", mem, size)) {
+	struct guest *g = NULL;
+	if (o.timeout && livemig_set_parameter(s, "timeout", o.timeout)) {
 		fprintf(stderr, "livemig source: %s\n", livemig_last_error(s));
 		rc = 2;
+	} else if (livemig_ram_register(s, "pc.ram", mem, size)) {
+		fprintf(stderr, "livemig source: %s\n", livemig_last_error(s));
+		rc = 2;
+	} else if (o.guest.rate && !(g = guest_start(&o.guest, mem, size, err, sizeof(err)))) {
+		fprintf(stderr, "livemig source: %s\n", err);
+		rc = 2;
 	} else {
+		if (g) {
+			const struct livemig_guest_ops ops = {g_stop, g_resume, g_throttle};
+			livemig_set_guest(s, &ops, g);
+		}
 		rc = run(s, &o, "source");
 	}
+	/* After a migration the guest stays stopped here (it runs at the
+	 * destination now); after a failure it kept running until now. */
+	uint64_t writes = guest_stop(g);
+	if (g)
+		fprintf(stderr, "livemig source: the guest wrote %llu pages\n",
+			(unsigned long long)writes);
 	livemig_session_free(s);
 	fill_free(mem, size);
 	return rc;

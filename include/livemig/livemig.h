@@ -9,10 +9,12 @@
  *     until livemig_session_free().  All strings passed in are copied.
  *   - Source RAM blocks stay owned by the caller; they must stay mapped until
  *     livemig_wait() has returned.  This version migrates an idle guest: the
- *     source RAM must not change between livemig_start() and livemig_wait()
- *     (dirty tracking and pre-copy passes come next; the wire format and the
- *     pass barrier are ready for them).  A page written during the migration
- *     may reach the destination stale, or fail a packet checksum.
+ *     source RAM may change during the migration only when the embedder
+ *     has given the library a way to stop the guest (livemig_set_guest()):
+ *     the library then tracks dirty pages (userfaultfd write-protect, or the
+ *     embedder's own dirty log, livemig_set_dirty_log()) and runs pre-copy
+ *     passes until the rest fits in downtime-limit.  Without it the guest is
+ *     taken as idle: its RAM must not change until livemig_wait() returns.
  *   - Destination RAM is allocated by the library from the sizes the source
  *     announces (livemig_ram_get() exposes it) unless the caller registered a
  *     block of that name and size beforehand.  Library-allocated memory lives
@@ -82,6 +84,11 @@ struct livemig_stats {
 	double cpu_dest_seconds;     /* as reported by the destination */
 	double compression_ratio;    /* normal_bytes / payload_bytes */
 	int verify_match;            /* 1 equal, 0 differ, -1 not (yet) known */
+	uint64_t precopy_bytes;      /* wire bytes sent while the guest ran */
+	uint64_t downtime_bytes;     /* wire bytes sent while it was stopped */
+	double dirty_pages_rate;     /* pages/s dirtied, last pass */
+	int cpu_throttle_percentage; /* auto-converge */
+	char dirty_tracker[16];      /* "none" (idle guest), "uffd-async", ... */
 	uint32_t channels;
 	char method[16];
 	char zero_page_detection[16];
@@ -106,13 +113,19 @@ void livemig_set_log(livemig_session *s, livemig_log_fn fn, void *opaque);
  * Known names: multifd-channels (1..255, default 2), multifd-compression
  * (none|zlib|zstd), multifd-zlib-level (1..9), multifd-zstd-level (1..19),
  * zero-page-detection (multifd|none), max-bandwidth (bytes/s, K/M/G
- * suffixes, 0 = unlimited), downtime-limit (ms), avail-switchover-bandwidth.
+ * suffixes, 0 = unlimited), downtime-limit (ms), avail-switchover-bandwidth,
+ * dirty-tracker (auto|uffd-async|uffd-sync), throttle-trigger-threshold
+ * (1..100 %, default 50), cpu-throttle-initial (1..99, 20),
+ * cpu-throttle-increment (1..99, 10), max-cpu-throttle (1..99, 99),
+ * timeout (seconds a source may take before it gives up, 0 = none).
  * On a destination, a parameter set explicitly must match what the source
  * announces or the migration fails; unset ones follow the source.
  */
 int livemig_set_parameter(livemig_session *s, const char *name, const char *value);
 
-/* Capabilities by QEMU's name ("auto-converge"...).  -ENOENT unknown. */
+/* Capabilities by QEMU's name: "multifd" (always on), "auto-converge"
+ * (throttle a guest that dirties faster than the link drains).
+ * -ENOENT unknown. */
 int livemig_set_capability(livemig_session *s, const char *name, bool on);
 
 /*
@@ -125,6 +138,34 @@ int livemig_set_capability(livemig_session *s, const char *name, bool on);
  * (at most 64), -EBUSY after start.
  */
 int livemig_ram_register(livemig_session *s, const char *name, void *host, uint64_t size);
+
+/*
+ * A running guest (source only).  stop() must return only when no guest
+ * write is in progress or can start; resume() undoes it (called when the
+ * migration fails or is cancelled after the guest was stopped: the guest
+ * keeps running at the source); throttle(percent) slows the guest's writes
+ * to (100 - percent) % for auto-converge, 0 = full speed.  Called from the
+ * library's control thread.  throttle may be NULL (no auto-converge).
+ * -EINVAL missing stop/resume, -EBUSY after start.
+ */
+struct livemig_guest_ops {
+	void (*stop)(void *opaque);
+	void (*resume)(void *opaque);
+	void (*throttle)(void *opaque, int percent);
+};
+int livemig_set_guest(livemig_session *s, const struct livemig_guest_ops *ops, void *opaque);
+
+/*
+ * A hypervisor's own dirty log (KVM_GET_DIRTY_LOG / KVM_CLEAR_DIRTY_LOG, a
+ * dirty ring...) instead of the library's userfaultfd trackers: at each sync
+ * the library calls fn once per RAM block, and fn must OR into bitmap (one
+ * bit per page, bit i in word i / 64) every page written since its previous
+ * call for that block (or since livemig_start()), and re-arm them.  Returns
+ * 0 or a negative errno (which fails the migration).  Called from the
+ * control thread.  Implies the "external" dirty tracker.
+ */
+typedef int (*livemig_dirty_log_fn)(void *opaque, unsigned block, uint64_t *bitmap);
+int livemig_set_dirty_log(livemig_session *s, livemig_dirty_log_fn fn, void *opaque);
 
 /* Destination only: preallocate (fault in) RAM before pages arrive. */
 int livemig_set_prealloc(livemig_session *s, bool on);

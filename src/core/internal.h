@@ -12,6 +12,7 @@
 
 #include "codec/codec.h"
 #include "core/wire.h"
+#include "dirty/tracker.h"
 #include "util/pagehash.h"
 #include "livemig/livemig.h"
 #include "zeropage/zero.h"
@@ -30,6 +31,12 @@ enum lm_param_id {
 	LM_P_MAX_BW,
 	LM_P_DOWNTIME,
 	LM_P_SWITCHOVER_BW,
+	LM_P_TRACKER,
+	LM_P_THROTTLE_THRESHOLD,
+	LM_P_THROTTLE_INITIAL,
+	LM_P_THROTTLE_INCREMENT,
+	LM_P_THROTTLE_MAX,
+	LM_P_TIMEOUT,
 	LM_P_COUNT
 };
 
@@ -42,6 +49,9 @@ struct lm_params {
 	uint64_t downtime_limit_ms;
 	uint64_t switchover_bw;      /* bytes/s, 0 = use measured */
 	bool auto_converge;
+	char tracker[16];            /* "auto" or a tracker's name */
+	int throttle_threshold, throttle_initial, throttle_increment, throttle_max;
+	uint64_t timeout_s;          /* 0 = none */
 	uint32_t set_mask;           /* 1 << lm_param_id for explicitly set ones */
 };
 
@@ -91,6 +101,12 @@ struct lm_block {
 };
 #define LM_GPN(block, page) (((uint64_t)(block) << 40) | (page))
 
+/* One pre-copy pass, for the statistics. */
+struct lm_iter_stat {
+	uint64_t pages, bytes, duration_ms;
+	double dirty_rate; /* pages/s dirtied while it ran */
+};
+
 /* ---- channels ------------------------------------------------------------ */
 struct lm_chan {
 	livemig_session *s;
@@ -104,6 +120,7 @@ struct lm_chan {
 	uint64_t seq;
 	uint8_t *buf;          /* compressed payload */
 	size_t bufcap;
+	uint8_t *bounce;       /* live guest: a stable copy of the packet's pages */
 	uint32_t pass_seen;    /* source: last pass generation handled */
 	/* Counters: written by the owner thread only, read by anyone. */
 	_Atomic uint64_t normal, zero, wire_bytes, payload_bytes, packets;
@@ -167,6 +184,24 @@ struct livemig_session {
 	uint32_t synced_iteration; /* highest pass every receiver completed */
 	bool final_synced;
 
+	/* Running guest (source): control, dirty tracking, convergence. */
+	struct livemig_guest_ops guest;
+	void *guest_opaque;
+	bool live;               /* guest ops set: pre-copy with dirty tracking */
+	bool guest_stopped;
+	livemig_dirty_log_fn dirty_log;
+	void *dirty_log_opaque;
+	const struct lm_tracker_ops *tracker;
+	void *tracker_ctx;
+	uint64_t *dirty[LM_MAX_BLOCKS]; /* pages to send next, one bit each */
+	int throttle_pct;
+	uint64_t expected_downtime_ms;
+	double dirty_pages_rate;
+	uint64_t remaining_pages;
+	uint64_t precopy_bytes;  /* wire bytes when the guest stopped */
+	struct lm_iter_stat *iters;
+	size_t niters, iters_cap;
+
 	/* Rate limit shared by every sender: next free slot in ns. */
 	_Atomic uint64_t rl_next;
 
@@ -202,6 +237,17 @@ int lm_start_channels(livemig_session *s, void *(*thread_main)(void *));
 void lm_join_channels(livemig_session *s);
 struct lm_h128 lm_digest_sum(livemig_session *s);
 void lm_ratelimit(livemig_session *s, uint64_t bytes);
+
+/* precopy.c: dirty tracking and convergence for a running guest. */
+int lm_precopy_start(livemig_session *s);
+/* Runs dirty passes (with pass()) until the expected downtime fits. */
+int lm_precopy_converge(livemig_session *s,
+			int (*pass)(livemig_session *s, uint64_t *work, size_t n, bool final));
+/* Stops the guest, takes the last dirty pages: *work (owned by the caller
+ * from now on) and *n. */
+int lm_precopy_stop(livemig_session *s, uint64_t **work, size_t *n);
+void lm_precopy_end(livemig_session *s);
+int lm_iter_record(livemig_session *s, const struct lm_iter_stat *it);
 
 /* source.c / dest.c: control thread bodies. */
 void *lm_source_main(void *arg);

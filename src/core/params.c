@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "dirty/tracker.h"
 #include "util/util.h"
 
 void lm_params_default(struct lm_params *p)
@@ -18,6 +19,11 @@ void lm_params_default(struct lm_params *p)
 	p->zstd_level = 1;
 	p->zero_detect = true;
 	p->downtime_limit_ms = 300;
+	strcpy(p->tracker, "auto");
+	p->throttle_threshold = 50;
+	p->throttle_initial = 20;
+	p->throttle_increment = 10;
+	p->throttle_max = 99;
 }
 
 static int parse_uint(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
@@ -118,6 +124,41 @@ int lm_params_set(struct lm_params *p, const char *name, const char *value, char
 		if (parse_uint(value, 1, 2000000, &v))
 			goto bad_range;
 		p->downtime_limit_ms = v;
+	} else if (!strcmp(name, "dirty-tracker")) {
+		id = LM_P_TRACKER;
+		if (strcmp(value, "auto") && !lm_tracker_by_name(value)) {
+			snprintf(err, errlen, "dirty-tracker: '%s' is not one of auto|uffd-async|"
+				 "uffd-sync", value);
+			return -EINVAL;
+		}
+		snprintf(p->tracker, sizeof(p->tracker), "%s", value);
+	} else if (!strcmp(name, "throttle-trigger-threshold")) {
+		id = LM_P_THROTTLE_THRESHOLD;
+		if (parse_uint(value, 1, 100, &v))
+			goto bad_pct;
+		p->throttle_threshold = (int)v;
+	} else if (!strcmp(name, "cpu-throttle-initial")) {
+		id = LM_P_THROTTLE_INITIAL;
+		if (parse_uint(value, 1, 99, &v))
+			goto bad_pct;
+		p->throttle_initial = (int)v;
+	} else if (!strcmp(name, "cpu-throttle-increment")) {
+		id = LM_P_THROTTLE_INCREMENT;
+		if (parse_uint(value, 1, 99, &v))
+			goto bad_pct;
+		p->throttle_increment = (int)v;
+	} else if (!strcmp(name, "max-cpu-throttle")) {
+		id = LM_P_THROTTLE_MAX;
+		if (parse_uint(value, 1, 99, &v))
+			goto bad_pct;
+		p->throttle_max = (int)v;
+	} else if (!strcmp(name, "timeout")) {
+		id = LM_P_TIMEOUT;
+		if (parse_uint(value, 0, 1000000000, &v)) {
+			snprintf(err, errlen, "timeout: '%s' is not a number of seconds", value);
+			return -EINVAL;
+		}
+		p->timeout_s = v;
 	} else {
 		snprintf(err, errlen, "unknown parameter '%s'", name);
 		return -ENOENT;
@@ -131,6 +172,9 @@ bad_range:
 		 : !strcmp(name, "multifd-zlib-level") ? "1..9"
 		 : !strcmp(name, "multifd-zstd-level") ? "1..19"
 						       : "1..2000000 ms");
+	return -EINVAL;
+bad_pct:
+	snprintf(err, errlen, "%s: '%s' is not a percentage in range", name, value);
 	return -EINVAL;
 bad_size:
 	snprintf(err, errlen, "%s: '%s' is not a byte rate (e.g. 125M, 1G, 0 = unlimited)",
@@ -149,12 +193,7 @@ int lm_params_cap(struct lm_params *p, const char *name, bool on, char *err, siz
 		return 0;
 	}
 	if (!strcmp(name, "auto-converge")) {
-		/* Needs a dirtying guest and throttling: not there yet. */
-		if (on) {
-			snprintf(err, errlen, "capability auto-converge is not supported yet");
-			return -EOPNOTSUPP;
-		}
-		p->auto_converge = false;
+		p->auto_converge = on;
 		return 0;
 	}
 	snprintf(err, errlen, "unknown capability '%s'", name);

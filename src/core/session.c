@@ -93,6 +93,33 @@ int livemig_set_capability(livemig_session *s, const char *name, bool on)
 	return r;
 }
 
+int livemig_set_guest(livemig_session *s, const struct livemig_guest_ops *ops, void *opaque)
+{
+	if (started(s))
+		return -EBUSY;
+	if (s->role != LIVEMIG_SOURCE || !ops || !ops->stop || !ops->resume) {
+		set_err(s, -EINVAL, "guest ops: a source needs stop and resume");
+		return -EINVAL;
+	}
+	s->guest = *ops;
+	s->guest_opaque = opaque;
+	s->live = true;
+	return 0;
+}
+
+int livemig_set_dirty_log(livemig_session *s, livemig_dirty_log_fn fn, void *opaque)
+{
+	if (started(s))
+		return -EBUSY;
+	if (s->role != LIVEMIG_SOURCE || !fn) {
+		set_err(s, -EINVAL, "dirty log: a source needs a function");
+		return -EINVAL;
+	}
+	s->dirty_log = fn;
+	s->dirty_log_opaque = opaque;
+	return 0;
+}
+
 int livemig_set_prealloc(livemig_session *s, bool on)
 {
 	if (started(s))
@@ -444,6 +471,8 @@ int lm_start_channels(livemig_session *s, void *(*thread_main)(void *))
 			if (!c->buf)
 				return lm_fail(s, -ENOMEM, "out of memory");
 		}
+		if (s->live && !(c->bounce = malloc((size_t)LM_PACKET_PAGES * LM_PAGE_SIZE)))
+			return lm_fail(s, -ENOMEM, "out of memory");
 		int r = pthread_create(&c->thread, NULL, thread_main, c);
 		if (r)
 			return lm_fail(s, -r, "cannot create a channel thread");
@@ -473,6 +502,8 @@ void lm_chan_free_codec(livemig_session *s, struct lm_chan *c)
 	}
 	free(c->buf);
 	c->buf = NULL;
+	free(c->bounce);
+	c->bounce = NULL;
 }
 
 int livemig_wait(livemig_session *s)
@@ -572,6 +603,9 @@ void livemig_session_free(livemig_session *s)
 		free((void *)b->received);
 	}
 	free(s->work);
+	for (unsigned i = 0; i < LM_MAX_BLOCKS; i++)
+		free(s->dirty[i]);
+	free(s->iters);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->main_tx);
 	pthread_cond_destroy(&s->cond);

@@ -102,20 +102,28 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	uint32_t crc = 0; /* payload first: see the CRC rule in wire.h */
 
 	/* One visit per page while it is hot in cache: zero check, then for a
-	 * raw page its CRC and hash together. */
+	 * raw page its CRC and hash together.  A running guest may write the
+	 * page meanwhile (it is then dirty and goes again next pass): every
+	 * later read - hash, CRC, send, compress - must see the same bytes, so
+	 * the page is first copied into the channel's bounce buffer. */
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t page = gpn[i] & ((1ull << 40) - 1);
 		const uint8_t *p = b->host + page * LM_PAGE_SIZE;
 		if (s->p.zero_detect && c->is_zero(p)) {
 			zero_idx[nz++] = (uint32_t)page;
 			b->hash[page] = lm_zero_hash(gpn[i]);
-		} else {
-			lm_le32(idx + 4 * nn, (uint32_t)page);
-			normal[nn++] = p;
-			if (raw)
-				crc = lm_crc32c(crc, p, LM_PAGE_SIZE);
-			b->hash[page] = s->page_hash(p, gpn[i]);
+			continue;
 		}
+		if (c->bounce) {
+			uint8_t *copy = c->bounce + (size_t)nn * LM_PAGE_SIZE;
+			memcpy(copy, p, LM_PAGE_SIZE);
+			p = copy;
+		}
+		lm_le32(idx + 4 * nn, (uint32_t)page);
+		normal[nn++] = p;
+		if (raw)
+			crc = lm_crc32c(crc, p, LM_PAGE_SIZE);
+		b->hash[page] = s->page_hash(p, gpn[i]);
 	}
 	for (uint32_t i = 0; i < nz; i++)
 		lm_le32(idx + 4 * (nn + i), zero_idx[i]);
@@ -310,6 +318,28 @@ static void *return_path_main(void *arg)
 	return NULL;
 }
 
+static uint64_t wire_bytes(livemig_session *s)
+{
+	uint64_t b = 0;
+	for (unsigned i = 0; i < s->p.channels; i++)
+		b += atomic_load_explicit(&s->ch[i].wire_bytes, memory_order_relaxed);
+	return b;
+}
+
+/* run_pass, recording the pass for the statistics and the bandwidth
+ * estimate (bytes from publishing the list to the destination's ack). */
+static int timed_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
+{
+	uint64_t t0 = lm_now_ns(), b0 = wire_bytes(s);
+	int r = run_pass(s, work, n, final);
+	if (r)
+		return r;
+	struct lm_iter_stat it = {.pages = n,
+				  .bytes = wire_bytes(s) - b0,
+				  .duration_ms = (lm_now_ns() - t0) / 1000000};
+	return lm_iter_record(s, &it);
+}
+
 static uint64_t *all_pages(livemig_session *s, size_t *n)
 {
 	uint64_t *w = malloc(s->total_pages * sizeof(*w));
@@ -343,19 +373,32 @@ static int source_run(livemig_session *s)
 	if ((r = lm_start_channels(s, sender_main)))
 		return r;
 
-	/* Pass 1 sends every page.  (Dirty passes plug in here.) */
+	/* A running guest: track its writes from before the first page goes. */
+	if (s->live && (r = lm_precopy_start(s)))
+		return r;
+	/* Pass 1 sends every page. */
 	size_t n;
 	uint64_t *w = all_pages(s, &n);
 	if (!w)
 		return lm_fail(s, -ENOMEM, "out of memory for the page list");
-	if ((r = run_pass(s, w, n, false)))
+	if ((r = timed_pass(s, w, n, false)))
+		return r;
+	/* Then what the guest dirtied, pass after pass, until the rest fits in
+	 * downtime-limit. */
+	if (s->live && (r = lm_precopy_converge(s, timed_pass)))
 		return r;
 
-	/* Switchover: the guest stops here; the final pass sends what it dirtied
-	 * since the last sync (nothing for an idle guest) and SYNC|FINAL. */
+	/* Switchover: the guest stops here; the final pass sends what it
+	 * dirtied since the last sync (nothing for an idle guest) and
+	 * SYNC|FINAL. */
 	s->t_stop = lm_now_ns();
+	s->precopy_bytes = wire_bytes(s);
 	atomic_store(&s->status, LIVEMIG_STATUS_DEVICE);
-	if ((r = run_pass(s, NULL, 0, true)))
+	w = NULL;
+	n = 0;
+	if (s->live && (r = lm_precopy_stop(s, &w, &n)))
+		return r;
+	if ((r = run_pass(s, w, n, true)))
 		return r;
 	lm_join_channels(s);
 	s->digest = lm_digest_sum(s);
@@ -394,6 +437,14 @@ void *lm_source_main(void *arg)
 {
 	livemig_session *s = arg;
 	int r = source_run(s);
+
+	/* A failed or cancelled migration leaves the guest running here. */
+	if (r && s->guest_stopped) {
+		s->guest.resume(s->guest_opaque);
+		s->guest_stopped = false;
+	}
+	if (s->live)
+		lm_precopy_end(s);
 
 	if (r && !lm_quit(s))
 		lm_fail(s, r, "migration failed");

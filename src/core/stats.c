@@ -36,7 +36,28 @@ int livemig_query(livemig_session *s, struct livemig_stats *st)
 	}
 	st->total = s->total_pages * LM_PAGE_SIZE;
 	uint64_t sent = st->normal + st->duplicate;
-	st->remaining = s->total_pages > sent && !done ? (s->total_pages - sent) * LM_PAGE_SIZE : 0;
+	pthread_mutex_lock(&s->lock);
+	if (done)
+		st->remaining = 0;
+	else if (s->niters) /* a running guest, after pass 1: what is dirty */
+		st->remaining = s->remaining_pages * LM_PAGE_SIZE;
+	else
+		st->remaining = s->total_pages > sent ? (s->total_pages - sent) * LM_PAGE_SIZE : 0;
+	st->expected_downtime_ms = s->expected_downtime_ms;
+	st->dirty_pages_rate = s->dirty_pages_rate;
+	pthread_mutex_unlock(&s->lock);
+	st->cpu_throttle_percentage = s->throttle_pct;
+	if (s->t_stop) {
+		st->precopy_bytes = s->precopy_bytes;
+		st->downtime_bytes = st->transferred - s->precopy_bytes;
+	} else {
+		st->precopy_bytes = st->transferred;
+	}
+	snprintf(st->dirty_tracker, sizeof(st->dirty_tracker), "%s",
+		 !s->live	 ? "none"
+		 : s->dirty_log ? "external"
+		 : s->tracker	 ? s->tracker->name
+				 : "pending");
 	st->normal_bytes = st->normal * LM_PAGE_SIZE;
 	st->dirty_sync_count = s->iteration;
 	double secs = st->total_time_ms / 1e3;
@@ -88,6 +109,22 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 	double dst_pct = secs > 0 ? 100.0 * st.cpu_dest_seconds / secs : 0;
 	const char *verify = st.verify_match < 0 ? "null" : st.verify_match ? "true" : "false";
 	int level = lm_params_level(&s->p);
+	/* The passes, as a JSON array. */
+	char iters[4096] = "[]";
+	pthread_mutex_lock(&s->lock);
+	size_t o = 0, i;
+	for (i = 0; i < s->niters && o + 200 < sizeof(iters); i++) {
+		const struct lm_iter_stat *it = &s->iters[i];
+		o += (size_t)snprintf(iters + o, sizeof(iters) - o,
+				      "%s{\"pages\": %llu, \"bytes\": %llu, \"duration-ms\": %llu, "
+				      "\"dirty-pages-rate\": %.0f}",
+				      i ? ", " : "[", (unsigned long long)it->pages,
+				      (unsigned long long)it->bytes,
+				      (unsigned long long)it->duration_ms, it->dirty_rate);
+	}
+	if (o)
+		snprintf(iters + o, sizeof(iters) - o, "%s", i < s->niters ? ", \"...\"]" : "]");
+	pthread_mutex_unlock(&s->lock);
 	return snprintf(
 		buf, len,
 		"{\n"
@@ -99,6 +136,8 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		"  \"downtime\": %llu,\n"
 		"  \"expected-downtime\": %llu,\n"
 		"  \"dirty-sync-count\": %llu,\n"
+		"  \"dirty-tracker\": \"%s\",\n"
+		"  \"cpu-throttle-percentage\": %d,\n"
 		"  \"parameters\": {\"multifd-channels\": %u, \"multifd-compression\": \"%s\", "
 		"\"level\": %d, \"zero-page-detection\": \"%s\", \"max-bandwidth\": %llu},\n"
 		"  \"ram\": {\n"
@@ -110,23 +149,30 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		"    \"normal-bytes\": %llu,\n"
 		"    \"payload-bytes\": %llu,\n"
 		"    \"mbps\": %.1f,\n"
-		"    \"pages-per-second\": %.0f\n"
+		"    \"pages-per-second\": %.0f,\n"
+		"    \"dirty-pages-rate\": %.0f,\n"
+		"    \"precopy-bytes\": %llu,\n"
+		"    \"downtime-bytes\": %llu\n"
 		"  },\n"
 		"  \"cpu\": {\"source-seconds\": %.3f, \"destination-seconds\": %.3f, "
 		"\"source-percent\": %.1f, \"destination-percent\": %.1f},\n"
 		"  \"compression\": {\"ratio\": %.3f},\n"
-		"  \"verify\": {\"match\": %s}\n"
+		"  \"verify\": {\"match\": %s},\n"
+		"  \"iterations\": %s\n"
 		"}\n",
 		s->role == LIVEMIG_SOURCE ? "source" : "destination", livemig_status_name(st.status),
 		s->err_code ? "\"" : "", s->err_code ? err : "null", s->err_code ? "\"" : "",
 		(unsigned long long)st.total_time_ms, (unsigned long long)st.setup_time_ms,
 		(unsigned long long)st.downtime_ms, (unsigned long long)st.expected_downtime_ms,
-		(unsigned long long)st.dirty_sync_count, st.channels, st.method, level,
+		(unsigned long long)st.dirty_sync_count, st.dirty_tracker,
+		st.cpu_throttle_percentage, st.channels, st.method, level,
 		st.zero_page_detection, (unsigned long long)s->p.max_bandwidth,
 		(unsigned long long)st.transferred, (unsigned long long)st.remaining,
 		(unsigned long long)st.total, (unsigned long long)st.duplicate,
 		(unsigned long long)st.normal, (unsigned long long)st.normal_bytes,
 		(unsigned long long)st.payload_bytes, st.mbps, st.pages_per_second,
+		st.dirty_pages_rate, (unsigned long long)st.precopy_bytes,
+		(unsigned long long)st.downtime_bytes,
 		st.cpu_source_seconds, st.cpu_dest_seconds, src_pct, dst_pct, st.compression_ratio,
-		verify);
+		verify, iters);
 }

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pre-copy for a running guest: dirty tracking, the switchover decision and
+ * auto-converge.  The source's control thread calls these between passes;
+ * nothing here runs concurrently with itself.
+ *
+ * Pass k is acknowledged by the destination before the next sync, so the
+ * bandwidth measured over a pass (bytes / time from publishing its list to
+ * the ack) is what the link and the receivers really sustain, and the
+ * expected downtime (what is dirty now, at that rate) is what the final pass
+ * will take.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "util/util.h"
+
+static uint64_t words(const struct lm_block *b)
+{
+	return (b->pages + 63) / 64;
+}
+
+int lm_precopy_start(livemig_session *s)
+{
+	const char *why = "no tracker";
+	for (unsigned i = 0; i < s->nblocks; i++) {
+		s->dirty[i] = calloc(words(&s->blocks[i]), sizeof(uint64_t));
+		if (!s->dirty[i])
+			return lm_fail(s, -ENOMEM, "out of memory for dirty bitmaps");
+	}
+	if (s->dirty_log) {
+		lm_log(s, 2, "dirty tracker: external (the embedder's dirty log)");
+		return 0;
+	}
+	if (strcmp(s->p.tracker, "auto")) {
+		s->tracker = lm_tracker_by_name(s->p.tracker);
+		int r = s->tracker ? s->tracker->probe(&why) : -ENOENT;
+		if (r)
+			return lm_fail(s, r, "dirty-tracker %s: not usable here: %s", s->p.tracker,
+				       why);
+	} else if (!(s->tracker = lm_tracker_select(&why))) {
+		return lm_fail(s, -EOPNOTSUPP, "no dirty tracker works here (%s)", why);
+	}
+	struct lm_track_region r[LM_MAX_BLOCKS];
+	for (unsigned i = 0; i < s->nblocks; i++)
+		r[i] = (struct lm_track_region){s->blocks[i].host, s->blocks[i].size};
+	int e = s->tracker->start(&s->tracker_ctx, r, s->nblocks);
+	if (e)
+		return lm_fail(s, e, "dirty tracker %s: cannot start: %s", s->tracker->name,
+			       strerror(-e));
+	lm_log(s, 2, "dirty tracker: %s", s->tracker->name);
+	return 0;
+}
+
+void lm_precopy_end(livemig_session *s)
+{
+	if (s->tracker && s->tracker_ctx)
+		s->tracker->stop(s->tracker_ctx);
+	s->tracker_ctx = NULL;
+	if (s->throttle_pct && s->guest.throttle)
+		s->guest.throttle(s->guest_opaque, 0);
+}
+
+static uint64_t count_dirty(livemig_session *s)
+{
+	uint64_t n = 0;
+	for (unsigned b = 0; b < s->nblocks; b++)
+		for (uint64_t w = 0; w < words(&s->blocks[b]); w++)
+			n += (uint64_t)__builtin_popcountll(s->dirty[b][w]);
+	return n;
+}
+
+/* Adds the pages written since the last sync to s->dirty.  Returns how many
+ * were reported (pages already pending count again), or -errno. */
+static int64_t dirty_sync(livemig_session *s)
+{
+	if (s->dirty_log) {
+		uint64_t before = count_dirty(s);
+		for (unsigned b = 0; b < s->nblocks; b++) {
+			int r = s->dirty_log(s->dirty_log_opaque, b, s->dirty[b]);
+			if (r)
+				return lm_fail(s, r < 0 ? r : -EIO, "dirty log of block %u failed", b);
+		}
+		return (int64_t)(count_dirty(s) - before);
+	}
+	int64_t r = s->tracker->sync(s->tracker_ctx, s->dirty);
+	if (r < 0)
+		return lm_fail(s, (int)r, "dirty tracker %s: sync failed: %s", s->tracker->name,
+			       strerror((int)-r));
+	return r;
+}
+
+/* The pending pages as a work list (global page numbers); clears them. */
+static uint64_t *take_dirty(livemig_session *s, size_t *n)
+{
+	uint64_t count = count_dirty(s);
+	uint64_t *w = malloc((count ? count : 1) * sizeof(*w));
+	if (!w)
+		return NULL;
+	size_t k = 0;
+	for (unsigned b = 0; b < s->nblocks; b++) {
+		for (uint64_t i = 0; i < words(&s->blocks[b]); i++) {
+			uint64_t bits = s->dirty[b][i];
+			s->dirty[b][i] = 0;
+			while (bits) {
+				unsigned bit = (unsigned)__builtin_ctzll(bits);
+				bits &= bits - 1;
+				w[k++] = LM_GPN(b, i * 64 + bit);
+			}
+		}
+	}
+	*n = k;
+	return w;
+}
+
+int lm_iter_record(livemig_session *s, const struct lm_iter_stat *it)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->niters == s->iters_cap) {
+		size_t cap = s->iters_cap ? 2 * s->iters_cap : 16;
+		void *p = realloc(s->iters, cap * sizeof(*s->iters));
+		if (!p) {
+			pthread_mutex_unlock(&s->lock);
+			return lm_fail(s, -ENOMEM, "out of memory");
+		}
+		s->iters = p;
+		s->iters_cap = cap;
+	}
+	s->iters[s->niters] = *it;
+	s->iters[s->niters].dirty_rate = s->dirty_pages_rate;
+	s->niters++;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int lm_precopy_converge(livemig_session *s,
+			int (*pass)(livemig_session *s, uint64_t *work, size_t n, bool final))
+{
+	uint64_t last_sync = s->t_setup, bw = 0;
+	int high = 0;
+
+	for (;;) {
+		if (lm_quit(s))
+			return s->err_code ? s->err_code : -ECANCELED;
+		uint64_t now = lm_now_ns();
+		if (s->p.timeout_s && now - s->t_start > s->p.timeout_s * 1000000000ull)
+			return lm_fail(s, -ETIMEDOUT,
+				       "did not converge within %llu s: expected downtime %llu ms, "
+				       "downtime-limit %llu ms",
+				       (unsigned long long)s->p.timeout_s,
+				       (unsigned long long)s->expected_downtime_ms,
+				       (unsigned long long)s->p.downtime_limit_ms);
+		int64_t reported = dirty_sync(s);
+		if (reported < 0)
+			return (int)reported;
+		uint64_t pending = count_dirty(s);
+		double period = (double)(now - last_sync) / 1e9;
+		last_sync = now;
+
+		/* What the last pass sustained; a pass too short to time
+		 * keeps the previous estimate. */
+		const struct lm_iter_stat *last = &s->iters[s->niters - 1];
+		if (last->duration_ms >= 20 || !bw)
+			bw = last->bytes * 1000 / (last->duration_ms ? last->duration_ms : 1);
+		uint64_t rate = s->p.switchover_bw ? s->p.switchover_bw : bw;
+		/* Wire bytes per page so far (compression, headers, zero pages). */
+		uint64_t sent = 0, wire = 0;
+		for (unsigned i = 0; i < s->p.channels; i++) {
+			sent += s->ch[i].normal + s->ch[i].zero;
+			wire += s->ch[i].wire_bytes;
+		}
+		double per_page = sent ? (double)wire / (double)sent : LM_PAGE_SIZE;
+		uint64_t expected = rate ? (uint64_t)(pending * per_page * 1000 / (double)rate) : ~0ull;
+		pthread_mutex_lock(&s->lock);
+		s->dirty_pages_rate = period > 0 ? reported / period : 0;
+		s->expected_downtime_ms = expected;
+		s->remaining_pages = pending;
+		pthread_mutex_unlock(&s->lock);
+		if (expected <= s->p.downtime_limit_ms)
+			return 0;
+
+		/* Auto-converge, as QEMU's: the guest dirtied more than
+		 * throttle-trigger-threshold % of what the link moved in the
+		 * same period, twice: slow it down, more each time. */
+		if (s->p.auto_converge && s->guest.throttle) {
+			double dirtied = (double)reported * LM_PAGE_SIZE;
+			if (dirtied > (double)last->bytes * s->p.throttle_threshold / 100.0) {
+				if (++high >= 2) {
+					high = 0;
+					int t = s->throttle_pct ? s->throttle_pct + s->p.throttle_increment
+								: s->p.throttle_initial;
+					s->throttle_pct = t > s->p.throttle_max ? s->p.throttle_max : t;
+					s->guest.throttle(s->guest_opaque, s->throttle_pct);
+					lm_log(s, 2, "auto-converge: guest throttled to %d %%",
+					       s->throttle_pct);
+				}
+			}
+		}
+		if (s->niters == 3 || s->niters % 20 == 0)
+			lm_log(s, 1,
+			       "not converging yet: pass %zu, %llu dirty pages, expected downtime "
+			       "%llu ms > downtime-limit %llu ms",
+			       s->niters, (unsigned long long)pending,
+			       (unsigned long long)expected,
+			       (unsigned long long)s->p.downtime_limit_ms);
+
+		size_t n;
+		uint64_t *w = take_dirty(s, &n);
+		if (!w)
+			return lm_fail(s, -ENOMEM, "out of memory for the page list");
+		int r = pass(s, w, n, false);
+		if (r)
+			return r;
+	}
+}
+
+int lm_precopy_stop(livemig_session *s, uint64_t **work, size_t *n)
+{
+	s->guest.stop(s->guest_opaque);
+	s->guest_stopped = true;
+	int64_t r = dirty_sync(s);
+	if (r < 0)
+		return (int)r;
+	pthread_mutex_lock(&s->lock);
+	s->remaining_pages = count_dirty(s);
+	pthread_mutex_unlock(&s->lock);
+	*work = take_dirty(s, n);
+	if (!*work)
+		return lm_fail(s, -ENOMEM, "out of memory for the page list");
+	return 0;
+}

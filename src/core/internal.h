@@ -52,6 +52,10 @@ struct lm_params {
 	char tracker[16];            /* "auto" or a tracker's name */
 	int throttle_threshold, throttle_initial, throttle_increment, throttle_max;
 	uint64_t timeout_s;          /* 0 = none */
+	/* Test hooks (x- names, as QEMU's): break the ordering on purpose. */
+	bool x_no_barrier;           /* no SYNC barrier wait, no ITER_ACK wait */
+	unsigned x_delay_channel;    /* destination: this channel's receiver... */
+	unsigned x_delay_ms;         /* ...sleeps this long before each packet */
 	uint32_t set_mask;           /* 1 << lm_param_id for explicitly set ones */
 };
 

@@ -159,6 +159,20 @@ int lm_params_set(struct lm_params *p, const char *name, const char *value, char
 			return -EINVAL;
 		}
 		p->timeout_s = v;
+	} else if (!strcmp(name, "x-no-barrier")) {
+		/* Test hook: see docs/design.md. */
+		p->x_no_barrier = !strcmp(value, "on");
+		return 0;
+	} else if (!strcmp(name, "x-delay-channel")) {
+		unsigned ch, ms;
+		char tail;
+		if (sscanf(value, "%u:%u%c", &ch, &ms, &tail) != 2 || !ch || ms > 10000) {
+			snprintf(err, errlen, "x-delay-channel: expected CHANNEL:MS");
+			return -EINVAL;
+		}
+		p->x_delay_channel = ch;
+		p->x_delay_ms = ms;
+		return 0;
 	} else {
 		snprintf(err, errlen, "unknown parameter '%s'", name);
 		return -ENOENT;

@@ -178,7 +178,9 @@ int lm_precopy_converge(livemig_session *s,
 		s->expected_downtime_ms = expected;
 		s->remaining_pages = pending;
 		pthread_mutex_unlock(&s->lock);
-		if (expected <= s->p.downtime_limit_ms)
+		/* A margin for what the estimate leaves out: the final sync, the
+		 * digest exchange, a pass slower than the last one. */
+		if (expected + expected / 10 + 5 <= s->p.downtime_limit_ms)
 			return 0;
 
 		/* Auto-converge, as QEMU's: the guest dirtied more than

@@ -269,7 +269,7 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 	/* Wait until the destination has written the whole pass, so that what
 	 * is still queued in socket buffers drains while the guest runs. */
 	pthread_mutex_lock(&s->lock);
-	while (s->acked_iteration < s->iteration && !lm_quit(s))
+	while (s->acked_iteration < s->iteration && !lm_quit(s) && !s->p.x_no_barrier)
 		pthread_cond_wait(&s->cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 	return lm_quit(s) ? (s->err_code ? s->err_code : -ECANCELED) : 0;
@@ -398,7 +398,7 @@ static int source_run(livemig_session *s)
 	n = 0;
 	if (s->live && (r = lm_precopy_stop(s, &w, &n)))
 		return r;
-	if ((r = run_pass(s, w, n, true)))
+	if ((r = timed_pass(s, w, n, true)))
 		return r;
 	lm_join_channels(s);
 	s->digest = lm_digest_sum(s);

@@ -17,6 +17,12 @@
  * write to untouched anonymous memory is reported like any other.  A write
  * to one 4 KiB page of a protected THP splits the PMD and only that page is
  * reported; a hugetlbfs page is reported whole.
+ *
+ * Discards: MADV_DONTNEED on anonymous memory drops the protection with the
+ * page; the empty pte then counts as written, so the discard is reported and
+ * the page re-protected.  On a MAP_PRIVATE file mapping the kernel keeps the
+ * protection (a pte marker) instead, so discarding a copied page -- which
+ * reverts it to the file's content -- is NOT reported; later writes are.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -33,7 +33,15 @@
  * Memory types: the kernel accepts synchronous uffd-wp only on anonymous,
  * shmem/tmpfs and hugetlbfs vmas.  A MAP_PRIVATE mapping of a regular file
  * (ext4, xfs...) is refused: start returns -EOPNOTSUPP (uffd-async accepts
- * it).
+ * it).  hugetlbfs is not supported here: the fault thread un-protects 4 KiB
+ * at a time, which the kernel rejects inside a huge page.
+ *
+ * Discards: MADV_DONTNEED on anonymous memory drops the pages together with
+ * their protection and sends us nothing, so the discard is not reported and
+ * later writes to those pages do not fault: tracked memory must not be
+ * discarded while this tracker runs (uffd-async copes; UFFD_FEATURE_EVENT_
+ * REMOVE could tell us, but a pending event makes UFFDIO_WRITEPROTECT fail
+ * with EAGAIN until this thread reads it -- not handled yet).
  *
  * Kernel-mode writes (read(2) into tracked memory) fault like user writes
  * and are handled by the fault thread -- unless the process may only create
@@ -227,6 +235,8 @@ static void *fault_thread(void *arg)
 			latch(c, -EIO);
 			break;
 		}
+		/* Giving up leaves writers blocked until stop un-protects
+		 * everything; sync reports the latched error meanwhile. */
 		if ((pfd[0].revents & POLLIN) && !handle_faults(c))
 			break;
 	}
@@ -294,7 +304,8 @@ static int check_regions(struct sync_ctx *c)
 
 static int sync_start(void **ctx, const struct lm_track_region *reg, unsigned n)
 {
-	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
+	struct uffdio_api api = { .api = UFFD_API };
+	uint64_t want = UFFD_FEATURE_PAGEFAULT_FLAG_WP;
 	struct sync_ctx *c;
 	sigset_t all, old;
 	uint64_t have = 0;
@@ -311,7 +322,7 @@ static int sync_start(void **ctx, const struct lm_track_region *reg, unsigned n)
 	/* Test hook: exercise the MADV_POPULATE_WRITE path on new kernels. */
 	if (getenv("LM_UFFD_SYNC_NO_UNPOPULATED"))
 		have &= ~(uint64_t)UFFD_FEATURE_WP_UNPOPULATED;
-	api.features |= have & UFFD_FEATURE_WP_UNPOPULATED;
+	want |= have & UFFD_FEATURE_WP_UNPOPULATED;
 
 	c = calloc(1, sizeof(*c) + n * sizeof(c->r[0]));
 	if (!c)
@@ -339,17 +350,14 @@ static int sync_start(void **ctx, const struct lm_track_region *reg, unsigned n)
 			goto fail;
 		}
 	}
-	if (!(api.features & UFFD_FEATURE_WP_UNPOPULATED))
-		for (unsigned i = 0; i < n; i++)
-			if (madvise(reg[i].base, reg[i].size, MADV_POPULATE_WRITE) < 0) {
-				err = errno == EINVAL ? -EOPNOTSUPP : -errno;
-				goto fail;
-			}
 	c->uffd = uffd_open();
 	if (c->uffd < 0) {
 		err = c->uffd;
 		goto fail;
 	}
+	/* On return api.features lists everything the kernel offers, not
+	 * what was enabled: decide from want, never from api.features. */
+	api.features = want;
 	if (ioctl(c->uffd, UFFDIO_API, &api) < 0) {
 		err = -errno;
 		goto fail;
@@ -376,6 +384,14 @@ static int sync_start(void **ctx, const struct lm_track_region *reg, unsigned n)
 			goto fail;
 		}
 	}
+	/* After registering, which rejects unsupported memory before we
+	 * allocate all of it; before protecting, which skips empty ptes. */
+	if (!(want & UFFD_FEATURE_WP_UNPOPULATED))
+		for (unsigned i = 0; i < n; i++)
+			if (madvise(reg[i].base, reg[i].size, MADV_POPULATE_WRITE) < 0) {
+				err = errno == EINVAL ? -EOPNOTSUPP : -errno;
+				goto fail;
+			}
 	/* The fault thread takes no signals meant for the application. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

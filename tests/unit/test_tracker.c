@@ -383,6 +383,54 @@ out:
 	free(want);
 }
 
+/* ---- discards ----------------------------------------------------------- */
+
+/*
+ * MADV_DONTNEED on anonymous memory drops the page and, with it, the
+ * write protection (the kernel: "zap on anonymous always means dropping
+ * everything").  uffd-async sees the empty pte as written and re-protects
+ * it; uffd-sync gets no fault for the next write, so discarding tracked
+ * memory is not allowed with it -- printed here, not asserted.
+ */
+static void test_discard(const struct lm_tracker_ops *t)
+{
+	const uint64_t size = 64 * PAGE;
+	uint8_t *p = map_anon(size);
+	uint64_t *got = bm_new(size);
+	struct lm_track_region r = { p, size };
+	bool strict = strcmp(t->name, "uffd-async") == 0;
+	void *ctx = NULL;
+	int64_t n1, n2;
+	bool b0, b2, b2again;
+
+	memset(p, 1, size);
+	if (t->start(&ctx, &r, 1))
+		goto out;
+	p[0] = 2;                              /* written, then discarded */
+	madvise(p, PAGE, MADV_DONTNEED);
+	madvise(p + 2 * PAGE, PAGE, MADV_DONTNEED); /* protected, discarded */
+	n1 = t->sync(ctx, &got);
+	b0 = bm_test(got, 0);
+	b2 = bm_test(got, 2);
+	memset(got, 0, 8);
+	p[2 * PAGE + 1] = 3; /* a write after the discard */
+	n2 = t->sync(ctx, &got);
+	b2again = bm_test(got, 2);
+	t->stop(ctx);
+	if (strict) {
+		CHECKF(n1 == 2 && b0 && b2, "%s: discarded pages: %lld reported", t->name, (long long)n1);
+		CHECKF(n2 == 1 && b2again, "%s: write after discard: %lld reported", t->name,
+		       (long long)n2);
+	} else {
+		printf("  %s: MADV_DONTNEED: discarded page reported %s; a later write %s "
+		       "(known limit: do not discard tracked memory)\n",
+		       t->name, b2 ? "yes" : "NO", b2again ? "reported" : "NOT reported");
+	}
+out:
+	munmap(p, size);
+	free(got);
+}
+
 /* ---- a writer running through repeated syncs ------------------------- */
 
 /*
@@ -651,6 +699,7 @@ int main(int argc, char **argv)
 		test_private_file(t, "/var/tmp");
 		test_private_file(t, "/dev/shm");
 		test_thp(t);
+		test_discard(t);
 		test_writer(t);
 		bench(t, full);
 	}

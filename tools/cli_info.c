@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "codec/codec.h"
+#include "dirty/tracker.h"
 #include "util/util.h"
 #include "zeropage/zero.h"
 
@@ -133,7 +134,15 @@ static void print_text(const struct info *in)
 	printf("zero-page detection engines:\n");
 	printf("  multifd (cpu SIMD: %s)\n", in->zero_impl);
 	printf("  dsa: not built\n");
-	printf("dirty trackers: none yet (idle guest only)\n");
+	printf("dirty trackers (best first; auto picks the first usable):\n");
+	size_t nt;
+	const struct lm_tracker_ops *const *t = lm_tracker_table(&nt);
+	for (size_t i = 0; i < nt; i++) {
+		const char *why = "";
+		int r = t[i]->probe(&why);
+		printf("  %-11s %s%s\n", t[i]->name, r ? "not usable: " : "usable", r ? why : "");
+	}
+	printf("  %-11s the embedder's dirty log (livemig_set_dirty_log)\n", "external");
 }
 
 /* Our strings are plain ASCII names, but escape anyway: it is JSON. */
@@ -196,7 +205,19 @@ static void print_json(const struct info *in)
 	printf("    {\"name\": \"multifd\", \"built\": true, \"simd\": ");
 	json_str(in->zero_impl);
 	printf("},\n    {\"name\": \"dsa\", \"built\": false}\n  ],\n");
-	printf("  \"dirty_trackers\": []\n}\n");
+	printf("  \"dirty_trackers\": [\n");
+	size_t nt;
+	const struct lm_tracker_ops *const *t = lm_tracker_table(&nt);
+	for (size_t i = 0; i < nt; i++) {
+		const char *why = "";
+		int r = t[i]->probe(&why);
+		printf("    {\"name\": ");
+		json_str(t[i]->name);
+		printf(", \"usable\": %s, \"reason\": ", r ? "false" : "true");
+		json_str(r ? why : "");
+		printf("},\n");
+	}
+	printf("    {\"name\": \"external\", \"usable\": true, \"reason\": \"\"}\n  ]\n}\n");
 }
 
 static void usage(FILE *f)

@@ -34,22 +34,36 @@ int lm_precopy_start(livemig_session *s)
 		lm_log(s, 2, "dirty tracker: external (the embedder's dirty log)");
 		return 0;
 	}
-	if (strcmp(s->p.tracker, "auto")) {
-		s->tracker = lm_tracker_by_name(s->p.tracker);
-		int r = s->tracker ? s->tracker->probe(&why) : -ENOENT;
-		if (r)
-			return lm_fail(s, r, "dirty-tracker %s: not usable here: %s", s->p.tracker,
-				       why);
-	} else if (!(s->tracker = lm_tracker_select(&why))) {
-		return lm_fail(s, -EOPNOTSUPP, "no dirty tracker works here (%s)", why);
-	}
 	struct lm_track_region r[LM_MAX_BLOCKS];
 	for (unsigned i = 0; i < s->nblocks; i++)
 		r[i] = (struct lm_track_region){s->blocks[i].host, s->blocks[i].size};
-	int e = s->tracker->start(&s->tracker_ctx, r, s->nblocks);
-	if (e)
-		return lm_fail(s, e, "dirty tracker %s: cannot start: %s", s->tracker->name,
-			       strerror(-e));
+	if (strcmp(s->p.tracker, "auto")) {
+		s->tracker = lm_tracker_by_name(s->p.tracker);
+		int e = s->tracker ? s->tracker->probe(&why) : -ENOENT;
+		if (e)
+			return lm_fail(s, e, "dirty-tracker %s: not usable here: %s", s->p.tracker,
+				       why);
+		e = s->tracker->start(&s->tracker_ctx, r, s->nblocks);
+		if (e)
+			return lm_fail(s, e, "dirty-tracker %s: cannot track this memory: %s",
+				       s->tracker->name, strerror(-e));
+	} else {
+		/* The first that probes well and accepts this memory (uffd-sync
+		 * cannot track a private mapping of an ext4 file, say). */
+		size_t n;
+		const struct lm_tracker_ops *const *t = lm_tracker_table(&n);
+		int e = -EOPNOTSUPP;
+		for (size_t i = 0; i < n && !s->tracker_ctx; i++) {
+			if ((e = t[i]->probe(&why)))
+				continue;
+			if ((e = t[i]->start(&s->tracker_ctx, r, s->nblocks)))
+				why = strerror(-e);
+			else
+				s->tracker = t[i];
+		}
+		if (!s->tracker)
+			return lm_fail(s, e, "no dirty tracker works here (last: %s)", why);
+	}
 	lm_log(s, 2, "dirty tracker: %s", s->tracker->name);
 	return 0;
 }

@@ -5,6 +5,9 @@
  * included.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <livemig/livemig.h>
 #include <stdio.h>
 #include <string.h>
@@ -99,9 +102,126 @@ static void dirty_destination_memory(void)
 	munmap(src, SIZE);
 }
 
+/*
+ * An embedder with its own dirty log (as a hypervisor with KVM's) and its
+ * own guest: a writer thread marks what it writes in the embedder's bitmap;
+ * the library harvests it through livemig_set_dirty_log().
+ */
+struct emb {
+	uint8_t *ram;
+	_Atomic uint64_t *log; /* the embedder's dirty bitmap */
+	_Atomic int stop_req, stopped, quit;
+	unsigned long writes;
+};
+
+static void *emb_writer(void *arg)
+{
+	struct emb *e = arg;
+	uint32_t x = 7;
+	while (!atomic_load(&e->quit)) {
+		if (atomic_load(&e->stop_req)) {
+			atomic_store(&e->stopped, 1);
+			usleep(200);
+			continue;
+		}
+		atomic_store(&e->stopped, 0);
+		x = x * 1103515245u + 12345u;
+		size_t page = (x >> 8) % (SIZE / 4096 / 4); /* a hot quarter */
+		e->ram[page * 4096 + (x % 4096)] = (uint8_t)x;
+		atomic_fetch_or(&e->log[page / 64], 1ull << (page % 64));
+		e->writes++;
+		if (e->writes % 64 == 0)
+			usleep(100);
+	}
+	return NULL;
+}
+
+static void emb_stop(void *o)
+{
+	struct emb *e = o;
+	atomic_store(&e->stop_req, 1);
+	while (!atomic_load(&e->stopped))
+		usleep(100);
+}
+
+static void emb_resume(void *o)
+{
+	atomic_store(&((struct emb *)o)->stop_req, 0);
+}
+
+static int emb_log(void *o, unsigned block, uint64_t *bitmap)
+{
+	struct emb *e = o;
+	if (block != 0)
+		return -EINVAL;
+	for (size_t i = 0; i < SIZE / 4096 / 64; i++)
+		bitmap[i] |= atomic_exchange(&e->log[i], 0);
+	return 0;
+}
+
+static void external_dirty_log(void)
+{
+	char uri[64];
+	int ready[2];
+	snprintf(uri, sizeof(uri), "unix:/tmp/livemig-api-ext-%d.sock", (int)getpid());
+	uint8_t *ram = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	for (size_t i = 0; i < SIZE; i++)
+		ram[i] = (uint8_t)(i * 31 + 5);
+	CHECK(pipe(ready) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		livemig_session *d = livemig_session_new(LIVEMIG_DEST);
+		if (livemig_start(d, uri))
+			_exit(2);
+		(void)!write(ready[1], "", 1);
+		if (livemig_wait(d))
+			_exit(3);
+		void *host;
+		uint64_t size;
+		livemig_ram_get(d, 0, NULL, &host, &size);
+		/* ram is MAP_SHARED: the parent's final bytes are visible here. */
+		int same = size == SIZE && !memcmp(host, ram, SIZE);
+		livemig_session_free(d);
+		_exit(same ? 0 : 4);
+	}
+	char b;
+	CHECK(read(ready[0], &b, 1) == 1);
+	struct emb e = {.ram = ram};
+	e.log = calloc(SIZE / 4096 / 64, sizeof(uint64_t));
+	pthread_t th;
+	pthread_create(&th, NULL, emb_writer, &e);
+	livemig_session *s = livemig_session_new(LIVEMIG_SOURCE);
+	const struct livemig_guest_ops ops = {emb_stop, emb_resume, NULL};
+	CHECK(livemig_set_guest(s, &ops, &e) == 0);
+	CHECK(livemig_set_dirty_log(s, emb_log, &e) == 0);
+	CHECK(livemig_set_parameter(s, "max-bandwidth", "16M") == 0);
+	CHECK(livemig_set_parameter(s, "downtime-limit", "300") == 0);
+	CHECK(livemig_set_parameter(s, "timeout", "60") == 0);
+	CHECK(livemig_ram_register(s, "ram", ram, SIZE) == 0);
+	CHECK(livemig_start(s, uri) == 0);
+	int r = livemig_wait(s);
+	CHECKF(r == 0, "external dirty log: %s", livemig_last_error(s));
+	struct livemig_stats st;
+	livemig_query(s, &st);
+	CHECKF(!strcmp(st.dirty_tracker, "external") && st.dirty_sync_count >= 2,
+	       "tracker %s, %llu passes", st.dirty_tracker,
+	       (unsigned long long)st.dirty_sync_count);
+	livemig_session_free(s);
+	/* The guest stays stopped after a migration; the child compares now. */
+	int status;
+	waitpid(pid, &status, 0);
+	CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "destination status %d", status);
+	CHECK(e.writes > 1000);
+	atomic_store(&e.quit, 1);
+	pthread_join(th, NULL);
+	free((void *)e.log);
+	munmap(ram, SIZE);
+}
+
 int main(void)
 {
 	api_errors();
 	dirty_destination_memory();
+	external_dirty_log();
 	T_DONE();
 }

@@ -589,26 +589,31 @@ static void bench(const struct lm_tracker_ops *t, bool full)
 	uint64_t mapped = big;
 	int64_t n;
 
-	/* Mapped to the zero page: every pte present, no memory used. */
-	if (madvise(p, big, MADV_POPULATE_READ) < 0)
-		for (uint64_t o = 0; o < big; o += PAGE)
-			(void)*(volatile uint8_t *)(p + o);
-	t0 = now();
-	if (t->start(&ctx, &r, 1))
-		goto out;
-	t_start = now() - t0;
-	for (uint64_t i = 0; i < 1000; i++) /* 1000 distinct pages, spread out */
-		p[(i * 2654435761u) % (big / PAGE) * PAGE] = 1;
-	t0 = now();
-	n = t->sync(ctx, &got);
-	t_sync = now() - t0;
-	t0 = now();
-	t->stop(ctx);
-	t_stop = now() - t0;
-	printf("  %s: %llu MiB: start %.2f ms, sync after 1000 pages written %.3f ms (%lld pages), "
-	       "stop %.2f ms\n",
-	       t->name, (unsigned long long)(big >> 20), t_start * 1e3, t_sync * 1e3, (long long)n,
-	       t_stop * 1e3);
+	/* Untouched first, then mapped to the zero page: every pte present,
+	 * still no memory used. */
+	for (int populated = 0; populated < 2; populated++) {
+		if (populated && madvise(p, big, MADV_POPULATE_READ) < 0)
+			for (uint64_t o = 0; o < big; o += PAGE)
+				(void)*(volatile uint8_t *)(p + o);
+		t0 = now();
+		if (t->start(&ctx, &r, 1))
+			goto out;
+		t_start = now() - t0;
+		for (uint64_t i = 0; i < 1000; i++) /* 1000 distinct pages, spread out */
+			p[(i * 2654435761u) % (big / PAGE) * PAGE] = 1;
+		t0 = now();
+		n = t->sync(ctx, &got);
+		t_sync = now() - t0;
+		t0 = now();
+		t->stop(ctx);
+		t_stop = now() - t0;
+		printf("  %s: %llu MiB %s: start %.2f ms, sync after 1000 pages written %.3f ms "
+		       "(%lld pages), stop %.2f ms\n",
+		       t->name, (unsigned long long)(big >> 20), populated ? "zero-page mapped" : "untouched",
+		       t_start * 1e3, t_sync * 1e3, (long long)n, t_stop * 1e3);
+		memset(got, 0, (big / PAGE + 63) / 64 * 8);
+		madvise(p, big, MADV_DONTNEED);
+	}
 	munmap(p, big);
 
 	/* One byte per page over wsize, repeatedly; off, then on with a sync

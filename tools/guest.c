@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -177,9 +178,15 @@ struct guest *guest_start(const struct guest_spec *spec, uint8_t *mem, uint64_t 
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	/* Writers take no signals: SIGINT/SIGTERM must reach the thread that
+	 * cancels the migration, not end the process from a writer. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < n; i++) {
 		g->w[i] = (struct writer){.g = g, .id = i, .rng = mix(spec->seed * 977 + i)};
 		if (pthread_create(&g->w[i].thread, NULL, writer_main, &g->w[i])) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			atomic_store(&g->quit, true);
 			for (unsigned j = 0; j < i; j++)
 				pthread_join(g->w[j].thread, NULL);
@@ -189,6 +196,7 @@ struct guest *guest_start(const struct guest_spec *spec, uint8_t *mem, uint64_t 
 			return NULL;
 		}
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return g;
 }
 

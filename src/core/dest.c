@@ -458,7 +458,6 @@ static int wait_pass(livemig_session *s, uint32_t k)
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
 		bool done = s->synced_iteration >= k;
-		s->iteration = k;
 		pthread_mutex_unlock(&s->lock);
 		if (lm_quit(s))
 			return s->err_code ? s->err_code : -ECANCELED;
@@ -522,8 +521,14 @@ static int dest_run(livemig_session *s)
 		 * it: the source stops the guest only after that, so data
 		 * still in flight never counts as downtime. */
 		uint32_t k = lm_rd32(buf);
+		if (k != s->iteration + 1)
+			return lm_fail(s, -EPROTO, "main channel: ITER for pass %u after pass %u", k,
+				       s->iteration);
 		if (!s->p.x_no_barrier && (r = wait_pass(s, k)))
 			return r;
+		pthread_mutex_lock(&s->lock);
+		s->iteration = k;
+		pthread_mutex_unlock(&s->lock);
 		if (s->final_synced)
 			return lm_fail(s, -EPROTO, "main channel: ITER after the final pass");
 		if (lm_send_msg(s, LM_MSG_ITER_ACK, buf, 4))

@@ -126,6 +126,7 @@ struct lm_chan {
 	size_t bufcap;
 	uint8_t *bounce;       /* live guest: a stable copy of the packet's pages */
 	uint32_t pass_seen;    /* source: last pass generation handled */
+	bool final_pass;       /* source: this pass runs with the guest stopped */
 	/* Counters: written by the owner thread only, read by anyone. */
 	_Atomic uint64_t normal, zero, wire_bytes, payload_bytes, packets;
 	double cpu_seconds;    /* set when the thread exits */
@@ -203,6 +204,7 @@ struct livemig_session {
 	double dirty_pages_rate;
 	uint64_t remaining_pages;
 	uint64_t precopy_bytes;  /* wire bytes when the guest stopped */
+	uint64_t ac_t0, ac_dirtied, ac_sent; /* auto-converge period (>= 1 s) */
 	struct lm_iter_stat *iters;
 	size_t niters, iters_cap;
 

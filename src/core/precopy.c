@@ -73,6 +73,8 @@ void lm_precopy_end(livemig_session *s)
 	if (s->tracker && s->tracker_ctx)
 		s->tracker->stop(s->tracker_ctx);
 	s->tracker_ctx = NULL;
+	/* A guest left running here (failure) runs at full speed again; the
+	 * statistics keep the highest throttle the migration needed. */
 	if (s->throttle_pct && s->guest.throttle)
 		s->guest.throttle(s->guest_opaque, 0);
 }
@@ -179,16 +181,20 @@ int lm_precopy_converge(livemig_session *s,
 		if (last->duration_ms >= 20 || !bw)
 			bw = last->bytes * 1000 / (last->duration_ms ? last->duration_ms : 1);
 		uint64_t rate = s->p.switchover_bw ? s->p.switchover_bw : bw;
-		/* Wire bytes per page so far (compression, headers, zero pages). */
-		uint64_t sent = 0, wire = 0;
+		/* Wire bytes per page still to send: a dirtied page is rarely a
+		 * zero page, so count it as a normal one at the compression
+		 * seen so far, plus its index and a share of a header. */
+		uint64_t normal = 0, payload = 0;
 		for (unsigned i = 0; i < s->p.channels; i++) {
-			sent += s->ch[i].normal + s->ch[i].zero;
-			wire += s->ch[i].wire_bytes;
+			normal += s->ch[i].normal;
+			payload += s->ch[i].payload_bytes;
 		}
-		double per_page = sent ? (double)wire / (double)sent : LM_PAGE_SIZE;
+		double per_page = (normal ? (double)payload / (double)normal : LM_PAGE_SIZE) + 4 +
+				  (double)LM_PACKET_HDR_SIZE / LM_PACKET_PAGES;
 		uint64_t expected = rate ? (uint64_t)(pending * per_page * 1000 / (double)rate) : ~0ull;
 		pthread_mutex_lock(&s->lock);
 		s->dirty_pages_rate = period > 0 ? reported / period : 0;
+		s->iters[s->niters - 1].dirty_rate = s->dirty_pages_rate; /* during that pass */
 		s->expected_downtime_ms = expected;
 		s->remaining_pages = pending;
 		pthread_mutex_unlock(&s->lock);
@@ -200,19 +206,26 @@ int lm_precopy_converge(livemig_session *s,
 		/* Auto-converge, as QEMU's: the guest dirtied more than
 		 * throttle-trigger-threshold % of what the link moved in the
 		 * same period, twice: slow it down, more each time. */
-		if (s->p.auto_converge && s->guest.throttle) {
-			double dirtied = (double)reported * LM_PAGE_SIZE;
-			if (dirtied > (double)last->bytes * s->p.throttle_threshold / 100.0) {
-				if (++high >= 2) {
-					high = 0;
-					int t = s->throttle_pct ? s->throttle_pct + s->p.throttle_increment
-								: s->p.throttle_initial;
-					s->throttle_pct = t > s->p.throttle_max ? s->p.throttle_max : t;
-					s->guest.throttle(s->guest_opaque, s->throttle_pct);
-					lm_log(s, 2, "auto-converge: guest throttled to %d %%",
-					       s->throttle_pct);
-				}
+		/* Like QEMU, judged over periods of at least a second, whatever
+		 * the length of the passes. */
+		s->ac_dirtied += (uint64_t)reported * LM_PAGE_SIZE;
+		s->ac_sent += last->bytes;
+		if (!s->ac_t0)
+			s->ac_t0 = s->t_setup;
+		if (s->p.auto_converge && s->guest.throttle && now - s->ac_t0 >= 1000000000ull) {
+			if (s->ac_dirtied > s->ac_sent * (uint64_t)s->p.throttle_threshold / 100 &&
+			    ++high >= 2) {
+				high = 0;
+				int t = s->throttle_pct ? s->throttle_pct + s->p.throttle_increment
+							: s->p.throttle_initial;
+				pthread_mutex_lock(&s->lock);
+				s->throttle_pct = t > s->p.throttle_max ? s->p.throttle_max : t;
+				pthread_mutex_unlock(&s->lock);
+				s->guest.throttle(s->guest_opaque, s->throttle_pct);
+				lm_log(s, 2, "auto-converge: guest throttled to %d %%", s->throttle_pct);
 			}
+			s->ac_t0 = now;
+			s->ac_dirtied = s->ac_sent = 0;
 		}
 		if (s->niters == 3 || s->niters % 20 == 0)
 			lm_log(s, 1,

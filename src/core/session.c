@@ -316,7 +316,14 @@ void livemig_cancel(livemig_session *s)
 {
 	/* Once the source has sent COMPLETE the destination may already run
 	 * the guest: cancelling now could leave it running on both sides. */
-	if (!s || !started(s) || lm_quit(s) || atomic_load(&s->complete_sent))
+	if (!s || !started(s))
+		return;
+	pthread_mutex_lock(&s->lock);
+	bool no = lm_quit(s) || atomic_load(&s->complete_sent);
+	if (!no)
+		atomic_store(&s->quit, true); /* the control thread sees it before COMPLETE */
+	pthread_mutex_unlock(&s->lock);
+	if (no)
 		return;
 	if (s->role == LIVEMIG_SOURCE && s->main_fd >= 0 &&
 	    !pthread_mutex_trylock(&s->main_tx)) {

@@ -168,7 +168,10 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	iov[0] = (struct iovec){head, head_len};
 
 	uint64_t wire = head_len + h.payload_len;
-	lm_ratelimit(s, wire);
+	/* As QEMU: max-bandwidth paces pre-copy; the final pass runs while
+	 * the guest is stopped and goes as fast as it can. */
+	if (!c->final_pass)
+		lm_ratelimit(s, wire);
 	int r = lm_writev_full(c->fd, iov, niov);
 	if (r)
 		return lm_quit(s) ? s->err_code
@@ -214,6 +217,7 @@ static void *sender_main(void *arg)
 		gen = s->pass_gen;
 		uint32_t iteration = s->iteration;
 		bool final = s->pass_final;
+		c->final_pass = final;
 		const uint64_t *work = s->work;
 		size_t nwork = s->nwork;
 		pthread_mutex_unlock(&s->lock);
@@ -391,8 +395,10 @@ static int source_run(livemig_session *s)
 	/* Switchover: the guest stops here; the final pass sends what it
 	 * dirtied since the last sync (nothing for an idle guest) and
 	 * SYNC|FINAL. */
+	pthread_mutex_lock(&s->lock);
 	s->t_stop = lm_now_ns();
 	s->precopy_bytes = wire_bytes(s);
+	pthread_mutex_unlock(&s->lock);
 	atomic_store(&s->status, LIVEMIG_STATUS_DEVICE);
 	w = NULL;
 	n = 0;
@@ -415,7 +421,16 @@ static int source_run(livemig_session *s)
 	lm_put_u64(&b, s->digest.hi);
 	lm_put_u64(&b, normal);
 	lm_put_u64(&b, zero);
-	atomic_store(&s->complete_sent, true);
+	/* The point of no return: from here the destination may take over
+	 * the guest, so a cancel no longer applies (livemig_cancel checks
+	 * this under the same lock). */
+	pthread_mutex_lock(&s->lock);
+	bool cancelled = lm_quit(s);
+	if (!cancelled)
+		atomic_store(&s->complete_sent, true);
+	pthread_mutex_unlock(&s->lock);
+	if (cancelled)
+		return s->err_code ? s->err_code : -ECANCELED;
 	if (lm_send_msg(s, LM_MSG_COMPLETE, buf, (uint32_t)b.len))
 		return lm_fail(s, -ECONNRESET, "main channel: cannot send digest");
 
@@ -438,10 +453,19 @@ void *lm_source_main(void *arg)
 	livemig_session *s = arg;
 	int r = source_run(s);
 
-	/* A failed or cancelled migration leaves the guest running here. */
+	/* A failed or cancelled migration leaves the guest running here --
+	 * unless the final digest went out and the destination did not say
+	 * FAIL: it may then run the guest itself, and two running copies are
+	 * worse than a stopped one.  The embedder resolves that case. */
 	if (r && s->guest_stopped) {
-		s->guest.resume(s->guest_opaque);
-		s->guest_stopped = false;
+		bool refused = s->peer_error || (s->result_ready && !s->result_ok);
+		if (!atomic_load(&s->complete_sent) || refused) {
+			s->guest.resume(s->guest_opaque);
+			s->guest_stopped = false;
+		} else {
+			lm_log(s, 0, "outcome unknown after the final digest: the guest stays "
+				     "stopped; ask the destination whether it runs it");
+		}
 	}
 	if (s->live)
 		lm_precopy_end(s);

@@ -45,7 +45,6 @@ int livemig_query(livemig_session *s, struct livemig_stats *st)
 		st->remaining = s->total_pages > sent ? (s->total_pages - sent) * LM_PAGE_SIZE : 0;
 	st->expected_downtime_ms = s->expected_downtime_ms;
 	st->dirty_pages_rate = s->dirty_pages_rate;
-	pthread_mutex_unlock(&s->lock);
 	st->cpu_throttle_percentage = s->throttle_pct;
 	if (s->t_stop) {
 		st->precopy_bytes = s->precopy_bytes;
@@ -53,13 +52,14 @@ int livemig_query(livemig_session *s, struct livemig_stats *st)
 	} else {
 		st->precopy_bytes = st->transferred;
 	}
+	st->dirty_sync_count = s->iteration;
+	pthread_mutex_unlock(&s->lock);
 	snprintf(st->dirty_tracker, sizeof(st->dirty_tracker), "%s",
 		 !s->live	 ? "none"
 		 : s->dirty_log ? "external"
 		 : s->tracker	 ? s->tracker->name
 				 : "pending");
 	st->normal_bytes = st->normal * LM_PAGE_SIZE;
-	st->dirty_sync_count = s->iteration;
 	double secs = st->total_time_ms / 1e3;
 	if (secs > 0) {
 		st->mbps = st->transferred * 8.0 / 1e6 / secs;

@@ -137,4 +137,21 @@ if c.check(rc == 0 and drc == 0, "auto-converge: %s %r %r" % (rc, err, derr)):
     c.check(same_files(sd, dd), "auto-converge: bytes differ")
     print("ok: auto-converge: throttled to %d%%, %d passes, downtime %d ms"
           % (s["cpu-throttle-percentage"], s["dirty-sync-count"], s["downtime"]))
+# SIGTERM on a source whose guest is writing cancels cleanly: the writer
+# threads never take the signal, the guest is left running and says how much
+# it wrote, and the destination is told.
+uri = "tcp:127.0.0.1:%d" % t.free_port()
+dest = t.start_dest(uri)
+src = subprocess.Popen([t.LIVEMIG, "source", "--connect", uri, "--no-progress", "--mem", "64M",
+                        "--fill", "random", "--dirty-rate", "64M", "--dirty-threads", "4",
+                        "--set", "max-bandwidth=8M"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+import time  # noqa: E402
+time.sleep(2)
+src.terminate()
+rc, out, err = t.finish(src, timeout=30)
+drc, dout, derr = t.finish(dest, timeout=30)
+c.check(rc == 1 and "cancel" in err and "the guest wrote" in err,
+        "SIGTERM with a running guest: exit %s %r" % (rc, err))
+c.check(drc == 1 and "cancel" in derr, "SIGTERM: destination %s %r" % (drc, derr))
 c.done()

@@ -48,35 +48,14 @@ struct async_ctx {
 	struct lm_track_region r[];
 };
 
-/* Features this kernel offers, from a throw-away uffd: UFFDIO_API may be
- * called once per descriptor, and asking for an unknown feature fails. */
-static int uffd_features(uint64_t *features)
-{
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-	struct uffdio_api api = { .api = UFFD_API };
-	int err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, UFFDIO_API, &api) < 0)
-		err = -errno;
-	close(fd);
-	*features = api.features;
-	return err;
-}
-
 static int async_probe(const char **why)
 {
 	const char *w = NULL;
 	uint64_t f = 0;
-	int err = uffd_features(&f);
+	int err = lm_uffd_features(true, &f, &w);
 
-	if (err == -ENOSYS)
-		w = "userfaultfd not built into this kernel";
-	else if (err == -EPERM)
-		w = "userfaultfd not permitted (vm.unprivileged_userfaultfd)";
-	else if (err)
-		w = "userfaultfd UFFDIO_API failed";
+	if (err)
+		;
 	else if (!(f & UFFD_FEATURE_WP_ASYNC)) {
 		err = -EOPNOTSUPP;
 		w = "UFFD_FEATURE_WP_ASYNC not supported (kernel < 6.7)";
@@ -163,7 +142,7 @@ static int async_start(void **ctx, const struct lm_track_region *r, unsigned n)
 	err = check_regions(r, n);
 	if (err)
 		return err;
-	err = uffd_features(&have);
+	err = lm_uffd_features(true, &have, &(const char *){NULL});
 	if (err)
 		return err;
 	if (!(have & UFFD_FEATURE_WP_ASYNC))
@@ -185,8 +164,12 @@ static int async_start(void **ctx, const struct lm_track_region *r, unsigned n)
 	}
 	/* User-mode-only is enough: in async mode even a kernel-mode write (a
 	 * read(2) into guest memory) is resolved without a message. */
-	c->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-	if (c->uffd < 0 || ioctl(c->uffd, UFFDIO_API, &api) < 0) {
+	c->uffd = lm_uffd_open(true);
+	if (c->uffd < 0) {
+		err = c->uffd;
+		goto fail;
+	}
+	if (ioctl(c->uffd, UFFDIO_API, &api) < 0) {
 		err = -errno;
 		goto fail;
 	}

@@ -72,4 +72,12 @@ struct pm_scan_arg {
 #define PM_SCAN_CHECK_WPASYNC (1 << 1) /* fail if a vma is not async uffd-wp */
 #endif
 
+/* uffd_common.c */
+#include <stdbool.h>
+#include <stdint.h>
+/* A userfaultfd (O_CLOEXEC | O_NONBLOCK), or -errno. */
+int lm_uffd_open(bool user_mode_only);
+/* The features this kernel offers; on failure -errno and a reason in why. */
+int lm_uffd_features(bool user_mode_only, uint64_t *features, const char **why);
+
 #endif

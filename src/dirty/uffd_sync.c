@@ -94,44 +94,14 @@ struct sync_ctx {
 	struct sync_region r[];
 };
 
-/* Creates a uffd, preferring one that also sees kernel-mode faults. */
-static int uffd_open(void)
-{
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-
-	if (fd < 0 && errno == EPERM)
-		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-	return fd < 0 ? -errno : fd;
-}
-
-/* Features this kernel offers, from a throw-away uffd: UFFDIO_API may be
- * called once per descriptor, and asking for an unknown feature fails. */
-static int uffd_features(uint64_t *features)
-{
-	struct uffdio_api api = { .api = UFFD_API };
-	int fd = uffd_open(), err = 0;
-
-	if (fd < 0)
-		return fd;
-	if (ioctl(fd, UFFDIO_API, &api) < 0)
-		err = -errno;
-	close(fd);
-	*features = api.features;
-	return err;
-}
-
 static int sync_probe(const char **why)
 {
 	const char *w = NULL;
 	uint64_t f = 0;
-	int err = uffd_features(&f);
+	int err = lm_uffd_features(false, &f, &w);
 
-	if (err == -ENOSYS)
-		w = "userfaultfd not built into this kernel";
-	else if (err == -EPERM)
-		w = "userfaultfd not permitted (vm.unprivileged_userfaultfd)";
-	else if (err)
-		w = "userfaultfd UFFDIO_API failed";
+	if (err)
+		;
 	else if (!(f & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
 		err = -EOPNOTSUPP;
 		w = "UFFD_FEATURE_PAGEFAULT_FLAG_WP not supported (kernel < 5.7)";
@@ -314,7 +284,7 @@ static int sync_start(void **ctx, const struct lm_track_region *reg, unsigned n)
 	if (!ctx || !reg || n == 0)
 		return -EINVAL;
 	*ctx = NULL;
-	err = uffd_features(&have);
+	err = lm_uffd_features(false, &have, &(const char *){NULL});
 	if (err)
 		return err;
 	if (!(have & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
@@ -350,7 +320,7 @@ static int sync_start(void **ctx, const struct lm_track_region *reg, unsigned n)
 			goto fail;
 		}
 	}
-	c->uffd = uffd_open();
+	c->uffd = lm_uffd_open(false);
 	if (c->uffd < 0) {
 		err = c->uffd;
 		goto fail;

@@ -191,5 +191,16 @@ def load_json(path):
         return json.load(f)
 
 
+def same_files(a, b):
+    """Byte-for-byte comparison, 1 MiB at a time."""
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
 def tmpdir():
     return tempfile.mkdtemp(prefix="livemig-test-")

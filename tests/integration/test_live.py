@@ -31,16 +31,6 @@ def stamps(path, pages):
     return out
 
 
-def same_files(a, b):
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        while True:
-            x, y = fa.read(1 << 20), fb.read(1 << 20)
-            if x != y:
-                return False
-            if not x:
-                return True
-
-
 def migrate(name, src_args, dst_args=(), expect_ok=True, timeout=120):
     uri = "tcp:127.0.0.1:%d" % t.free_port()
     sj, sd, dd = (os.path.join(d, n) for n in ("s.json", "s.bin", "d.bin"))
@@ -69,7 +59,7 @@ for tracker in trackers:
             s = t.load_json(sj)
             c.check(s["dirty-tracker"] == tracker, name + ": tracker " + s["dirty-tracker"])
             c.check(s["verify"]["match"] is True, name + ": digest")
-            c.check(same_files(sd, dd), name + ": destination bytes differ from the source's")
+            c.check(t.same_files(sd, dd), name + ": destination bytes differ from the source's")
             src, dst = stamps(sd, MEM // t.PAGE), stamps(dd, MEM // t.PAGE)
             stale = [p for p in src if src[p] != dst[p]]
             c.check(not stale, "%s: %d pages with another stamp, e.g. %s" % (name, len(stale),
@@ -100,7 +90,7 @@ def reorder(no_barrier):
 broken = runs = 0
 for i in range(12):
     rc, drc, out, err, derr, sj, sd, dd = reorder(False)
-    c.check(rc == 0 and drc == 0 and same_files(sd, dd), "barrier on, run %d: %s" % (i, err))
+    c.check(rc == 0 and drc == 0 and t.same_files(sd, dd), "barrier on, run %d: %s" % (i, err))
     rc, drc, out, err, derr, sj, sd, dd = reorder(True)
     runs += 1
     if rc != 0:
@@ -134,7 +124,7 @@ if c.check(rc == 0 and drc == 0, "auto-converge: %s %r %r" % (rc, err, derr)):
     s = t.load_json(sj)
     c.check(s["cpu-throttle-percentage"] >= 20, "auto-converge: throttle %d"
             % s["cpu-throttle-percentage"])
-    c.check(same_files(sd, dd), "auto-converge: bytes differ")
+    c.check(t.same_files(sd, dd), "auto-converge: bytes differ")
     print("ok: auto-converge: throttled to %d%%, %d passes, downtime %d ms"
           % (s["cpu-throttle-percentage"], s["dirty-sync-count"], s["downtime"]))
 # SIGTERM on a source whose guest is writing cancels cleanly: the writer

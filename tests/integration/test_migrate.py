@@ -26,16 +26,6 @@ with open(img, "rb") as f:
         zero_pages += b == bytes(t.PAGE)
 
 
-def same_files(a, b):
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        while True:
-            x, y = fa.read(1 << 20), fb.read(1 << 20)
-            if x != y:
-                return False
-            if not x:
-                return True
-
-
 uris = [("tcp", lambda: "tcp:127.0.0.1:%d" % t.free_port())]
 if method == "none":
     # Each transport once, on the cheapest method.
@@ -57,7 +47,7 @@ for channels in (1, 2, 4):
         if not c.check(rc == 0 and drc == 0, "%s: exit codes source %s dest %s\n%s\n%s"
                        % (name, rc, drc, err, derr)):
             continue
-        c.check(same_files(img, dump), name + ": destination bytes differ from the image")
+        c.check(t.same_files(img, dump), name + ": destination bytes differ from the image")
         s, dd = t.load_json(sj), t.load_json(dj)
         ram = s["ram"]
         pages = size // t.PAGE

@@ -125,7 +125,6 @@ struct lm_chan {
 	uint8_t *buf;          /* compressed payload */
 	size_t bufcap;
 	uint8_t *bounce;       /* live guest: a stable copy of the packet's pages */
-	uint32_t pass_seen;    /* source: last pass generation handled */
 	bool final_pass;       /* source: this pass runs with the guest stopped */
 	/* Counters: written by the owner thread only, read by anyone. */
 	_Atomic uint64_t normal, zero, wire_bytes, payload_bytes, packets;
@@ -180,7 +179,6 @@ struct livemig_session {
 	bool result_ready;       /* source: RESULT received */
 	bool result_ok;
 	struct lm_h128 result_digest;
-	char result_msg[256];
 
 	/* Destination barrier (see dest.c). */
 	unsigned bar_arrived;

@@ -254,7 +254,9 @@ int cli_bench(int argc, char **argv)
 		       json_num(sj, "total-time"), json_num(sj, "downtime"), json_num(sj, "mbps"),
 		       json_num(sj, "pages-per-second"), json_num(sj, "source-percent"),
 		       json_num(sj, "destination-percent"), json_num(sj, "ratio"),
-		       !strcmp(verify, "true") ? "match" : "MISMATCH");
+		       !strcmp(verify, "true")	  ? "match"
+		       : !strcmp(verify, "false") ? "MISMATCH"
+						  : "not-reached");
 		if (json) {
 			FILE *f = fopen(json, "w");
 			if (!f || fputs(sj, f) < 0 || fclose(f)) {

@@ -37,6 +37,7 @@ struct opts {
 	struct guest_spec guest;
 	const char *timeout;
 	int progress; /* -1 auto (stderr is a TTY), 0 off, 1 on */
+	bool progress_on; /* decided by run() */
 	int ready_fd;
 };
 
@@ -359,17 +360,28 @@ static void *progress_main(void *arg)
 		last_ns = now;
 		double pct = st.total ? 100.0 * bytes / st.total : 0;
 		double eta = rate > 0 && st.total > bytes ? (st.total - bytes) / rate : 0;
-		fprintf(stderr, "\r  %-9s %5.1f%%  %8.1f MB/s  ETA %5.1f s ",
-			livemig_status_name(st.status), pct > 100 ? 100 : pct, rate / 1e6, eta);
+		if (st.dirty_sync_count > 1) /* pre-copy: what is left matters now */
+			fprintf(stderr, "\r  %-9s pass %-4llu remaining %8.1f MiB, expected downtime "
+					"%5llu ms, throttle %2d%% ",
+				livemig_status_name(st.status),
+				(unsigned long long)st.dirty_sync_count, st.remaining / 1048576.0,
+				(unsigned long long)st.expected_downtime_ms,
+				st.cpu_throttle_percentage);
+		else
+			fprintf(stderr, "\r  %-9s %5.1f%%  %8.1f MB/s  ETA %5.1f s ",
+				livemig_status_name(st.status), pct > 100 ? 100 : pct, rate / 1e6,
+				eta);
 	}
 	pthread_mutex_unlock(&r->lock);
-	fprintf(stderr, "\r%60s\r", "");
+	fprintf(stderr, "\r%90s\r", "");
 	return NULL;
 }
 
 static void log_cb(void *opaque, int level, const char *msg)
 {
-	(void)opaque;
+	const struct opts *o = opaque;
+	if (o->progress_on) /* start on a clean line, not after the progress */
+		fprintf(stderr, "\r%90s\r", "");
 	fprintf(stderr, "livemig: %s%s\n", level == 0 ? "error: " : level == 1 ? "warning: " : "",
 		msg);
 }
@@ -448,11 +460,12 @@ static void summary(livemig_session *s, const char *who)
 }
 
 /* Starts the session, shows progress, handles INT/TERM, waits. */
-static int run(livemig_session *s, const struct opts *o, const char *who)
+static int run(livemig_session *s, struct opts *o, const char *who)
 {
 	struct runner r = {.s = s};
 	pthread_t sig_th, prog_th;
 	bool prog = o->progress < 0 ? isatty(2) : o->progress;
+	o->progress_on = prog;
 
 	pthread_mutex_init(&r.lock, NULL);
 	pthread_cond_init(&r.cond, NULL);
@@ -507,7 +520,7 @@ static int cmd_dest(int argc, char **argv)
 	livemig_session *s = livemig_session_new(LIVEMIG_DEST);
 	if (!s)
 		return 1;
-	livemig_set_log(s, log_cb, NULL);
+	livemig_set_log(s, log_cb, &o);
 	rc = apply_settings(s, &o);
 	if (!rc) {
 		livemig_set_prealloc(s, o.prealloc);
@@ -550,7 +563,7 @@ static int cmd_source(int argc, char **argv)
 	livemig_session *s = livemig_session_new(LIVEMIG_SOURCE);
 	if (!s)
 		return 1;
-	livemig_set_log(s, log_cb, NULL);
+	livemig_set_log(s, log_cb, &o);
 	rc = apply_settings(s, &o);
 	if (rc) {
 		livemig_session_free(s);

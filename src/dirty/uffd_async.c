@@ -51,15 +51,10 @@ struct async_ctx {
 static int async_probe(const char **why)
 {
 	const char *w = NULL;
-	uint64_t f = 0;
-	int err = lm_uffd_features(true, &f, &w);
+	int err = lm_uffd_probe(true, UFFD_FEATURE_WP_ASYNC,
+				"UFFD_FEATURE_WP_ASYNC not supported (kernel < 6.7)", &w);
 
-	if (err)
-		;
-	else if (!(f & UFFD_FEATURE_WP_ASYNC)) {
-		err = -EOPNOTSUPP;
-		w = "UFFD_FEATURE_WP_ASYNC not supported (kernel < 6.7)";
-	} else {
+	if (!err) {
 		/* An empty range: 0 where the ioctl exists, -ENOTTY where not. */
 		struct pm_scan_arg a = { .size = sizeof(a) };
 		int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);

@@ -43,3 +43,17 @@ int lm_uffd_features(bool user_mode_only, uint64_t *features, const char **why)
 		*why = "userfaultfd UFFDIO_API failed";
 	return err;
 }
+
+int lm_uffd_probe(bool user_mode_only, uint64_t need, const char *missing, const char **why)
+{
+	uint64_t f = 0;
+	const char *w = NULL;
+	int err = lm_uffd_features(user_mode_only, &f, &w);
+	if (!err && (f & need) != need) {
+		err = -EOPNOTSUPP;
+		w = missing;
+	}
+	if (why)
+		*why = w;
+	return err;
+}

@@ -79,5 +79,8 @@ struct pm_scan_arg {
 int lm_uffd_open(bool user_mode_only);
 /* The features this kernel offers; on failure -errno and a reason in why. */
 int lm_uffd_features(bool user_mode_only, uint64_t *features, const char **why);
+/* 0 when userfaultfd offers every feature in need; else -errno and why
+ * (missing when a feature lacks). */
+int lm_uffd_probe(bool user_mode_only, uint64_t need, const char *missing, const char **why);
 
 #endif

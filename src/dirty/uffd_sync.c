@@ -96,19 +96,8 @@ struct sync_ctx {
 
 static int sync_probe(const char **why)
 {
-	const char *w = NULL;
-	uint64_t f = 0;
-	int err = lm_uffd_features(false, &f, &w);
-
-	if (err)
-		;
-	else if (!(f & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
-		err = -EOPNOTSUPP;
-		w = "UFFD_FEATURE_PAGEFAULT_FLAG_WP not supported (kernel < 5.7)";
-	}
-	if (why)
-		*why = w;
-	return err;
+	return lm_uffd_probe(false, UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+			     "UFFD_FEATURE_PAGEFAULT_FLAG_WP not supported (kernel < 5.7)", why);
 }
 
 static int writeprotect(int uffd, uintptr_t start, uint64_t len, uint64_t mode)

@@ -273,23 +273,24 @@ static int latch(livemig_session *s, int code, const char *msg, bool peer)
 	return code;
 }
 
-int lm_fail(livemig_session *s, int code, const char *fmt, ...)
+static int vfail(livemig_session *s, int code, const char *fmt, va_list ap)
 {
 	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	return latch(s, code, msg, false);
+}
+
+int lm_fail(livemig_session *s, int code, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int r = vfail(s, code, fmt, ap);
 	va_end(ap);
-	return latch(s, code, msg, false);
+	return r;
 }
 
 int lm_fail_io(livemig_session *s, int code, const char *fmt, ...)
 {
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_nsec += 500000000;
@@ -301,7 +302,11 @@ int lm_fail_io(livemig_session *s, int code, const char *fmt, ...)
 	while (!s->err_code && !pthread_cond_timedwait(&s->cond, &s->lock, &ts))
 		;
 	pthread_mutex_unlock(&s->lock);
-	return latch(s, code, msg, false);
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vfail(s, code, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 int lm_fail_peer(livemig_session *s, int code, const char *msg)

@@ -92,6 +92,18 @@ struct livemig_stats {
 	uint32_t channels;
 	char method[16];
 	char zero_page_detection[16];
+	/* Engines (methods lz4, qpl, qatzip, uadk; source side). */
+	char engine[16];             /* the engine jobs go to first ("" if none) */
+	char fallback_engine[16];    /* the software engine behind it */
+	uint64_t hw_jobs;            /* jobs the hardware engine did */
+	uint64_t sw_jobs;            /* jobs done in software */
+	uint64_t busy_retries;       /* jobs resubmitted because the device was busy */
+	uint64_t hw_errors;          /* jobs the hardware failed (done again in software) */
+	uint64_t raw_pages;          /* pages sent raw because they did not shrink */
+	/* multifd-compression=auto: packets sent raw, as lz4, as zstd. */
+	uint64_t auto_none, auto_lz4, auto_zstd;
+	/* zero-page-detection=dsa: pages checked by the device, on the CPU. */
+	uint64_t dsa_pages, dsa_cpu_pages;
 };
 
 /* Log callback: level 0 error, 1 warning, 2 info.  Called from library

@@ -8,15 +8,21 @@
 
 #include "codec/codec.h"
 
-/* Defined in none.c, zlib.c, zstd.c; only this file needs to name them. */
+/* Defined in none.c, zlib.c, zstd.c, framed.c; only this file names them. */
 extern const struct lm_codec_ops lm_codec_none_ops;
 extern const struct lm_codec_ops lm_codec_zlib_ops;
 extern const struct lm_codec_ops lm_codec_zstd_ops;
+extern const struct lm_codec_ops lm_codec_LZ4_ops, lm_codec_QPL_ops, lm_codec_QATZIP_ops,
+	lm_codec_UADK_ops;
 
 static const struct lm_codec_ops *const codec_table[] = {
 	&lm_codec_none_ops,
 	&lm_codec_zlib_ops,
 	&lm_codec_zstd_ops,
+	&lm_codec_LZ4_ops,
+	&lm_codec_QPL_ops,
+	&lm_codec_QATZIP_ops,
+	&lm_codec_UADK_ops,
 };
 
 #define CODEC_COUNT (sizeof(codec_table) / sizeof(codec_table[0]))

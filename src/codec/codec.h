@@ -13,14 +13,32 @@
 
 #include "core/wire.h"
 
+/* Parameters only, never in a packet: each packet of an "auto" session
+ * names the method it was made with (src/codec/auto.c). */
+#define LM_METHOD_AUTO 0x80
+
+struct lm_accel_choice;
+struct lm_accel_counters;
+
+/* What a sender's context is set up with. */
+struct lm_codec_cfg {
+	int level;
+	uint32_t channel;
+	/* Methods with engines: the session's choice (NULL: the method's
+	 * software engine) and where this channel counts its jobs (NULL: not
+	 * counted). */
+	struct lm_accel_choice *accel;
+	struct lm_accel_counters *counters;
+};
+
 struct lm_codec_ops {
-	const char *name;   /* user-facing name: "none", "zlib", "zstd" */
+	const char *name;   /* user-facing name: "none", "zlib", "zstd", ... */
 	uint8_t method;     /* LM_METHOD_* on the wire */
 	int min_level, max_level, default_level;
 	/* Worst-case compressed size of n pages. */
 	size_t (*bound)(uint32_t npages);
 	/* Sender: one context per channel, kept across packets (streaming). */
-	int (*send_setup)(void **ctx, int level);
+	int (*send_setup)(void **ctx, const struct lm_codec_cfg *cfg);
 	void (*send_cleanup)(void *ctx);
 	/*
 	 * Compresses the n pages (each LM_PAGE_SIZE bytes, possibly changing

@@ -15,8 +15,10 @@ static size_t none_bound(uint32_t npages)
 	return (size_t)npages * LM_PAGE_SIZE;
 }
 
-static int none_send_setup(void **ctx, int level)
+static int none_send_setup(void **ctx, const struct lm_codec_cfg *cfg)
 {
+	int level = cfg->level;
+
 	if (level != 0)
 		return -EINVAL;
 	*ctx = NULL;

@@ -63,8 +63,9 @@ static void zlib_send_cleanup(void *ctx)
 	free(c);
 }
 
-static int zlib_send_setup(void **ctx, int level)
+static int zlib_send_setup(void **ctx, const struct lm_codec_cfg *cfg)
 {
+	int level = cfg->level;
 	struct zlib_send *c;
 
 	if (level < 1 || level > 9)

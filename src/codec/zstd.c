@@ -66,8 +66,10 @@ static struct zstd_ctx *zstd_new(void)
 	return c;
 }
 
-static int zstd_send_setup(void **ctx, int level)
+static int zstd_send_setup(void **ctx, const struct lm_codec_cfg *cfg)
 {
+	int level = cfg->level;
+
 	if (level < 1 || level > 19)
 		return -EINVAL;
 	struct zstd_ctx *c = zstd_new();

@@ -157,6 +157,9 @@ static int take_params(livemig_session *s, const uint8_t *payload, uint32_t len)
 	uint32_t page_size = lm_get_u32(&b);
 	uint32_t nblocks = lm_get_u32(&b);
 	const struct lm_codec_ops *codec = lm_codec_by_method(method);
+	const char *mname = lm_method_name(method);
+	if (method == LM_METHOD_AUTO) /* its zstd packets' level */
+		codec = lm_codec_by_method(LM_METHOD_ZSTD);
 
 	if (b.bad)
 		return lm_fail(s, -EPROTO, "PARAMS message too short");
@@ -176,25 +179,32 @@ static int take_params(livemig_session *s, const uint8_t *payload, uint32_t len)
 	if (explicitly(s, LM_P_COMPRESSION) && s->p.method != method)
 		return lm_fail(s, -EINVAL,
 			       "source compresses with %s, destination was set to %s",
-			       codec->name, lm_method_name(s->p.method));
+			       mname, lm_method_name(s->p.method));
 	if (explicitly(s, LM_P_ZERO_DETECT) && s->p.zero_detect != zero)
 		return lm_fail(s, -EINVAL, "source uses zero-page-detection=%s, destination was "
 			       "set to %s", zero ? "multifd" : "none",
 			       s->p.zero_detect ? "multifd" : "none");
-	if ((method == LM_METHOD_ZLIB && explicitly(s, LM_P_ZLIB_LEVEL) &&
-	     s->p.zlib_level != level) ||
-	    (method == LM_METHOD_ZSTD && explicitly(s, LM_P_ZSTD_LEVEL) &&
-	     s->p.zstd_level != level))
+	/* Levels only matter to the sender; say so if the two disagree. */
+	if (lm_params_level(&(struct lm_params){.method = method, .zlib_level = s->p.zlib_level,
+						.zstd_level = s->p.zstd_level,
+						.qatzip_level = s->p.qatzip_level}) != level &&
+	    ((method == LM_METHOD_ZLIB && explicitly(s, LM_P_ZLIB_LEVEL)) ||
+	     ((method == LM_METHOD_ZSTD || method == LM_METHOD_AUTO) &&
+	      explicitly(s, LM_P_ZSTD_LEVEL)) ||
+	     (method == LM_METHOD_QATZIP && explicitly(s, LM_P_QATZIP_LEVEL))))
 		return lm_fail(s, -EINVAL, "source uses %s level %u, destination was set to %d",
-			       codec->name, level,
-			       method == LM_METHOD_ZLIB ? s->p.zlib_level : s->p.zstd_level);
+			       mname, level,
+			       method == LM_METHOD_ZLIB     ? s->p.zlib_level
+			       : method == LM_METHOD_QATZIP ? s->p.qatzip_level
+							    : s->p.zstd_level);
 	s->p.method = method;
-	s->codec = codec;
 	s->p.zero_detect = zero;
 	if (method == LM_METHOD_ZLIB)
 		s->p.zlib_level = level;
-	else if (method == LM_METHOD_ZSTD)
+	else if (method == LM_METHOD_ZSTD || method == LM_METHOD_AUTO)
 		s->p.zstd_level = level;
+	else if (method == LM_METHOD_QATZIP)
+		s->p.qatzip_level = level;
 	if (nblocks < 1 || nblocks > LM_MAX_BLOCKS)
 		return lm_fail(s, -EPROTO, "PARAMS: %u RAM blocks (1..%u)", nblocks,
 			       LM_MAX_BLOCKS);
@@ -330,7 +340,7 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 	uint64_t block_pages[LM_MAX_BLOCKS];
 	for (unsigned i = 0; i < s->nblocks; i++)
 		block_pages[i] = s->blocks[i].pages;
-	struct lm_packet_limits lim = {.method = s->p.method,
+	struct lm_packet_limits lim = {.methods = s->methods,
 				       .channel = (uint16_t)c->id,
 				       .next_seq = c->seq,
 				       .nblocks = s->nblocks,
@@ -369,7 +379,7 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 		pages[i] = b->host + (uint64_t)idx[i] * LM_PAGE_SIZE;
 
 	bool hashed = false;
-	if (h.normal && s->p.method == LM_METHOD_NONE) {
+	if (h.normal && h.method == LM_METHOD_NONE) {
 		/* Straight into guest memory.  The checksum is verified after;
 		 * a mismatch fails the whole migration, so the image that holds
 		 * the bad bytes is never reported good. */
@@ -400,10 +410,11 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 		if (packet_crc(lm_crc32c(0, c->buf, h.payload_len), head, head_len) != h.crc)
 			return lm_fail(s, -EPROTO, "channel %u: packet %llu checksum mismatch",
 				       c->id, (unsigned long long)h.seq);
-		r = c->codec->decompress(c->cctx, c->buf, h.payload_len, pages, h.normal);
+		const struct lm_codec_ops *codec = lm_codec_by_method(h.method);
+		r = codec->decompress(c->cctx[h.method], c->buf, h.payload_len, pages, h.normal);
 		if (r)
 			return lm_fail(s, -EPROTO, "channel %u: packet %llu: %s data is corrupt",
-				       c->id, (unsigned long long)h.seq, c->codec->name);
+				       c->id, (unsigned long long)h.seq, codec->name);
 	} else if (packet_crc(0, head, head_len) != h.crc) {
 		return lm_fail(s, -EPROTO, "channel %u: packet %llu checksum mismatch", c->id,
 			       (unsigned long long)h.seq);

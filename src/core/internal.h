@@ -10,6 +10,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "accel/accel.h"
+#include "codec/auto.h"
 #include "codec/codec.h"
 #include "core/wire.h"
 #include "dirty/tracker.h"
@@ -37,14 +39,24 @@ enum lm_param_id {
 	LM_P_THROTTLE_INCREMENT,
 	LM_P_THROTTLE_MAX,
 	LM_P_TIMEOUT,
+	LM_P_QATZIP_LEVEL,
+	LM_P_ENGINE,
+	LM_P_ACCEL_RETRIES,
+	LM_P_ACCEL_VERIFY,
+	LM_P_DSA_PATH,
 	LM_P_COUNT
 };
 
 struct lm_params {
 	uint32_t channels;
 	uint8_t method;
-	int zlib_level, zstd_level;
+	int zlib_level, zstd_level, qatzip_level;
 	bool zero_detect;
+	bool zero_dsa;               /* zero-page-detection=dsa (source side) */
+	char dsa_path[128];
+	char engine[16];             /* compression-engine, "" = best usable */
+	unsigned accel_retries;
+	bool accel_verify;
 	uint64_t max_bandwidth;      /* bytes/s, 0 = unlimited */
 	uint64_t downtime_limit_ms;
 	uint64_t switchover_bw;      /* bytes/s, 0 = use measured */
@@ -56,6 +68,8 @@ struct lm_params {
 	bool x_no_barrier;           /* no SYNC barrier wait, no ITER_ACK wait */
 	unsigned x_delay_channel;    /* destination: this channel's receiver... */
 	unsigned x_delay_ms;         /* ...sleeps this long before each packet */
+	char x_fault[128];           /* fault engine options: "" = off */
+	uint64_t x_auto[3];          /* auto: fixed link, lz4, zstd speeds (B/s), 0 = measure */
 	uint32_t set_mask;           /* 1 << lm_param_id for explicitly set ones */
 };
 
@@ -112,14 +126,19 @@ struct lm_iter_stat {
 };
 
 /* ---- channels ------------------------------------------------------------ */
+struct lm_dsa;
 struct lm_chan {
 	livemig_session *s;
 	unsigned id;           /* 1..channels */
 	int fd;
 	pthread_t thread;
 	bool started;
-	const struct lm_codec_ops *codec;
-	void *cctx;
+	void *cctx[LM_METHOD_MAX]; /* a context per method the session uses */
+	struct lm_accel_counters acc;
+	struct lm_auto *autoc;      /* source, multifd-compression=auto */
+	_Atomic uint64_t auto_packets[LM_AUTO_N];
+	struct lm_dsa *dsa;         /* source, zero-page-detection=dsa */
+	_Atomic uint64_t dsa_pages, dsa_cpu_pages;
 	lm_zero_fn is_zero;
 	uint64_t seq;
 	uint8_t *buf;          /* compressed payload */
@@ -150,7 +169,8 @@ struct livemig_session {
 	struct lm_chan *ch;      /* nch entries, allocated at start, fd -1 until used */
 	unsigned nch;
 	uint8_t uuid[16];
-	const struct lm_codec_ops *codec;
+	uint32_t methods;          /* 1 << LM_METHOD_* of each one packets may use */
+	struct lm_accel_choice accel; /* source: engines for the method */
 	lm_page_hash_fn page_hash; /* fastest XXH3 variant for this CPU */
 
 	pthread_t ctl;
@@ -235,6 +255,8 @@ int lm_send_msg(livemig_session *s, uint16_t type, const void *payload, uint32_t
 /* Reads one control message; payload must hold LM_MSG_MAX_PAYLOAD. */
 int lm_recv_msg(livemig_session *s, struct lm_msg_hdr *h, uint8_t *payload);
 void lm_chan_free_codec(livemig_session *s, struct lm_chan *c);
+/* The wire methods packets may carry when the session's method is m. */
+uint32_t lm_method_set(uint8_t m);
 /* Sets up each channel's codec context and buffer for the session's role,
  * then starts thread_main(chan) for it. */
 int lm_start_channels(livemig_session *s, void *(*thread_main)(void *));

@@ -17,7 +17,10 @@ void lm_params_default(struct lm_params *p)
 	p->method = LM_METHOD_NONE;
 	p->zlib_level = 1;
 	p->zstd_level = 1;
+	p->qatzip_level = 1;
 	p->zero_detect = true;
+	strcpy(p->dsa_path, "/dev/dsa/wq0.0");
+	p->accel_retries = 3;
 	p->downtime_limit_ms = 300;
 	strcpy(p->tracker, "auto");
 	p->throttle_threshold = 50;
@@ -41,6 +44,8 @@ static int parse_uint(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
 
 const char *lm_method_name(uint8_t method)
 {
+	if (method == LM_METHOD_AUTO)
+		return "auto";
 	const struct lm_codec_ops *c = lm_codec_by_method(method);
 	return c ? c->name : "unknown";
 }
@@ -51,9 +56,14 @@ int lm_params_level(const struct lm_params *p)
 	case LM_METHOD_ZLIB:
 		return p->zlib_level;
 	case LM_METHOD_ZSTD:
+	case LM_METHOD_AUTO: /* the level its zstd packets use */
 		return p->zstd_level;
-	default:
+	case LM_METHOD_QATZIP:
+		return p->qatzip_level;
+	case LM_METHOD_NONE:
 		return 0;
+	default:
+		return 1;
 	}
 }
 
@@ -75,7 +85,9 @@ int lm_params_set(struct lm_params *p, const char *name, const char *value, char
 	} else if (!strcmp(name, "multifd-compression")) {
 		id = LM_P_COMPRESSION;
 		const struct lm_codec_ops *c = lm_codec_by_name(value);
-		if (!c) {
+		if (!strcmp(value, "auto")) {
+			p->method = LM_METHOD_AUTO;
+		} else if (!c) {
 			size_t n;
 			const struct lm_codec_ops *const *t = lm_codec_table(&n);
 			char list[128] = "";
@@ -83,11 +95,12 @@ int lm_params_set(struct lm_params *p, const char *name, const char *value, char
 				strncat(list, i ? "|" : "", sizeof(list) - strlen(list) - 1);
 				strncat(list, t[i]->name, sizeof(list) - strlen(list) - 1);
 			}
-			snprintf(err, errlen, "multifd-compression: unknown method '%s' (one of %s)",
+			snprintf(err, errlen, "multifd-compression: unknown method '%s' (one of %s|auto)",
 				 value, list);
 			return -EINVAL;
+		} else {
+			p->method = c->method;
 		}
-		p->method = c->method;
 	} else if (!strcmp(name, "multifd-zlib-level")) {
 		id = LM_P_ZLIB_LEVEL;
 		if (parse_uint(value, 1, 9, &v))
@@ -98,17 +111,54 @@ int lm_params_set(struct lm_params *p, const char *name, const char *value, char
 		if (parse_uint(value, 1, 19, &v))
 			goto bad_range;
 		p->zstd_level = (int)v;
+	} else if (!strcmp(name, "multifd-qatzip-level")) {
+		id = LM_P_QATZIP_LEVEL;
+		if (parse_uint(value, 1, 9, &v))
+			goto bad_range;
+		p->qatzip_level = (int)v;
 	} else if (!strcmp(name, "zero-page-detection")) {
 		id = LM_P_ZERO_DETECT;
-		if (!strcmp(value, "multifd"))
+		p->zero_dsa = !strcmp(value, "dsa");
+		if (!strcmp(value, "multifd") || p->zero_dsa)
 			p->zero_detect = true;
 		else if (!strcmp(value, "none"))
 			p->zero_detect = false;
 		else {
 			snprintf(err, errlen,
-				 "zero-page-detection: '%s' is not one of multifd|none", value);
+				 "zero-page-detection: '%s' is not one of multifd|dsa|none", value);
 			return -EINVAL;
 		}
+	} else if (!strcmp(name, "dsa-path") || !strcmp(name, "accel-path")) {
+		/* accel-path: the name QEMU's DSA series gave it. */
+		id = LM_P_DSA_PATH;
+		if (!*value || strlen(value) >= sizeof(p->dsa_path)) {
+			snprintf(err, errlen, "%s: expected a work queue path such as "
+				 "/dev/dsa/wq0.0", name);
+			return -EINVAL;
+		}
+		snprintf(p->dsa_path, sizeof(p->dsa_path), "%s", value);
+	} else if (!strcmp(name, "compression-engine")) {
+		id = LM_P_ENGINE;
+		if (!*value || strlen(value) >= sizeof(p->engine)) {
+			snprintf(err, errlen, "compression-engine: expected an engine name "
+				 "(livemig info lists them)");
+			return -EINVAL;
+		}
+		snprintf(p->engine, sizeof(p->engine), "%s", value);
+	} else if (!strcmp(name, "accel-retries")) {
+		id = LM_P_ACCEL_RETRIES;
+		if (parse_uint(value, 0, 1000, &v)) {
+			snprintf(err, errlen, "accel-retries: '%s' is not a number in 0..1000", value);
+			return -EINVAL;
+		}
+		p->accel_retries = (unsigned)v;
+	} else if (!strcmp(name, "accel-verify")) {
+		id = LM_P_ACCEL_VERIFY;
+		if (strcmp(value, "on") && strcmp(value, "off")) {
+			snprintf(err, errlen, "accel-verify: '%s' is not on|off", value);
+			return -EINVAL;
+		}
+		p->accel_verify = !strcmp(value, "on");
 	} else if (!strcmp(name, "max-bandwidth")) {
 		id = LM_P_MAX_BW;
 		if (lm_parse_size(value, &v))
@@ -163,6 +213,30 @@ int lm_params_set(struct lm_params *p, const char *name, const char *value, char
 		/* Test hook: see docs/design.md. */
 		p->x_no_barrier = !strcmp(value, "on");
 		return 0;
+	} else if (!strcmp(name, "x-fault-engine")) {
+		/* Test hook: the fault-injecting engine (src/accel/fault.c). */
+		double a, b, c;
+		uint64_t seed;
+		if (strlen(value) >= sizeof(p->x_fault) ||
+		    lm_fault_parse(value, &a, &b, &c, &seed)) {
+			snprintf(err, errlen, "x-fault-engine: expected busy=P,error=P,corrupt=P,"
+				 "seed=N");
+			return -EINVAL;
+		}
+		snprintf(p->x_fault, sizeof(p->x_fault), "%s", value);
+		return 0;
+	} else if (!strcmp(name, "x-auto-speeds")) {
+		/* Test hook: auto's link and lz4/zstd speeds, fixed (0 = measure). */
+		char buf[96], *save = NULL, *tok;
+		snprintf(buf, sizeof(buf), "%s", value);
+		tok = strtok_r(buf, ",", &save);
+		for (int i = 0; i < 3; i++, tok = strtok_r(NULL, ",", &save)) {
+			if (!tok || lm_parse_size(tok, &p->x_auto[i])) {
+				snprintf(err, errlen, "x-auto-speeds: expected LINK,LZ4,ZSTD in bytes/s");
+				return -EINVAL;
+			}
+		}
+		return 0;
 	} else if (!strcmp(name, "x-delay-channel")) {
 		unsigned ch, ms;
 		char tail;
@@ -184,6 +258,7 @@ bad_range:
 	snprintf(err, errlen, "%s: '%s' is not a whole number in range (%s)", name, value,
 		 !strcmp(name, "multifd-channels")     ? "1..255"
 		 : !strcmp(name, "multifd-zlib-level") ? "1..9"
+		 : !strcmp(name, "multifd-qatzip-level") ? "1..9"
 		 : !strcmp(name, "multifd-zstd-level") ? "1..19"
 						       : "1..2000000 ms");
 	return -EINVAL;

@@ -174,7 +174,6 @@ int livemig_start(livemig_session *s, const char *uri)
 		set_err(s, -EINVAL, "no RAM block registered");
 		return -EINVAL;
 	}
-	s->codec = lm_codec_by_method(s->p.method);
 	s->page_hash = lm_page_hash_select(NULL);
 	/* The destination learns the channel count from the hellos: room for
 	 * the most there can be. */
@@ -466,26 +465,93 @@ struct lm_h128 lm_digest_sum(livemig_session *s)
 	return d;
 }
 
+uint32_t lm_method_set(uint8_t m)
+{
+	if (m == LM_METHOD_AUTO)
+		return 1u << LM_METHOD_NONE | 1u << LM_METHOD_LZ4 | 1u << LM_METHOD_ZSTD;
+	return m < LM_METHOD_MAX ? 1u << m : 0;
+}
+
+static void accel_warn(void *opaque, const char *msg)
+{
+	lm_log(opaque, 1, "%s", msg);
+}
+
+/* Source: picks the compression engines once for the session. */
+static int choose_engines(livemig_session *s)
+{
+	char err[256];
+	uint8_t m = s->p.method;
+	struct lm_accel_choice *ch = &s->accel;
+
+	ch->retries = s->p.accel_retries;
+	ch->verify = s->p.accel_verify;
+	ch->warn = accel_warn;
+	ch->warn_opaque = s;
+	if (!lm_engine_fallback(m)) {
+		/* none, zlib, zstd, auto: one engine each, the method's own. */
+		if (s->p.engine[0] && strcmp(s->p.engine, lm_method_name(m)))
+			return lm_fail(s, -EINVAL, "compression-engine=%s: method %s has only "
+				       "its own engine", s->p.engine, lm_method_name(m));
+		return 0;
+	}
+	int r = lm_accel_choose(ch, m, s->p.engine[0] ? s->p.engine : NULL,
+				s->p.x_fault[0] ? s->p.x_fault : NULL, err, sizeof(err));
+	if (r)
+		return lm_fail(s, r, "%s", err);
+	if (ch->skipped[0])
+		lm_log(s, 2, "%s: engines skipped: %s", lm_method_name(m),
+		       ch->skipped);
+	lm_log(s, 2, "%s: compressing with %s%s%s", lm_method_name(m),
+	       ch->hw ? ch->hw->name : ch->sw->name, ch->hw ? ", falling back to " : "",
+	       ch->hw ? ch->sw->name : "");
+	return 0;
+}
+
+static int chan_setup(livemig_session *s, struct lm_chan *c, bool source)
+{
+	struct lm_codec_cfg cfg = {.level = lm_params_level(&s->p),
+				   .channel = c->id,
+				   .accel = s->accel.sw ? &s->accel : NULL,
+				   .counters = &c->acc};
+	for (uint8_t m = 1; m < LM_METHOD_MAX; m++) {
+		if (!(s->methods & (1u << m)))
+			continue;
+		const struct lm_codec_ops *codec = lm_codec_by_method(m);
+		if (m == LM_METHOD_ZSTD)
+			cfg.level = s->p.zstd_level; /* auto's zstd packets too */
+		int r = source ? codec->send_setup(&c->cctx[m], &cfg)
+			       : codec->recv_setup(&c->cctx[m]);
+		if (r)
+			return lm_fail(s, r, "%s: cannot set up %scompression", codec->name,
+				       source ? "" : "de");
+		if (codec->bound(LM_PACKET_PAGES) > c->bufcap)
+			c->bufcap = codec->bound(LM_PACKET_PAGES);
+	}
+	if (c->bufcap && !(c->buf = malloc(c->bufcap)))
+		return lm_fail(s, -ENOMEM, "out of memory");
+	if (source && s->p.method == LM_METHOD_AUTO) {
+		if (!(c->autoc = calloc(1, sizeof(*c->autoc))) ||
+		    lm_auto_init(c->autoc, s->p.x_auto))
+			return lm_fail(s, -ENOMEM, "out of memory");
+	}
+	if (source && s->live && !(c->bounce = malloc((size_t)LM_PACKET_PAGES * LM_PAGE_SIZE)))
+		return lm_fail(s, -ENOMEM, "out of memory");
+	return 0;
+}
+
 int lm_start_channels(livemig_session *s, void *(*thread_main)(void *))
 {
 	bool source = s->role == LIVEMIG_SOURCE;
+	s->methods = lm_method_set(s->p.method);
+	if (source && choose_engines(s))
+		return s->err_code;
 	for (unsigned i = 0; i < s->p.channels; i++) {
 		struct lm_chan *c = &s->ch[i];
-		c->codec = s->codec;
-		if (s->p.method != LM_METHOD_NONE) {
-			int r = source ? c->codec->send_setup(&c->cctx, lm_params_level(&s->p))
-				       : c->codec->recv_setup(&c->cctx);
-			if (r)
-				return lm_fail(s, r, "%s: cannot set up %scompression", c->codec->name,
-					       source ? "" : "de");
-			c->bufcap = c->codec->bound(LM_PACKET_PAGES);
-			c->buf = malloc(c->bufcap);
-			if (!c->buf)
-				return lm_fail(s, -ENOMEM, "out of memory");
-		}
-		if (s->live && !(c->bounce = malloc((size_t)LM_PACKET_PAGES * LM_PAGE_SIZE)))
-			return lm_fail(s, -ENOMEM, "out of memory");
-		int r = pthread_create(&c->thread, NULL, thread_main, c);
+		int r = chan_setup(s, c, source);
+		if (r)
+			return r;
+		r = pthread_create(&c->thread, NULL, thread_main, c);
 		if (r)
 			return lm_fail(s, -r, "cannot create a channel thread");
 		c->started = true;
@@ -505,12 +571,20 @@ void lm_join_channels(livemig_session *s)
 
 void lm_chan_free_codec(livemig_session *s, struct lm_chan *c)
 {
-	if (c->cctx) {
+	for (uint8_t m = 0; m < LM_METHOD_MAX; m++) {
+		if (!c->cctx[m])
+			continue;
+		const struct lm_codec_ops *codec = lm_codec_by_method(m);
 		if (s->role == LIVEMIG_SOURCE)
-			c->codec->send_cleanup(c->cctx);
+			codec->send_cleanup(c->cctx[m]);
 		else
-			c->codec->recv_cleanup(c->cctx);
-		c->cctx = NULL;
+			codec->recv_cleanup(c->cctx[m]);
+		c->cctx[m] = NULL;
+	}
+	if (c->autoc) {
+		lm_auto_free(c->autoc);
+		free(c->autoc);
+		c->autoc = NULL;
 	}
 	free(c->buf);
 	c->buf = NULL;

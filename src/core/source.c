@@ -98,7 +98,8 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	uint32_t zero_idx[LM_PACKET_PAGES];
 	uint32_t nn = 0, nz = 0;
 
-	bool raw = s->p.method == LM_METHOD_NONE;
+	uint8_t method = s->p.method;
+	bool raw = method == LM_METHOD_NONE;
 	uint32_t crc = 0; /* payload first: see the CRC rule in wire.h */
 
 	/* One visit per page while it is hot in cache: zero check, then for a
@@ -128,8 +129,18 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	for (uint32_t i = 0; i < nz; i++)
 		lm_le32(idx + 4 * (nn + i), zero_idx[i]);
 
+	int choice = -1; /* auto's, for its measurements */
+	if (c->autoc) {
+		choice = nn ? lm_auto_choose(c->autoc, normal[0]) : LM_AUTO_NONE;
+		method = lm_auto_method[choice];
+		if (method == LM_METHOD_NONE) /* not CRC'd above: it was not known */
+			for (uint32_t i = 0; i < nn; i++)
+				crc = lm_crc32c(crc, normal[i], LM_PAGE_SIZE);
+		raw = method == LM_METHOD_NONE;
+	}
+
 	struct lm_packet_hdr h = {.version = LM_WIRE_VERSION,
-				  .method = s->p.method,
+				  .method = method,
 				  .flags = flags,
 				  .channel = (uint16_t)c->id,
 				  .block = block,
@@ -141,6 +152,7 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	 * one iovec) or the compressed payload. */
 	struct iovec iov[1 + LM_PACKET_PAGES];
 	int niov = 1;
+	uint64_t compress_ns = 0;
 	size_t head_len = LM_PACKET_HDR_SIZE + 4 * (size_t)(nn + nz);
 
 	if (nn && raw) {
@@ -153,10 +165,13 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 				iov[niov++] = (struct iovec){(void *)normal[i], LM_PAGE_SIZE};
 		}
 	} else if (nn) {
-		ssize_t len = c->codec->compress(c->cctx, normal, nn, c->buf, c->bufcap);
+		const struct lm_codec_ops *codec = lm_codec_by_method(method);
+		uint64_t t0 = c->autoc ? lm_now_ns() : 0;
+		ssize_t len = codec->compress(c->cctx[method], normal, nn, c->buf, c->bufcap);
 		if (len <= 0)
 			return lm_fail(s, len < 0 ? (int)len : -EIO,
-				       "channel %u: %s compression failed", c->id, c->codec->name);
+				       "channel %u: %s compression failed", c->id, codec->name);
+		compress_ns = c->autoc ? lm_now_ns() - t0 : 0;
 		h.payload_len = (uint32_t)len;
 		crc = lm_crc32c(0, c->buf, (size_t)len);
 		iov[niov++] = (struct iovec){c->buf, (size_t)len};
@@ -168,6 +183,7 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	iov[0] = (struct iovec){head, head_len};
 
 	uint64_t wire = head_len + h.payload_len;
+	uint64_t t_send = c->autoc ? lm_now_ns() : 0;
 	/* As QEMU: max-bandwidth paces pre-copy; the final pass runs while
 	 * the guest is stopped and goes as fast as it can. */
 	if (!c->final_pass)
@@ -177,6 +193,12 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 		return lm_quit(s) ? s->err_code
 				  : lm_fail_io(s, r, "channel %u: send failed: %s", c->id,
 					       strerror(-r));
+	if (choice >= 0 && nn) {
+		lm_auto_update(c->autoc, choice, (uint64_t)nn * LM_PAGE_SIZE, h.payload_len,
+			       compress_ns, wire, lm_now_ns() - t_send);
+		atomic_store_explicit(&c->auto_packets[choice], c->auto_packets[choice] + 1,
+				      memory_order_relaxed);
+	}
 	atomic_store_explicit(&c->normal, c->normal + nn, memory_order_relaxed);
 	atomic_store_explicit(&c->zero, c->zero + nz, memory_order_relaxed);
 	atomic_store_explicit(&c->wire_bytes, c->wire_bytes + wire, memory_order_relaxed);

@@ -33,6 +33,25 @@ int livemig_query(livemig_session *s, struct livemig_stats *st)
 		st->payload_bytes += atomic_load_explicit(&c->payload_bytes, memory_order_relaxed);
 		if (done)
 			cpu += c->cpu_seconds;
+		st->hw_jobs += atomic_load_explicit(&c->acc.hw_jobs, memory_order_relaxed);
+		st->sw_jobs += atomic_load_explicit(&c->acc.sw_jobs, memory_order_relaxed);
+		st->busy_retries += atomic_load_explicit(&c->acc.busy_retries, memory_order_relaxed);
+		st->hw_errors += atomic_load_explicit(&c->acc.hw_errors, memory_order_relaxed);
+		st->raw_pages += atomic_load_explicit(&c->acc.raw_pages, memory_order_relaxed);
+		st->auto_none += atomic_load_explicit(&c->auto_packets[LM_AUTO_NONE],
+						      memory_order_relaxed);
+		st->auto_lz4 += atomic_load_explicit(&c->auto_packets[LM_AUTO_LZ4],
+						     memory_order_relaxed);
+		st->auto_zstd += atomic_load_explicit(&c->auto_packets[LM_AUTO_ZSTD],
+						      memory_order_relaxed);
+		st->dsa_pages += atomic_load_explicit(&c->dsa_pages, memory_order_relaxed);
+		st->dsa_cpu_pages += atomic_load_explicit(&c->dsa_cpu_pages, memory_order_relaxed);
+	}
+	if (s->role == LIVEMIG_SOURCE && s->accel.sw) {
+		const struct lm_engine_ops *first = s->accel.hw ? s->accel.hw : s->accel.sw;
+		snprintf(st->engine, sizeof(st->engine), "%s", first->name);
+		snprintf(st->fallback_engine, sizeof(st->fallback_engine), "%s",
+			 s->accel.sw->name);
 	}
 	st->total = s->total_pages * LM_PAGE_SIZE;
 	uint64_t sent = st->normal + st->duplicate;
@@ -76,7 +95,7 @@ int livemig_query(livemig_session *s, struct livemig_stats *st)
 	st->channels = s->p.channels;
 	snprintf(st->method, sizeof(st->method), "%s", lm_method_name(s->p.method));
 	snprintf(st->zero_page_detection, sizeof(st->zero_page_detection), "%s",
-		 s->p.zero_detect ? "multifd" : "none");
+		 !s->p.zero_detect ? "none" : s->p.zero_dsa ? "dsa" : "multifd");
 	return 0;
 }
 
@@ -156,7 +175,11 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		"  },\n"
 		"  \"cpu\": {\"source-seconds\": %.3f, \"destination-seconds\": %.3f, "
 		"\"source-percent\": %.1f, \"destination-percent\": %.1f},\n"
-		"  \"compression\": {\"ratio\": %.3f},\n"
+		"  \"compression\": {\"ratio\": %.3f, \"engine\": \"%s\", \"fallback-engine\": \"%s\", "
+		"\"hw-jobs\": %llu, \"sw-jobs\": %llu, \"busy-retries\": %llu, \"hw-errors\": %llu, "
+		"\"raw-pages\": %llu,\n"
+		"    \"auto\": {\"none\": %llu, \"lz4\": %llu, \"zstd\": %llu}},\n"
+		"  \"zero-page\": {\"dsa-pages\": %llu, \"cpu-fallback-pages\": %llu},\n"
 		"  \"verify\": {\"match\": %s},\n"
 		"  \"iterations\": %s\n"
 		"}\n",
@@ -174,5 +197,10 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		st.dirty_pages_rate, (unsigned long long)st.precopy_bytes,
 		(unsigned long long)st.downtime_bytes,
 		st.cpu_source_seconds, st.cpu_dest_seconds, src_pct, dst_pct, st.compression_ratio,
-		verify, iters);
+		st.engine, st.fallback_engine, (unsigned long long)st.hw_jobs,
+		(unsigned long long)st.sw_jobs, (unsigned long long)st.busy_retries,
+		(unsigned long long)st.hw_errors, (unsigned long long)st.raw_pages,
+		(unsigned long long)st.auto_none, (unsigned long long)st.auto_lz4,
+		(unsigned long long)st.auto_zstd, (unsigned long long)st.dsa_pages,
+		(unsigned long long)st.dsa_cpu_pages, verify, iters);
 }

@@ -146,7 +146,7 @@ int lm_packet_decode(const uint8_t in[LM_PACKET_HDR_SIZE], struct lm_packet_hdr 
 int lm_packet_check(const struct lm_packet_hdr *h, const struct lm_packet_limits *l,
 		    const char **why)
 {
-	if (h->method != l->method) {
+	if (!(l->methods & (1u << h->method))) {
 		*why = "packet method differs from the negotiated one";
 		return -EPROTO;
 	}

@@ -43,6 +43,10 @@ enum lm_method {
 	LM_METHOD_NONE = 0,
 	LM_METHOD_ZLIB = 1,
 	LM_METHOD_ZSTD = 2,
+	LM_METHOD_LZ4 = 3,    /* per page: LZ4 block */
+	LM_METHOD_QPL = 4,    /* per page: raw deflate */
+	LM_METHOD_QATZIP = 5, /* per packet: raw deflate */
+	LM_METHOD_UADK = 6,   /* per page: zlib format */
 	LM_METHOD_MAX /* first unknown value */
 };
 
@@ -81,7 +85,7 @@ int lm_packet_decode(const uint8_t in[LM_PACKET_HDR_SIZE], struct lm_packet_hdr 
 		     const char **why);
 
 struct lm_packet_limits {
-	uint8_t method;
+	uint32_t methods;            /* 1 << LM_METHOD_* for each one allowed */
 	uint16_t channel;
 	uint64_t next_seq;
 	uint32_t nblocks;

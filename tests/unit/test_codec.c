@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lz4.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #include "codec/codec.h"
+#include "util/util.h"
 #include "t.h"
 
 #define PS LM_PAGE_SIZE
@@ -116,6 +118,20 @@ static void pages_free(struct pages *pg)
 	free(pg->block);
 }
 
+static int tx_setup(const struct lm_codec_ops *ops, void **tx, int level)
+{
+	struct lm_codec_cfg cfg = { .level = level, .channel = 1 };
+
+	return ops->send_setup(tx, &cfg);
+}
+
+/* Methods made by engines (src/codec/framed.c) carry a CRC of their
+ * content: every corruption is caught, not just most. */
+static bool framed(const struct lm_codec_ops *ops)
+{
+	return ops->method >= LM_METHOD_LZ4;
+}
+
 static int decode(const struct lm_codec_ops *ops, void *rx, const uint8_t *in, size_t len,
 		  uint32_t n, uint8_t **dst)
 {
@@ -162,7 +178,7 @@ static void roundtrip_stream(const struct lm_codec_ops *ops, int level)
 	struct packet pk[NSEQ];
 	unsigned salt = 1;
 
-	CHECK(ops->send_setup(&tx, level) == 0);
+	CHECK(tx_setup(ops, &tx, level) == 0);
 	CHECK(ops->recv_setup(&rx) == 0);
 	for (size_t k = 0; k < NSEQ; k++) {
 		uint32_t n = seq_sizes[k];
@@ -218,7 +234,7 @@ static void extremes(const struct lm_codec_ops *ops, int level)
 		struct pages src, dst;
 		struct packet pk = { .n = MAXP, .c = (enum content)c };
 
-		CHECK(ops->send_setup(&tx, level) == 0);
+		CHECK(tx_setup(ops, &tx, level) == 0);
 		CHECK(ops->recv_setup(&rx) == 0);
 		pages_alloc(&src, MAXP, L_CONTIG);
 		pages_alloc(&dst, MAXP, L_SCATTER);
@@ -291,7 +307,7 @@ static void rejects(const struct lm_codec_ops *ops)
 	void *tx = NULL;
 	uint8_t *buf = malloc(2 * ops->bound(MAXP + 1) + 64); /* doubled packet, garbage */
 
-	CHECK(ops->send_setup(&tx, ops->default_level) == 0);
+	CHECK(tx_setup(ops, &tx, ops->default_level) == 0);
 	for (size_t k = 0; k < 3; k++) {
 		pages_alloc(&src[k], sizes[k], L_SCATTER);
 		pk[k].n = sizes[k];
@@ -365,6 +381,10 @@ static void rejects(const struct lm_codec_ops *ops)
 			buf[pos] ^= (uint8_t)(1u << (pos % 8));
 			r = decode(ops, rx, buf, pk[k].len, pk[k].n, dst.p);
 			CHECKF(r == 0 || r == -EPROTO, "%s: flip at %zu: %d", ops->name, pos, r);
+			/* A flip the decoder cannot see (a padding bit) must
+			 * still give the right pages. */
+			CHECKF(!framed(ops) || r == -EPROTO || same_pages(dst.p, pk[k].src, pk[k].n),
+			       "%s: flip at %zu gave wrong pages", ops->name, pos);
 			ops->recv_cleanup(rx);
 		}
 		pages_free(&dst);
@@ -386,8 +406,8 @@ static void sender_errors(const struct lm_codec_ops *ops)
 	uint8_t *out;
 	ssize_t r;
 
-	CHECK(ops->send_setup(&tx, ops->min_level - 1) == -EINVAL);
-	CHECK(ops->send_setup(&tx, ops->max_level + 1) == -EINVAL);
+	CHECK(tx_setup(ops, &tx, ops->min_level - 1) == -EINVAL);
+	CHECK(tx_setup(ops, &tx, ops->max_level + 1) == -EINVAL);
 	CHECK(ops->default_level >= ops->min_level && ops->default_level <= ops->max_level);
 
 	/* An output buffer far too small fails cleanly, then stays failed. */
@@ -395,7 +415,7 @@ static void sender_errors(const struct lm_codec_ops *ops)
 	for (uint32_t i = 0; i < 16; i++)
 		fill_page(src.p[i], C_RANDOM, i);
 	out = malloc(ops->bound(16));
-	CHECK(ops->send_setup(&tx, ops->default_level) == 0);
+	CHECK(tx_setup(ops, &tx, ops->default_level) == 0);
 	r = ops->compress(tx, (const uint8_t *const *)src.p, 16, out, 100);
 	CHECKF(r < 0, "%s: compress into 100 bytes: %zd", ops->name, r);
 	/* A stream (zlib) cannot go on after a failed packet; a frame per
@@ -406,7 +426,7 @@ static void sender_errors(const struct lm_codec_ops *ops)
 		CHECK(ops->compress(tx, (const uint8_t *const *)src.p, 1, out, ops->bound(1)) > 0);
 	ops->send_cleanup(tx);
 	/* Zero pages: nothing on the wire, and nothing expected back. */
-	CHECK(ops->send_setup(&tx, ops->default_level) == 0);
+	CHECK(tx_setup(ops, &tx, ops->default_level) == 0);
 	CHECK(ops->compress(tx, (const uint8_t *const *)src.p, 0, out, ops->bound(0)) == 0);
 	ops->send_cleanup(tx);
 	ops->send_cleanup(NULL);
@@ -454,6 +474,65 @@ static bool reference_decode(uint8_t method, const uint8_t *in, size_t len, uint
 	return false;
 }
 
+/* A page or packet of an engine method, decoded by the plain libraries:
+ * zlib for the deflate methods, liblz4 for lz4. */
+static bool library_decode(uint8_t method, const uint8_t *in, size_t len, uint8_t *out,
+			   size_t outlen)
+{
+	if (method == LM_METHOD_LZ4)
+		return LZ4_decompress_safe((const char *)in, (char *)out, (int)len, (int)outlen) ==
+		       (int)outlen;
+	z_stream zs = { 0 };
+	int r;
+
+	if (inflateInit2(&zs, method == LM_METHOD_UADK ? 15 : -15) != Z_OK)
+		return false;
+	zs.next_in = (Bytef *)(uintptr_t)in;
+	zs.avail_in = (uInt)len;
+	zs.next_out = out;
+	zs.avail_out = (uInt)outlen;
+	r = inflate(&zs, Z_FINISH);
+	inflateEnd(&zs);
+	return r == Z_STREAM_END && zs.avail_in == 0 && zs.avail_out == 0;
+}
+
+/* The framing of docs/wire-format.md ("Engine methods"), parsed here
+ * independently of src/codec/framed.c. */
+static bool framed_reference_decode(uint8_t method, const uint8_t *in, size_t len,
+				    uint32_t n, uint8_t *out)
+{
+	if (len < 4)
+		return false;
+	uint32_t crc = (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16 |
+		       (uint32_t)in[3] << 24;
+	const uint8_t *p = in + 4, *end = in + len;
+
+	if (method == LM_METHOD_QATZIP) {
+		if ((size_t)(end - p) == (size_t)n * PS)
+			memcpy(out, p, (size_t)n * PS);
+		else if (!library_decode(method, p, (size_t)(end - p), out, (size_t)n * PS))
+			return false;
+	} else {
+		const uint8_t *lens = p;
+
+		p += 2 * (size_t)n;
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t l = (uint32_t)lens[2 * i] | (uint32_t)lens[2 * i + 1] << 8;
+
+			if (p + l > end)
+				return false;
+			if (l == PS)
+				memcpy(out + (size_t)i * PS, p, PS);
+			else if (!library_decode(method, p, l, out + (size_t)i * PS, PS))
+				return false;
+			p += l;
+		}
+		if (p != end)
+			return false;
+	}
+	return lm_crc32c(0, out, (size_t)n * PS) == crc;
+}
+
 static void conformance(const struct lm_codec_ops *ops)
 {
 	void *tx = NULL;
@@ -464,7 +543,7 @@ static void conformance(const struct lm_codec_ops *ops)
 	uint8_t *ref = malloc((size_t)4 * MAXP * PS);
 	uint8_t *want = malloc((size_t)4 * MAXP * PS);
 
-	CHECK(ops->send_setup(&tx, ops->default_level) == 0);
+	CHECK(tx_setup(ops, &tx, ops->default_level) == 0);
 	pages_alloc(&src, MAXP, L_SCATTER);
 	for (int k = 0; k < 4; k++) {
 		uint32_t n = k == 2 ? MAXP : 5 + (uint32_t)k;
@@ -476,11 +555,17 @@ static void conformance(const struct lm_codec_ops *ops)
 		}
 		r = ops->compress(tx, (const uint8_t *const *)src.p, n, cat + clen, ops->bound(n));
 		CHECK(r >= 0);
+		/* Engine methods: each packet on its own, by the libraries. */
+		if (framed(ops))
+			CHECKF(framed_reference_decode(ops->method, cat + clen, (size_t)r, n,
+						       ref + (size_t)total * PS),
+			       "%s: library decode of packet %d", ops->name, k);
 		clen += r > 0 ? (size_t)r : 0;
 		total += n;
 	}
-	CHECKF(reference_decode(ops->method, cat, clen, ref, (size_t)total * PS),
-	       "%s: plain library decode of concatenated packets", ops->name);
+	if (!framed(ops))
+		CHECKF(reference_decode(ops->method, cat, clen, ref, (size_t)total * PS),
+		       "%s: plain library decode of concatenated packets", ops->name);
 	CHECK(memcmp(ref, want, (size_t)total * PS) == 0);
 	ops->send_cleanup(tx);
 	pages_free(&src);
@@ -512,6 +597,8 @@ static void registry(void)
 	CHECK(lm_codec_by_name("none") && lm_codec_by_name("none")->method == LM_METHOD_NONE);
 	CHECK(lm_codec_by_name("zlib") && lm_codec_by_name("zlib")->method == LM_METHOD_ZLIB);
 	CHECK(lm_codec_by_name("zstd") && lm_codec_by_name("zstd")->method == LM_METHOD_ZSTD);
+	CHECK(lm_codec_by_name("lz4") && lm_codec_by_name("lz4")->method == LM_METHOD_LZ4);
+	CHECK(lm_codec_by_name("qpl") && lm_codec_by_name("qpl")->method == LM_METHOD_QPL);
 	CHECK(lm_codec_by_name("lz5") == NULL);
 	CHECK(lm_codec_by_name("") == NULL);
 	CHECK(lm_codec_by_name(NULL) == NULL);

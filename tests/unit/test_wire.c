@@ -22,7 +22,7 @@ static struct lm_packet_hdr good_pkt(void)
 }
 
 static const uint64_t block_pages[2] = {100, 1000};
-static const struct lm_packet_limits limits = {.method = LM_METHOD_NONE,
+static const struct lm_packet_limits limits = {.methods = 1u << LM_METHOD_NONE,
 					       .channel = 2,
 					       .next_seq = 77,
 					       .nblocks = 2,

@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "core/internal.h"
+#include "zeropage/dsa.h"
 #include "util/util.h"
 
 livemig_session *livemig_session_new(enum livemig_role role)
@@ -55,6 +56,8 @@ void lm_log(livemig_session *s, int level, const char *fmt, ...)
 	va_end(ap);
 	s->log(s->log_opaque, level, msg);
 }
+
+static int choose_engines(livemig_session *s, char *err, size_t errlen);
 
 static void set_err(livemig_session *s, int code, const char *msg)
 {
@@ -173,6 +176,10 @@ int livemig_start(livemig_session *s, const char *uri)
 	if (s->role == LIVEMIG_SOURCE && !s->nblocks) {
 		set_err(s, -EINVAL, "no RAM block registered");
 		return -EINVAL;
+	}
+	if (s->role == LIVEMIG_SOURCE && (r = choose_engines(s, err, sizeof(err)))) {
+		set_err(s, r, err);
+		return r;
 	}
 	s->page_hash = lm_page_hash_select(NULL);
 	/* The destination learns the channel count from the hellos: room for
@@ -477,10 +484,10 @@ static void accel_warn(void *opaque, const char *msg)
 	lm_log(opaque, 1, "%s", msg);
 }
 
-/* Source: picks the compression engines once for the session. */
-static int choose_engines(livemig_session *s)
+/* Source: picks the compression engines once for the session, before it
+ * connects, so that a forced engine that cannot run is a plain error. */
+static int choose_engines(livemig_session *s, char *err, size_t errlen)
 {
-	char err[256];
 	uint8_t m = s->p.method;
 	struct lm_accel_choice *ch = &s->accel;
 
@@ -490,18 +497,19 @@ static int choose_engines(livemig_session *s)
 	ch->warn_opaque = s;
 	if (!lm_engine_fallback(m)) {
 		/* none, zlib, zstd, auto: one engine each, the method's own. */
-		if (s->p.engine[0] && strcmp(s->p.engine, lm_method_name(m)))
-			return lm_fail(s, -EINVAL, "compression-engine=%s: method %s has only "
-				       "its own engine", s->p.engine, lm_method_name(m));
+		if (s->p.engine[0] && strcmp(s->p.engine, lm_method_name(m))) {
+			snprintf(err, errlen, "compression-engine=%s: method %s has only its "
+				 "own engine", s->p.engine, lm_method_name(m));
+			return -EINVAL;
+		}
 		return 0;
 	}
 	int r = lm_accel_choose(ch, m, s->p.engine[0] ? s->p.engine : NULL,
-				s->p.x_fault[0] ? s->p.x_fault : NULL, err, sizeof(err));
+				s->p.x_fault[0] ? s->p.x_fault : NULL, err, errlen);
 	if (r)
-		return lm_fail(s, r, "%s", err);
+		return r;
 	if (ch->skipped[0])
-		lm_log(s, 2, "%s: engines skipped: %s", lm_method_name(m),
-		       ch->skipped);
+		lm_log(s, 2, "%s: engines skipped: %s", lm_method_name(m), ch->skipped);
 	lm_log(s, 2, "%s: compressing with %s%s%s", lm_method_name(m),
 	       ch->hw ? ch->hw->name : ch->sw->name, ch->hw ? ", falling back to " : "",
 	       ch->hw ? ch->sw->name : "");
@@ -537,6 +545,20 @@ static int chan_setup(livemig_session *s, struct lm_chan *c, bool source)
 	}
 	if (source && s->live && !(c->bounce = malloc((size_t)LM_PACKET_PAGES * LM_PAGE_SIZE)))
 		return lm_fail(s, -ENOMEM, "out of memory");
+	if (source && s->p.zero_detect && s->p.zero_dsa) {
+		char why[256];
+		int r = lm_dsa_open(s->p.dsa_path, &c->dsa, why, sizeof(why));
+		/* No device is not an error: the CPU detects zero pages, as with
+		 * zero-page-detection=multifd, and the log says so once.  A
+		 * malformed dsa-path is. */
+		if (r == -EINVAL)
+			return lm_fail(s, r, "dsa-path: %s", why);
+		if (r && c->id == 1)
+			lm_log(s, 1, "zero-page-detection=dsa: %s; detecting zero pages on the CPU",
+			       why);
+		else if (!r && c->id == 1)
+			lm_log(s, 2, "zero-page-detection=dsa: work queue %s", s->p.dsa_path);
+	}
 	return 0;
 }
 
@@ -544,8 +566,6 @@ int lm_start_channels(livemig_session *s, void *(*thread_main)(void *))
 {
 	bool source = s->role == LIVEMIG_SOURCE;
 	s->methods = lm_method_set(s->p.method);
-	if (source && choose_engines(s))
-		return s->err_code;
 	for (unsigned i = 0; i < s->p.channels; i++) {
 		struct lm_chan *c = &s->ch[i];
 		int r = chan_setup(s, c, source);
@@ -581,6 +601,8 @@ void lm_chan_free_codec(livemig_session *s, struct lm_chan *c)
 			codec->recv_cleanup(c->cctx[m]);
 		c->cctx[m] = NULL;
 	}
+	lm_dsa_close(c->dsa);
+	c->dsa = NULL;
 	if (c->autoc) {
 		lm_auto_free(c->autoc);
 		free(c->autoc);

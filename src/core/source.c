@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "core/internal.h"
+#include "zeropage/dsa.h"
 #include "util/util.h"
 
 static int send_hello(livemig_session *s, int fd, unsigned channel)
@@ -107,10 +108,23 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	 * page meanwhile (it is then dirty and goes again next pass): every
 	 * later read - hash, CRC, send, compress - must see the same bytes, so
 	 * the page is first copied into the channel's bounce buffer. */
+	bool dsa_zero[LM_PACKET_PAGES];
+	if (c->dsa && n) {
+		/* The whole packet in one batch on the device, then the usual
+		 * visit per page with its answers. */
+		const uint8_t *all[LM_PACKET_PAGES];
+		for (uint32_t i = 0; i < n; i++)
+			all[i] = b->host + (gpn[i] & ((1ull << 40) - 1)) * LM_PAGE_SIZE;
+		lm_dsa_zero_check(c->dsa, all, n, dsa_zero);
+		struct lm_dsa_stats ds;
+		lm_dsa_stats(c->dsa, &ds);
+		atomic_store_explicit(&c->dsa_pages, ds.pages_dsa, memory_order_relaxed);
+		atomic_store_explicit(&c->dsa_cpu_pages, ds.pages_cpu, memory_order_relaxed);
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t page = gpn[i] & ((1ull << 40) - 1);
 		const uint8_t *p = b->host + page * LM_PAGE_SIZE;
-		if (s->p.zero_detect && c->is_zero(p)) {
+		if (s->p.zero_detect && (c->dsa ? dsa_zero[i] : c->is_zero(p))) {
 			zero_idx[nz++] = (uint32_t)page;
 			b->hash[page] = lm_zero_hash(gpn[i]);
 			continue;

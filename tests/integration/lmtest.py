@@ -186,6 +186,12 @@ class Checker:
         sys.exit(1 if self.failures else 0)
 
 
+def info_json():
+    out = subprocess.run([LIVEMIG, "info", "--json"], capture_output=True, check=True,
+                         text=True).stdout
+    return json.loads(out)
+
+
 def load_json(path):
     with open(path) as f:
         return json.load(f)

@@ -100,8 +100,9 @@ struct livemig_stats {
 	uint64_t busy_retries;       /* jobs resubmitted because the device was busy */
 	uint64_t hw_errors;          /* jobs the hardware failed (done again in software) */
 	uint64_t raw_pages;          /* pages sent raw because they did not shrink */
-	/* multifd-compression=auto: packets sent raw, as lz4, as zstd. */
-	uint64_t auto_none, auto_lz4, auto_zstd;
+	/* multifd-compression=auto: packets sent raw, as lz4, as zstd at
+	 * multifd-zstd-level, and at two levels more. */
+	uint64_t auto_none, auto_lz4, auto_zstd, auto_zstd_hi;
 	/* zero-page-detection=dsa: pages checked by the device, on the CPU. */
 	uint64_t dsa_pages, dsa_cpu_pages;
 };

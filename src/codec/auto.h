@@ -1,36 +1,49 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * multifd-compression=auto: each packet goes raw, as lz4 or as zstd,
- * whichever this channel expects to finish soonest, from what it measured:
+ * multifd-compression=auto: each packet goes raw, as lz4 or as zstd (at
+ * multifd-zstd-level or two levels more), whichever this channel expects to
+ * finish soonest, from what it measured:
  *
- *   time per input byte  t(m) = 1 / speed(m)  +  1 / (link x ratio(m))
+ *   time per input byte  t(m) = 1 / speed(m)  +  channels / (link x ratio(m))
  *
  * speed(m): input bytes per second the channel compresses with m (wall
- * time, so CPU contention counts); link: wire bytes per second the channel
- * gets when it sends (time in the rate limiter and in writev); ratio(m):
- * the packet's expected ratio, from one sampled page compressed with LZ4
- * (cheap: 1 page in up to 128) times the method's measured gain over that
- * sample.  Raw has no compression time and ratio 1.  A fast link makes raw
- * win, a slow link with compressible data zstd, and in between the channel
- * mixes them so that neither the link nor the CPU waits.  A sample that does
- * not shrink by LM_AUTO_MIN_RATIO sends the packet raw without trying.
- * Every 32nd packet refreshes the estimate of a method not used lately.
+ * time, so CPU contention counts).  link: what the link carries, in wire
+ * bytes per second for the whole session: max-bandwidth when set, else the
+ * highest throughput the session has reached over a 50 ms window, decaying
+ * slowly (a link that was seen to carry it can carry it again; the decay
+ * forgets a link that got slower).  Measuring only how long a channel waits
+ * to send would not do: raw packets look free whenever the link is not yet
+ * full, and the channels would fill it with raw pages that zstd had made
+ * three times smaller.  ratio(m): the packet's expected ratio, from one
+ * sampled page - the better of its LZ4 ratio (repeats) and its order-0
+ * entropy (what a Huffman stage gains on data with few repeats) - times the
+ * method's measured gain over that estimate.  Raw has no compression time
+ * and ratio 1.  A sample estimated under LM_AUTO_MIN_RATIO sends the packet
+ * raw without trying.  Every 32nd packet refreshes the estimate of a choice
+ * not used lately.
  */
 #ifndef LM_AUTO_H
 #define LM_AUTO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/wire.h"
 
-enum { LM_AUTO_NONE, LM_AUTO_LZ4, LM_AUTO_ZSTD, LM_AUTO_N };
+/* The choices: raw, lz4, zstd at multifd-zstd-level, and two levels
+ * higher (more ratio for CPU that would otherwise wait on the link). */
+enum { LM_AUTO_NONE, LM_AUTO_LZ4, LM_AUTO_ZSTD, LM_AUTO_ZSTD_HI, LM_AUTO_N };
+#define LM_AUTO_HI_STEP 2
 #define LM_AUTO_MIN_RATIO 1.08
 
 struct lm_auto {
-	double link;               /* wire bytes/s while sending, 0 = unknown */
+	double link;               /* session wire bytes/s the link carries, 0 = unknown */
+	unsigned channels;
+	bool link_fixed;           /* max-bandwidth or the test hook */
+	uint64_t win_t, win_bytes; /* start of the current 50 ms window */
 	double speed[LM_AUTO_N];   /* input bytes/s compressing */
 	double gain[LM_AUTO_N];    /* packet ratio / sampled page ratio */
-	uint64_t fixed[3];         /* test hook x-auto-speeds: link, lz4, zstd */
+	uint64_t fixed[LM_AUTO_N]; /* test hook x-auto-speeds: link, lz4, zstd, zstd-hi */
 	uint64_t packets;
 	uint64_t last_used[LM_AUTO_N];
 	double sample_ratio;       /* of the packet being sent */
@@ -41,13 +54,19 @@ struct lm_auto {
 /* The wire method of each choice. */
 extern const uint8_t lm_auto_method[LM_AUTO_N];
 
-int lm_auto_init(struct lm_auto *a, const uint64_t fixed[3]);
+/* fixed: the test hook's speeds (link, lz4, zstd, zstd-hi; 0 = measure);
+ * max_bandwidth: the session's (0 = unlimited). */
+int lm_auto_init(struct lm_auto *a, const uint64_t fixed[LM_AUTO_N], unsigned channels,
+		 uint64_t max_bandwidth);
+/* The level a choice compresses at, for a session's zstd level. */
+int lm_auto_level(int choice, int zstd_level);
 void lm_auto_free(struct lm_auto *a);
 /* The choice (LM_AUTO_*) for a packet whose first normal page is sample. */
 int lm_auto_choose(struct lm_auto *a, const uint8_t *sample);
-/* After sending it: input bytes, payload bytes, ns compressing, wire bytes
- * and ns sending (rate limiter + write). */
+/* After compressing it: input bytes, payload bytes, ns compressing. */
 void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
-		    uint64_t compress_ns, uint64_t wire, uint64_t send_ns);
+		    uint64_t compress_ns);
+/* After sending: the session's wire bytes so far (all channels), now. */
+void lm_auto_link(struct lm_auto *a, uint64_t session_wire, uint64_t now_ns);
 
 #endif

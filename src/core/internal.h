@@ -69,7 +69,7 @@ struct lm_params {
 	unsigned x_delay_channel;    /* destination: this channel's receiver... */
 	unsigned x_delay_ms;         /* ...sleeps this long before each packet */
 	char x_fault[128];           /* fault engine options: "" = off */
-	uint64_t x_auto[3];          /* auto: fixed link, lz4, zstd speeds (B/s), 0 = measure */
+	uint64_t x_auto[LM_AUTO_N];  /* auto: fixed link, lz4, zstd, zstd-hi speeds (B/s) */
 	uint32_t set_mask;           /* 1 << lm_param_id for explicitly set ones */
 };
 
@@ -136,6 +136,7 @@ struct lm_chan {
 	void *cctx[LM_METHOD_MAX]; /* a context per method the session uses */
 	struct lm_accel_counters acc;
 	struct lm_auto *autoc;      /* source, multifd-compression=auto */
+	void *actx[LM_AUTO_N];      /* ...its compressor per choice */
 	_Atomic uint64_t auto_packets[LM_AUTO_N];
 	struct lm_dsa *dsa;         /* source, zero-page-detection=dsa */
 	_Atomic uint64_t dsa_pages, dsa_cpu_pages;

@@ -226,13 +226,16 @@ int lm_params_set(struct lm_params *p, const char *name, const char *value, char
 		snprintf(p->x_fault, sizeof(p->x_fault), "%s", value);
 		return 0;
 	} else if (!strcmp(name, "x-auto-speeds")) {
-		/* Test hook: auto's link and lz4/zstd speeds, fixed (0 = measure). */
-		char buf[96], *save = NULL, *tok;
+		/* Test hook: auto's link and compressor speeds, fixed (0 = measure);
+		 * the zstd-hi speed may be left out (then: measured). */
+		char buf[128], *save = NULL, *tok;
 		snprintf(buf, sizeof(buf), "%s", value);
 		tok = strtok_r(buf, ",", &save);
-		for (int i = 0; i < 3; i++, tok = strtok_r(NULL, ",", &save)) {
-			if (!tok || lm_parse_size(tok, &p->x_auto[i])) {
-				snprintf(err, errlen, "x-auto-speeds: expected LINK,LZ4,ZSTD in bytes/s");
+		memset(p->x_auto, 0, sizeof(p->x_auto));
+		for (int i = 0; i < LM_AUTO_N; i++, tok = strtok_r(NULL, ",", &save)) {
+			if ((!tok && i < LM_AUTO_N - 1) || (tok && lm_parse_size(tok, &p->x_auto[i]))) {
+				snprintf(err, errlen, "x-auto-speeds: expected LINK,LZ4,ZSTD[,ZSTD_HI] "
+					 "in bytes/s");
 				return -EINVAL;
 			}
 		}

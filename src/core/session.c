@@ -540,8 +540,17 @@ static int chan_setup(livemig_session *s, struct lm_chan *c, bool source)
 		return lm_fail(s, -ENOMEM, "out of memory");
 	if (source && s->p.method == LM_METHOD_AUTO) {
 		if (!(c->autoc = calloc(1, sizeof(*c->autoc))) ||
-		    lm_auto_init(c->autoc, s->p.x_auto))
+		    lm_auto_init(c->autoc, s->p.x_auto, s->p.channels, s->p.max_bandwidth))
 			return lm_fail(s, -ENOMEM, "out of memory");
+		/* lz4 and zstd at its level are the method contexts above; the
+		 * higher zstd level gets its own. */
+		c->actx[LM_AUTO_LZ4] = c->cctx[LM_METHOD_LZ4];
+		c->actx[LM_AUTO_ZSTD] = c->cctx[LM_METHOD_ZSTD];
+		cfg.level = lm_auto_level(LM_AUTO_ZSTD_HI, s->p.zstd_level);
+		int r = lm_codec_by_method(LM_METHOD_ZSTD)->send_setup(&c->actx[LM_AUTO_ZSTD_HI],
+								       &cfg);
+		if (r)
+			return lm_fail(s, r, "zstd: cannot set up compression");
 	}
 	if (source && s->live && !(c->bounce = malloc((size_t)LM_PACKET_PAGES * LM_PAGE_SIZE)))
 		return lm_fail(s, -ENOMEM, "out of memory");
@@ -603,6 +612,9 @@ void lm_chan_free_codec(livemig_session *s, struct lm_chan *c)
 	}
 	lm_dsa_close(c->dsa);
 	c->dsa = NULL;
+	if (c->actx[LM_AUTO_ZSTD_HI])
+		lm_codec_by_method(LM_METHOD_ZSTD)->send_cleanup(c->actx[LM_AUTO_ZSTD_HI]);
+	memset(c->actx, 0, sizeof(c->actx));
 	if (c->autoc) {
 		lm_auto_free(c->autoc);
 		free(c->autoc);

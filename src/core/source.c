@@ -181,7 +181,8 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	} else if (nn) {
 		const struct lm_codec_ops *codec = lm_codec_by_method(method);
 		uint64_t t0 = c->autoc ? lm_now_ns() : 0;
-		ssize_t len = codec->compress(c->cctx[method], normal, nn, c->buf, c->bufcap);
+		void *ctx = c->autoc ? c->actx[choice] : c->cctx[method];
+		ssize_t len = codec->compress(ctx, normal, nn, c->buf, c->bufcap);
 		if (len <= 0)
 			return lm_fail(s, len < 0 ? (int)len : -EIO,
 				       "channel %u: %s compression failed", c->id, codec->name);
@@ -197,7 +198,6 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	iov[0] = (struct iovec){head, head_len};
 
 	uint64_t wire = head_len + h.payload_len;
-	uint64_t t_send = c->autoc ? lm_now_ns() : 0;
 	/* As QEMU: max-bandwidth paces pre-copy; the final pass runs while
 	 * the guest is stopped and goes as fast as it can. */
 	if (!c->final_pass)
@@ -207,9 +207,16 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 		return lm_quit(s) ? s->err_code
 				  : lm_fail_io(s, r, "channel %u: send failed: %s", c->id,
 					       strerror(-r));
+	if (choice >= 0) {
+		uint64_t session_wire = 0;
+		for (unsigned i = 0; i < s->p.channels; i++)
+			session_wire += atomic_load_explicit(&s->ch[i].wire_bytes,
+							     memory_order_relaxed);
+		lm_auto_link(c->autoc, session_wire + wire, lm_now_ns());
+	}
 	if (choice >= 0 && nn) {
 		lm_auto_update(c->autoc, choice, (uint64_t)nn * LM_PAGE_SIZE, h.payload_len,
-			       compress_ns, wire, lm_now_ns() - t_send);
+			       compress_ns);
 		atomic_store_explicit(&c->auto_packets[choice], c->auto_packets[choice] + 1,
 				      memory_order_relaxed);
 	}

@@ -44,6 +44,8 @@ int livemig_query(livemig_session *s, struct livemig_stats *st)
 						     memory_order_relaxed);
 		st->auto_zstd += atomic_load_explicit(&c->auto_packets[LM_AUTO_ZSTD],
 						      memory_order_relaxed);
+		st->auto_zstd_hi += atomic_load_explicit(&c->auto_packets[LM_AUTO_ZSTD_HI],
+							 memory_order_relaxed);
 		st->dsa_pages += atomic_load_explicit(&c->dsa_pages, memory_order_relaxed);
 		st->dsa_cpu_pages += atomic_load_explicit(&c->dsa_cpu_pages, memory_order_relaxed);
 	}
@@ -178,7 +180,7 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		"  \"compression\": {\"ratio\": %.3f, \"engine\": \"%s\", \"fallback-engine\": \"%s\", "
 		"\"hw-jobs\": %llu, \"sw-jobs\": %llu, \"busy-retries\": %llu, \"hw-errors\": %llu, "
 		"\"raw-pages\": %llu,\n"
-		"    \"auto\": {\"none\": %llu, \"lz4\": %llu, \"zstd\": %llu}},\n"
+		"    \"auto\": {\"none\": %llu, \"lz4\": %llu, \"zstd\": %llu, \"zstd-hi\": %llu}},\n"
 		"  \"zero-page\": {\"dsa-pages\": %llu, \"cpu-fallback-pages\": %llu},\n"
 		"  \"verify\": {\"match\": %s},\n"
 		"  \"iterations\": %s\n"
@@ -201,6 +203,7 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		(unsigned long long)st.sw_jobs, (unsigned long long)st.busy_retries,
 		(unsigned long long)st.hw_errors, (unsigned long long)st.raw_pages,
 		(unsigned long long)st.auto_none, (unsigned long long)st.auto_lz4,
-		(unsigned long long)st.auto_zstd, (unsigned long long)st.dsa_pages,
+		(unsigned long long)st.auto_zstd, (unsigned long long)st.auto_zstd_hi,
+		(unsigned long long)st.dsa_pages,
 		(unsigned long long)st.dsa_cpu_pages, verify, iters);
 }

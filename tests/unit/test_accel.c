@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "accel/accel.h"
+#include "codec/auto.h"
 #include "core/wire.h"
 #include "t.h"
 
@@ -291,6 +292,46 @@ static void choice(void)
 	CHECK(a == 0.5 && b == 0.25 && c == 0 && seed == 3);
 }
 
+/* auto's choice from fixed speeds (the x-auto-speeds hook's path). */
+static int auto_pick(uint64_t link, uint64_t lz4, uint64_t zstd, uint64_t zstd_hi,
+		     const uint8_t *page, int packets)
+{
+	uint64_t fixed[LM_AUTO_N] = {link, lz4, zstd, zstd_hi};
+	struct lm_auto a;
+	int counts[LM_AUTO_N] = {0}, best = 0;
+
+	CHECK(lm_auto_init(&a, fixed, 2, 0) == 0);
+	for (int i = 0; i < packets; i++)
+		counts[lm_auto_choose(&a, page)]++;
+	lm_auto_free(&a);
+	for (int m = 1; m < LM_AUTO_N; m++)
+		if (counts[m] > counts[best])
+			best = m;
+	CHECKF(counts[best] == packets, "auto wavered: %d %d %d %d", counts[0], counts[1],
+	       counts[2], counts[3]);
+	return best;
+}
+
+static void auto_choice(uint8_t **pages)
+{
+	const uint8_t *random = pages[1], *text = pages[2];
+
+	/* Fast link: raw, whatever the data. */
+	CHECK(auto_pick(10000000000ull, 600000000, 350000000, 200000000, text, 100) ==
+	      LM_AUTO_NONE);
+	CHECK(auto_pick(10000000000ull, 600000000, 350000000, 200000000, random, 100) ==
+	      LM_AUTO_NONE);
+	/* Slow link: text compresses, random pages still go raw, untried. */
+	int m = auto_pick(30000000, 600000000, 350000000, 200000000, text, 100);
+	CHECKF(m == LM_AUTO_ZSTD || m == LM_AUTO_ZSTD_HI, "slow link, text: %d", m);
+	CHECK(auto_pick(30000000, 600000000, 350000000, 200000000, random, 100) == LM_AUTO_NONE);
+	/* Very slow link and CPU to spare: the higher zstd level. */
+	CHECK(auto_pick(1000000, 600000000, 350000000, 300000000, text, 100) == LM_AUTO_ZSTD_HI);
+	/* A link just short of raw speed and slow zstd: lz4 is the sweet spot. */
+	CHECK(auto_pick(600000000, 2000000000, 100000000, 50000000, text, 100) == LM_AUTO_LZ4);
+	CHECK(lm_auto_level(LM_AUTO_ZSTD_HI, 1) == 3 && lm_auto_level(LM_AUTO_ZSTD_HI, 19) == 19);
+}
+
 int main(void)
 {
 	uint8_t *pages[NP];
@@ -301,6 +342,7 @@ int main(void)
 	engines(pages);
 	policy(pages);
 	choice();
+	auto_choice(pages);
 	for (unsigned i = 0; i < NP; i++)
 		free(pages[i]);
 	T_DONE();

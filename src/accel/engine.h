@@ -79,6 +79,14 @@ struct lm_engine_ops {
 			  uint32_t out_len);
 };
 
+/* run() for an engine that does one job at a time: job_fn(ctx, job). */
+#define LM_ENGINE_RUN_EACH(name, ctx_type, job_fn)                                 \
+	static void name(void *ctx, struct lm_job *jobs, uint32_t n)               \
+	{                                                                          \
+		for (uint32_t i = 0; i < n; i++)                                   \
+			job_fn((ctx_type *)ctx, &jobs[i]);                         \
+	}
+
 #define LM_ENGINE_ANY_METHOD 0xff /* the test-only fault engine wraps any */
 
 /* Every engine this build knows of, compiled or not, in preference order

@@ -240,11 +240,7 @@ static void qatzip_job(struct qatzip_ctx *c, struct lm_job *j)
 
 /* qzCompress is synchronous, so jobs go one after the other; QATzip
  * spreads one packet's chunks over the device's rings itself. */
-static void qatzip_run(void *ctx, struct lm_job *jobs, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		qatzip_job(ctx, &jobs[i]);
-}
+LM_ENGINE_RUN_EACH(qatzip_run, struct qatzip_ctx, qatzip_job)
 
 static int qatzip_decompress(void *ctx, const uint8_t *in, uint32_t len, uint8_t *out,
 			     uint32_t out_len)

@@ -115,11 +115,7 @@ static void isal_job(struct isal_ctx *c, struct lm_job *j)
 	j->status = 0;
 }
 
-static void isal_run(void *ctx, struct lm_job *jobs, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		isal_job(ctx, &jobs[i]);
-}
+LM_ENGINE_RUN_EACH(isal_run, struct isal_ctx, isal_job)
 
 static int isal_decompress(void *ctx, const uint8_t *in, uint32_t len, uint8_t *out,
 			   uint32_t out_len)
@@ -203,11 +199,7 @@ static void zlib_job(struct zlib_ctx *c, struct lm_job *j)
 	}
 }
 
-static void zlib_run(void *ctx, struct lm_job *jobs, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		zlib_job(ctx, &jobs[i]);
-}
+LM_ENGINE_RUN_EACH(zlib_run, struct zlib_ctx, zlib_job)
 
 static int zlib_decompress(void *ctx, const uint8_t *in, uint32_t len, uint8_t *out,
 			   uint32_t out_len)

@@ -200,11 +200,7 @@ static void uadk_job(struct uadk_ctx *c, struct lm_job *j)
 
 /* Synchronous calls, one page after the other: wd_do_comp_sync returns
  * when the device has answered, so nothing is in flight after run(). */
-static void uadk_run(void *ctx, struct lm_job *jobs, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		uadk_job(ctx, &jobs[i]);
-}
+LM_ENGINE_RUN_EACH(uadk_run, struct uadk_ctx, uadk_job)
 
 /*
  * As in QEMU, success is "exactly out_len bytes out".  The input consumed

@@ -4,6 +4,7 @@
 #ifndef LM_T_H
 #define LM_T_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -26,6 +27,17 @@ static int t_failures;
 			t_failures++;                                                      \
 		}                                                                          \
 	} while (0)
+
+/* xorshift64: repeatable test data. */
+static uint64_t t_rng = 0x2545f4914f6cdd1dull;
+
+static inline uint64_t t_rnd(void)
+{
+	t_rng ^= t_rng << 13;
+	t_rng ^= t_rng >> 7;
+	t_rng ^= t_rng << 17;
+	return t_rng;
+}
 
 #define T_DONE() return t_failures ? 1 : 0
 

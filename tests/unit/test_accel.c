@@ -22,16 +22,6 @@
 #define PS LM_PAGE_SIZE
 #define NP 24 /* pages per test set */
 
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-
-static uint64_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
 /* Page i: zero, random (incompressible) or text, in turn. */
 static void fill(uint8_t *p, unsigned i)
 {
@@ -42,13 +32,13 @@ static void fill(uint8_t *p, unsigned i)
 		break;
 	case 1:
 		for (size_t k = 0; k < PS; k += 8) {
-			uint64_t v = rnd();
+			uint64_t v = t_rnd();
 			memcpy(p + k, &v, 8);
 		}
 		break;
 	default:
 		for (size_t k = 0; k < PS;) {
-			const char *s = w[rnd() % 5];
+			const char *s = w[t_rnd() % 5];
 			size_t l = strlen(s) < PS - k ? strlen(s) : PS - k;
 			memcpy(p + k, s, l);
 			k += l;

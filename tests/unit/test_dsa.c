@@ -27,22 +27,12 @@
 
 static uint8_t *mem;			/* MAXP pages */
 static const uint8_t *pages[MAXP];
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-
-static uint64_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
 /* Page i: zero, or zero with one non-zero byte at off. */
 static void set_page(unsigned i, int off)
 {
 	memset(mem + (size_t)i * PS, 0, PS);
 	if (off >= 0)
-		mem[(size_t)i * PS + (unsigned)off] = (uint8_t)(1 + rnd() % 255);
+		mem[(size_t)i * PS + (unsigned)off] = (uint8_t)(1 + t_rnd() % 255);
 }
 
 /* A mix: about half zero, the others with one byte set anywhere (often at
@@ -50,7 +40,7 @@ static void set_page(unsigned i, int off)
 static void fill_mix(unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		switch (rnd() % 6) {
+		switch (t_rnd() % 6) {
 		case 0:
 		case 1:
 		case 2:
@@ -63,7 +53,7 @@ static void fill_mix(unsigned n)
 			set_page(i, PS - 1);
 			break;
 		default:
-			set_page(i, (int)(rnd() % PS));
+			set_page(i, (int)(t_rnd() % PS));
 		}
 	}
 }
@@ -373,7 +363,7 @@ static void test_thread(void)
 	if (!d)
 		return;
 	for (int round = 0; round < 20; round++) {
-		unsigned n = round == 0 ? 1 : (unsigned)(1 + rnd() % MAXP);
+		unsigned n = round == 0 ? 1 : (unsigned)(1 + t_rnd() % MAXP);
 
 		fill_mix(n);
 		CHECK(lm_dsa_zero_check(d, pages, n, zero) == 0);

@@ -37,22 +37,26 @@ struct isal_ctx {
 	bool zlib;
 };
 
-/* The methods' levels 1..9 onto igzip's 1..3 (0 has no matching, so
- * ratios far from the other engines'). */
+/* The methods' levels 1..9 onto igzip's 1..3.  igzip's level 0 is not
+ * used: per page on the corpus it is 7x faster than zlib-1 but its ratio is
+ * 19 % lower (1.95 against 2.41); level 1 is 3x faster at 0.5 % lower. */
 static int isal_level(int level)
 {
 	return level <= 1 ? 1 : level <= 5 ? 2 : 3;
 }
 
-static uint32_t isal_level_buf_size(int level)
+/* igzip's token buffer: the large one for a packet; for a page the small
+ * one, which less memory to set up makes faster (per page, one thread, the
+ * corpus: 239-250 against 208-245 MB/s, same ratio). */
+static uint32_t isal_level_buf_size(int level, bool page)
 {
 	switch (level) {
 	case 1:
-		return ISAL_DEF_LVL1_DEFAULT;
+		return page ? ISAL_DEF_LVL1_SMALL : ISAL_DEF_LVL1_LARGE;
 	case 2:
-		return ISAL_DEF_LVL2_DEFAULT;
+		return page ? ISAL_DEF_LVL2_SMALL : ISAL_DEF_LVL2_LARGE;
 	default:
-		return ISAL_DEF_LVL3_DEFAULT;
+		return page ? ISAL_DEF_LVL3_SMALL : ISAL_DEF_LVL3_LARGE;
 	}
 }
 
@@ -71,7 +75,7 @@ static int isal_setup(void **ctx, const struct lm_engine_cfg *cfg)
 	if (!c)
 		return -ENOMEM;
 	c->level = isal_level(cfg->level);
-	c->level_buf_size = isal_level_buf_size(c->level);
+	c->level_buf_size = isal_level_buf_size(c->level, false);
 	c->level_buf = malloc(c->level_buf_size);
 	c->zlib = method_zlib_wrapped(cfg->method);
 	if (!c->level_buf) {
@@ -89,7 +93,7 @@ static void isal_job(struct isal_ctx *c, struct lm_job *j)
 	isal_deflate_init(zs);
 	zs->level = (uint32_t)c->level;
 	zs->level_buf = c->level_buf;
-	zs->level_buf_size = c->level_buf_size;
+	zs->level_buf_size = isal_level_buf_size(c->level, j->npages == 1);
 	zs->gzip_flag = c->zlib ? IGZIP_ZLIB : IGZIP_DEFLATE;
 	zs->flush = NO_FLUSH;
 	zs->next_out = j->dst;

@@ -178,6 +178,10 @@ static void hw_attempt(struct lm_accel *a, struct lm_job *jobs, uint32_t n)
 		struct lm_job *t = &a->tmp[k], *j = &jobs[a->pos[k]];
 		if (t->status == -EBUSY)
 			continue;
+		/* An output length the job could not have is a device bug: never
+		 * let it run past the buffer. */
+		if (t->status == 0 && (t->len == 0 || t->len > t->cap))
+			t->status = -EOVERFLOW;
 		if (t->status == 0 && a->scratch && !verified(a, t))
 			t->status = -EILSEQ;
 		if (t->status == 0 || t->status == -ENOSPC) {

@@ -74,8 +74,12 @@ void lm_accel_cleanup(struct lm_accel *a);
  */
 int lm_accel_run(struct lm_accel *a, struct lm_job *jobs, uint32_t n);
 
-/* The fault engine's options (fault.c): 0 or -EINVAL. */
-int lm_fault_parse(const char *opt, double *busy, double *error, double *corrupt,
-		   uint64_t *seed);
+/* The fault engine's options (fault.c): rates in 0..1, and a seed. */
+struct lm_fault_opts {
+	double busy, error, corrupt, badlen;
+	uint64_t seed;
+};
+/* 0 or -EINVAL. */
+int lm_fault_parse(const char *opt, struct lm_fault_opts *o);
 
 #endif

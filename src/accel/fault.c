@@ -4,7 +4,9 @@
  * the method's software engine and, per job, returns busy, fails, or
  * returns corrupt output, at rates given in its options:
  *
- *   busy=P,error=P,corrupt=P,seed=N     (P in 0..1, each optional)
+ *   busy=P,error=P,corrupt=P,badlen=P,seed=N     (P in 0..1, each optional)
+ *
+ * badlen: claims success with an output length larger than the buffer.
  *
  * It is reachable only through the x-fault-engine test parameter and exists
  * to prove the fallback policy end to end (tests/unit/test_accel.c and the
@@ -16,21 +18,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "accel/engine.h"
+#include "accel/accel.h"
 
 struct fault_ctx {
 	const struct lm_engine_ops *sw;
 	void *sw_ctx;
-	double busy, error, corrupt;
+	struct lm_fault_opts o;
 	uint64_t rng;
 };
 
 /* Parses "busy=0.5,error=0.1,corrupt=0,seed=7"; -EINVAL on anything else. */
-int lm_fault_parse(const char *opt, double *busy, double *error, double *corrupt,
-		   uint64_t *seed)
+int lm_fault_parse(const char *opt, struct lm_fault_opts *o)
 {
-	*busy = *error = *corrupt = 0;
-	*seed = 1;
+	*o = (struct lm_fault_opts){.seed = 1};
 	if (!opt || !*opt)
 		return 0;
 	char buf[256];
@@ -44,17 +44,19 @@ int lm_fault_parse(const char *opt, double *busy, double *error, double *corrupt
 			return -EINVAL;
 		*eq++ = 0;
 		if (!strcmp(tok, "seed")) {
-			*seed = strtoull(eq, &end, 10);
+			o->seed = strtoull(eq, &end, 10);
 		} else {
 			double v = strtod(eq, &end);
 			if (v < 0 || v > 1 || end == eq)
 				return -EINVAL;
 			if (!strcmp(tok, "busy"))
-				*busy = v;
+				o->busy = v;
 			else if (!strcmp(tok, "error"))
-				*error = v;
+				o->error = v;
 			else if (!strcmp(tok, "corrupt"))
-				*corrupt = v;
+				o->corrupt = v;
+			else if (!strcmp(tok, "badlen"))
+				o->badlen = v;
 			else
 				return -EINVAL;
 		}
@@ -85,16 +87,16 @@ static void fault_cleanup(void *ctx)
 static int fault_setup(void **ctx, const struct lm_engine_cfg *cfg)
 {
 	struct fault_ctx *c = calloc(1, sizeof(*c));
-	uint64_t seed;
 	if (!c)
 		return -ENOMEM;
 	c->sw = lm_engine_fallback(cfg->method);
-	if (!c->sw || lm_fault_parse(cfg->options, &c->busy, &c->error, &c->corrupt, &seed)) {
+	if (!c->sw || lm_fault_parse(cfg->options, &c->o)) {
 		free(c);
 		return -EINVAL;
 	}
 	/* A distinct, never-zero stream per channel. */
-	c->rng = (seed * 0x9e3779b97f4a7c15ull) ^ ((cfg->channel + 1ull) * 0xbf58476d1ce4e5b9ull);
+	c->rng = (c->o.seed * 0x9e3779b97f4a7c15ull) ^
+		 ((cfg->channel + 1ull) * 0xbf58476d1ce4e5b9ull);
 	if (!c->rng)
 		c->rng = 1;
 	int r = c->sw->setup(&c->sw_ctx, cfg);
@@ -112,17 +114,19 @@ static void fault_run(void *ctx, struct lm_job *jobs, uint32_t n)
 	for (uint32_t i = 0; i < n; i++) {
 		struct lm_job *j = &jobs[i];
 		double d = draw(c);
-		if (d < c->busy) {
+		if (d < c->o.busy) {
 			j->status = -EBUSY;
 			continue;
 		}
-		if (d < c->busy + c->error) {
+		if (d < c->o.busy + c->o.error) {
 			j->status = -EIO;
 			continue;
 		}
 		c->sw->run(c->sw_ctx, j, 1);
-		if (j->status == 0 && j->len && draw(c) < c->corrupt)
+		if (j->status == 0 && j->len && draw(c) < c->o.corrupt)
 			j->dst[j->len / 2] ^= 0x5a; /* wrong, and says it is fine */
+		else if (j->status == 0 && draw(c) < c->o.badlen)
+			j->len = j->cap + 1; /* a length no buffer holds */
 	}
 }
 

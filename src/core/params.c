@@ -215,12 +215,10 @@ int lm_params_set(struct lm_params *p, const char *name, const char *value, char
 		return 0;
 	} else if (!strcmp(name, "x-fault-engine")) {
 		/* Test hook: the fault-injecting engine (src/accel/fault.c). */
-		double a, b, c;
-		uint64_t seed;
-		if (strlen(value) >= sizeof(p->x_fault) ||
-		    lm_fault_parse(value, &a, &b, &c, &seed)) {
+		struct lm_fault_opts fo;
+		if (strlen(value) >= sizeof(p->x_fault) || lm_fault_parse(value, &fo)) {
 			snprintf(err, errlen, "x-fault-engine: expected busy=P,error=P,corrupt=P,"
-				 "seed=N");
+				 "badlen=P,seed=N");
 			return -EINVAL;
 		}
 		snprintf(p->x_fault, sizeof(p->x_fault), "%s", value);

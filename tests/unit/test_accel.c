@@ -244,6 +244,11 @@ static void policy(uint8_t **pages)
 	CHECK(r.cnt.hw_jobs == randoms && warnings == 1);
 	policy_run("corrupt=1", 3, false, pages, &r, &warnings);
 	CHECK(r.cnt.hw_errors == 0 && r.cnt.hw_jobs == jobs);
+
+	/* Success with an impossible length: a device error, not a copy past
+	 * the buffer (ASan would see one). */
+	policy_run("badlen=1", 3, false, pages, &r, &warnings);
+	CHECK(r.cnt.hw_errors == jobs - randoms && r.cnt.sw_jobs == jobs - randoms);
 }
 
 static void choice(void)
@@ -274,12 +279,12 @@ static void choice(void)
 		CHECKF(strstr(err, "compression-engine=qatzip: ") != NULL, "err '%s'", err);
 	}
 	/* Bad fault options. */
-	double a, b, c;
-	uint64_t seed;
-	CHECK(lm_fault_parse("busy=2", &a, &b, &c, &seed) == -EINVAL);
-	CHECK(lm_fault_parse("busy=0.5,oops=1", &a, &b, &c, &seed) == -EINVAL);
-	CHECK(lm_fault_parse("busy=0.5,error=0.25,seed=3", &a, &b, &c, &seed) == 0);
-	CHECK(a == 0.5 && b == 0.25 && c == 0 && seed == 3);
+	struct lm_fault_opts fo;
+	CHECK(lm_fault_parse("busy=2", &fo) == -EINVAL);
+	CHECK(lm_fault_parse("busy=0.5,oops=1", &fo) == -EINVAL);
+	CHECK(lm_fault_parse("busy=0.5,error=0.25,badlen=1,seed=3", &fo) == 0);
+	CHECK(fo.busy == 0.5 && fo.error == 0.25 && fo.corrupt == 0 && fo.badlen == 1 &&
+	      fo.seed == 3);
 }
 
 /* auto's choice from fixed speeds (the x-auto-speeds hook's path). */

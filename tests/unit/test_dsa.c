@@ -70,6 +70,13 @@ static unsigned count_wrong(unsigned n, const bool *zero)
 	return bad;
 }
 
+/* Zero-checks the first n pages on d: the call succeeds, every answer right. */
+static void check_ok(struct lm_dsa *d, unsigned n, bool *zero)
+{
+	CHECKF(lm_dsa_zero_check(d, pages, n, zero) == 0 && count_wrong(n, zero) == 0,
+	       "%u pages: call failed or wrong answers", n);
+}
+
 static struct lm_dsa *open_ok(const char *path)
 {
 	char why[256];
@@ -115,8 +122,7 @@ static void test_success(void)
 	set_page(6, -1);
 	set_page(7, PS - 8);
 	memset(zero, 0x55, sizeof(zero));
-	CHECK(lm_dsa_zero_check(d, pages, 8, zero) == 0);
-	CHECK(count_wrong(8, zero) == 0);
+	check_ok(d, 8, zero);
 	CHECK(zero[0] && zero[3] && zero[6]);
 	CHECK(!zero[1] && !zero[2] && !zero[4] && !zero[5] && !zero[7]);
 
@@ -191,10 +197,8 @@ static void test_split(void)
 	if (!d)
 		return;
 	fill_mix(MAXP);
-	CHECK(lm_dsa_zero_check(d, pages, MAXP, zero) == 0);
-	CHECK(count_wrong(MAXP, zero) == 0);
-	CHECK(lm_dsa_zero_check(d, pages, 33, zero) == 0);
-	CHECK(count_wrong(33, zero) == 0);
+	check_ok(d, MAXP, zero);
+	check_ok(d, 33, zero);
 
 	struct lm_dsa_stats st = stats(d);
 	struct lm_dsa_model_counters mc = model(d);
@@ -244,8 +248,7 @@ static void test_errors(void)
 	fill_mix(MAXP);
 	set_page(3, -1);
 	set_page(40, PS - 1);
-	CHECK(lm_dsa_zero_check(d, pages, MAXP, zero) == 0);
-	CHECK(count_wrong(MAXP, zero) == 0);
+	check_ok(d, MAXP, zero);
 	CHECK(zero[3] && !zero[40]);
 
 	struct lm_dsa_stats st = stats(d);
@@ -287,8 +290,7 @@ static void test_faults(void)
 	set_page(5, PS - 1);	/* fault before the first byte */
 	set_page(6, -1);	/* fault at the last byte, zero */
 	set_page(7, PS - 1);	/* fault at the last byte, which is set */
-	CHECK(lm_dsa_zero_check(d, pages, 16, zero) == 0);
-	CHECK(count_wrong(16, zero) == 0);
+	check_ok(d, 16, zero);
 	CHECK(zero[1] && !zero[2] && !zero[3] && !zero[4] && !zero[5] && zero[6] && !zero[7]);
 
 	struct lm_dsa_stats st = stats(d);
@@ -324,8 +326,7 @@ static void test_busy(void)
 		return;
 	CHECK(lm_dsa_get_wq(d)->shared);
 	fill_mix(MAXP);
-	CHECK(lm_dsa_zero_check(d, pages, MAXP, zero) == 0);
-	CHECK(count_wrong(MAXP, zero) == 0);
+	check_ok(d, MAXP, zero);
 
 	struct lm_dsa_stats st = stats(d);
 	struct lm_dsa_model_counters mc = model(d);
@@ -341,8 +342,7 @@ static void test_busy(void)
 	if (!d)
 		return;
 	fill_mix(MAXP);
-	CHECK(lm_dsa_zero_check(d, pages, MAXP, zero) == 0);
-	CHECK(count_wrong(MAXP, zero) == 0);
+	check_ok(d, MAXP, zero);
 	st = stats(d);
 	mc = model(d);
 	CHECK(st.submit_retries > 0 && mc.rejected == st.submit_retries + 1);
@@ -398,16 +398,14 @@ static void test_hang(void)
 	if (!d)
 		return;
 	fill_mix(MAXP);
-	CHECK(lm_dsa_zero_check(d, pages, MAXP, zero) == 0);
-	CHECK(count_wrong(MAXP, zero) == 0);
+	check_ok(d, MAXP, zero);
 
 	struct lm_dsa_stats st = stats(d);
 
 	CHECK(st.timeouts == 1 && st.batch_failures == 1 && st.pages_cpu == MAXP);
 	CHECK(st.batches == 1 && st.pages_dsa == 0);
 	fill_mix(MAXP);
-	CHECK(lm_dsa_zero_check(d, pages, MAXP, zero) == 0);
-	CHECK(count_wrong(MAXP, zero) == 0);
+	check_ok(d, MAXP, zero);
 	st = stats(d);
 	CHECK(st.timeouts == 1 && st.batches == 1 && st.pages_cpu == 2 * MAXP);
 	CHECK(model(d).accepted == 1);

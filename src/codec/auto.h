@@ -9,9 +9,11 @@
  * speed(m): input bytes per second the channel compresses with m (wall
  * time, so CPU contention counts).  link: what the link carries, in wire
  * bytes per second for the whole session: max-bandwidth when set, else the
- * highest throughput the session has reached over a 50 ms window, decaying
- * slowly (a link that was seen to carry it can carry it again; the decay
- * forgets a link that got slower).  Measuring only how long a channel waits
+ * highest rate at which the peer acknowledged bytes (TCP_INFO) over a
+ * 100 ms window, decaying slowly (a link that was seen to carry it can
+ * carry it again; the decay forgets a link that got slower).  Acknowledged,
+ * not written: writes first fill the socket buffers, megabytes at memory
+ * speed, and a tc-shaped 1 Gbit/s link then looked several times faster.  Measuring only how long a channel waits
  * to send would not do: raw packets look free whenever the link is not yet
  * full, and the channels would fill it with raw pages that zstd had made
  * three times smaller.  ratio(m): the packet's expected ratio, from one
@@ -66,7 +68,10 @@ int lm_auto_choose(struct lm_auto *a, const uint8_t *sample);
 /* After compressing it: input bytes, payload bytes, ns compressing. */
 void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
 		    uint64_t compress_ns);
-/* After sending: the session's wire bytes so far (all channels), now. */
-void lm_auto_link(struct lm_auto *a, uint64_t session_wire, uint64_t now_ns);
+/* Is a link measurement due (a window has passed)? */
+bool lm_auto_link_due(const struct lm_auto *a, uint64_t now_ns);
+/* A measurement: the session's bytes delivered so far (all channels: what
+ * the peers acknowledged, or else what was written), now. */
+void lm_auto_link(struct lm_auto *a, uint64_t delivered, uint64_t now_ns);
 
 #endif

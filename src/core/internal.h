@@ -99,6 +99,8 @@ int lm_writev_full(int fd, struct iovec *iov, int iovcnt);
 int lm_read_full(int fd, void *buf, size_t len, bool *eof);
 int lm_readv_full(int fd, struct iovec *iov, int iovcnt);
 int lm_set_timeout(int fd, int seconds); /* 0 = none */
+/* tcpinfo.c: bytes the TCP peer acknowledged, or -1 (not TCP). */
+int64_t lm_sock_acked(int fd);
 
 /* ---- per-page digest ----------------------------------------------------
  * Each side keeps a 128-bit hash per page of what it sent or wrote: normal

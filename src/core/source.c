@@ -207,12 +207,16 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 		return lm_quit(s) ? s->err_code
 				  : lm_fail_io(s, r, "channel %u: send failed: %s", c->id,
 					       strerror(-r));
-	if (choice >= 0) {
-		uint64_t session_wire = 0;
-		for (unsigned i = 0; i < s->p.channels; i++)
-			session_wire += atomic_load_explicit(&s->ch[i].wire_bytes,
-							     memory_order_relaxed);
-		lm_auto_link(c->autoc, session_wire + wire, lm_now_ns());
+	uint64_t now = choice >= 0 ? lm_now_ns() : 0;
+	if (choice >= 0 && lm_auto_link_due(c->autoc, now)) {
+		uint64_t delivered = 0;
+		for (unsigned i = 0; i < s->p.channels; i++) {
+			int64_t acked = s->ch[i].fd >= 0 ? lm_sock_acked(s->ch[i].fd) : -1;
+			delivered += acked >= 0 ? (uint64_t)acked
+						: atomic_load_explicit(&s->ch[i].wire_bytes,
+								       memory_order_relaxed);
+		}
+		lm_auto_link(c->autoc, delivered, now);
 	}
 	if (choice >= 0 && nn) {
 		lm_auto_update(c->autoc, choice, (uint64_t)nn * LM_PAGE_SIZE, h.payload_len,

@@ -10,12 +10,17 @@
  *    raw pages when output does not shrink, with exact counters.
  *  - Engine choice: forced, not built, unknown, skipped at probe.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "accel/accel.h"
 #include "codec/auto.h"
+#include "core/internal.h"
 #include "core/wire.h"
 #include "t.h"
 
@@ -327,6 +332,40 @@ static void auto_choice(uint8_t **pages)
 	CHECK(lm_auto_level(LM_AUTO_ZSTD_HI, 1) == 3 && lm_auto_level(LM_AUTO_ZSTD_HI, 19) == 19);
 }
 
+/* auto's link measurement: bytes the TCP peer acknowledged. */
+static void acked(void)
+{
+	int sp[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+	CHECK(lm_sock_acked(sp[0]) == -1); /* not TCP */
+	close(sp[0]);
+	close(sp[1]);
+
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 1) == 0);
+	CHECK(getsockname(l, (struct sockaddr *)&a, &alen) == 0);
+	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0);
+	int p = accept(l, NULL, NULL);
+	static uint8_t buf[100000];
+	CHECK(write(c, buf, sizeof(buf)) == (ssize_t)sizeof(buf));
+	size_t got = 0;
+	while (got < sizeof(buf)) {
+		ssize_t r = read(p, buf, sizeof(buf) - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	int64_t n = -1;
+	for (int i = 0; i < 100 && n < (int64_t)sizeof(buf); i++, usleep(10000))
+		n = lm_sock_acked(c);
+	CHECKF(n >= (int64_t)sizeof(buf), "acked %lld of %zu", (long long)n, sizeof(buf));
+	close(p);
+	close(c);
+	close(l);
+}
+
 int main(void)
 {
 	uint8_t *pages[NP];
@@ -338,6 +377,7 @@ int main(void)
 	policy(pages);
 	choice();
 	auto_choice(pages);
+	acked();
 	for (unsigned i = 0; i < NP; i++)
 		free(pages[i]);
 	T_DONE();

@@ -34,8 +34,8 @@ static const double initial_gain[LM_AUTO_N] = {1.0, 1.0, 1.45, 1.57};
 #define EWMA 0.25
 #define LINK_WINDOW_NS 100000000ull
 #define LINK_DECAY 0.99 /* per window: halves in about 7 s */
-#define EXPLORE_EVERY 32
-#define STALE 64
+#define EXPLORE_EVERY 128
+#define STALE 256
 
 int lm_auto_init(struct lm_auto *a, const uint64_t fixed[LM_AUTO_N], unsigned channels,
 		 uint64_t max_bandwidth)

@@ -21,7 +21,7 @@
  * entropy (what a Huffman stage gains on data with few repeats) - times the
  * method's measured gain over that estimate.  Raw has no compression time
  * and ratio 1.  A sample estimated under LM_AUTO_MIN_RATIO sends the packet
- * raw without trying.  Every 32nd packet refreshes the estimate of a choice
+ * raw without trying.  Every 128th packet refreshes the estimate of a choice
  * not used lately.
  */
 #ifndef LM_AUTO_H

@@ -185,18 +185,13 @@ static int take_params(livemig_session *s, const uint8_t *payload, uint32_t len)
 			       "set to %s", zero ? "multifd" : "none",
 			       s->p.zero_detect ? "multifd" : "none");
 	/* Levels only matter to the sender; say so if the two disagree. */
-	if (lm_params_level(&(struct lm_params){.method = method, .zlib_level = s->p.zlib_level,
-						.zstd_level = s->p.zstd_level,
-						.qatzip_level = s->p.qatzip_level}) != level &&
+	if (lm_method_level(&s->p, method) != level &&
 	    ((method == LM_METHOD_ZLIB && explicitly(s, LM_P_ZLIB_LEVEL)) ||
 	     ((method == LM_METHOD_ZSTD || method == LM_METHOD_AUTO) &&
 	      explicitly(s, LM_P_ZSTD_LEVEL)) ||
 	     (method == LM_METHOD_QATZIP && explicitly(s, LM_P_QATZIP_LEVEL))))
 		return lm_fail(s, -EINVAL, "source uses %s level %u, destination was set to %d",
-			       mname, level,
-			       method == LM_METHOD_ZLIB     ? s->p.zlib_level
-			       : method == LM_METHOD_QATZIP ? s->p.qatzip_level
-							    : s->p.zstd_level);
+			       mname, level, lm_method_level(&s->p, method));
 	s->p.method = method;
 	s->p.zero_detect = zero;
 	if (method == LM_METHOD_ZLIB)

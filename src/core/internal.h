@@ -79,6 +79,8 @@ int lm_params_set(struct lm_params *p, const char *name, const char *value, char
 		  size_t errlen);
 int lm_params_cap(struct lm_params *p, const char *name, bool on, char *err, size_t errlen);
 int lm_params_level(const struct lm_params *p);
+/* The level p gives method (for auto: its zstd packets' level). */
+int lm_method_level(const struct lm_params *p, uint8_t method);
 const char *lm_method_name(uint8_t method);
 
 /* ---- transport (transport.c) -------------------------------------------- */

@@ -52,7 +52,12 @@ const char *lm_method_name(uint8_t method)
 
 int lm_params_level(const struct lm_params *p)
 {
-	switch (p->method) {
+	return lm_method_level(p, p->method);
+}
+
+int lm_method_level(const struct lm_params *p, uint8_t method)
+{
+	switch (method) {
 	case LM_METHOD_ZLIB:
 		return p->zlib_level;
 	case LM_METHOD_ZSTD:

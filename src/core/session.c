@@ -518,16 +518,14 @@ static int choose_engines(livemig_session *s, char *err, size_t errlen)
 
 static int chan_setup(livemig_session *s, struct lm_chan *c, bool source)
 {
-	struct lm_codec_cfg cfg = {.level = lm_params_level(&s->p),
-				   .channel = c->id,
+	struct lm_codec_cfg cfg = {.channel = c->id,
 				   .accel = s->accel.sw ? &s->accel : NULL,
 				   .counters = &c->acc};
 	for (uint8_t m = 1; m < LM_METHOD_MAX; m++) {
 		if (!(s->methods & (1u << m)))
 			continue;
 		const struct lm_codec_ops *codec = lm_codec_by_method(m);
-		if (m == LM_METHOD_ZSTD)
-			cfg.level = s->p.zstd_level; /* auto's zstd packets too */
+		cfg.level = lm_method_level(&s->p, m); /* each of auto's at its own */
 		int r = source ? codec->send_setup(&c->cctx[m], &cfg)
 			       : codec->recv_setup(&c->cctx[m]);
 		if (r)

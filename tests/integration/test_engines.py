@@ -157,6 +157,11 @@ if r:
     c.check(r[0]["compression"]["ratio"] > 1.5, "auto slow/text ratio %.2f"
             % r[0]["compression"]["ratio"])
     print("ok: auto, slow link, mixed image: %s" % a)
+# auto's lz4 has one level whatever multifd-zstd-level says.
+r = migrate("auto zstd level 5", "multifd-compression=auto", "multifd-zstd-level=5",
+            "x-auto-speeds=50M,600M,350M")
+if r:
+    c.check(r[0]["parameters"]["level"] == 5, "auto level: %s" % r[0]["parameters"])
 r = migrate("auto fast link, text", "multifd-compression=auto",
             "x-auto-speeds=20G,600M,350M")
 if r:

@@ -48,7 +48,7 @@ struct result {
 static struct result run_engine(const struct lm_engine_ops *e, const uint8_t **pages, size_t n,
 				int reps)
 {
-	bool per_page = e->method != LM_METHOD_QATZIP;
+	bool per_page = lm_method_per_page(e->method);
 	struct lm_engine_cfg cfg = {.method = e->method, .level = 1, .max_jobs = LM_PACKET_PAGES};
 	void *ctx;
 	struct lm_job jobs[LM_PACKET_PAGES];

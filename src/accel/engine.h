@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/wire.h"
+
 struct lm_job {
 	const uint8_t *const *src; /* npages pages of LM_PAGE_SIZE bytes */
 	uint32_t npages;
@@ -87,7 +89,13 @@ struct lm_engine_ops {
 			job_fn((ctx_type *)ctx, &jobs[i]);                         \
 	}
 
-#define LM_ENGINE_ANY_METHOD 0xff /* the test-only fault engine wraps any */
+#define LM_ENGINE_ANY_METHOD 0xff
+
+/* Jobs of a page each (qpl, uadk, lz4), or of a whole packet (qatzip)? */
+static inline bool lm_method_per_page(uint8_t method)
+{
+	return method != LM_METHOD_QATZIP;
+} /* the test-only fault engine wraps any */
 
 /* Every engine this build knows of, compiled or not, in preference order
  * (hardware first, then software, the test-only engine last). */

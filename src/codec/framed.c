@@ -27,7 +27,6 @@
 #define FRAMED_RAW LM_PAGE_SIZE /* a page's len when it is sent raw */
 
 struct framed_ctx {
-	uint8_t method;
 	bool per_page;
 	/* Sender. */
 	struct lm_accel_choice own; /* when the session gave no choice */
@@ -41,11 +40,6 @@ struct framed_ctx {
 	const struct lm_engine_ops *dec;
 	void *dec_ctx;
 };
-
-static bool per_page(uint8_t method)
-{
-	return method != LM_METHOD_QATZIP;
-}
 
 static size_t framed_bound(uint32_t npages)
 {
@@ -71,8 +65,7 @@ static struct framed_ctx *framed_new(uint8_t method)
 	struct framed_ctx *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	c->method = method;
-	c->per_page = per_page(method);
+	c->per_page = lm_method_per_page(method);
 	c->stage = malloc((size_t)LM_PACKET_PAGES * LM_PAGE_SIZE);
 	if (!c->stage) {
 		free(c);

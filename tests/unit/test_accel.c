@@ -51,11 +51,6 @@ static void fill(uint8_t *p, unsigned i)
 	}
 }
 
-static bool per_page(uint8_t method)
-{
-	return method != LM_METHOD_QATZIP;
-}
-
 static bool usable(const struct lm_engine_ops *e)
 {
 	char why[160];
@@ -70,15 +65,15 @@ static void pair(const struct lm_engine_ops *a, const struct lm_engine_ops *b, u
 	void *ca = NULL, *cb = NULL;
 	struct lm_job jobs[NP];
 	uint8_t *out = malloc((size_t)NP * PS * 2), *back = malloc((size_t)NP * PS);
-	uint32_t njobs = per_page(a->method) ? NP : 1;
+	uint32_t njobs = lm_method_per_page(a->method) ? NP : 1;
 
 	CHECK(a->setup(&ca, &cfg) == 0);
 	CHECK(b->setup(&cb, &cfg) == 0);
 	for (uint32_t i = 0; i < njobs; i++)
 		jobs[i] = (struct lm_job){.src = (const uint8_t *const *)&pages[i],
-					  .npages = per_page(a->method) ? 1 : NP,
+					  .npages = lm_method_per_page(a->method) ? 1 : NP,
 					  .dst = out + (size_t)i * 2 * PS,
-					  .cap = per_page(a->method) ? PS - 1 : 2 * NP * PS,
+					  .cap = lm_method_per_page(a->method) ? PS - 1 : 2 * NP * PS,
 					  .status = 12345};
 	a->run(ca, jobs, njobs);
 	uint32_t shrank = 0;
@@ -104,8 +99,8 @@ static void pair(const struct lm_engine_ops *a, const struct lm_engine_ops *b, u
 		CHECK(b->decompress(cb, j->dst, j->len + 1, back, j->npages * PS) == -EPROTO);
 	}
 	/* 8 zero and 8 text pages out of 24 shrink; the packet as a whole too. */
-	CHECKF(shrank == (per_page(a->method) ? 16u : 1u), "%s: %u jobs shrank", a->name, shrank);
-	if (per_page(a->method))
+	CHECKF(shrank == (lm_method_per_page(a->method) ? 16u : 1u), "%s: %u jobs shrank", a->name, shrank);
+	if (lm_method_per_page(a->method))
 		for (uint32_t i = 1; i < NP; i += 3)
 			CHECKF(jobs[i].status == -ENOSPC, "%s: random page %u did not go raw",
 			       a->name, i);

@@ -169,15 +169,17 @@ static void count(_Atomic uint64_t *c, uint64_t n)
 }
 
 /* One hardware attempt on the jobs left.  Leaves -EBUSY on the ones to
- * try again (or give to software). */
-static void hw_attempt(struct lm_accel *a, struct lm_job *jobs, uint32_t n)
+ * try again (or give to software) and returns how many those are. */
+static uint32_t hw_attempt(struct lm_accel *a, struct lm_job *jobs, uint32_t n)
 {
-	uint32_t m = gather(a, jobs, n);
+	uint32_t m = gather(a, jobs, n), busy = 0;
 	a->ch->hw->run(a->hw_ctx, a->tmp, m);
 	for (uint32_t k = 0; k < m; k++) {
 		struct lm_job *t = &a->tmp[k], *j = &jobs[a->pos[k]];
-		if (t->status == -EBUSY)
+		if (t->status == -EBUSY) {
+			busy++;
 			continue;
+		}
 		/* An output length the job could not have is a device bug: never
 		 * let it run past the buffer. */
 		if (t->status == 0 && (t->len == 0 || t->len > t->cap))
@@ -196,6 +198,7 @@ static void hw_attempt(struct lm_accel *a, struct lm_job *jobs, uint32_t n)
 		j->status = t->status;
 		j->len = t->len;
 	}
+	return busy;
 }
 
 int lm_accel_run(struct lm_accel *a, struct lm_job *jobs, uint32_t n)
@@ -206,10 +209,7 @@ int lm_accel_run(struct lm_accel *a, struct lm_job *jobs, uint32_t n)
 		jobs[i].status = -EBUSY; /* "not done yet" */
 	if (a->ch->hw) {
 		for (unsigned attempt = 0;; attempt++) {
-			hw_attempt(a, jobs, n);
-			uint32_t busy = 0;
-			for (uint32_t i = 0; i < n; i++)
-				busy += jobs[i].status == -EBUSY;
+			uint32_t busy = hw_attempt(a, jobs, n);
 			if (!busy || attempt == a->ch->retries)
 				break;
 			count(&a->cnt->busy_retries, busy);

@@ -11,7 +11,7 @@
 #include <zstd.h>
 
 #include "cli.h"
-#include "accel/engine.h"
+#include "accel/accel.h"
 #include "codec/codec.h"
 #include "dirty/tracker.h"
 #include "util/util.h"
@@ -60,33 +60,16 @@ struct info {
 	size_t ncodecs;
 };
 
-/* What an engine can do here: "usable", or why not. */
-static bool engine_state(const struct lm_engine_ops *e, char *why, size_t len)
-{
-	why[0] = 0;
-	if (e->absent) {
-		snprintf(why, len, "not built: %s", e->absent);
-		return false;
-	}
-	if (e->probe && e->probe(why, len)) {
-		if (!why[0])
-			snprintf(why, len, "no device");
-		return false;
-	}
-	return true;
-}
-
-/* The engine a session of method m would use first, as lm_accel_choose
- * picks it (the first usable hardware engine, else the software one). */
+/* The engine a session of method m uses first: what lm_accel_choose
+ * picks (the first usable hardware engine, else the software one); NULL
+ * for a method without engines. */
 static const struct lm_engine_ops *serving(uint8_t m)
 {
-	size_t n;
-	char why[160];
-	const struct lm_engine_ops *const *t = lm_engine_table(&n);
-	for (size_t i = 0; i < n; i++)
-		if (t[i]->method == m && t[i]->hardware && engine_state(t[i], why, sizeof(why)))
-			return t[i];
-	return lm_engine_fallback(m);
+	struct lm_accel_choice ch = {0};
+	char err[160];
+	if (!lm_engine_fallback(m) || lm_accel_choose(&ch, m, NULL, NULL, err, sizeof(err)))
+		return NULL;
+	return ch.hw ? ch.hw : ch.sw;
 }
 
 /* __builtin_cpu_supports needs a literal, hence the switch. */
@@ -163,7 +146,7 @@ static void print_text(const struct info *in)
 		const struct lm_engine_ops *e = et[i];
 		if (e->method == LM_ENGINE_ANY_METHOD)
 			continue; /* the test-only fault engine */
-		bool ok = engine_state(e, why, sizeof(why));
+		bool ok = lm_engine_usable(e, why, sizeof(why)) == 0;
 		printf("  %-7s for %-7s %-9s %s%s\n", e->name, lm_codec_by_method(e->method)->name,
 		       e->hardware ? "hardware" : "software", ok ? "usable" : "",
 		       ok ? "" : why);
@@ -250,7 +233,7 @@ static void print_json(const struct info *in)
 		const struct lm_engine_ops *e = et[i];
 		if (e->method == LM_ENGINE_ANY_METHOD)
 			continue;
-		bool ok = engine_state(e, why, sizeof(why));
+		bool ok = lm_engine_usable(e, why, sizeof(why)) == 0;
 		printf("%s    {\"name\": ", first ? "" : ",\n");
 		first = false;
 		json_str(e->name);

@@ -15,16 +15,15 @@ static void skip_note(struct lm_accel_choice *ch, const char *name, const char *
 		 used ? "; " : "", name, why);
 }
 
-/* 0 if e can run here; else -ENODEV/-errno with why. */
-static int engine_usable(const struct lm_engine_ops *e, char *why, size_t len)
+int lm_engine_usable(const struct lm_engine_ops *e, char *why, size_t len)
 {
+	why[0] = 0;
 	if (e->absent) {
 		snprintf(why, len, "not built: %s", e->absent);
 		return -ENODEV;
 	}
 	if (!e->probe)
 		return 0;
-	why[0] = 0;
 	int r = e->probe(why, len);
 	if (r && !why[0])
 		snprintf(why, len, "probe failed: %s", strerror(-r));
@@ -60,7 +59,7 @@ int lm_accel_choose(struct lm_accel_choice *ch, uint8_t method, const char *forc
 				 force);
 			return -EINVAL;
 		}
-		int r = engine_usable(e, why, sizeof(why));
+		int r = lm_engine_usable(e, why, sizeof(why));
 		if (r) {
 			snprintf(err, errlen, "compression-engine=%s: %s", force, why);
 			return r;
@@ -74,7 +73,7 @@ int lm_accel_choose(struct lm_accel_choice *ch, uint8_t method, const char *forc
 	for (size_t i = 0; i < n && !ch->hw; i++) {
 		if (t[i]->method != method || !t[i]->hardware)
 			continue;
-		if (engine_usable(t[i], why, sizeof(why)) == 0)
+		if (lm_engine_usable(t[i], why, sizeof(why)) == 0)
 			ch->hw = t[i];
 		else
 			skip_note(ch, t[i]->name, why);

@@ -41,6 +41,10 @@ struct lm_accel_choice {
 	void *warn_opaque;
 };
 
+/* 0 if e can run here; else -ENODEV (not built, no device) or another
+ * -errno, with why.  why is "" when e is usable. */
+int lm_engine_usable(const struct lm_engine_ops *e, char *why, size_t len);
+
 /*
  * Picks the engines for method.  force: an engine name (the user's
  * compression-engine) or NULL for the best usable one; fault: the fault

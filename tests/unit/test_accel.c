@@ -54,8 +54,7 @@ static void fill(uint8_t *p, unsigned i)
 static bool usable(const struct lm_engine_ops *e)
 {
 	char why[160];
-	return !e->absent && e->method != LM_ENGINE_ANY_METHOD &&
-	       (!e->probe || e->probe(why, sizeof(why)) == 0);
+	return e->method != LM_ENGINE_ANY_METHOD && lm_engine_usable(e, why, sizeof(why)) == 0;
 }
 
 /* Compresses the pages with a, decodes with b; checks the pages. */

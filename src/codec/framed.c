@@ -208,10 +208,7 @@ static int framed_decompress(void *ctx, const uint8_t *in, size_t len, uint8_t *
 	struct framed_ctx *c = ctx;
 	if (len < 4 || n > LM_PACKET_PAGES || decode(c, in + 4, len - 4, n))
 		return -EPROTO;
-	uint32_t crc = 0;
-	for (uint32_t i = 0; i < n; i++)
-		crc = lm_crc32c(crc, c->stage + (size_t)i * LM_PAGE_SIZE, LM_PAGE_SIZE);
-	if (crc != lm_rd32(in))
+	if (lm_crc32c(0, c->stage, (size_t)n * LM_PAGE_SIZE) != lm_rd32(in)) /* contiguous */
 		return -EPROTO;
 	for (uint32_t i = 0; i < n; i++)
 		memcpy(pages[i], c->stage + (size_t)i * LM_PAGE_SIZE, LM_PAGE_SIZE);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "accel/accel.h"
-#include "core/wire.h"
+#include "util/page.h"
 
 static void skip_note(struct lm_accel_choice *ch, const char *name, const char *why)
 {

@@ -10,7 +10,7 @@
 
 #include "accel/engine.h"
 #include "config.h"
-#include "core/wire.h"
+#include "codec/method.h"
 
 extern const struct lm_engine_ops lm_engine_isal_qpl, lm_engine_isal_qatzip,
 	lm_engine_isal_uadk, lm_engine_zlib_qpl, lm_engine_zlib_qatzip, lm_engine_zlib_uadk,

@@ -23,7 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/wire.h"
+#include "codec/method.h"
+#include "util/page.h"
 
 struct lm_job {
 	const uint8_t *const *src; /* npages pages of LM_PAGE_SIZE bytes */

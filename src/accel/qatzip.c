@@ -24,7 +24,8 @@
 #include <qatzip.h>
 
 #include "accel/engine.h"
-#include "core/wire.h"
+#include "codec/method.h"
+#include "util/page.h"
 
 /* Where qzMalloc puts its pinned buffers: the caller's node when this
  * QATzip can tell (1.2 and later), node 0 as QEMU does otherwise. */

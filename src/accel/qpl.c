@@ -22,7 +22,8 @@
 #include <qpl/qpl.h>
 
 #include "accel/engine.h"
-#include "core/wire.h"
+#include "codec/method.h"
+#include "util/page.h"
 
 struct qpl_ctx {
 	qpl_job **job;      /* max_jobs hardware jobs */

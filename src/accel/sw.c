@@ -19,7 +19,8 @@
 #include <zlib.h>
 
 #include "accel/engine.h"
-#include "core/wire.h"
+#include "codec/method.h"
+#include "util/page.h"
 
 static bool method_zlib_wrapped(uint8_t method)
 {

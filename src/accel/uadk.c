@@ -30,7 +30,8 @@
 #include <uadk/wd_sched.h>
 
 #include "accel/engine.h"
-#include "core/wire.h"
+#include "codec/method.h"
+#include "util/page.h"
 
 /* Output room for one page: QEMU's "twice the input", so the device never
  * stops for lack of space and "does not fit in cap" is decided here. */

@@ -7,6 +7,7 @@
 #include <lz4.h>
 
 #include "codec/auto.h"
+#include "codec/method.h"
 
 const uint8_t lm_auto_method[LM_AUTO_N] = {LM_METHOD_NONE, LM_METHOD_LZ4, LM_METHOD_ZSTD,
 					   LM_METHOD_ZSTD};

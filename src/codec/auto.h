@@ -30,7 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/wire.h"
+#include "util/page.h"
 
 /* The choices: raw, lz4, zstd at multifd-zstd-level, and two levels
  * higher (more ratio for CPU that would otherwise wait on the link). */

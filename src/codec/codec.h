@@ -11,11 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/wire.h"
-
-/* Parameters only, never in a packet: each packet of an "auto" session
- * names the method it was made with (src/codec/auto.c). */
-#define LM_METHOD_AUTO 0x80
+#include "codec/method.h"
+#include "util/page.h"
 
 struct lm_accel_choice;
 struct lm_accel_counters;

@@ -22,6 +22,7 @@
 
 #include "accel/accel.h"
 #include "codec/codec.h"
+#include "util/le.h"
 #include "util/util.h"
 
 #define FRAMED_RAW LM_PAGE_SIZE /* a page's len when it is sent raw */

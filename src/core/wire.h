@@ -12,9 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LM_PAGE_SHIFT 12
-#define LM_PAGE_SIZE (1u << LM_PAGE_SHIFT)
-#define LM_PACKET_PAGES 128u /* pages in one multifd packet at most */
+#include "codec/method.h"
+#include "util/le.h"
+#include "util/page.h"
+
 
 #define LM_WIRE_VERSION 1
 
@@ -38,17 +39,6 @@ int lm_hello_decode(const uint8_t in[LM_HELLO_SIZE], struct lm_hello *h, const c
 /* ---- multifd packet ---------------------------------------------------- */
 #define LM_PACKET_MAGIC 0x4b504d4cu /* "LMPK" */
 #define LM_PACKET_HDR_SIZE 64u
-
-enum lm_method {
-	LM_METHOD_NONE = 0,
-	LM_METHOD_ZLIB = 1,
-	LM_METHOD_ZSTD = 2,
-	LM_METHOD_LZ4 = 3,    /* per page: LZ4 block */
-	LM_METHOD_QPL = 4,    /* per page: raw deflate */
-	LM_METHOD_QATZIP = 5, /* per packet: raw deflate */
-	LM_METHOD_UADK = 6,   /* per page: zlib format */
-	LM_METHOD_MAX /* first unknown value */
-};
 
 #define LM_PKT_FLAG_SYNC 0x0001u  /* end of a pass on this channel */
 #define LM_PKT_FLAG_FINAL 0x0002u /* with SYNC: the last packet of the channel */
@@ -125,42 +115,5 @@ void lm_msg_encode(uint16_t type, const void *payload, uint32_t len,
 		   uint8_t out[LM_MSG_HDR_SIZE]);
 int lm_msg_decode(const uint8_t in[LM_MSG_HDR_SIZE], struct lm_msg_hdr *h, const char **why);
 int lm_msg_check_crc(const uint8_t hdr[LM_MSG_HDR_SIZE], const void *payload, uint32_t len);
-
-/* Little-endian field helpers for message payloads. */
-struct lm_buf {
-	uint8_t *p;
-	size_t len, cap;
-	bool bad; /* overflow on write or underflow on read */
-};
-void lm_put_u8(struct lm_buf *b, uint8_t v);
-void lm_put_u16(struct lm_buf *b, uint16_t v);
-void lm_put_u32(struct lm_buf *b, uint32_t v);
-void lm_put_u64(struct lm_buf *b, uint64_t v);
-void lm_put_bytes(struct lm_buf *b, const void *v, size_t n);
-uint8_t lm_get_u8(struct lm_buf *b);
-uint16_t lm_get_u16(struct lm_buf *b);
-uint32_t lm_get_u32(struct lm_buf *b);
-uint64_t lm_get_u64(struct lm_buf *b);
-void lm_get_bytes(struct lm_buf *b, void *v, size_t n);
-
-static inline void lm_le16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
-static inline void lm_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24;
-}
-static inline void lm_le64(uint8_t *p, uint64_t v)
-{
-	lm_le32(p, (uint32_t)v);
-	lm_le32(p + 4, (uint32_t)(v >> 32));
-}
-static inline uint16_t lm_rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static inline uint32_t lm_rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static inline uint64_t lm_rd64(const uint8_t *p)
-{
-	return (uint64_t)lm_rd32(p) | (uint64_t)lm_rd32(p + 4) << 32;
-}
 
 #endif

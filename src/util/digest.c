@@ -16,7 +16,7 @@
 
 #include <xxhash.h>
 
-#include "core/wire.h"
+#include "util/le.h"
 #include "util/util.h"
 
 #define LM_DIGEST_CHUNK ((uint64_t)64 << 20)

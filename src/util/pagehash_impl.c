@@ -5,7 +5,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include "core/wire.h"
+#include "util/page.h"
 #include "util/pagehash.h"
 
 #define CAT2(a, b) a##b

@@ -17,7 +17,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "core/wire.h"
+#include "util/page.h"
 #include "zeropage/zero.h"
 
 #define LM_ZERO_BLOCK 256u

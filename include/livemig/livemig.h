@@ -46,6 +46,14 @@ extern "C" {
 
 #define LIVEMIG_VERSION_STRING "0.1.0"
 
+/* Marks the library's public functions: everything else in liblivemig.so
+ * is hidden (built with -fvisibility=hidden). */
+#if defined(__GNUC__)
+#define LIVEMIG_API __attribute__((visibility("default")))
+#else
+#define LIVEMIG_API
+#endif
+
 typedef struct livemig_session livemig_session;
 
 enum livemig_role {
@@ -112,13 +120,13 @@ struct livemig_stats {
 typedef void (*livemig_log_fn)(void *opaque, int level, const char *msg);
 
 /* Returns NULL on allocation failure. */
-livemig_session *livemig_session_new(enum livemig_role role);
+LIVEMIG_API livemig_session *livemig_session_new(enum livemig_role role);
 
 /* Cancels (if running), joins every thread and frees everything the library
  * allocated, including destination RAM it allocated.  NULL is a no-op. */
-void livemig_session_free(livemig_session *s);
+LIVEMIG_API void livemig_session_free(livemig_session *s);
 
-void livemig_set_log(livemig_session *s, livemig_log_fn fn, void *opaque);
+LIVEMIG_API void livemig_set_log(livemig_session *s, livemig_log_fn fn, void *opaque);
 
 /*
  * Parameters by QEMU's names, values as text ("2", "zstd", "1G", "300").
@@ -134,12 +142,12 @@ void livemig_set_log(livemig_session *s, livemig_log_fn fn, void *opaque);
  * On a destination, a parameter set explicitly must match what the source
  * announces or the migration fails; unset ones follow the source.
  */
-int livemig_set_parameter(livemig_session *s, const char *name, const char *value);
+LIVEMIG_API int livemig_set_parameter(livemig_session *s, const char *name, const char *value);
 
 /* Capabilities by QEMU's name: "multifd" (always on), "auto-converge"
  * (throttle a guest that dirties faster than the link drains).
  * -ENOENT unknown. */
-int livemig_set_capability(livemig_session *s, const char *name, bool on);
+LIVEMIG_API int livemig_set_capability(livemig_session *s, const char *name, bool on);
 
 /*
  * Registers a RAM block.  Source: host must be page-aligned and size a
@@ -150,7 +158,7 @@ int livemig_set_capability(livemig_session *s, const char *name, bool on);
  * -EINVAL bad arguments, -EEXIST duplicate name, -E2BIG too many blocks
  * (at most 64), -EBUSY after start.
  */
-int livemig_ram_register(livemig_session *s, const char *name, void *host, uint64_t size);
+LIVEMIG_API int livemig_ram_register(livemig_session *s, const char *name, void *host, uint64_t size);
 
 /*
  * A running guest (source only).  stop() must return only when no guest
@@ -166,7 +174,7 @@ struct livemig_guest_ops {
 	void (*resume)(void *opaque);
 	void (*throttle)(void *opaque, int percent);
 };
-int livemig_set_guest(livemig_session *s, const struct livemig_guest_ops *ops, void *opaque);
+LIVEMIG_API int livemig_set_guest(livemig_session *s, const struct livemig_guest_ops *ops, void *opaque);
 
 /*
  * A hypervisor's own dirty log (KVM_GET_DIRTY_LOG / KVM_CLEAR_DIRTY_LOG, a
@@ -178,10 +186,10 @@ int livemig_set_guest(livemig_session *s, const struct livemig_guest_ops *ops, v
  * control thread.  Implies the "external" dirty tracker.
  */
 typedef int (*livemig_dirty_log_fn)(void *opaque, unsigned block, uint64_t *bitmap);
-int livemig_set_dirty_log(livemig_session *s, livemig_dirty_log_fn fn, void *opaque);
+LIVEMIG_API int livemig_set_dirty_log(livemig_session *s, livemig_dirty_log_fn fn, void *opaque);
 
 /* Destination only: preallocate (fault in) RAM before pages arrive. */
-int livemig_set_prealloc(livemig_session *s, bool on);
+LIVEMIG_API int livemig_set_prealloc(livemig_session *s, bool on);
 
 /*
  * Starts the migration in the background.
@@ -196,7 +204,7 @@ int livemig_set_prealloc(livemig_session *s, bool on);
  * source connects in the background: its connection errors come from
  * livemig_wait().
  */
-int livemig_start(livemig_session *s, const char *uri);
+LIVEMIG_API int livemig_start(livemig_session *s, const char *uri);
 
 /* Asks a running migration to stop; livemig_wait() then returns -ECANCELED
  * and the destination discards what it received.  The source's RAM is never
@@ -204,27 +212,27 @@ int livemig_start(livemig_session *s, const char *uri);
  * not from a signal handler itself: use a thread that sigwait()s).  A no-op
  * once the source has sent its final digest, since the destination may then
  * already hold a verified image. */
-void livemig_cancel(livemig_session *s);
+LIVEMIG_API void livemig_cancel(livemig_session *s);
 
 /* Waits for the end.  0: the destination confirmed an identical image.
  * Negative errno otherwise (-ECANCELED, -EPROTO bad peer data, -EIO digest
  * mismatch, socket errors...); livemig_last_error() says why. */
-int livemig_wait(livemig_session *s);
+LIVEMIG_API int livemig_wait(livemig_session *s);
 
 /* Fills *st with a consistent snapshot.  0, or -EINVAL. */
-int livemig_query(livemig_session *s, struct livemig_stats *st);
+LIVEMIG_API int livemig_query(livemig_session *s, struct livemig_stats *st);
 
 /* Writes the statistics as JSON (query-migrate shape) into buf, like
  * snprintf: returns the length it needed, excluding the NUL. */
-int livemig_stats_json(livemig_session *s, char *buf, size_t len);
+LIVEMIG_API int livemig_stats_json(livemig_session *s, char *buf, size_t len);
 
 /* Destination: RAM blocks known so far (after completion, all of them).
  * Returns the count; fills name/host/size of block idx when idx < count. */
-int livemig_ram_get(livemig_session *s, unsigned idx, const char **name, void **host,
+LIVEMIG_API int livemig_ram_get(livemig_session *s, unsigned idx, const char **name, void **host,
 		    uint64_t *size);
 
-const char *livemig_last_error(livemig_session *s);
-const char *livemig_status_name(enum livemig_status st);
+LIVEMIG_API const char *livemig_last_error(livemig_session *s);
+LIVEMIG_API const char *livemig_status_name(enum livemig_status st);
 
 #ifdef __cplusplus
 }

@@ -24,47 +24,21 @@ static uint64_t words(const struct lm_block *b)
 
 int lm_precopy_start(livemig_session *s)
 {
-	const char *why = "no tracker";
+	struct lm_track_region r[LM_MAX_BLOCKS];
+	char why[256];
+
 	for (unsigned i = 0; i < s->nblocks; i++) {
 		s->dirty[i] = calloc(words(&s->blocks[i]), sizeof(uint64_t));
 		if (!s->dirty[i])
 			return lm_fail(s, -ENOMEM, "out of memory for dirty bitmaps");
-	}
-	if (s->dirty_log) {
-		lm_log(s, 2, "dirty tracker: external (the embedder's dirty log)");
-		return 0;
-	}
-	struct lm_track_region r[LM_MAX_BLOCKS];
-	for (unsigned i = 0; i < s->nblocks; i++)
 		r[i] = (struct lm_track_region){s->blocks[i].host, s->blocks[i].size};
-	if (strcmp(s->p.tracker, "auto")) {
-		s->tracker = lm_tracker_by_name(s->p.tracker);
-		int e = s->tracker ? s->tracker->probe(&why) : -ENOENT;
-		if (e)
-			return lm_fail(s, e, "dirty-tracker %s: not usable here: %s", s->p.tracker,
-				       why);
-		e = s->tracker->start(&s->tracker_ctx, r, s->nblocks);
-		if (e)
-			return lm_fail(s, e, "dirty-tracker %s: cannot track this memory: %s",
-				       s->tracker->name, strerror(-e));
-	} else {
-		/* The first that probes well and accepts this memory (uffd-sync
-		 * cannot track a private mapping of an ext4 file, say). */
-		size_t n;
-		const struct lm_tracker_ops *const *t = lm_tracker_table(&n);
-		int e = -EOPNOTSUPP;
-		for (size_t i = 0; i < n && !s->tracker_ctx; i++) {
-			if ((e = t[i]->probe(&why)))
-				continue;
-			if ((e = t[i]->start(&s->tracker_ctx, r, s->nblocks)))
-				why = strerror(-e);
-			else
-				s->tracker = t[i];
-		}
-		if (!s->tracker)
-			return lm_fail(s, e, "no dirty tracker works here (last: %s)", why);
 	}
-	lm_log(s, 2, "dirty tracker: %s", s->tracker->name);
+	struct lm_tracker_cfg cfg = {r, s->nblocks, s->dirty_log, s->dirty_log_opaque};
+	int e = lm_tracker_open(&cfg, s->p.tracker, &s->tracker, &s->tracker_ctx, why,
+				sizeof(why));
+	if (e)
+		return lm_fail(s, e, "%s", why);
+	lm_log(s, 2, "dirty tracker: %s (%s)", s->tracker->name, s->tracker->help);
 	return 0;
 }
 
@@ -89,18 +63,9 @@ static uint64_t count_dirty(livemig_session *s)
 }
 
 /* Adds the pages written since the last sync to s->dirty.  Returns how many
- * were reported (pages already pending count again), or -errno. */
+ * the tracker reported (see its sync), or -errno. */
 static int64_t dirty_sync(livemig_session *s)
 {
-	if (s->dirty_log) {
-		uint64_t before = count_dirty(s);
-		for (unsigned b = 0; b < s->nblocks; b++) {
-			int r = s->dirty_log(s->dirty_log_opaque, b, s->dirty[b]);
-			if (r)
-				return lm_fail(s, r < 0 ? r : -EIO, "dirty log of block %u failed", b);
-		}
-		return (int64_t)(count_dirty(s) - before);
-	}
 	int64_t r = s->tracker->sync(s->tracker_ctx, s->dirty);
 	if (r < 0)
 		return lm_fail(s, (int)r, "dirty tracker %s: sync failed: %s", s->tracker->name,

@@ -2,21 +2,24 @@
 /*
  * The dirty-tracker registry: one explicit const table, best first.  No
  * constructors and nothing that changes at run time, so lookups need no
- * locking.  Fallback policy lives here only: select takes the first tracker
- * whose probe succeeds.
+ * locking.  The choice (lm_tracker_open) lives here only.
  */
-#include <stddef.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dirty/tracker.h"
 
-/* Defined in uffd_async.c, uffd_sync.c; only this file needs to name them. */
+/* Defined in uffd_async.c, uffd_sync.c, external.c; only this file needs
+ * to name them. */
 extern const struct lm_tracker_ops lm_tracker_uffd_async_ops;
 extern const struct lm_tracker_ops lm_tracker_uffd_sync_ops;
+extern const struct lm_tracker_ops lm_tracker_external_ops;
 
 static const struct lm_tracker_ops *const tracker_table[] = {
 	&lm_tracker_uffd_async_ops, /* kernel >= 6.7: no fault thread, one ioctl per sync */
 	&lm_tracker_uffd_sync_ops,  /* kernel >= 5.7: fault thread, anonymous/shmem only */
+	&lm_tracker_external_ops,   /* the embedder's dirty log: only when it gives one */
 };
 
 #define TRACKER_COUNT (sizeof(tracker_table) / sizeof(tracker_table[0]))
@@ -38,18 +41,72 @@ const struct lm_tracker_ops *lm_tracker_by_name(const char *name)
 	return NULL;
 }
 
-const struct lm_tracker_ops *lm_tracker_select(const char **why)
+/* Probes and starts t; fills why (the reason alone) on failure. */
+static int try_start(const struct lm_tracker_ops *t, const struct lm_tracker_cfg *cfg,
+		     void **ctx, bool *probed, const char **why)
 {
-	const char *reason = "no dirty tracker registered";
+	int e;
+
+	*probed = false;
+	*why = NULL;
+	if (t->needs_log && !cfg->dirty_log) {
+		*why = "needs the embedder's dirty log (livemig_set_dirty_log)";
+		return -EINVAL;
+	}
+	if ((e = t->probe(why))) {
+		if (!*why)
+			*why = "probe failed";
+		return e;
+	}
+	*probed = true;
+	if ((e = t->start(ctx, cfg)))
+		*why = strerror(-e);
+	return e;
+}
+
+/* auto: the first that probes well and accepts this memory. */
+static int open_auto(const struct lm_tracker_cfg *cfg, const struct lm_tracker_ops **ops,
+		     void **ctx, char *why, size_t len)
+{
+	const char *w = "no tracker";
+	bool probed;
+	int e = -EOPNOTSUPP;
 
 	for (size_t i = 0; i < TRACKER_COUNT; i++) {
-		const char *w = NULL;
-
-		if (tracker_table[i]->probe(&w) == 0)
-			return tracker_table[i];
-		reason = w ? w : "probe failed";
+		if (tracker_table[i]->needs_log)
+			continue;
+		if (!(e = try_start(tracker_table[i], cfg, ctx, &probed, &w))) {
+			*ops = tracker_table[i];
+			return 0;
+		}
 	}
-	if (why)
-		*why = reason;
-	return NULL;
+	snprintf(why, len, "no dirty tracker works here (last: %s)", w);
+	return e;
+}
+
+int lm_tracker_open(const struct lm_tracker_cfg *cfg, const char *name,
+		    const struct lm_tracker_ops **ops, void **ctx, char *why, size_t len)
+{
+	const struct lm_tracker_ops *t;
+	const char *w;
+	bool probed;
+	int e;
+
+	*ops = NULL;
+	*ctx = NULL;
+	if (cfg->dirty_log)
+		t = &lm_tracker_external_ops;
+	else if (!name || !strcmp(name, "auto"))
+		return open_auto(cfg, ops, ctx, why, len);
+	else if (!(t = lm_tracker_by_name(name))) {
+		snprintf(why, len, "dirty-tracker %s: not usable here: no tracker", name);
+		return -ENOENT;
+	}
+	if ((e = try_start(t, cfg, ctx, &probed, &w)) == 0)
+		*ops = t;
+	else if (probed)
+		snprintf(why, len, "dirty-tracker %s: cannot track this memory: %s", t->name, w);
+	else
+		snprintf(why, len, "dirty-tracker %s: not usable here: %s", t->name, w);
+	return e;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Dirty-page trackers: one ops table per kind, chosen by probing (best
- * first) or by name.  A tracker watches a set of page-aligned regions of
+ * Dirty-page trackers: one ops table per kind, chosen by one policy
+ * (lm_tracker_open).  A tracker watches a set of page-aligned regions of
  * this process and reports, at each sync, every page written since the
  * previous sync (or since start).  A write racing with a sync is reported by
  * that sync or the next one -- never lost.
@@ -12,6 +12,7 @@
 #ifndef LM_TRACKER_H
 #define LM_TRACKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,26 +21,62 @@ struct lm_track_region {
 	uint64_t size; /* multiple of 4096 */
 };
 
+/* What start is given.  Copied by start where it needs it later. */
+struct lm_tracker_cfg {
+	const struct lm_track_region *regions;
+	unsigned nregions;
+	/* The embedder's dirty log (livemig_set_dirty_log), or NULL: the
+	 * "external" tracker calls it once per region at each sync, with that
+	 * region's bitmap; it returns 0 or -errno. */
+	int (*dirty_log)(void *opaque, unsigned region, uint64_t *bitmap);
+	void *dirty_log_opaque;
+};
+
 struct lm_tracker_ops {
-	const char *name; /* "uffd-async", "uffd-sync" */
+	const char *name; /* "uffd-async", "uffd-sync", "external" */
+	const char *help; /* one line for `livemig info` */
+	/* Tracks through cfg->dirty_log: chosen exactly when one is given,
+	 * never by "auto" without one. */
+	bool needs_log;
 	/* 0 when this kernel and process can use it; -errno otherwise, with a
 	 * short reason in why (e.g. "UFFD_FEATURE_WP_ASYNC not supported"). */
 	int (*probe)(const char **why);
 	/* Starts tracking: from now on every write is recorded.  On success
-	 * *ctx holds the tracker's state.  -errno on failure. */
-	int (*start)(void **ctx, const struct lm_track_region *r, unsigned nregions);
+	 * *ctx holds the tracker's state; on failure *ctx is NULL.  -EINVAL
+	 * bad regions (or no dirty log for external), other -errno. */
+	int (*start)(void **ctx, const struct lm_tracker_cfg *cfg);
 	/* ORs into bitmap[region] (one bit per page, bit i of word i/64) every
 	 * page of that region written since the last sync, and re-arms those
-	 * pages.  Returns the number of pages newly reported (>= 0) or -errno. */
+	 * pages.  Returns the number of pages reported (>= 0) or -errno.  The
+	 * uffd trackers count every page they report; external counts only
+	 * bits that were not already set. */
 	int64_t (*sync)(void *ctx, uint64_t *const *bitmap);
 	/* Stops tracking and frees ctx; memory is left writable.  NULL ok. */
 	void (*stop)(void *ctx);
 };
 
-/* Registered trackers, best first. */
+/* Registered trackers, best first (auto's order); external last. */
 const struct lm_tracker_ops *const *lm_tracker_table(size_t *count);
+/* NULL if unknown. */
 const struct lm_tracker_ops *lm_tracker_by_name(const char *name);
-/* The first whose probe succeeds, or NULL (why of the last failure). */
-const struct lm_tracker_ops *lm_tracker_select(const char **why);
+
+/*
+ * The policy, and the only place trackers are chosen:
+ *   cfg->dirty_log set  -> external (whatever name says: the embedder
+ *                          tracks its own guest);
+ *   name "auto" or NULL -> the first, best first, that probes well and
+ *                          accepts this memory (uffd-sync cannot track a
+ *                          private mapping of an ext4 file, say); never one
+ *                          that needs a dirty log;
+ *   another name        -> that one, or an error.
+ * On success *ops and *ctx hold the started tracker (stop it with
+ * (*ops)->stop(*ctx)); on failure both are NULL.  Returns 0 or -errno with
+ * the reason in why[0..len):
+ *   "dirty-tracker NAME: not usable here: WHY" (unknown name: -ENOENT),
+ *   "dirty-tracker NAME: cannot track this memory: WHY",
+ *   "no dirty tracker works here (last: WHY)".
+ */
+int lm_tracker_open(const struct lm_tracker_cfg *cfg, const char *name,
+		    const struct lm_tracker_ops **ops, void **ctx, char *why, size_t len);
 
 #endif

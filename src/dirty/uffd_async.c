@@ -124,16 +124,18 @@ static void async_stop(void *p)
 	free(c);
 }
 
-static int async_start(void **ctx, const struct lm_track_region *r, unsigned n)
+static int async_start(void **ctx, const struct lm_tracker_cfg *cfg)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC };
 	struct async_ctx *c;
 	uint64_t have = 0;
 	int err;
 
-	if (!ctx)
+	if (!ctx || !cfg)
 		return -EINVAL;
 	*ctx = NULL;
+	const struct lm_track_region *r = cfg->regions;
+	unsigned n = cfg->nregions;
 	err = check_regions(r, n);
 	if (err)
 		return err;
@@ -271,6 +273,7 @@ static int64_t async_sync(void *p, uint64_t *const *bitmap)
 
 const struct lm_tracker_ops lm_tracker_uffd_async_ops = {
 	.name = "uffd-async",
+	.help = "userfaultfd write-protect, asynchronous: no fault thread (kernel >= 6.7)",
 	.probe = async_probe,
 	.start = async_start,
 	.sync = async_sync,

@@ -261,8 +261,10 @@ static int check_regions(struct sync_ctx *c)
 	return 0;
 }
 
-static int sync_start(void **ctx, const struct lm_track_region *reg, unsigned n)
+static int sync_start(void **ctx, const struct lm_tracker_cfg *cfg)
 {
+	const struct lm_track_region *reg = cfg ? cfg->regions : NULL;
+	unsigned n = cfg ? cfg->nregions : 0;
 	struct uffdio_api api = { .api = UFFD_API };
 	uint64_t want = UFFD_FEATURE_PAGEFAULT_FLAG_WP;
 	struct sync_ctx *c;
@@ -423,6 +425,7 @@ static int64_t sync_sync(void *p, uint64_t *const *bitmap)
 
 const struct lm_tracker_ops lm_tracker_uffd_sync_ops = {
 	.name = "uffd-sync",
+	.help = "userfaultfd write-protect with a fault thread (kernel >= 5.7)",
 	.probe = sync_probe,
 	.start = sync_start,
 	.sync = sync_sync,

@@ -109,6 +109,15 @@ static void touch(uint8_t *base, uint64_t pg)
 	w[0] = w[0] + 1;
 }
 
+/* Starts t on n regions, as the policy would without a dirty log. */
+static int start(const struct lm_tracker_ops *t, void **ctx, const struct lm_track_region *r,
+		 unsigned n)
+{
+	struct lm_tracker_cfg cfg = { .regions = r, .nregions = n };
+
+	return t->start(ctx, &cfg);
+}
+
 /* ---- exactness over several regions ---------------------------------- */
 
 #define NREG 3
@@ -133,7 +142,7 @@ static void test_exact(const struct lm_tracker_ops *t)
 			for (uint64_t pg = 0; pg < sizes[i] / PAGE; pg += 2) /* half populated */
 				touch(r[i].base, pg), gen[i][pg]++;
 	}
-	rc = t->start(&ctx, r, NREG);
+	rc = start(t, &ctx, r, NREG);
 	CHECKF(rc == 0, "%s: start: %s", t->name, strerror(-rc));
 	if (rc)
 		return;
@@ -266,7 +275,7 @@ static void test_private_file(const struct lm_tracker_ops *t, const char *dir)
 
 	r.base = p;
 	r.size = size;
-	rc = t->start(&ctx, &r, 1);
+	rc = start(t, &ctx, &r, 1);
 	if (rc == -EOPNOTSUPP && strcmp(t->name, "uffd-sync") == 0 && strcmp(dir, "/dev/shm") != 0) {
 		/* Known kernel limit: sync uffd-wp is anonymous/shmem/hugetlb only. */
 		printf("  %s: MAP_PRIVATE file on %s: -EOPNOTSUPP (kernel refuses sync uffd-wp "
@@ -354,7 +363,7 @@ static void test_thp(const struct lm_tracker_ops *t)
 	madvise(p, size, MADV_HUGEPAGE);
 	memset(p, 0x11, size);
 	kb = anon_huge_kb(p);
-	rc = t->start(&ctx, &r, 1);
+	rc = start(t, &ctx, &r, 1);
 	CHECKF(rc == 0, "%s: start on THP: %s", t->name, strerror(-rc));
 	if (rc)
 		goto out;
@@ -404,7 +413,7 @@ static void test_discard(const struct lm_tracker_ops *t)
 	bool b0, b2, b2again;
 
 	memset(p, 1, size);
-	if (t->start(&ctx, &r, 1))
+	if (start(t, &ctx, &r, 1))
 		goto out;
 	p[0] = 2;                              /* written, then discarded */
 	madvise(p, PAGE, MADV_DONTNEED);
@@ -500,7 +509,7 @@ static void test_writer(const struct lm_tracker_ops *t)
 	w.log = calloc(W_WRITES + 1, sizeof(uint32_t));
 	if (!shadow || !reports || !done_before || !begun_after || !w.log)
 		exit(1);
-	rc = t->start(&ctx, &r, 1);
+	rc = start(t, &ctx, &r, 1);
 	CHECKF(rc == 0, "%s: start: %s", t->name, strerror(-rc));
 	if (rc)
 		goto out;
@@ -599,7 +608,7 @@ static void bench(const struct lm_tracker_ops *t, bool full)
 			for (uint64_t o = 0; o < big; o += PAGE)
 				(void)*(volatile uint8_t *)(p + o);
 		t0 = now();
-		if (t->start(&ctx, &r, 1))
+		if (start(t, &ctx, &r, 1))
 			goto out;
 		t_start = now() - t0;
 		for (uint64_t i = 0; i < 1000; i++) /* 1000 distinct pages, spread out */
@@ -631,7 +640,7 @@ static void bench(const struct lm_tracker_ops *t, bool full)
 		t_off += now() - t0;
 	}
 	r = (struct lm_track_region){ p, wsize };
-	if (t->start(&ctx, &r, 1))
+	if (start(t, &ctx, &r, 1))
 		goto out;
 	for (int k = 0; k < passes; k++) {
 		t0 = now();
@@ -660,7 +669,6 @@ int main(int argc, char **argv)
 	bool full = false;
 	size_t count;
 	const struct lm_tracker_ops *const *tab = lm_tracker_table(&count);
-	const struct lm_tracker_ops *sel;
 	const char *why = NULL;
 	int ran = 0;
 
@@ -675,9 +683,6 @@ int main(int argc, char **argv)
 	CHECK(count >= 2 && lm_tracker_by_name("uffd-async") == tab[0] &&
 	      lm_tracker_by_name("uffd-sync") == tab[1] && !lm_tracker_by_name("nope") &&
 	      !lm_tracker_by_name(NULL));
-	sel = lm_tracker_select(&why);
-	printf("selected tracker: %s%s%s\n", sel ? sel->name : "none", sel ? "" : ": ",
-	       sel ? "" : why);
 	if (only && !lm_tracker_by_name(only)) {
 		fprintf(stderr, "unknown tracker %s\n", only);
 		return 1;
@@ -686,8 +691,8 @@ int main(int argc, char **argv)
 		const struct lm_tracker_ops *t = tab[i];
 		int rc;
 
-		if (only && strcmp(only, t->name) != 0)
-			continue;
+		if ((only && strcmp(only, t->name) != 0) || t->needs_log)
+			continue; /* external: see test_tracker_policy.c */
 		why = NULL;
 		rc = t->probe(&why);
 		if (rc) {
@@ -700,7 +705,7 @@ int main(int argc, char **argv)
 			void *ctx = (void *)1;
 			struct lm_track_region bad = { (void *)4097, PAGE };
 
-			CHECK(t->start(&ctx, &bad, 1) == -EINVAL && ctx == NULL);
+			CHECK(start(t, &ctx, &bad, 1) == -EINVAL && ctx == NULL);
 			t->stop(NULL);
 		}
 		test_exact(t);

@@ -71,7 +71,9 @@ enum livemig_status {
 	LIVEMIG_STATUS_CANCELLED,
 };
 
-/* Statistics snapshot, named after QEMU's query-migrate.  Times in ms. */
+/* Statistics snapshot, named after QEMU's query-migrate.  Times in ms.
+ * Versioned by size: new fields are only ever appended (see
+ * livemig_query_sized). */
 struct livemig_stats {
 	enum livemig_status status;
 	uint64_t total_time_ms;      /* start until completion (or now) */
@@ -219,8 +221,19 @@ LIVEMIG_API void livemig_cancel(livemig_session *s);
  * mismatch, socket errors...); livemig_last_error() says why. */
 LIVEMIG_API int livemig_wait(livemig_session *s);
 
-/* Fills *st with a consistent snapshot.  0, or -EINVAL. */
+/*
+ * Fills st[0..size) with a consistent snapshot.  struct livemig_stats only
+ * grows at its end, so size says which version the caller was built with:
+ * a smaller (older) struct gets its prefix and no byte past size is
+ * written; a larger (newer) one gets the fields this library knows and
+ * zeros after them.  Use livemig_query(), which passes sizeof(*st).
+ * 0, or -EINVAL (s or st NULL).
+ */
+LIVEMIG_API int livemig_query_sized(livemig_session *s, struct livemig_stats *st, size_t size);
+/* The 0.1.0 entry point, kept for binaries built against it (fills the
+ * 0.1.0 struct); new code gets the macro below. */
 LIVEMIG_API int livemig_query(livemig_session *s, struct livemig_stats *st);
+#define livemig_query(s, st) livemig_query_sized((s), (st), sizeof(*(st)))
 
 /* Writes the statistics as JSON (query-migrate shape) into buf, like
  * snprintf: returns the length it needed, excluding the NUL. */

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* Statistics: per-channel counters summed on read; JSON in query-migrate shape. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/internal.h"
 #include "util/util.h"
 
-int livemig_query(livemig_session *s, struct livemig_stats *st)
+/* The whole snapshot, as this library's struct livemig_stats has it. */
+static void snapshot(livemig_session *s, struct livemig_stats *st)
 {
-	if (!s || !st)
-		return -EINVAL;
 	memset(st, 0, sizeof(*st));
 	st->status = atomic_load(&s->status);
 	bool done = st->status >= LIVEMIG_STATUS_COMPLETED;
@@ -98,7 +98,30 @@ int livemig_query(livemig_session *s, struct livemig_stats *st)
 	snprintf(st->method, sizeof(st->method), "%s", lm_method_name(s->p.method));
 	snprintf(st->zero_page_detection, sizeof(st->zero_page_detection), "%s",
 		 !s->p.zero_detect ? "none" : s->p.zero_dsa ? "dsa" : "multifd");
+}
+
+/* struct livemig_stats as 0.1.0 shipped it: it ended with dsa_cpu_pages. */
+#define STATS_SIZE_0_1 (offsetof(struct livemig_stats, dsa_cpu_pages) + sizeof(uint64_t))
+
+int livemig_query_sized(livemig_session *s, struct livemig_stats *st, size_t size)
+{
+	struct livemig_stats full;
+
+	if (!s || !st)
+		return -EINVAL;
+	snapshot(s, &full);
+	/* An older caller's struct is a prefix of ours; a newer one's
+	 * fields past ours are unknown here, hence zero. */
+	memcpy(st, &full, size < sizeof(full) ? size : sizeof(full));
+	if (size > sizeof(full))
+		memset((char *)st + sizeof(full), 0, size - sizeof(full));
 	return 0;
+}
+
+/* The parentheses keep the livemig_query() macro from expanding here. */
+int (livemig_query)(livemig_session *s, struct livemig_stats *st)
+{
+	return livemig_query_sized(s, st, STATS_SIZE_0_1);
 }
 
 /* The error text may come from the peer: escape it for JSON. */

@@ -8,19 +8,6 @@
 /* CRC32C (Castagnoli), as iSCSI: crc = lm_crc32c(crc, buf, len), start at 0. */
 uint32_t lm_crc32c(uint32_t crc, const void *buf, size_t len);
 
-/* 128-bit digest of a set of memory regions, computed in parallel over
- * fixed 64 MiB chunks with nthreads threads; the result does not depend on
- * nthreads.  Returns 0 or -errno (thread creation). */
-struct lm_region {
-	const void *base;
-	uint64_t size;
-};
-struct lm_digest {
-	uint64_t lo, hi;
-};
-int lm_digest_regions(const struct lm_region *r, unsigned nregions, unsigned nthreads,
-		      struct lm_digest *out);
-
 /* Monotonic clock in ns. */
 uint64_t lm_now_ns(void);
 /* CPU time in seconds of the calling thread. */

@@ -3,7 +3,8 @@
 BUILD    ?= build
 SANBUILD ?= build-san
 DEPS     := gcc pkg-config meson ninja-build python3 zstd \
-            zlib1g-dev libzstd-dev libisal-dev libxxhash-dev liblz4-dev
+            zlib1g-dev libzstd-dev libisal-dev libxxhash-dev liblz4-dev \
+            libjson-c-dev
 
 .PHONY: all deps build check demo clean
 

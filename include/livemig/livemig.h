@@ -247,6 +247,35 @@ LIVEMIG_API int livemig_ram_get(livemig_session *s, unsigned idx, const char **n
 LIVEMIG_API const char *livemig_last_error(livemig_session *s);
 LIVEMIG_API const char *livemig_status_name(enum livemig_status st);
 
+/*
+ * What this build and this machine can do, as one JSON object (what
+ * `livemig info --json` prints), written into buf like snprintf: at most
+ * len bytes including the NUL; returns the length needed excluding it
+ * (call with NULL, 0 to size a buffer), or -ENOMEM.  Needs no session;
+ * safe from any thread.  It probes the machine each call (hardware
+ * engines, DSA, userfaultfd): milliseconds, not for a hot loop, and two
+ * calls may differ if a device comes or goes.
+ *
+ * Shape (keys are only ever added; arrays list every registered backend):
+ *   "version": "0.1.0",
+ *   "cpu": {"sse2": true, "avx2": true, ...}           CPU features
+ *   "crc32c": {"engine", "library", "version", "self_check": bool}
+ *   "methods": [{"name", "min_level", "max_level", "default_level",
+ *                "engine" (the one a migration would use first),
+ *                "hardware": bool (that engine is a device),
+ *                "fallback" (its software engine; null without engines),
+ *                "version" (the library's version, or null)}, ...,
+ *               {"name": "auto", "engine", "help"}]
+ *   "engines": [{"name", "method", "hardware", "built", "usable",
+ *                "why" ("" when usable)}, ...]         hardware first
+ *   "zero_page_engines": [{"name", "built", "usable", "why",
+ *                          "simd" (the CPU engine only)}, ...]
+ *   "dirty_trackers": [{"name", "usable", "reason" ("" when usable),
+ *                       "auto" (dirty-tracker=auto may pick it),
+ *                       "help"}, ...]                   best first
+ */
+LIVEMIG_API int livemig_info_json(char *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

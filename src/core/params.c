@@ -181,7 +181,9 @@ int lm_params_set(struct lm_params *p, const char *name, const char *value, char
 		p->downtime_limit_ms = v;
 	} else if (!strcmp(name, "dirty-tracker")) {
 		id = LM_P_TRACKER;
-		if (strcmp(value, "auto") && !lm_tracker_by_name(value)) {
+		const struct lm_tracker_ops *t = lm_tracker_by_name(value);
+		/* external comes with livemig_set_dirty_log(), not by name. */
+		if (strcmp(value, "auto") && (!t || t->needs_log)) {
 			snprintf(err, errlen, "dirty-tracker: '%s' is not one of auto|uffd-async|"
 				 "uffd-sync", value);
 			return -EINVAL;

@@ -363,36 +363,47 @@ static struct lm_params dest_with(const char *name, const char *value)
 	return p;
 }
 
-static void mismatch(const char *name, const char *value, struct lm_params src,
-		     const char *want)
-{
-	struct lm_params p = dest_with(name, value), before = p;
-	int r = lm_params_match_source(&p, &src, err, sizeof(err));
-	CHECKF(r == -EINVAL && !strcmp(err, want), "%s=%s: %d '%s' (want '%s')", name, value, r,
-	       err, want);
-	CHECK(!memcmp(&p, &before, sizeof(p)));
-}
+/* A destination set to name=value, and a source announcing otherwise. */
+static const struct {
+	const char *name, *value;
+	uint32_t channels;
+	uint8_t method;
+	int level;
+	bool zero;
+	const char *want;
+} mismatches[] = {
+	{"multifd-channels", "3", 4, LM_METHOD_NONE, 0, true,
+	 "source uses 4 channels, destination was set to 3"},
+	{"multifd-compression", "zstd", 2, LM_METHOD_ZLIB, 1, true,
+	 "source compresses with zlib, destination was set to zstd"},
+	{"multifd-compression", "none", 2, LM_METHOD_AUTO, 1, true,
+	 "source compresses with auto, destination was set to none"},
+	{"zero-page-detection", "none", 2, LM_METHOD_NONE, 0, true,
+	 "source uses zero-page-detection=multifd, destination was set to none"},
+	{"zero-page-detection", "multifd", 2, LM_METHOD_NONE, 0, false,
+	 "source uses zero-page-detection=none, destination was set to multifd"},
+	{"multifd-zlib-level", "5", 2, LM_METHOD_ZLIB, 1, true,
+	 "source uses zlib level 1, destination was set to 5"},
+	{"multifd-zstd-level", "3", 2, LM_METHOD_ZSTD, 1, true,
+	 "source uses zstd level 1, destination was set to 3"},
+	{"multifd-zstd-level", "3", 2, LM_METHOD_AUTO, 7, true,
+	 "source uses auto level 7, destination was set to 3"},
+	{"multifd-qatzip-level", "2", 2, LM_METHOD_QATZIP, 4, true,
+	 "source uses qatzip level 4, destination was set to 2"},
+};
 
 static void must_match(void)
 {
-	mismatch("multifd-channels", "3", announced(4, LM_METHOD_NONE, 0, true),
-		 "source uses 4 channels, destination was set to 3");
-	mismatch("multifd-compression", "zstd", announced(2, LM_METHOD_ZLIB, 1, true),
-		 "source compresses with zlib, destination was set to zstd");
-	mismatch("multifd-compression", "none", announced(2, LM_METHOD_AUTO, 1, true),
-		 "source compresses with auto, destination was set to none");
-	mismatch("zero-page-detection", "none", announced(2, LM_METHOD_NONE, 0, true),
-		 "source uses zero-page-detection=multifd, destination was set to none");
-	mismatch("zero-page-detection", "multifd", announced(2, LM_METHOD_NONE, 0, false),
-		 "source uses zero-page-detection=none, destination was set to multifd");
-	mismatch("multifd-zlib-level", "5", announced(2, LM_METHOD_ZLIB, 1, true),
-		 "source uses zlib level 1, destination was set to 5");
-	mismatch("multifd-zstd-level", "3", announced(2, LM_METHOD_ZSTD, 1, true),
-		 "source uses zstd level 1, destination was set to 3");
-	mismatch("multifd-zstd-level", "3", announced(2, LM_METHOD_AUTO, 7, true),
-		 "source uses auto level 7, destination was set to 3");
-	mismatch("multifd-qatzip-level", "2", announced(2, LM_METHOD_QATZIP, 4, true),
-		 "source uses qatzip level 4, destination was set to 2");
+	for (size_t i = 0; i < sizeof(mismatches) / sizeof(mismatches[0]); i++) {
+		const char *name = mismatches[i].name, *value = mismatches[i].value;
+		struct lm_params src = announced(mismatches[i].channels, mismatches[i].method,
+						 mismatches[i].level, mismatches[i].zero);
+		struct lm_params p = dest_with(name, value), before = p;
+		int r = lm_params_match_source(&p, &src, err, sizeof(err));
+		CHECKF(r == -EINVAL && !strcmp(err, mismatches[i].want), "%s=%s: %d '%s'", name,
+		       value, r, err);
+		CHECK(!memcmp(&p, &before, sizeof(p)));
+	}
 
 	/* A level only matters to its method; the others are left alone. */
 	struct lm_params src = announced(2, LM_METHOD_ZSTD, 3, true);

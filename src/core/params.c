@@ -494,7 +494,7 @@ expected:
 static void value_get(const struct lm_params *p, const struct lm_param *d, char *buf,
 		      size_t len)
 {
-	bool on = true;
+	bool on = true; /* a bool without a field is always on */
 	if (d->get) {
 		d->get(p, buf, len);
 		return;
@@ -528,8 +528,10 @@ static const struct lm_param *find(const char *name, bool cap)
 /* A parameter or capability (their names are distinct). */
 static const struct lm_param *find_any(const char *name)
 {
-	const struct lm_param *d = name ? find(name, false) : NULL;
-	return d || !name ? d : find(name, true);
+	if (!name)
+		return NULL;
+	const struct lm_param *d = find(name, false);
+	return d ? d : find(name, true);
 }
 
 /* ---- parameters ------------------------------------------------------------ */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "livemig/livemig.h"
 
 #define DEFAULT_MEM "4G"
 
@@ -104,6 +105,22 @@ static pid_t spawn(char **argv, int quiet_stdout, int keep_fd)
 	return pid;
 }
 
+/* Whether the destination gets this option: --set and --cap that apply to
+ * it, and unknown or malformed ones (it explains them, exit 2). */
+static bool for_dest(const char *opt, const char *value)
+{
+	if (strcmp(opt, "--set") && strcmp(opt, "--cap"))
+		return false;
+	char name[128];
+	size_t n = strcspn(value, "=");
+	if (!value[n] || n >= sizeof(name))
+		return true;
+	memcpy(name, value, n);
+	name[n] = 0;
+	const struct livemig_param_info *pi = livemig_param_find(name);
+	return !pi || pi->destination;
+}
+
 int cli_bench(int argc, char **argv)
 {
 	const char *json = NULL, *uri = NULL, *mem = NULL;
@@ -168,7 +185,8 @@ int cli_bench(int argc, char **argv)
 	snprintf(src_json, sizeof(src_json), "%s/source.json", tmpl);
 	snprintf(dst_json, sizeof(dst_json), "%s/dest.json", tmpl);
 
-	/* Destination: forwards only --set and --cap; tells us when it listens. */
+	/* Destination: only the --set and --cap that apply to it; tells us
+	 * when it listens. */
 	int ready[2];
 	if (pipe(ready)) {
 		perror("livemig bench: pipe");
@@ -188,7 +206,7 @@ int cli_bench(int argc, char **argv)
 	dargv[dn++] = "--json";
 	dargv[dn++] = dst_json;
 	for (int i = 0; i < npass; i += 2) {
-		if (!strcmp(pass[i], "--set") || !strcmp(pass[i], "--cap")) {
+		if (for_dest(pass[i], pass[i + 1])) {
 			dargv[dn++] = pass[i];
 			dargv[dn++] = pass[i + 1];
 		}

@@ -60,32 +60,10 @@ static const char usage_text[] =
 	"       corpus:PATH this file's bytes repeated over the filled pages\n"
 	"       random | zero\n"
 	"--fill-ratio R  share of pages filled (default 0.9), the rest are zero pages,\n"
-	"                spread through memory; ignored by file:\n"
-	"Parameters (--set), QEMU's names:\n"
-	"  multifd-channels      1..255 (default 2)\n"
-	"  multifd-compression   none|zlib|zstd|lz4|qpl|qatzip|uadk|auto (default none)\n"
-	"                        qpl, qatzip, uadk: their hardware when present, else\n"
-	"                        ISA-L (livemig info says which); auto: raw, lz4 or\n"
-	"                        zstd per packet, from measured link and CPU speed\n"
-	"  multifd-zlib-level    1..9 (default 1)\n"
-	"  multifd-zstd-level    1..19 (default 1; auto's zstd packets too)\n"
-	"  multifd-qatzip-level  1..9 (default 1)\n"
-	"  compression-engine    force one engine of the method (livemig info lists them)\n"
-	"  accel-retries         resubmissions of a job the device was busy for, before\n"
-	"                        software does it (default 3)\n"
-	"  accel-verify          on: decode each hardware output in software, redo it\n"
-	"                        in software when wrong (default off)\n"
-	"  zero-page-detection   multifd|dsa|none (default multifd)\n"
-	"  dsa-path              DSA work queue for zero-page-detection=dsa\n"
-	"                        (default /dev/dsa/wq0.0; QEMU's name accel-path works)\n"
-	"  max-bandwidth         bytes/s over all channels, K/M/G suffixes, 0 = unlimited\n"
-	"                        (default 0)\n"
-	"  downtime-limit        ms (default 300)\n"
-	"  avail-switchover-bandwidth  bytes/s (default 0)\n"
-	"  dirty-tracker         auto|uffd-async|uffd-sync (default auto)\n"
-	"  throttle-trigger-threshold, cpu-throttle-initial, cpu-throttle-increment,\n"
-	"  max-cpu-throttle      auto-converge, as QEMU's (50, 20, 10, 99)\n"
-	"Capabilities (--cap): multifd (always on), auto-converge (default off)\n"
+	"                spread through memory; ignored by file:\n";
+
+/* Then the parameters and capabilities, from the library's table. */
+static const char usage_tail[] =
 	"A running guest (source; default idle):\n"
 	"  --dirty-rate RATE     bytes/s of pages the guest dirties (e.g. 200M)\n"
 	"  --dirty-threads N     writer threads (default 1)\n"
@@ -97,9 +75,61 @@ static const char usage_text[] =
 	"--prealloc      destination: fault in all RAM before pages arrive\n"
 	"Exit status: 0 migrated and verified, 1 failed, 2 usage error.\n";
 
+/* Prints text from column 24 on, broken at spaces before column 80. */
+static void print_wrapped(FILE *f, const char *text)
+{
+	enum { INDENT = 24, WIDTH = 80 - INDENT };
+	while (*text) {
+		size_t n = strlen(text);
+		if (n > WIDTH) {
+			n = WIDTH;
+			while (n && text[n] != ' ')
+				n--;
+			if (!n) /* one long word */
+				n = strcspn(text, " ");
+		}
+		fprintf(f, "%*s%.*s\n", INDENT, "", (int)n, text);
+		text += n;
+		text += strspn(text, " ");
+	}
+}
+
+/* The --set or --cap settings: name, values, default, side, one line of
+ * help. */
+static void usage_settings(FILE *f, bool caps)
+{
+	const struct livemig_param_info *pi;
+	for (unsigned i = 0; (pi = livemig_param_get(i)); i++) {
+		if (pi->hidden || pi->capability != caps)
+			continue;
+		char note[160] = "";
+		const char *side = !pi->destination ? "source only"
+				   : !pi->source    ? "destination only"
+						    : NULL;
+		if (pi->default_value)
+			snprintf(note, sizeof(note), "default %s", pi->default_value);
+		if (side)
+			snprintf(note + strlen(note), sizeof(note) - strlen(note), "%s%s",
+				 note[0] ? "; " : "", side);
+		fprintf(f, "  %-21s %s%s%s%s%s%s\n", pi->name, pi->values, *pi->unit ? " " : "",
+			pi->unit, note[0] ? " (" : "", note, note[0] ? ")" : "");
+		print_wrapped(f, pi->help);
+		if (pi->alias) {
+			char also[96];
+			snprintf(also, sizeof(also), "(also accepted as %s)", pi->alias);
+			print_wrapped(f, also);
+		}
+	}
+}
+
 static void usage(FILE *f)
 {
 	fputs(usage_text, f);
+	fputs("Parameters (--set NAME=VALUE), QEMU's names:\n", f);
+	usage_settings(f, false);
+	fputs("Capabilities (--cap NAME=on|off):\n", f);
+	usage_settings(f, true);
+	fputs(usage_tail, f);
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool dest)

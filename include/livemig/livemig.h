@@ -132,24 +132,52 @@ LIVEMIG_API void livemig_set_log(livemig_session *s, livemig_log_fn fn, void *op
 
 /*
  * Parameters by QEMU's names, values as text ("2", "zstd", "1G", "300").
- * -ENOENT unknown name, -EINVAL bad value, -EBUSY after livemig_start().
- * Known names: multifd-channels (1..255, default 2), multifd-compression
- * (none|zlib|zstd), multifd-zlib-level (1..9), multifd-zstd-level (1..19),
- * zero-page-detection (multifd|none), max-bandwidth (bytes/s, K/M/G
- * suffixes, 0 = unlimited), downtime-limit (ms), avail-switchover-bandwidth,
- * dirty-tracker (auto|uffd-async|uffd-sync), throttle-trigger-threshold
- * (1..100 %, default 50), cpu-throttle-initial (1..99, 20),
- * cpu-throttle-increment (1..99, 10), max-cpu-throttle (1..99, 99),
- * timeout (seconds a source may take before it gives up, 0 = none).
- * On a destination, a parameter set explicitly must match what the source
- * announces or the migration fails; unset ones follow the source.
+ * Which names exist, their values, defaults and the side each applies to:
+ * livemig_param_get() below (and `livemig --help`).
+ * -ENOENT unknown name; -EINVAL bad value, or a parameter of the other side
+ * only (max-bandwidth on a destination: "max-bandwidth applies to the
+ * source only"); -EBUSY after livemig_start().
+ * On a destination, a must_match parameter set explicitly must match what
+ * the source announces or the migration fails; unset ones follow the source.
  */
 LIVEMIG_API int livemig_set_parameter(livemig_session *s, const char *name, const char *value);
 
-/* Capabilities by QEMU's name: "multifd" (always on), "auto-converge"
- * (throttle a guest that dirties faster than the link drains).
- * -ENOENT unknown. */
+/* Capabilities by QEMU's name (livemig_param_get() lists them too, with
+ * capability set): "multifd" (always on), "auto-converge" (throttle a guest
+ * that dirties faster than the link drains).
+ * -ENOENT unknown; -EINVAL turning multifd off, or a capability of the other
+ * side only; -EBUSY after livemig_start(). */
 LIVEMIG_API int livemig_set_capability(livemig_session *s, const char *name, bool on);
+
+/*
+ * One parameter or capability, as the library's table describes it.  Every
+ * string is owned by the library and lives as long as it is loaded; none is
+ * NULL unless said.  New fields are only ever appended.
+ */
+struct livemig_param_info {
+	const char *name;          /* as QEMU spells it: "multifd-channels" */
+	const char *alias;         /* another accepted name ("accel-path"), or NULL */
+	const char *type;          /* "uint", "size" (bytes, K/M/G suffixes), "enum",
+				    * "bool" (on|off) or "string" */
+	const char *values;        /* "1..255", "none|zlib|...", "on|off", or a shape
+				    * such as "PATH" */
+	const char *default_value; /* as text; NULL when there is none */
+	const char *unit;          /* "ms", "s", "%", "bytes/s", or "" */
+	const char *help;          /* one line */
+	bool capability;           /* set with livemig_set_capability() */
+	bool source;               /* a source session accepts it */
+	bool destination;          /* a destination session accepts it */
+	bool changeable;           /* may change during a migration (reserved: no
+				    * call does so yet) */
+	bool must_match;           /* a destination that sets it must match the source */
+	bool hidden;               /* a test hook, left out of --help */
+};
+
+/* Entry idx (0, 1, ...) of the table; NULL past the end.  Any thread. */
+LIVEMIG_API const struct livemig_param_info *livemig_param_get(unsigned idx);
+
+/* The entry named name (or with that alias); NULL if none.  Any thread. */
+LIVEMIG_API const struct livemig_param_info *livemig_param_find(const char *name);
 
 /*
  * Registers a RAM block.  Source: host must be page-aligned and size a

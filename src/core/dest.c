@@ -157,7 +157,6 @@ static int take_params(livemig_session *s, const uint8_t *payload, uint32_t len)
 	uint32_t page_size = lm_get_u32(&b);
 	uint32_t nblocks = lm_get_u32(&b);
 	const struct lm_codec_ops *codec = lm_codec_by_method(method);
-	const char *mname = lm_method_name(method);
 	if (method == LM_METHOD_AUTO) /* its zstd packets' level */
 		codec = lm_codec_by_method(LM_METHOD_ZSTD);
 
@@ -173,33 +172,17 @@ static int take_params(livemig_session *s, const uint8_t *payload, uint32_t len)
 			       LM_PAGE_SIZE);
 	if (zero > 1)
 		return lm_fail(s, -EPROTO, "PARAMS: bad zero-page-detection value");
-	if (explicitly(s, LM_P_CHANNELS) && s->p.channels != channels)
-		return lm_fail(s, -EINVAL, "source uses %u channels, destination was set to %u",
-			       channels, s->p.channels);
-	if (explicitly(s, LM_P_COMPRESSION) && s->p.method != method)
-		return lm_fail(s, -EINVAL,
-			       "source compresses with %s, destination was set to %s",
-			       mname, lm_method_name(s->p.method));
-	if (explicitly(s, LM_P_ZERO_DETECT) && s->p.zero_detect != zero)
-		return lm_fail(s, -EINVAL, "source uses zero-page-detection=%s, destination was "
-			       "set to %s", zero ? "multifd" : "none",
-			       s->p.zero_detect ? "multifd" : "none");
-	/* Levels only matter to the sender; say so if the two disagree. */
-	if (lm_method_level(&s->p, method) != level &&
-	    ((method == LM_METHOD_ZLIB && explicitly(s, LM_P_ZLIB_LEVEL)) ||
-	     ((method == LM_METHOD_ZSTD || method == LM_METHOD_AUTO) &&
-	      explicitly(s, LM_P_ZSTD_LEVEL)) ||
-	     (method == LM_METHOD_QATZIP && explicitly(s, LM_P_QATZIP_LEVEL))))
-		return lm_fail(s, -EINVAL, "source uses %s level %u, destination was set to %d",
-			       mname, level, lm_method_level(&s->p, method));
-	s->p.method = method;
-	s->p.zero_detect = zero;
-	if (method == LM_METHOD_ZLIB)
-		s->p.zlib_level = level;
-	else if (method == LM_METHOD_ZSTD || method == LM_METHOD_AUTO)
-		s->p.zstd_level = level;
-	else if (method == LM_METHOD_QATZIP)
-		s->p.qatzip_level = level;
+	/* What the source announced, as parameters: set ones must match it,
+	 * the others follow it. */
+	struct lm_params src;
+	char why[256];
+	lm_params_default(&src);
+	src.channels = channels;
+	src.method = method;
+	src.zero_detect = zero;
+	lm_method_set_level(&src, method, level);
+	if (lm_params_match_source(&s->p, &src, why, sizeof(why)))
+		return lm_fail(s, -EINVAL, "%s", why);
 	if (nblocks < 1 || nblocks > LM_MAX_BLOCKS)
 		return lm_fail(s, -EPROTO, "PARAMS: %u RAM blocks (1..%u)", nblocks,
 			       LM_MAX_BLOCKS);

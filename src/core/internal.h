@@ -23,13 +23,22 @@
 #define LM_MAX_CHANNELS 255
 #define LM_NAME_MAX 64
 
-/* ---- parameters (params.c) ---------------------------------------------- */
+/* ---- parameters (params.c) ----------------------------------------------
+ * One const table in params.c describes every parameter and capability:
+ * its type, range, default, side, help and field below.  These ids index
+ * it (in the order --help lists them) and are the bits of set_mask.
+ */
 enum lm_param_id {
 	LM_P_CHANNELS,
 	LM_P_COMPRESSION,
 	LM_P_ZLIB_LEVEL,
 	LM_P_ZSTD_LEVEL,
+	LM_P_QATZIP_LEVEL,
+	LM_P_ENGINE,
+	LM_P_ACCEL_RETRIES,
+	LM_P_ACCEL_VERIFY,
 	LM_P_ZERO_DETECT,
+	LM_P_DSA_PATH,
 	LM_P_MAX_BW,
 	LM_P_DOWNTIME,
 	LM_P_SWITCHOVER_BW,
@@ -39,11 +48,12 @@ enum lm_param_id {
 	LM_P_THROTTLE_INCREMENT,
 	LM_P_THROTTLE_MAX,
 	LM_P_TIMEOUT,
-	LM_P_QATZIP_LEVEL,
-	LM_P_ENGINE,
-	LM_P_ACCEL_RETRIES,
-	LM_P_ACCEL_VERIFY,
-	LM_P_DSA_PATH,
+	LM_P_X_NO_BARRIER,       /* test hooks (hidden) */
+	LM_P_X_DELAY_CHANNEL,
+	LM_P_X_FAULT_ENGINE,
+	LM_P_X_AUTO_SPEEDS,
+	LM_P_CAP_MULTIFD,        /* capabilities */
+	LM_P_CAP_AUTO_CONVERGE,
 	LM_P_COUNT
 };
 
@@ -73,14 +83,36 @@ struct lm_params {
 	uint32_t set_mask;           /* 1 << lm_param_id for explicitly set ones */
 };
 
+/* Every setting at its table default, none explicitly set. */
 void lm_params_default(struct lm_params *p);
-/* 0, -ENOENT unknown name, -EINVAL bad value; err gets the reason. */
-int lm_params_set(struct lm_params *p, const char *name, const char *value, char *err,
-		  size_t errlen);
-int lm_params_cap(struct lm_params *p, const char *name, bool on, char *err, size_t errlen);
+/*
+ * Sets parameter name (or its alias) from text for a session of role.
+ * 0; -ENOENT unknown name; -EINVAL bad value, or a parameter of the other
+ * side only.  err gets the reason.
+ */
+int lm_params_set(struct lm_params *p, enum livemig_role role, const char *name,
+		  const char *value, char *err, size_t errlen);
+/* The same for a capability. */
+int lm_params_cap(struct lm_params *p, enum livemig_role role, const char *name, bool on,
+		  char *err, size_t errlen);
+/* The current value of a parameter or capability as text, like snprintf;
+ * -ENOENT unknown name. */
+int lm_params_get(const struct lm_params *p, const char *name, char *buf, size_t len);
+/*
+ * Destination: takes the settings the source announced (src: channels,
+ * method, its level and zero_detect).  A must-match setting p set
+ * explicitly must equal src's (a level only when src's method uses it):
+ * -EINVAL and err says which, p unchanged.  Otherwise 0, and each of them
+ * follows src.
+ */
+int lm_params_match_source(struct lm_params *p, const struct lm_params *src, char *err,
+			   size_t errlen);
 int lm_params_level(const struct lm_params *p);
-/* The level p gives method (for auto: its zstd packets' level). */
+/* The level p gives method (for auto: its zstd packets' level); 0 for
+ * none, 1 for a method without a level parameter. */
 int lm_method_level(const struct lm_params *p, uint8_t method);
+/* Sets the level lm_method_level() reads; no-op for a method without one. */
+void lm_method_set_level(struct lm_params *p, uint8_t method, int level);
 const char *lm_method_name(uint8_t method);
 
 /* ---- transport (transport.c) -------------------------------------------- */

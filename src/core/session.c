@@ -78,7 +78,7 @@ int livemig_set_parameter(livemig_session *s, const char *name, const char *valu
 	if (started(s)) {
 		return -EBUSY;
 	}
-	int r = lm_params_set(&s->p, name, value, err, sizeof(err));
+	int r = lm_params_set(&s->p, s->role, name, value, err, sizeof(err));
 	if (r)
 		set_err(s, r, err);
 	return r;
@@ -90,7 +90,7 @@ int livemig_set_capability(livemig_session *s, const char *name, bool on)
 	if (started(s)) {
 		return -EBUSY;
 	}
-	int r = lm_params_cap(&s->p, name, on, err, sizeof(err));
+	int r = lm_params_cap(&s->p, s->role, name, on, err, sizeof(err));
 	if (r)
 		set_err(s, r, err);
 	return r;

@@ -54,6 +54,17 @@ for args, what in ((["--set", "multifd-channels=0"], "multifd-channels"),
                    (["--mem", "lots"], "--mem")):
     rc, out, err = run("source", "--connect", "tcp:127.0.0.1:1", "--mem", "16M", *args)
     c.check(rc == 2 and what in err, "source %s: exit %s, stderr %r" % (args, rc, err))
+# A setting for the other side only is a usage error too.
+rc, out, err = run("dest", "--listen", "tcp:127.0.0.1:%d" % t.free_port(),
+                   "--set", "max-bandwidth=1G")
+c.check(rc == 2 and "max-bandwidth applies to the source only" in err,
+        "dest with max-bandwidth: %s %r" % (rc, err))
+rc, out, err = run("source", "--connect", "tcp:127.0.0.1:1", "--mem", "16M",
+                   "--set", "x-delay-channel=1:5")
+c.check(rc == 2 and "x-delay-channel applies to the destination only" in err,
+        "source with x-delay-channel: %s %r" % (rc, err))
+rc, out, err = run("--help")
+c.check("x-no-barrier" not in out and "source only" in out, "--help: hooks hidden, sides shown")
 rc, out, err = run("source", "--connect", "tcp:127.0.0.1:1")
 c.check(rc == 2 and "--mem" in err, "source without --mem")
 rc, out, err = run("dest")
@@ -113,6 +124,10 @@ c.check(rc == 0 and "match" in out and "total(ms)" in out, "bench: %s %r %r" % (
 if rc == 0:
     b = t.load_json(bj)
     c.check(b["verify"]["match"] is True and b["cpu"]["destination-seconds"] > 0, "bench json")
+# bench gives its destination only the settings that apply there.
+rc, out, err = run("bench", "--mem", "16M", "--set", "max-bandwidth=1G", "--set",
+                   "multifd-compression=zstd", "--cap", "auto-converge=on", timeout=120)
+c.check(rc == 0 and "match" in out, "bench with source-only settings: %s %r" % (rc, err))
 rc, out, err = run("bench", "--set", "multifd-channels=999")
 c.check(rc == 2 and "multifd-channels" in err, "bench with a bad setting: %s %r" % (rc, err))
 # A port probe (connect, close) does not kill a waiting destination.

@@ -556,16 +556,6 @@ static int dest_run(livemig_session *s)
 void *lm_dest_main(void *arg)
 {
 	livemig_session *s = arg;
-	int r = dest_run(s);
-
-	if (r && !lm_quit(s))
-		lm_fail(s, r, "migration failed");
-	lm_join_channels(s);
-	if (!s->t_end)
-		s->t_end = lm_now_ns();
-	s->cpu_ctl = lm_thread_cpu_seconds();
-	atomic_store(&s->status, r == 0		  ? LIVEMIG_STATUS_COMPLETED
-				 : r == -ECANCELED ? LIVEMIG_STATUS_CANCELLED
-						   : LIVEMIG_STATUS_FAILED);
+	lm_ctl_finish(s, dest_run(s));
 	return NULL;
 }

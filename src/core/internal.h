@@ -269,6 +269,11 @@ uint32_t lm_method_set(uint8_t m);
  * then starts thread_main(chan) for it. */
 int lm_start_channels(livemig_session *s, void *(*thread_main)(void *));
 void lm_join_channels(livemig_session *s);
+/* The end of either control thread, r being its result: latches r unless
+ * an error already is, stops and joins the channel threads (and the
+ * source's return-path reader), then publishes t_end, cpu_ctl and the final
+ * status.  Called last, from the control thread. */
+void lm_ctl_finish(livemig_session *s, int r);
 struct lm_h128 lm_digest_sum(livemig_session *s);
 void lm_ratelimit(livemig_session *s, uint64_t bytes);
 

@@ -591,6 +591,34 @@ void lm_join_channels(livemig_session *s)
 	}
 }
 
+void lm_ctl_finish(livemig_session *s, int r)
+{
+	if (r && !lm_quit(s))
+		lm_fail(s, r, "migration failed");
+	if (r) {
+		/* Wake and stop everyone; channel threads see quit. */
+		pthread_mutex_lock(&s->lock);
+		atomic_store(&s->quit, true);
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+	}
+	lm_join_channels(s);
+	if (s->rp_started) {
+		/* After a failure the reader sees quit on its own, and the main
+		 * channel stays open for reading so the peer's reason is not
+		 * lost (see shutdown_all()); after success nothing more comes. */
+		if (!r)
+			shutdown(s->main_fd, SHUT_RDWR);
+		pthread_join(s->rp, NULL);
+	}
+	if (!s->t_end)
+		s->t_end = lm_now_ns();
+	s->cpu_ctl = lm_thread_cpu_seconds();
+	atomic_store(&s->status, r == 0		  ? LIVEMIG_STATUS_COMPLETED
+				 : r == -ECANCELED ? LIVEMIG_STATUS_CANCELLED
+						   : LIVEMIG_STATUS_FAILED);
+}
+
 void lm_chan_free_codec(livemig_session *s, struct lm_chan *c)
 {
 	for (uint8_t m = 0; m < LM_METHOD_MAX; m++) {

@@ -489,27 +489,6 @@ void *lm_source_main(void *arg)
 	}
 	if (s->live)
 		lm_precopy_end(s);
-
-	if (r && !lm_quit(s))
-		lm_fail(s, r, "migration failed");
-	if (r) {
-		/* Wake and stop everyone; senders see quit. */
-		pthread_mutex_lock(&s->lock);
-		atomic_store(&s->quit, true);
-		pthread_cond_broadcast(&s->cond);
-		pthread_mutex_unlock(&s->lock);
-	}
-	lm_join_channels(s);
-	if (s->rp_started) {
-		if (r == 0 || !lm_quit(s))
-			shutdown(s->main_fd, SHUT_RDWR);
-		pthread_join(s->rp, NULL);
-	}
-	if (!s->t_end)
-		s->t_end = lm_now_ns();
-	s->cpu_ctl = lm_thread_cpu_seconds();
-	atomic_store(&s->status, r == 0		  ? LIVEMIG_STATUS_COMPLETED
-				 : r == -ECANCELED ? LIVEMIG_STATUS_CANCELLED
-						   : LIVEMIG_STATUS_FAILED);
+	lm_ctl_finish(s, r);
 	return NULL;
 }

@@ -145,98 +145,86 @@ static int alloc_block(livemig_session *s, struct lm_block *b)
 	return 0;
 }
 
-static int take_params(livemig_session *s, const uint8_t *payload, uint32_t len)
+/* The block the embedder registered under name, or NULL. */
+static struct lm_block *registered(livemig_session *s, const char *name)
 {
-	struct lm_buf b = {.p = (uint8_t *)payload, .cap = len};
-	uint16_t channels = lm_get_u16(&b);
-	uint8_t method = lm_get_u8(&b);
-	uint8_t level = lm_get_u8(&b);
-	uint8_t zero = lm_get_u8(&b);
-	lm_get_u8(&b);
-	lm_get_u16(&b);
-	uint32_t page_size = lm_get_u32(&b);
-	uint32_t nblocks = lm_get_u32(&b);
-	const struct lm_codec_ops *codec = lm_codec_by_method(method);
-	if (method == LM_METHOD_AUTO) /* its zstd packets' level */
+	for (unsigned j = 0; j < s->nblocks; j++)
+		if (!strcmp(s->blocks[j].name, name))
+			return &s->blocks[j];
+	return NULL;
+}
+
+/* PARAMS (already decoded, see lm_msg_decode) against what only this
+ * session knows: the hellos, the codec table, the registered blocks. */
+static int check_params(livemig_session *s, const struct lm_msg_params *p)
+{
+	const struct lm_codec_ops *codec = lm_codec_by_method(p->method);
+	if (p->method == LM_METHOD_AUTO) /* its zstd packets' level */
 		codec = lm_codec_by_method(LM_METHOD_ZSTD);
 
-	if (b.bad)
-		return lm_fail(s, -EPROTO, "PARAMS message too short");
-	if (channels != s->p.channels)
+	if (p->channels != s->p.channels)
 		return lm_fail(s, -EPROTO, "PARAMS channel count differs from the hellos'");
-	if (!codec || level > (codec->max_level > 0 ? codec->max_level : 0) ||
-	    (codec->max_level > 0 && level < codec->min_level))
-		return lm_fail(s, -EPROTO, "PARAMS: unknown method %u or level %u", method, level);
-	if (page_size != LM_PAGE_SIZE)
-		return lm_fail(s, -EPROTO, "PARAMS: page size %u (expected %u)", page_size,
-			       LM_PAGE_SIZE);
-	if (zero > 1)
-		return lm_fail(s, -EPROTO, "PARAMS: bad zero-page-detection value");
-	/* What the source announced, as parameters: set ones must match it,
-	 * the others follow it. */
+	if (!codec || p->level > (codec->max_level > 0 ? codec->max_level : 0) ||
+	    (codec->max_level > 0 && p->level < codec->min_level))
+		return lm_fail(s, -EPROTO, "PARAMS: unknown method %u or level %u", p->method,
+			       p->level);
+	/* A block the embedder registered must come, with the same size. */
+	for (unsigned j = 0; j < s->nblocks; j++) {
+		const struct lm_block *reg = &s->blocks[j];
+		const struct lm_msg_block *b = NULL;
+		for (uint32_t i = 0; i < p->nblocks && !b; i++)
+			if (!strcmp(p->blocks[i].name, reg->name))
+				b = &p->blocks[i];
+		if (!b)
+			return lm_fail(s, -EINVAL,
+				       "registered block '%s' is not sent by the source", reg->name);
+		if (b->size != reg->size)
+			return lm_fail(s, -EINVAL,
+				       "block '%s': source has %llu bytes, destination "
+				       "registered %llu", reg->name, (unsigned long long)b->size,
+				       (unsigned long long)reg->size);
+	}
+	return 0;
+}
+
+/* What the source announced, as parameters: the ones the destination set
+ * must match it (lm_params_match_source), the others follow it. */
+static int adopt_params(livemig_session *s, const struct lm_msg_params *p)
+{
 	struct lm_params src;
 	char why[256];
 	lm_params_default(&src);
-	src.channels = channels;
-	src.method = method;
-	src.zero_detect = zero;
-	lm_method_set_level(&src, method, level);
+	src.channels = p->channels;
+	src.method = p->method;
+	src.zero_detect = p->zero_detect;
+	lm_method_set_level(&src, p->method, p->level);
 	if (lm_params_match_source(&s->p, &src, why, sizeof(why)))
 		return lm_fail(s, -EINVAL, "%s", why);
-	if (nblocks < 1 || nblocks > LM_MAX_BLOCKS)
-		return lm_fail(s, -EPROTO, "PARAMS: %u RAM blocks (1..%u)", nblocks,
-			       LM_MAX_BLOCKS);
+	return 0;
+}
 
-	unsigned registered = s->nblocks;
+/* Checks PARAMS, then adopts its parameters and allocates its blocks
+ * (registered ones keep the embedder's memory). */
+static int take_params(livemig_session *s, const struct lm_msg_params *p)
+{
+	int r;
+	if ((r = check_params(s, p)) || (r = adopt_params(s, p)))
+		return r;
+
 	struct lm_block blocks[LM_MAX_BLOCKS];
 	memset(blocks, 0, sizeof(blocks));
-	for (uint32_t i = 0; i < nblocks; i++) {
-		uint8_t n = lm_get_u8(&b);
-		char name[LM_NAME_MAX] = "";
-		if (n >= LM_NAME_MAX || !n)
-			return lm_fail(s, -EPROTO, "PARAMS: block name length %u", n);
-		lm_get_bytes(&b, name, n);
-		uint64_t size = lm_get_u64(&b);
-		if (b.bad)
-			return lm_fail(s, -EPROTO, "PARAMS message truncated");
-		if (memchr(name, 0, n) || !size || size % LM_PAGE_SIZE ||
-		    size / LM_PAGE_SIZE > UINT32_MAX)
-			return lm_fail(s, -EPROTO, "PARAMS: bad RAM block name or size");
-		for (uint32_t j = 0; j < i; j++)
-			if (!strcmp(blocks[j].name, name))
-				return lm_fail(s, -EPROTO, "PARAMS: duplicate block '%s'", name);
-		strcpy(blocks[i].name, name);
-		blocks[i].size = size;
-		/* A block the embedder registered must match in size. */
-		for (unsigned j = 0; j < registered; j++) {
-			if (!strcmp(s->blocks[j].name, name)) {
-				if (s->blocks[j].size != size)
-					return lm_fail(s, -EINVAL,
-						       "block '%s': source has %llu bytes, "
-						       "destination registered %llu",
-						       name, (unsigned long long)size,
-						       (unsigned long long)s->blocks[j].size);
-				blocks[i].host = s->blocks[j].host;
-			}
-		}
-	}
-	if (b.len != b.cap)
-		return lm_fail(s, -EPROTO, "PARAMS message has trailing bytes");
-	for (unsigned j = 0; j < registered; j++) {
-		bool found = false;
-		for (uint32_t i = 0; i < nblocks; i++)
-			found |= !strcmp(blocks[i].name, s->blocks[j].name);
-		if (!found)
-			return lm_fail(s, -EINVAL, "registered block '%s' is not sent by the source",
-				       s->blocks[j].name);
+	for (uint32_t i = 0; i < p->nblocks; i++) {
+		const struct lm_block *reg = registered(s, p->blocks[i].name);
+		strcpy(blocks[i].name, p->blocks[i].name);
+		blocks[i].size = p->blocks[i].size;
+		blocks[i].host = reg ? reg->host : NULL;
 	}
 	pthread_mutex_lock(&s->lock);
 	memcpy(s->blocks, blocks, sizeof(blocks));
-	s->nblocks = nblocks;
+	s->nblocks = p->nblocks;
 	pthread_mutex_unlock(&s->lock);
-	for (uint32_t i = 0; i < nblocks; i++) {
-		int r = alloc_block(s, &s->blocks[i]);
-		if (r)
+	for (uint32_t i = 0; i < p->nblocks; i++) {
+		if ((r = alloc_block(s, &s->blocks[i])))
 			return r;
 		s->total_pages += s->blocks[i].pages;
 	}
@@ -454,62 +442,55 @@ static int wait_pass(livemig_session *s, uint32_t k)
 			return 0;
 		struct pollfd pfd = {.fd = s->main_fd, .events = POLLIN};
 		if (poll(&pfd, 1, 20) > 0) {
-			uint8_t buf[LM_MSG_MAX_PAYLOAD];
-			struct lm_msg_hdr h;
-			int r = lm_recv_msg(s, &h, buf);
+			struct lm_msg m;
+			int r = lm_recv_msg(s, &m);
 			return r ? r
 				 : lm_fail(s, -EPROTO, "main channel: message %u before pass %u ended",
-					   h.type, k);
+					   m.type, k);
 		}
 	}
 }
 
 static int send_result(livemig_session *s, bool ok)
 {
-	uint8_t buf[32];
-	struct lm_buf b = {.p = buf, .cap = sizeof(buf)};
 	double cpu = lm_thread_cpu_seconds();
 	for (unsigned i = 0; i < s->p.channels; i++)
 		cpu += s->ch[i].cpu_seconds;
-	lm_put_u8(&b, ok);
-	lm_put_u8(&b, 0);
-	lm_put_u16(&b, 0);
-	lm_put_u64(&b, (uint64_t)(cpu * 1e6));
-	lm_put_u64(&b, s->digest.lo);
-	lm_put_u64(&b, s->digest.hi);
-	return lm_send_msg(s, LM_MSG_RESULT, buf, (uint32_t)b.len);
+	struct lm_msg m = {.type = LM_MSG_RESULT,
+			   .result = {.ok = ok, .cpu_us = (uint64_t)(cpu * 1e6),
+				      .digest = s->digest}};
+	return lm_send_msg(s, &m);
 }
 
 static int dest_run(livemig_session *s)
 {
-	uint8_t buf[LM_MSG_MAX_PAYLOAD];
-	struct lm_msg_hdr h;
+	struct lm_msg m;
 	int r;
 
 	if ((r = accept_all(s)))
 		return r;
-	if ((r = lm_recv_msg(s, &h, buf)))
+	if ((r = lm_recv_msg(s, &m)))
 		return r;
-	if (h.type != LM_MSG_PARAMS)
-		return lm_fail(s, -EPROTO, "main channel: expected PARAMS, got message %u", h.type);
-	if ((r = take_params(s, buf, h.len)) || (r = lm_start_channels(s, receiver_main)))
+	if (m.type != LM_MSG_PARAMS)
+		return lm_fail(s, -EPROTO, "main channel: expected PARAMS, got message %u", m.type);
+	if ((r = take_params(s, &m.params)) || (r = lm_start_channels(s, receiver_main)))
 		return r;
-	if (lm_send_msg(s, LM_MSG_READY, NULL, 0))
+	if (lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_READY}))
 		return lm_fail(s, -ECONNRESET, "main channel: cannot send READY");
 	s->t_setup = lm_now_ns();
 	atomic_store(&s->status, LIVEMIG_STATUS_ACTIVE);
 
 	for (;;) {
-		if ((r = lm_recv_msg(s, &h, buf)))
+		if ((r = lm_recv_msg(s, &m)))
 			return r;
-		if (h.type == LM_MSG_COMPLETE)
+		if (m.type == LM_MSG_COMPLETE)
 			break;
-		if (h.type != LM_MSG_ITER || h.len != 4)
-			return lm_fail(s, -EPROTO, "main channel: unexpected message %u", h.type);
+		if (m.type != LM_MSG_ITER)
+			return lm_fail(s, -EPROTO, "main channel: unexpected message %u", m.type);
 		/* Acknowledge the pass once every receiver has written all of
 		 * it: the source stops the guest only after that, so data
 		 * still in flight never counts as downtime. */
-		uint32_t k = lm_rd32(buf);
+		uint32_t k = m.iteration;
 		if (k != s->iteration + 1)
 			return lm_fail(s, -EPROTO, "main channel: ITER for pass %u after pass %u", k,
 				       s->iteration);
@@ -520,34 +501,27 @@ static int dest_run(livemig_session *s)
 		pthread_mutex_unlock(&s->lock);
 		if (s->final_synced)
 			return lm_fail(s, -EPROTO, "main channel: ITER after the final pass");
-		if (lm_send_msg(s, LM_MSG_ITER_ACK, buf, 4))
+		if (lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_ITER_ACK, .iteration = k}))
 			return lm_fail(s, -ECONNRESET, "main channel: cannot acknowledge pass %u", k);
 	}
 	atomic_store(&s->status, LIVEMIG_STATUS_DEVICE);
-	struct lm_buf b = {.p = buf, .cap = h.len};
-	uint32_t final_iter = lm_get_u32(&b);
-	struct lm_h128 src;
-	src.lo = lm_get_u64(&b);
-	src.hi = lm_get_u64(&b);
-	uint64_t src_normal = lm_get_u64(&b), src_zero = lm_get_u64(&b);
-	if (b.bad || b.len != b.cap)
-		return lm_fail(s, -EPROTO, "main channel: malformed COMPLETE");
+	const struct lm_msg_complete *src = &m.complete;
 
 	/* Every receiver ends at its FINAL sync (or at the first error). */
 	lm_join_channels(s);
 	if (lm_quit(s))
 		return s->err_code ? s->err_code : -ECANCELED;
-	if (!s->final_synced || s->synced_iteration != final_iter)
+	if (!s->final_synced || s->synced_iteration != src->iteration)
 		return lm_fail(s, -EPROTO, "source completed pass %u, channels ended at pass %u",
-			       final_iter, s->synced_iteration);
+			       src->iteration, s->synced_iteration);
 	uint64_t normal = 0, zero = 0;
 	for (unsigned i = 0; i < s->p.channels; i++) {
 		normal += s->ch[i].normal;
 		zero += s->ch[i].zero;
 	}
 	s->digest = lm_digest_sum(s);
-	bool ok = s->digest.lo == src.lo && s->digest.hi == src.hi && normal == src_normal &&
-		  zero == src_zero;
+	bool ok = s->digest.lo == src->digest.lo && s->digest.hi == src->digest.hi &&
+		  normal == src->normal && zero == src->zero;
 	s->verify = ok;
 	s->t_end = lm_now_ns();
 	r = send_result(s, ok);
@@ -562,16 +536,6 @@ static int dest_run(livemig_session *s)
 void *lm_dest_main(void *arg)
 {
 	livemig_session *s = arg;
-	int r = dest_run(s);
-
-	if (r && !lm_quit(s))
-		lm_fail(s, r, "migration failed");
-	lm_join_channels(s);
-	if (!s->t_end)
-		s->t_end = lm_now_ns();
-	s->cpu_ctl = lm_thread_cpu_seconds();
-	atomic_store(&s->status, r == 0		  ? LIVEMIG_STATUS_COMPLETED
-				 : r == -ECANCELED ? LIVEMIG_STATUS_CANCELLED
-						   : LIVEMIG_STATUS_FAILED);
+	lm_ctl_finish(s, dest_run(s));
 	return NULL;
 }

@@ -19,9 +19,8 @@
 #include "livemig/livemig.h"
 #include "zeropage/zero.h"
 
-#define LM_MAX_BLOCKS 64
 #define LM_MAX_CHANNELS 255
-#define LM_NAME_MAX 64
+/* LM_MAX_BLOCKS and LM_NAME_MAX are in wire.h: PARAMS carries them. */
 
 /* ---- parameters (params.c) ----------------------------------------------
  * One const table in params.c describes every parameter and capability:
@@ -288,9 +287,13 @@ int lm_fail_io(livemig_session *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int lm_fail_peer(livemig_session *s, int code, const char *msg);
 bool lm_quit(livemig_session *s);
-int lm_send_msg(livemig_session *s, uint16_t type, const void *payload, uint32_t len);
-/* Reads one control message; payload must hold LM_MSG_MAX_PAYLOAD. */
-int lm_recv_msg(livemig_session *s, struct lm_msg_hdr *h, uint8_t *payload);
+/* Sends m on the main channel (serialised with other writers).  Returns 0
+ * or -errno; the caller reports a failure. */
+int lm_send_msg(livemig_session *s, const struct lm_msg *m);
+/* Reads one control message and decodes its body into m.  A bad message,
+ * and the peer's ERROR or CANCEL, become the session's failure (latched
+ * here) and its code is returned; else 0. */
+int lm_recv_msg(livemig_session *s, struct lm_msg *m);
 void lm_chan_free_codec(livemig_session *s, struct lm_chan *c);
 /* The wire methods packets may carry when the session's method is m. */
 uint32_t lm_method_set(uint8_t m);
@@ -298,6 +301,11 @@ uint32_t lm_method_set(uint8_t m);
  * then starts thread_main(chan) for it. */
 int lm_start_channels(livemig_session *s, void *(*thread_main)(void *));
 void lm_join_channels(livemig_session *s);
+/* The end of either control thread, r being its result: latches r unless
+ * an error already is, stops and joins the channel threads (and the
+ * source's return-path reader), then publishes t_end, cpu_ctl and the final
+ * status.  Called last, from the control thread. */
+void lm_ctl_finish(livemig_session *s, int r);
 struct lm_h128 lm_digest_sum(livemig_session *s);
 void lm_ratelimit(livemig_session *s, uint64_t bytes);
 

@@ -249,6 +249,19 @@ static void shutdown_all(livemig_session *s)
 			shutdown(s->ch[i].fd, SHUT_RDWR);
 }
 
+/* Best effort, for a failing or cancelling thread: sends m on the main
+ * channel now or never, without waiting for another writer or for room in
+ * the socket. */
+static void send_now(livemig_session *s, const struct lm_msg *m)
+{
+	uint8_t buf[LM_MSG_HDR_SIZE + LM_MSG_BODY_MAX];
+	int n = lm_msg_encode(m, buf, sizeof(buf));
+	if (n > 0 && s->main_fd >= 0 && !pthread_mutex_trylock(&s->main_tx)) {
+		send(s->main_fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		pthread_mutex_unlock(&s->main_tx);
+	}
+}
+
 static int latch(livemig_session *s, int code, const char *msg, bool peer)
 {
 	bool first;
@@ -261,19 +274,11 @@ static int latch(livemig_session *s, int code, const char *msg, bool peer)
 	atomic_store(&s->quit, true);
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
-	if (first && !peer && code != -ECANCELED && s->main_fd >= 0) {
-		/* Best effort: tell the peer why before the sockets go down. */
-		uint8_t buf[4 + sizeof(s->err)];
-		struct lm_buf b = {.p = buf, .cap = sizeof(buf)};
-		lm_put_u32(&b, (uint32_t)-code);
-		lm_put_bytes(&b, msg, strlen(msg));
-		if (!pthread_mutex_trylock(&s->main_tx)) {
-			uint8_t hdr[LM_MSG_HDR_SIZE];
-			lm_msg_encode(LM_MSG_ERROR, buf, (uint32_t)b.len, hdr);
-			send(s->main_fd, hdr, sizeof(hdr), MSG_NOSIGNAL | MSG_DONTWAIT);
-			send(s->main_fd, buf, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-			pthread_mutex_unlock(&s->main_tx);
-		}
+	if (first && !peer && code != -ECANCELED) {
+		/* Tell the peer why before the sockets go down. */
+		struct lm_msg m = {.type = LM_MSG_ERROR, .error.code = code};
+		snprintf(m.error.text, sizeof(m.error.text), "%s", msg);
+		send_now(s, &m);
 	}
 	shutdown_all(s);
 	return code;
@@ -317,7 +322,7 @@ int lm_fail_io(livemig_session *s, int code, const char *fmt, ...)
 
 int lm_fail_peer(livemig_session *s, int code, const char *msg)
 {
-	char m[512];
+	char m[sizeof("destination reported: ") + LM_ERROR_TEXT_MAX]; /* s->err may cut it */
 	snprintf(m, sizeof(m), "%s reported: %s",
 		 s->role == LIVEMIG_SOURCE ? "destination" : "source", msg);
 	return latch(s, code, m, true);
@@ -336,23 +341,19 @@ void livemig_cancel(livemig_session *s)
 	pthread_mutex_unlock(&s->lock);
 	if (no)
 		return;
-	if (s->role == LIVEMIG_SOURCE && s->main_fd >= 0 &&
-	    !pthread_mutex_trylock(&s->main_tx)) {
-		uint8_t hdr[LM_MSG_HDR_SIZE];
-		lm_msg_encode(LM_MSG_CANCEL, NULL, 0, hdr);
-		send(s->main_fd, hdr, sizeof(hdr), MSG_NOSIGNAL | MSG_DONTWAIT);
-		pthread_mutex_unlock(&s->main_tx);
-	}
+	if (s->role == LIVEMIG_SOURCE)
+		send_now(s, &(struct lm_msg){.type = LM_MSG_CANCEL});
 	latch(s, -ECANCELED, "migration cancelled", false);
 }
 
-int lm_send_msg(livemig_session *s, uint16_t type, const void *payload, uint32_t len)
+int lm_send_msg(livemig_session *s, const struct lm_msg *m)
 {
-	uint8_t hdr[LM_MSG_HDR_SIZE];
-	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)payload, len}};
-	lm_msg_encode(type, payload, len, hdr);
+	uint8_t buf[LM_MSG_HDR_SIZE + LM_MSG_BODY_MAX];
+	int n = lm_msg_encode(m, buf, sizeof(buf));
+	if (n < 0)
+		return n;
 	pthread_mutex_lock(&s->main_tx);
-	int r = lm_writev_full(s->main_fd, iov, len ? 2 : 1);
+	int r = lm_write_full(s->main_fd, buf, (size_t)n);
 	pthread_mutex_unlock(&s->main_tx);
 	return r;
 }
@@ -391,9 +392,10 @@ static int read_main(livemig_session *s, void *buf, size_t len, bool *eof)
 	return 0;
 }
 
-int lm_recv_msg(livemig_session *s, struct lm_msg_hdr *h, uint8_t *payload)
+int lm_recv_msg(livemig_session *s, struct lm_msg *m)
 {
-	uint8_t hdr[LM_MSG_HDR_SIZE];
+	uint8_t hdr[LM_MSG_HDR_SIZE], payload[LM_MSG_MAX_PAYLOAD];
+	struct lm_msg_hdr h;
 	const char *why;
 	bool eof;
 	int r = read_main(s, hdr, sizeof(hdr), &eof);
@@ -402,26 +404,19 @@ int lm_recv_msg(livemig_session *s, struct lm_msg_hdr *h, uint8_t *payload)
 				  : lm_fail_io(s, r, "main channel: %s",
 					       r == -ECONNRESET ? "connection closed by peer"
 								: strerror(-r));
-	if (lm_msg_decode(hdr, h, &why))
+	if (lm_msg_hdr_decode(hdr, &h, &why))
 		return lm_fail(s, -EPROTO, "main channel: %s", why);
-	r = read_main(s, payload, h->len, &eof);
+	r = read_main(s, payload, h.len, &eof);
 	if (r)
 		return lm_quit(s) ? (s->err_code ? s->err_code : -ECANCELED)
 				  : lm_fail(s, r, "main channel: truncated message");
-	if (lm_msg_check_crc(hdr, payload, h->len))
+	if (lm_msg_check_crc(hdr, payload, h.len))
 		return lm_fail(s, -EPROTO, "main channel: message checksum mismatch");
-	if (h->type == LM_MSG_ERROR) {
-		struct lm_buf b = {.p = payload, .cap = h->len};
-		uint32_t e = lm_get_u32(&b);
-		char text[400];
-		size_t n = h->len > 4 ? h->len - 4 : 0;
-		if (n >= sizeof(text))
-			n = sizeof(text) - 1;
-		lm_get_bytes(&b, text, n);
-		text[n] = 0;
-		return lm_fail_peer(s, e && e < 4096 ? -(int)e : -EPROTO, text);
-	}
-	if (h->type == LM_MSG_CANCEL)
+	if (lm_msg_decode(h.type, payload, h.len, m, &why))
+		return lm_fail(s, -EPROTO, "main channel: %s", why);
+	if (m->type == LM_MSG_ERROR)
+		return lm_fail_peer(s, m->error.code, m->error.text);
+	if (m->type == LM_MSG_CANCEL)
 		return lm_fail_peer(s, -ECANCELED, "migration cancelled");
 	return 0;
 }
@@ -594,6 +589,34 @@ void lm_join_channels(livemig_session *s)
 			s->ch[i].started = false;
 		}
 	}
+}
+
+void lm_ctl_finish(livemig_session *s, int r)
+{
+	if (r && !lm_quit(s))
+		lm_fail(s, r, "migration failed");
+	if (r) {
+		/* Wake and stop everyone; channel threads see quit. */
+		pthread_mutex_lock(&s->lock);
+		atomic_store(&s->quit, true);
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+	}
+	lm_join_channels(s);
+	if (s->rp_started) {
+		/* After a failure the reader sees quit on its own, and the main
+		 * channel stays open for reading so the peer's reason is not
+		 * lost (see shutdown_all()); after success nothing more comes. */
+		if (!r)
+			shutdown(s->main_fd, SHUT_RDWR);
+		pthread_join(s->rp, NULL);
+	}
+	if (!s->t_end)
+		s->t_end = lm_now_ns();
+	s->cpu_ctl = lm_thread_cpu_seconds();
+	atomic_store(&s->status, r == 0		  ? LIVEMIG_STATUS_COMPLETED
+				 : r == -ECANCELED ? LIVEMIG_STATUS_CANCELLED
+						   : LIVEMIG_STATUS_FAILED);
 }
 
 void lm_chan_free_codec(livemig_session *s, struct lm_chan *c)

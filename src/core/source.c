@@ -56,32 +56,26 @@ static int connect_all(livemig_session *s)
 
 static int negotiate(livemig_session *s)
 {
-	uint8_t buf[LM_MSG_MAX_PAYLOAD];
-	struct lm_buf b = {.p = buf, .cap = sizeof(buf)};
-	lm_put_u16(&b, (uint16_t)s->p.channels);
-	lm_put_u8(&b, s->p.method);
-	lm_put_u8(&b, (uint8_t)lm_params_level(&s->p));
-	lm_put_u8(&b, s->p.zero_detect);
-	lm_put_u8(&b, 0);
-	lm_put_u16(&b, 0);
-	lm_put_u32(&b, LM_PAGE_SIZE);
-	lm_put_u32(&b, s->nblocks);
+	struct lm_msg m = {.type = LM_MSG_PARAMS};
+	struct lm_msg_params *p = &m.params;
+	p->channels = (uint16_t)s->p.channels;
+	p->method = s->p.method;
+	p->level = (uint8_t)lm_params_level(&s->p);
+	p->zero_detect = s->p.zero_detect;
+	p->nblocks = s->nblocks;
 	for (unsigned i = 0; i < s->nblocks; i++) {
-		size_t n = strlen(s->blocks[i].name);
-		lm_put_u8(&b, (uint8_t)n);
-		lm_put_bytes(&b, s->blocks[i].name, n);
-		lm_put_u64(&b, s->blocks[i].size);
+		memcpy(p->blocks[i].name, s->blocks[i].name, LM_NAME_MAX);
+		p->blocks[i].size = s->blocks[i].size;
 	}
-	if (lm_send_msg(s, LM_MSG_PARAMS, buf, (uint32_t)b.len))
+	if (lm_send_msg(s, &m))
 		return lm_fail(s, -ECONNRESET, "main channel: cannot send parameters");
 
-	struct lm_msg_hdr h;
-	int r = lm_recv_msg(s, &h, buf);
+	int r = lm_recv_msg(s, &m);
 	if (r)
 		return r;
-	if (h.type != LM_MSG_READY)
+	if (m.type != LM_MSG_READY)
 		return lm_fail(s, -EPROTO, "main channel: expected READY, got message %u",
-			       h.type);
+			       m.type);
 	return 0;
 }
 
@@ -313,9 +307,7 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 		return s->err_code ? s->err_code : -ECANCELED;
 	if (final)
 		return 0; /* COMPLETE ends the final pass */
-	uint8_t it[4];
-	lm_le32(it, s->iteration);
-	if (lm_send_msg(s, LM_MSG_ITER, it, sizeof(it)))
+	if (lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_ITER, .iteration = s->iteration}))
 		return lm_fail(s, -ECONNRESET, "main channel: send failed");
 	/* Wait until the destination has written the whole pass, so that what
 	 * is still queued in socket buffers drains while the guest runs. */
@@ -330,38 +322,25 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 static void *return_path_main(void *arg)
 {
 	livemig_session *s = arg;
-	uint8_t buf[LM_MSG_MAX_PAYLOAD];
-	struct lm_msg_hdr h;
+	struct lm_msg m;
 
-	while (!lm_recv_msg(s, &h, buf)) {
-		if (h.type == LM_MSG_ITER_ACK && h.len == 4) {
+	while (!lm_recv_msg(s, &m)) {
+		if (m.type == LM_MSG_ITER_ACK) {
 			pthread_mutex_lock(&s->lock);
-			s->acked_iteration = lm_rd32(buf);
+			s->acked_iteration = m.iteration;
 			pthread_cond_broadcast(&s->cond);
 			pthread_mutex_unlock(&s->lock);
 			continue;
 		}
-		if (h.type != LM_MSG_RESULT) {
-			lm_fail(s, -EPROTO, "main channel: unexpected message %u", h.type);
-			break;
-		}
-		struct lm_buf b = {.p = buf, .cap = h.len};
-		uint8_t ok = lm_get_u8(&b);
-		lm_get_u8(&b);
-		lm_get_u16(&b);
-		uint64_t cpu_us = lm_get_u64(&b);
-		struct lm_h128 d;
-		d.lo = lm_get_u64(&b);
-		d.hi = lm_get_u64(&b);
-		if (b.bad) {
-			lm_fail(s, -EPROTO, "main channel: short RESULT");
+		if (m.type != LM_MSG_RESULT) {
+			lm_fail(s, -EPROTO, "main channel: unexpected message %u", m.type);
 			break;
 		}
 		pthread_mutex_lock(&s->lock);
 		s->result_ready = true;
-		s->result_ok = ok == 1;
-		s->result_digest = d;
-		s->cpu_remote = (double)cpu_us / 1e6;
+		s->result_ok = m.result.ok;
+		s->result_digest = m.result.digest;
+		s->cpu_remote = (double)m.result.cpu_us / 1e6;
 		pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 		break; /* the destination closes the connection next */
@@ -456,18 +435,12 @@ static int source_run(livemig_session *s)
 	lm_join_channels(s);
 	s->digest = lm_digest_sum(s);
 
-	uint8_t buf[64];
-	struct lm_buf b = {.p = buf, .cap = sizeof(buf)};
-	uint64_t normal = 0, zero = 0;
+	struct lm_msg m = {.type = LM_MSG_COMPLETE,
+			   .complete = {.iteration = s->iteration, .digest = s->digest}};
 	for (unsigned i = 0; i < s->p.channels; i++) {
-		normal += s->ch[i].normal;
-		zero += s->ch[i].zero;
+		m.complete.normal += s->ch[i].normal;
+		m.complete.zero += s->ch[i].zero;
 	}
-	lm_put_u32(&b, s->iteration);
-	lm_put_u64(&b, s->digest.lo);
-	lm_put_u64(&b, s->digest.hi);
-	lm_put_u64(&b, normal);
-	lm_put_u64(&b, zero);
 	/* The point of no return: from here the destination may take over
 	 * the guest, so a cancel no longer applies (livemig_cancel checks
 	 * this under the same lock). */
@@ -478,7 +451,7 @@ static int source_run(livemig_session *s)
 	pthread_mutex_unlock(&s->lock);
 	if (cancelled)
 		return s->err_code ? s->err_code : -ECANCELED;
-	if (lm_send_msg(s, LM_MSG_COMPLETE, buf, (uint32_t)b.len))
+	if (lm_send_msg(s, &m))
 		return lm_fail(s, -ECONNRESET, "main channel: cannot send digest");
 
 	pthread_mutex_lock(&s->lock);
@@ -516,27 +489,6 @@ void *lm_source_main(void *arg)
 	}
 	if (s->live)
 		lm_precopy_end(s);
-
-	if (r && !lm_quit(s))
-		lm_fail(s, r, "migration failed");
-	if (r) {
-		/* Wake and stop everyone; senders see quit. */
-		pthread_mutex_lock(&s->lock);
-		atomic_store(&s->quit, true);
-		pthread_cond_broadcast(&s->cond);
-		pthread_mutex_unlock(&s->lock);
-	}
-	lm_join_channels(s);
-	if (s->rp_started) {
-		if (r == 0 || !lm_quit(s))
-			shutdown(s->main_fd, SHUT_RDWR);
-		pthread_join(s->rp, NULL);
-	}
-	if (!s->t_end)
-		s->t_end = lm_now_ns();
-	s->cpu_ctl = lm_thread_cpu_seconds();
-	atomic_store(&s->status, r == 0		  ? LIVEMIG_STATUS_COMPLETED
-				 : r == -ECANCELED ? LIVEMIG_STATUS_CANCELLED
-						   : LIVEMIG_STATUS_FAILED);
+	lm_ctl_finish(s, r);
 	return NULL;
 }

@@ -192,8 +192,8 @@ int lm_packet_check_indices(const uint32_t *idx, uint32_t n, uint64_t block_page
  * Control message header, 16 bytes:
  *   0 u32 magic  4 u16 type  6 u16 flags  8 u32 len  12 u32 crc32c
  */
-void lm_msg_encode(uint16_t type, const void *payload, uint32_t len,
-		   uint8_t out[LM_MSG_HDR_SIZE])
+static void msg_hdr_encode(uint16_t type, const void *payload, uint32_t len,
+			   uint8_t out[LM_MSG_HDR_SIZE])
 {
 	memset(out, 0, LM_MSG_HDR_SIZE);
 	lm_le32(out, LM_MSG_MAGIC);
@@ -205,7 +205,8 @@ void lm_msg_encode(uint16_t type, const void *payload, uint32_t len,
 	lm_le32(out + 12, crc);
 }
 
-int lm_msg_decode(const uint8_t in[LM_MSG_HDR_SIZE], struct lm_msg_hdr *h, const char **why)
+int lm_msg_hdr_decode(const uint8_t in[LM_MSG_HDR_SIZE], struct lm_msg_hdr *h,
+		      const char **why)
 {
 	if (lm_rd32(in) != LM_MSG_MAGIC) {
 		*why = "bad control message magic";
@@ -239,4 +240,214 @@ int lm_msg_check_crc(const uint8_t hdr[LM_MSG_HDR_SIZE], const void *payload, ui
 	if (len)
 		crc = lm_crc32c(crc, payload, len);
 	return crc == lm_rd32(hdr + 12) ? 0 : -EPROTO;
+}
+
+/*
+ * Control message bodies (docs/wire-format.md has the table):
+ *   PARAMS    u16 channels  u8 method  u8 level  u8 zero  u8 0  u16 0
+ *             u32 page size  u32 nblocks, then per block:
+ *             u8 name length, name bytes (no NUL), u64 size
+ *   READY, CANCEL  empty
+ *   ITER, ITER_ACK u32 pass
+ *   COMPLETE  u32 final pass  u64 digest lo  u64 digest hi  u64 normal  u64 zero
+ *   RESULT    u8 ok  u8 0  u16 0  u64 cpu us  u64 digest lo  u64 digest hi
+ *   ERROR     u32 errno, then text to the end (no NUL)
+ */
+static void params_encode(struct lm_buf *b, const struct lm_msg_params *p)
+{
+	lm_put_u16(b, p->channels);
+	lm_put_u8(b, p->method);
+	lm_put_u8(b, p->level);
+	lm_put_u8(b, p->zero_detect);
+	lm_put_u8(b, 0);
+	lm_put_u16(b, 0);
+	lm_put_u32(b, LM_PAGE_SIZE);
+	lm_put_u32(b, p->nblocks);
+	for (uint32_t i = 0; i < p->nblocks; i++) {
+		size_t n = strnlen(p->blocks[i].name, LM_NAME_MAX - 1);
+		lm_put_u8(b, (uint8_t)n);
+		lm_put_bytes(b, p->blocks[i].name, n);
+		lm_put_u64(b, p->blocks[i].size);
+	}
+}
+
+int lm_msg_encode(const struct lm_msg *m, uint8_t *out, size_t cap)
+{
+	if (cap < LM_MSG_HDR_SIZE)
+		return -EMSGSIZE;
+	size_t room = cap - LM_MSG_HDR_SIZE;
+	struct lm_buf b = {.p = out + LM_MSG_HDR_SIZE,
+			   .cap = room < LM_MSG_MAX_PAYLOAD ? room : LM_MSG_MAX_PAYLOAD};
+	switch (m->type) {
+	case LM_MSG_PARAMS:
+		if (m->params.nblocks > LM_MAX_BLOCKS)
+			return -EINVAL;
+		params_encode(&b, &m->params);
+		break;
+	case LM_MSG_READY:
+	case LM_MSG_CANCEL:
+		break;
+	case LM_MSG_ITER:
+	case LM_MSG_ITER_ACK:
+		lm_put_u32(&b, m->iteration);
+		break;
+	case LM_MSG_COMPLETE:
+		lm_put_u32(&b, m->complete.iteration);
+		lm_put_u64(&b, m->complete.digest.lo);
+		lm_put_u64(&b, m->complete.digest.hi);
+		lm_put_u64(&b, m->complete.normal);
+		lm_put_u64(&b, m->complete.zero);
+		break;
+	case LM_MSG_RESULT:
+		lm_put_u8(&b, m->result.ok);
+		lm_put_u8(&b, 0);
+		lm_put_u16(&b, 0);
+		lm_put_u64(&b, m->result.cpu_us);
+		lm_put_u64(&b, m->result.digest.lo);
+		lm_put_u64(&b, m->result.digest.hi);
+		break;
+	case LM_MSG_ERROR:
+		lm_put_u32(&b, (uint32_t)-m->error.code);
+		lm_put_bytes(&b, m->error.text, strnlen(m->error.text, LM_ERROR_TEXT_MAX));
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (b.bad)
+		return -EMSGSIZE;
+	msg_hdr_encode(m->type, b.p, (uint32_t)b.len, out);
+	return (int)(LM_MSG_HDR_SIZE + b.len);
+}
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static int reject(const char **why, const char *reason)
+{
+	*why = reason;
+	return -EPROTO;
+}
+
+/* Wrong lengths, per type: too short, too long.  The reasons name the
+ * message, as the user reads them after "main channel: ". */
+static const struct {
+	const char *too_short, *too_long;
+} length_why[LM_MSG_MAX] = {
+	[LM_MSG_PARAMS] = {"PARAMS message too short", "PARAMS message has trailing bytes"},
+	[LM_MSG_READY] = {NULL, "READY with a payload"},
+	[LM_MSG_ITER] = {"short ITER", "ITER has trailing bytes"},
+	[LM_MSG_COMPLETE] = {"malformed COMPLETE", "malformed COMPLETE"},
+	[LM_MSG_RESULT] = {"short RESULT", "RESULT has trailing bytes"},
+	[LM_MSG_ERROR] = {"short ERROR", NULL}, /* its text takes the rest */
+	[LM_MSG_CANCEL] = {NULL, "CANCEL with a payload"},
+	[LM_MSG_ITER_ACK] = {"short ITER_ACK", "ITER_ACK has trailing bytes"},
+};
+
+static int params_decode(struct lm_buf *b, struct lm_msg_params *p, const char **why)
+{
+	p->channels = lm_get_u16(b);
+	p->method = lm_get_u8(b);
+	p->level = lm_get_u8(b);
+	uint8_t zero = lm_get_u8(b);
+	uint8_t reserved8 = lm_get_u8(b);
+	uint16_t reserved16 = lm_get_u16(b);
+	uint32_t page_size = lm_get_u32(b);
+	p->nblocks = lm_get_u32(b);
+	if (b->bad)
+		return reject(why, length_why[LM_MSG_PARAMS].too_short);
+	if (reserved8 || reserved16)
+		return reject(why, "PARAMS: reserved fields not zero");
+	if (page_size != LM_PAGE_SIZE)
+		return reject(why, "PARAMS: page size differs from the destination's");
+	if (zero > 1)
+		return reject(why, "PARAMS: bad zero-page-detection value");
+	p->zero_detect = zero;
+	if (p->nblocks < 1 || p->nblocks > LM_MAX_BLOCKS)
+		return reject(why, "PARAMS: RAM block count not in 1.." STR(LM_MAX_BLOCKS));
+	for (uint32_t i = 0; i < p->nblocks; i++) {
+		struct lm_msg_block *blk = &p->blocks[i];
+		uint8_t n = lm_get_u8(b);
+		if (!b->bad && (!n || n >= LM_NAME_MAX))
+			return reject(why, "PARAMS: RAM block name empty or too long");
+		lm_get_bytes(b, blk->name, n);
+		blk->name[n] = 0;
+		blk->size = lm_get_u64(b);
+		if (b->bad)
+			return reject(why, "PARAMS message truncated");
+		if (memchr(blk->name, 0, n))
+			return reject(why, "PARAMS: NUL inside a RAM block name");
+		if (!blk->size || blk->size % LM_PAGE_SIZE || blk->size / LM_PAGE_SIZE > UINT32_MAX)
+			return reject(why, "PARAMS: RAM block size 0, not pages or too large");
+		for (uint32_t j = 0; j < i; j++)
+			if (!strcmp(p->blocks[j].name, blk->name))
+				return reject(why, "PARAMS: duplicate RAM block name");
+	}
+	return 0;
+}
+
+int lm_msg_decode(uint16_t type, const uint8_t *in, size_t len, struct lm_msg *m,
+		  const char **why)
+{
+	struct lm_buf b = {.p = (uint8_t *)in, .cap = len};
+	int r = 0;
+
+	m->type = type;
+	switch (type) {
+	case LM_MSG_PARAMS:
+		r = params_decode(&b, &m->params, why);
+		break;
+	case LM_MSG_READY:
+	case LM_MSG_CANCEL:
+		break;
+	case LM_MSG_ITER:
+	case LM_MSG_ITER_ACK:
+		m->iteration = lm_get_u32(&b);
+		if (!b.bad && !m->iteration)
+			r = reject(why, type == LM_MSG_ITER ? "ITER for pass 0"
+							    : "ITER_ACK for pass 0");
+		break;
+	case LM_MSG_COMPLETE:
+		m->complete.iteration = lm_get_u32(&b);
+		m->complete.digest.lo = lm_get_u64(&b);
+		m->complete.digest.hi = lm_get_u64(&b);
+		m->complete.normal = lm_get_u64(&b);
+		m->complete.zero = lm_get_u64(&b);
+		if (!b.bad && !m->complete.iteration)
+			r = reject(why, "COMPLETE for pass 0");
+		break;
+	case LM_MSG_RESULT: {
+		uint8_t ok = lm_get_u8(&b);
+		uint8_t reserved8 = lm_get_u8(&b);
+		uint16_t reserved16 = lm_get_u16(&b);
+		m->result.ok = ok;
+		m->result.cpu_us = lm_get_u64(&b);
+		m->result.digest.lo = lm_get_u64(&b);
+		m->result.digest.hi = lm_get_u64(&b);
+		if (!b.bad && ok > 1)
+			r = reject(why, "RESULT: ok flag neither 0 nor 1");
+		else if (!b.bad && (reserved8 || reserved16))
+			r = reject(why, "RESULT: reserved fields not zero");
+		break;
+	}
+	case LM_MSG_ERROR: {
+		uint32_t e = lm_get_u32(&b);
+		size_t n = b.bad ? 0 : b.cap - b.len;
+		if (n > LM_ERROR_TEXT_MAX)
+			return reject(why, "ERROR text too long");
+		lm_get_bytes(&b, m->error.text, n);
+		m->error.text[n] = 0;
+		/* Not a reason to reject: the peer's text matters more. */
+		m->error.code = e && e < 4096 ? -(int)e : -EPROTO;
+		break;
+	}
+	default:
+		return reject(why, "unknown control message type");
+	}
+	if (r)
+		return r;
+	if (b.bad)
+		return reject(why, length_why[type].too_short);
+	if (b.len != b.cap)
+		return reject(why, length_why[type].too_long);
+	return 0;
 }

@@ -15,6 +15,7 @@
 #include "codec/method.h"
 #include "util/le.h"
 #include "util/page.h"
+#include "util/pagehash.h"
 
 
 #define LM_WIRE_VERSION 1
@@ -91,7 +92,14 @@ int lm_packet_check_indices(const uint32_t *idx, uint32_t n, uint64_t block_page
 /* ---- main channel messages --------------------------------------------- */
 #define LM_MSG_MAGIC 0x544d4c4cu /* "LLMT" */
 #define LM_MSG_HDR_SIZE 16u
-#define LM_MSG_MAX_PAYLOAD (64u * 1024) /* no control message is larger */
+#define LM_MSG_MAX_PAYLOAD (64u * 1024) /* the header's len never exceeds this */
+
+#define LM_MAX_BLOCKS 64     /* RAM blocks in PARAMS */
+#define LM_NAME_MAX 64       /* a block name with its NUL: 1..63 bytes on the wire */
+#define LM_ERROR_TEXT_MAX 511 /* ERROR text bytes */
+/* No body the encoder writes is larger (PARAMS with every block at its
+ * longest name): buffers for lm_msg_encode() hold the header and this. */
+#define LM_MSG_BODY_MAX (16u + LM_MAX_BLOCKS * (1u + (LM_NAME_MAX - 1u) + 8u))
 
 enum lm_msg_type {
 	LM_MSG_PARAMS = 1,   /* src->dst: parameters + RAM block list */
@@ -111,9 +119,62 @@ struct lm_msg_hdr {
 	uint32_t len;   /* payload bytes, <= LM_MSG_MAX_PAYLOAD */
 	uint32_t crc;   /* CRC32C over header (crc zeroed) and payload */
 };
-void lm_msg_encode(uint16_t type, const void *payload, uint32_t len,
-		   uint8_t out[LM_MSG_HDR_SIZE]);
-int lm_msg_decode(const uint8_t in[LM_MSG_HDR_SIZE], struct lm_msg_hdr *h, const char **why);
+int lm_msg_hdr_decode(const uint8_t in[LM_MSG_HDR_SIZE], struct lm_msg_hdr *h,
+		      const char **why);
 int lm_msg_check_crc(const uint8_t hdr[LM_MSG_HDR_SIZE], const void *payload, uint32_t len);
+
+/*
+ * A control message, host side: its type and the body that type carries
+ * (READY and CANCEL carry none).  Page size and reserved fields are not
+ * here: the encoder writes them, the decoder checks them.
+ */
+struct lm_msg_block {
+	char name[LM_NAME_MAX]; /* NUL-terminated, 1..LM_NAME_MAX-1 bytes */
+	uint64_t size;          /* bytes: > 0, a page multiple, < 2^32 pages */
+};
+struct lm_msg_params {
+	uint16_t channels;
+	uint8_t method;         /* LM_METHOD_* or LM_METHOD_AUTO: the decoder does */
+	uint8_t level;          /* not check these two against the codecs */
+	bool zero_detect;
+	uint32_t nblocks;       /* 1..LM_MAX_BLOCKS, distinct names */
+	struct lm_msg_block blocks[LM_MAX_BLOCKS];
+};
+struct lm_msg_complete {
+	uint32_t iteration;     /* the final pass, >= 1 */
+	struct lm_h128 digest;  /* of the source's image */
+	uint64_t normal, zero;  /* pages sent, over every pass */
+};
+struct lm_msg_result {
+	bool ok;                /* the images match */
+	uint64_t cpu_us;        /* destination CPU time, microseconds */
+	struct lm_h128 digest;  /* of the destination's image */
+};
+struct lm_msg_error {
+	int code;               /* negative errno; -EPROTO when the peer's is not one */
+	char text[LM_ERROR_TEXT_MAX + 1]; /* NUL-terminated */
+};
+struct lm_msg {
+	uint16_t type;          /* enum lm_msg_type */
+	union {
+		struct lm_msg_params params;
+		uint32_t iteration; /* ITER, ITER_ACK: pass number, >= 1 */
+		struct lm_msg_complete complete;
+		struct lm_msg_result result;
+		struct lm_msg_error error;
+	};
+};
+
+/* Writes m, header and body, into out[0..cap).  An ERROR's text is cut at
+ * LM_ERROR_TEXT_MAX bytes.  Returns the bytes written, -EINVAL for an
+ * unknown type or more than LM_MAX_BLOCKS blocks, -EMSGSIZE when cap is
+ * smaller than the message (LM_MSG_HDR_SIZE + LM_MSG_BODY_MAX always fits). */
+int lm_msg_encode(const struct lm_msg *m, uint8_t *out, size_t cap);
+/* Decodes and validates the body of a message of the given type (from its
+ * header, already checked) from in[0..len): everything the bytes alone can
+ * tell, nothing that needs a session.  Pure: no globals, reads only
+ * in[0..len).  Returns 0, or -EPROTO with a reason in *why. */
+int lm_msg_decode(uint16_t type, const uint8_t *in, size_t len, struct lm_msg *m,
+		  const char **why);
 
 #endif

@@ -46,6 +46,7 @@ static const struct engine_info engines[] = {
 	{"none", "raw pages (sent from guest memory)", NULL},
 	{"zlib", "zlib", version_of_zlib},
 	{"zstd", "zstd", version_of_zstd},
+	{"auto", "raw, lz4 or zstd per packet, chosen from measured speeds", NULL},
 };
 
 static const char *const cpu_features[] = {"sse2", "sse4.2", "avx2", "avx512f", "avx512bw"};
@@ -137,7 +138,6 @@ static void print_text(const struct info *in)
 			printf("engine %s%s%s\n", e->engine, e->version ? " " : "",
 			       e->version ? e->version() : "");
 	}
-	printf("  auto    raw, lz4 or zstd per packet, chosen from measured speeds\n");
 	printf("compression engines (hardware first):\n");
 	size_t ne;
 	const struct lm_engine_ops *const *et = lm_engine_table(&ne);
@@ -221,9 +221,8 @@ static void print_json(const struct info *in)
 			json_str(e->version());
 		else
 			printf("null");
-		printf("},\n");
+		printf("}%s\n", i + 1 < in->ncodecs ? "," : "");
 	}
-	printf("    {\"name\": \"auto\", \"engine\": \"raw, lz4 or zstd per packet\"}\n");
 	printf("  ],\n  \"engines\": [\n");
 	size_t ne;
 	bool first = true;

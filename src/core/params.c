@@ -100,7 +100,7 @@ int lm_params_set(struct lm_params *p, const char *name, const char *value, char
 				strncat(list, i ? "|" : "", sizeof(list) - strlen(list) - 1);
 				strncat(list, t[i]->name, sizeof(list) - strlen(list) - 1);
 			}
-			snprintf(err, errlen, "multifd-compression: unknown method '%s' (one of %s|auto)",
+			snprintf(err, errlen, "multifd-compression: unknown method '%s' (one of %s)",
 				 value, list);
 			return -EINVAL;
 		} else {

@@ -77,10 +77,6 @@ static void print_methods(json_object *in)
 		json_object *v;
 		char levels[32];
 
-		if (!has(m, "min_level")) { /* auto: no levels of its own */
-			printf("  %-7s %s\n", str(m, "name"), str(m, "help"));
-			continue;
-		}
 		json_object_object_get_ex(m, "min_level", &v);
 		int lo = json_object_get_int(v);
 		json_object_object_get_ex(m, "max_level", &v);
@@ -132,11 +128,8 @@ static void print_text(json_object *in)
 	for (size_t i = 0; i < n; i++) {
 		json_object *z = json_object_array_get_idx(arr, i);
 
-		if (has(z, "simd"))
-			printf("  %-7s (cpu SIMD: %s)\n", str(z, "name"), str(z, "simd"));
-		else
-			printf("  %-7s %s%s\n", str(z, "name"),
-			       flag(z, "usable") ? "usable: " : "no device: ", str(z, "why"));
+		printf("  %-7s %s%s\n", str(z, "name"),
+		       flag(z, "usable") ? "usable: " : "not usable: ", str(z, "why"));
 	}
 
 	printf("dirty trackers (best first; auto picks the first usable):\n");

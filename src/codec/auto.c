@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* multifd-compression=auto: see auto.h. */
+/* multifd-compression=auto: see auto.h.  The model first, then the codec
+ * that runs it (lm_codec_auto_ops). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -7,7 +8,8 @@
 #include <lz4.h>
 
 #include "codec/auto.h"
-#include "codec/method.h"
+#include "codec/codec.h"
+#include "util/util.h"
 
 const uint8_t lm_auto_method[LM_AUTO_N] = {LM_METHOD_NONE, LM_METHOD_LZ4, LM_METHOD_ZSTD,
 					   LM_METHOD_ZSTD};
@@ -132,26 +134,24 @@ static void ewma(double *x, double v)
 	*x = *x > 0 ? *x + EWMA * (v - *x) : v;
 }
 
-bool lm_auto_link_due(const struct lm_auto *a, uint64_t now_ns)
+bool lm_auto_link_due(const struct lm_auto_link *l, uint64_t now_ns)
 {
-	return !a->link_fixed && (!a->win_t || now_ns - a->win_t >= LINK_WINDOW_NS);
+	return !l->win_t || now_ns - l->win_t >= LINK_WINDOW_NS;
 }
 
-void lm_auto_link(struct lm_auto *a, uint64_t delivered, uint64_t now_ns)
+void lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns)
 {
-	if (a->link_fixed)
-		return;
-	if (!a->win_t) {
-		a->win_t = now_ns;
-		a->win_bytes = delivered;
+	if (!l->win_t) {
+		l->win_t = now_ns;
+		l->win_bytes = delivered;
 		return;
 	}
-	if (now_ns - a->win_t < LINK_WINDOW_NS)
+	if (now_ns - l->win_t < LINK_WINDOW_NS)
 		return;
-	double thr = (double)(delivered - a->win_bytes) * 1e9 / (double)(now_ns - a->win_t);
-	a->link = a->link * LINK_DECAY > thr ? a->link * LINK_DECAY : thr;
-	a->win_t = now_ns;
-	a->win_bytes = delivered;
+	double thr = (double)(delivered - l->win_bytes) * 1e9 / (double)(now_ns - l->win_t);
+	l->rate = l->rate * LINK_DECAY > thr ? l->rate * LINK_DECAY : thr;
+	l->win_t = now_ns;
+	l->win_bytes = delivered;
 }
 
 void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
@@ -164,3 +164,104 @@ void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
 		ewma(&a->speed[choice], (double)in * 1e9 / (double)(compress_ns ? compress_ns : 1));
 	ewma(&a->gain[choice], (double)in / (double)out / a->sample_ratio);
 }
+
+/* ---- the codec ------------------------------------------------------------ */
+
+/* A sender's auto: its model, and a context per choice made through the
+ * registry (the raw choice needs none). */
+struct auto_ctx {
+	struct lm_auto model;
+	const struct lm_codec_ops *codec[LM_AUTO_N];
+	void *ctx[LM_AUTO_N];
+	const _Atomic uint64_t *link_rate; /* the session's, or NULL */
+	struct lm_codec_counters *cnt;
+	struct lm_codec_counters own_cnt;  /* when the session counts nothing */
+};
+
+static size_t auto_bound(uint32_t npages)
+{
+	size_t b = 0;
+	for (int m = 1; m < LM_AUTO_N; m++) {
+		size_t mb = lm_codec_by_method(lm_auto_method[m])->bound(npages);
+		b = mb > b ? mb : b;
+	}
+	return b;
+}
+
+static void auto_cleanup(void *ctx)
+{
+	struct auto_ctx *a = ctx;
+	if (!a)
+		return;
+	for (int m = 1; m < LM_AUTO_N; m++)
+		if (a->codec[m])
+			a->codec[m]->send_cleanup(a->ctx[m]);
+	lm_auto_free(&a->model);
+	free(a);
+}
+
+static int auto_send_setup(void **ctx, const struct lm_codec_cfg *cfg)
+{
+	struct auto_ctx *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	int r = lm_auto_init(&a->model, cfg->auto_speeds, cfg->channels, cfg->max_bandwidth);
+	/* Each choice at its own level (a bad one fails zstd's setup); the
+	 * session's engine choice is for its method, so lz4 runs its own. */
+	struct lm_codec_cfg sub = *cfg;
+	sub.accel = NULL;
+	for (int m = 1; m < LM_AUTO_N && !r; m++) {
+		a->codec[m] = lm_codec_by_method(lm_auto_method[m]);
+		sub.level = lm_auto_level(m, cfg->level);
+		r = a->codec[m]->send_setup(&a->ctx[m], &sub);
+		if (r)
+			a->codec[m] = NULL;
+	}
+	if (r) {
+		auto_cleanup(a);
+		return r;
+	}
+	a->link_rate = cfg->link_rate;
+	a->cnt = cfg->counters ? cfg->counters : &a->own_cnt;
+	*ctx = a;
+	return 0;
+}
+
+static ssize_t auto_compress(void *ctx, const uint8_t *const *pages, uint32_t n, uint8_t *out,
+			     size_t cap, uint8_t *method)
+{
+	struct auto_ctx *a = ctx;
+	*method = LM_METHOD_NONE;
+	if (n == 0)
+		return 0;
+	if (!a->model.link_fixed && a->link_rate)
+		a->model.link = (double)atomic_load_explicit(a->link_rate, memory_order_relaxed);
+	int choice = lm_auto_choose(&a->model, pages[0]);
+	uint64_t in = (uint64_t)n * LM_PAGE_SIZE, out_len = in, ns = 0;
+	ssize_t len = 0;
+	if (choice != LM_AUTO_NONE) {
+		uint64_t t0 = lm_now_ns();
+		len = a->codec[choice]->compress(a->ctx[choice], pages, n, out, cap, method);
+		if (len <= 0)
+			return len < 0 ? len : -EIO;
+		ns = lm_now_ns() - t0;
+		out_len = (uint64_t)len;
+	}
+	lm_auto_update(&a->model, choice, in, out_len, ns);
+	_Atomic uint64_t *count = &a->cnt->auto_packets[choice];
+	atomic_store_explicit(count, *count + 1, memory_order_relaxed);
+	return len;
+}
+
+const struct lm_codec_ops lm_codec_auto_ops = {
+	.name = "auto",
+	.method = LM_METHOD_AUTO,
+	.methods = 1u << LM_METHOD_NONE | 1u << LM_METHOD_LZ4 | 1u << LM_METHOD_ZSTD,
+	.min_level = 1, /* zstd's: the level of its zstd packets */
+	.max_level = 19,
+	.default_level = 1,
+	.bound = auto_bound,
+	.send_setup = auto_send_setup,
+	.send_cleanup = auto_cleanup,
+	.compress = auto_compress,
+};

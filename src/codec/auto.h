@@ -11,7 +11,10 @@
  * bytes per second for the whole session: max-bandwidth when set, else the
  * highest rate at which the peer acknowledged bytes (TCP_INFO) over a
  * 100 ms window, decaying slowly (a link that was seen to carry it can
- * carry it again; the decay forgets a link that got slower).  Acknowledged,
+ * carry it again; the decay forgets a link that got slower).  One owner
+ * measures it for the session (the source's control thread, with
+ * struct lm_auto_link) and publishes it; every channel's auto reads it
+ * through lm_codec_cfg.link_rate.  Acknowledged,
  * not written: writes first fill the socket buffers, megabytes at memory
  * speed, and a tc-shaped 1 Gbit/s link then looked several times faster.  Measuring only how long a channel waits
  * to send would not do: raw packets look free whenever the link is not yet
@@ -38,11 +41,11 @@ enum { LM_AUTO_NONE, LM_AUTO_LZ4, LM_AUTO_ZSTD, LM_AUTO_ZSTD_HI, LM_AUTO_N };
 #define LM_AUTO_HI_STEP 2
 #define LM_AUTO_MIN_RATIO 1.08
 
+/* The model of one channel: what it measured, and how it chooses. */
 struct lm_auto {
 	double link;               /* session wire bytes/s the link carries, 0 = unknown */
 	unsigned channels;
 	bool link_fixed;           /* max-bandwidth or the test hook */
-	uint64_t win_t, win_bytes; /* start of the current 50 ms window */
 	double speed[LM_AUTO_N];   /* input bytes/s compressing */
 	double gain[LM_AUTO_N];    /* packet ratio / sampled page ratio */
 	uint64_t fixed[LM_AUTO_N]; /* test hook x-auto-speeds: link, lz4, zstd, zstd-hi */
@@ -68,10 +71,17 @@ int lm_auto_choose(struct lm_auto *a, const uint8_t *sample);
 /* After compressing it: input bytes, payload bytes, ns compressing. */
 void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
 		    uint64_t compress_ns);
-/* Is a link measurement due (a window has passed)? */
-bool lm_auto_link_due(const struct lm_auto *a, uint64_t now_ns);
+/* The link rate, measured for the whole session by one owner: the highest
+ * delivery rate over a 100 ms window, decaying slowly (see above). */
+struct lm_auto_link {
+	double rate;               /* wire bytes/s, 0 = nothing measured yet */
+	uint64_t win_t, win_bytes; /* start of the current window, 0 = none yet */
+};
+/* Is a measurement due (no window yet, or one has passed)? */
+bool lm_auto_link_due(const struct lm_auto_link *l, uint64_t now_ns);
 /* A measurement: the session's bytes delivered so far (all channels: what
- * the peers acknowledged, or else what was written), now. */
-void lm_auto_link(struct lm_auto *a, uint64_t delivered, uint64_t now_ns);
+ * the peers acknowledged, or else what was written), now.  Opens the first
+ * window, or closes the current one and updates l->rate. */
+void lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns);
 
 #endif

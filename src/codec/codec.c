@@ -1,19 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The codec registry: one explicit const table, in wire-method order.  No
- * constructors and nothing that changes at run time, so lookups need no
- * locking and the table can be read from any thread.
+ * The codec registry: one explicit const table, in wire-method order, then
+ * auto (which makes its packets with the others).  No constructors and
+ * nothing that changes at run time, so lookups need no locking and the
+ * table can be read from any thread.
  */
 #include <string.h>
 
 #include "codec/codec.h"
 
-/* Defined in none.c, zlib.c, zstd.c, framed.c; only this file names them. */
+/* Defined in none.c, zlib.c, zstd.c, framed.c, auto.c; only this file
+ * names them. */
 extern const struct lm_codec_ops lm_codec_none_ops;
 extern const struct lm_codec_ops lm_codec_zlib_ops;
 extern const struct lm_codec_ops lm_codec_zstd_ops;
 extern const struct lm_codec_ops lm_codec_LZ4_ops, lm_codec_QPL_ops, lm_codec_QATZIP_ops,
 	lm_codec_UADK_ops;
+extern const struct lm_codec_ops lm_codec_auto_ops;
 
 static const struct lm_codec_ops *const codec_table[] = {
 	&lm_codec_none_ops,
@@ -23,6 +26,7 @@ static const struct lm_codec_ops *const codec_table[] = {
 	&lm_codec_QPL_ops,
 	&lm_codec_QATZIP_ops,
 	&lm_codec_UADK_ops,
+	&lm_codec_auto_ops,
 };
 
 #define CODEC_COUNT (sizeof(codec_table) / sizeof(codec_table[0]))

@@ -28,6 +28,7 @@
 #define FRAMED_RAW LM_PAGE_SIZE /* a page's len when it is sent raw */
 
 struct framed_ctx {
+	uint8_t method;
 	bool per_page;
 	/* Sender. */
 	struct lm_accel_choice own; /* when the session gave no choice */
@@ -66,6 +67,7 @@ static struct framed_ctx *framed_new(uint8_t method)
 	struct framed_ctx *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
+	c->method = method;
 	c->per_page = lm_method_per_page(method);
 	c->stage = malloc((size_t)LM_PACKET_PAGES * LM_PAGE_SIZE);
 	if (!c->stage) {
@@ -97,7 +99,7 @@ static int framed_send_setup(uint8_t method, int lo, int hi, void **ctx,
 	uint32_t jobs = c->per_page ? LM_PACKET_PAGES : 1;
 	uint32_t pages = c->per_page ? 1 : LM_PACKET_PAGES;
 	int r = lm_accel_setup(&c->acc, ch, cfg->level, jobs, pages, cfg->channel,
-			       cfg->counters ? cfg->counters : &c->own_cnt);
+			       cfg->counters ? &cfg->counters->acc : &c->own_cnt);
 	if (r) {
 		framed_cleanup(c);
 		return r;
@@ -116,9 +118,10 @@ static uint32_t pages_crc(const uint8_t *const *pages, uint32_t n)
 }
 
 static ssize_t framed_compress(void *ctx, const uint8_t *const *pages, uint32_t n,
-			       uint8_t *out, size_t cap)
+			       uint8_t *out, size_t cap, uint8_t *method)
 {
 	struct framed_ctx *c = ctx;
+	*method = c->method;
 	if (cap < framed_bound(n) || n > LM_PACKET_PAGES)
 		return -ENOSPC;
 	if (n == 0)
@@ -229,6 +232,7 @@ static int framed_decompress(void *ctx, const uint8_t *in, size_t len, uint8_t *
 	const struct lm_codec_ops lm_codec_##id##_ops = {                                \
 		.name = str,                                                              \
 		.method = LM_METHOD_##id,                                                 \
+		.methods = 1u << LM_METHOD_##id,                                          \
 		.min_level = lo,                                                          \
 		.max_level = hi,                                                          \
 		.default_level = 1,                                                       \

@@ -14,8 +14,9 @@ enum lm_method {
 	LM_METHOD_MAX /* first unknown value */
 };
 
-/* Parameters only, never in a packet: each packet of an "auto" session
- * names the method it was made with (src/codec/auto.c). */
+/* The auto codec's id (src/codec/auto.c): parameters only, never in a
+ * packet; each packet of an "auto" session names the method it was made
+ * with. */
 #define LM_METHOD_AUTO 0x80
 
 #endif

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Method "none": the payload is the pages themselves.  The engine sends raw
- * pages straight from guest memory (zero-copy) and never calls compress();
- * these ops exist so tests and tools can treat every method alike.  There
- * is no state, so the contexts are NULL.
+ * Method "none": the payload is the pages themselves.  compress() only
+ * gives the verdict "send these pages raw": the sender then writes them
+ * straight from guest memory (zero-copy), and the receiver reads them
+ * straight into guest memory without calling decompress().  There is no
+ * state, so the contexts are NULL.
  */
 #include <errno.h>
 #include <string.h>
@@ -31,14 +32,15 @@ static void none_cleanup(void *ctx)
 }
 
 static ssize_t none_compress(void *ctx, const uint8_t *const *pages, uint32_t n, uint8_t *out,
-			     size_t cap)
+			     size_t cap, uint8_t *method)
 {
 	(void)ctx;
-	if (cap < none_bound(n))
-		return -ENOSPC;
-	for (uint32_t i = 0; i < n; i++)
-		memcpy(out + (size_t)i * LM_PAGE_SIZE, pages[i], LM_PAGE_SIZE);
-	return (ssize_t)none_bound(n);
+	(void)pages;
+	(void)n;
+	(void)out;
+	(void)cap;
+	*method = LM_METHOD_NONE;
+	return 0;
 }
 
 static int none_recv_setup(void **ctx)
@@ -61,6 +63,7 @@ static int none_decompress(void *ctx, const uint8_t *in, size_t len, uint8_t *co
 const struct lm_codec_ops lm_codec_none_ops = {
 	.name = "none",
 	.method = LM_METHOD_NONE,
+	.methods = 1u << LM_METHOD_NONE,
 	.min_level = 0,
 	.max_level = 0,
 	.default_level = 0,

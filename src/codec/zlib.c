@@ -94,11 +94,12 @@ static int zlib_send_setup(void **ctx, const struct lm_codec_cfg *cfg)
  * each batch of pages into the bounce buffer first and deflate the copy.
  */
 static ssize_t zlib_compress(void *ctx, const uint8_t *const *pages, uint32_t n, uint8_t *out,
-			     size_t cap)
+			     size_t cap, uint8_t *method)
 {
 	struct zlib_send *c = ctx;
 	z_stream *zs = &c->zs;
 
+	*method = LM_METHOD_ZLIB;
 	if (c->broken)
 		return -EIO;
 	if (n == 0)
@@ -245,6 +246,7 @@ static int zlib_decompress(void *ctx, const uint8_t *in, size_t len, uint8_t *co
 const struct lm_codec_ops lm_codec_zlib_ops = {
 	.name = "zlib",
 	.method = LM_METHOD_ZLIB,
+	.methods = 1u << LM_METHOD_ZLIB,
 	.min_level = 1,
 	.max_level = 9,
 	.default_level = 1,

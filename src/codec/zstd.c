@@ -98,9 +98,10 @@ static uint32_t zstd_run(const uint8_t *const *pages, uint32_t i, uint32_t n)
 }
 
 static ssize_t zstd_compress(void *ctx, const uint8_t *const *pages, uint32_t n, uint8_t *out,
-			     size_t cap)
+			     size_t cap, uint8_t *method)
 {
 	struct zstd_ctx *c = ctx;
+	*method = LM_METHOD_ZSTD;
 	if (n == 0)
 		return 0;
 	if (n > LM_PACKET_PAGES)
@@ -162,6 +163,7 @@ static int zstd_decompress(void *ctx, const uint8_t *in, size_t len, uint8_t *co
 const struct lm_codec_ops lm_codec_zstd_ops = {
 	.name = "zstd",
 	.method = LM_METHOD_ZSTD,
+	.methods = 1u << LM_METHOD_ZSTD,
 	.min_level = 1,
 	.max_level = 19,
 	.default_level = 1,

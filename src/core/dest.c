@@ -159,8 +159,6 @@ static struct lm_block *registered(livemig_session *s, const char *name)
 static int check_params(livemig_session *s, const struct lm_msg_params *p)
 {
 	const struct lm_codec_ops *codec = lm_codec_by_method(p->method);
-	if (p->method == LM_METHOD_AUTO) /* its zstd packets' level */
-		codec = lm_codec_by_method(LM_METHOD_ZSTD);
 
 	if (p->channels != s->p.channels)
 		return lm_fail(s, -EPROTO, "PARAMS channel count differs from the hellos'");
@@ -351,13 +349,8 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 		 * the bad bytes is never reported good. */
 		struct iovec iov[LM_PACKET_PAGES];
 		int niov = 0;
-		for (uint32_t i = 0; i < h.normal; i++) {
-			if (niov && (uint8_t *)iov[niov - 1].iov_base + iov[niov - 1].iov_len ==
-					    pages[i])
-				iov[niov - 1].iov_len += LM_PAGE_SIZE;
-			else
-				iov[niov++] = (struct iovec){pages[i], LM_PAGE_SIZE};
-		}
+		for (uint32_t i = 0; i < h.normal; i++)
+			lm_iov_add_page(iov, &niov, pages[i]);
 		if ((r = lm_readv_full(c->fd, iov, niov)))
 			return recv_fail(c, r, "inside a packet's pages");
 		/* CRC and hash page by page, while each is in cache. */
@@ -377,7 +370,7 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 			return lm_fail(s, -EPROTO, "channel %u: packet %llu checksum mismatch",
 				       c->id, (unsigned long long)h.seq);
 		const struct lm_codec_ops *codec = lm_codec_by_method(h.method);
-		r = codec->decompress(c->cctx[h.method], c->buf, h.payload_len, pages, h.normal);
+		r = codec->decompress(c->dctx[h.method], c->buf, h.payload_len, pages, h.normal);
 		if (r)
 			return lm_fail(s, -EPROTO, "channel %u: packet %llu: %s data is corrupt",
 				       c->id, (unsigned long long)h.seq, codec->name);
@@ -402,13 +395,7 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 			memset(b->host + (uint64_t)idx[i] * LM_PAGE_SIZE, 0, LM_PAGE_SIZE);
 		b->hash[idx[i]] = lm_zero_hash(LM_GPN(h.block, idx[i]));
 	}
-	atomic_store_explicit(&c->normal, c->normal + h.normal, memory_order_relaxed);
-	atomic_store_explicit(&c->zero, c->zero + h.zero, memory_order_relaxed);
-	atomic_store_explicit(&c->wire_bytes, c->wire_bytes + head_len + h.payload_len,
-			      memory_order_relaxed);
-	atomic_store_explicit(&c->payload_bytes, c->payload_bytes + h.payload_len,
-			      memory_order_relaxed);
-	atomic_store_explicit(&c->packets, c->packets + 1, memory_order_relaxed);
+	lm_chan_count(c, h.normal, h.zero, head_len + h.payload_len, h.payload_len);
 	return 0;
 }
 

@@ -17,7 +17,7 @@
 #include "dirty/tracker.h"
 #include "util/pagehash.h"
 #include "livemig/livemig.h"
-#include "zeropage/zero.h"
+#include "zeropage/zeropage.h"
 
 #define LM_MAX_CHANNELS 255
 /* LM_MAX_BLOCKS and LM_NAME_MAX are in wire.h: PARAMS carries them. */
@@ -153,6 +153,7 @@ struct lm_block {
 	_Atomic uint64_t *received; /* destination: pages ever written */
 };
 #define LM_GPN(block, page) (((uint64_t)(block) << 40) | (page))
+#define LM_GPN_PAGE(gpn) ((gpn) & ((1ull << 40) - 1))
 
 /* One pre-copy pass, for the statistics. */
 struct lm_iter_stat {
@@ -161,21 +162,20 @@ struct lm_iter_stat {
 };
 
 /* ---- channels ------------------------------------------------------------ */
-struct lm_dsa;
 struct lm_chan {
 	livemig_session *s;
 	unsigned id;           /* 1..channels */
 	int fd;
 	pthread_t thread;
 	bool started;
-	void *cctx[LM_METHOD_MAX]; /* a context per method the session uses */
-	struct lm_accel_counters acc;
-	struct lm_auto *autoc;      /* source, multifd-compression=auto */
-	void *actx[LM_AUTO_N];      /* ...its compressor per choice */
-	_Atomic uint64_t auto_packets[LM_AUTO_N];
-	struct lm_dsa *dsa;         /* source, zero-page-detection=dsa */
-	_Atomic uint64_t dsa_pages, dsa_cpu_pages;
-	lm_zero_fn is_zero;
+	/* Sender: the session's codec, its context, and its zero-page engine. */
+	const struct lm_codec_ops *codec;
+	void *cctx;
+	bool raw_only;         /* the codec only ever sends raw pages (none) */
+	uint8_t empty_method;  /* of a packet without data pages: the codec's lowest */
+	struct lm_zeropage zero_engine;
+	/* Receiver: a decoder per wire method the session's packets carry. */
+	void *dctx[LM_METHOD_MAX];
 	uint64_t seq;
 	uint8_t *buf;          /* compressed payload */
 	size_t bufcap;
@@ -183,8 +183,33 @@ struct lm_chan {
 	bool final_pass;       /* source: this pass runs with the guest stopped */
 	/* Counters: written by the owner thread only, read by anyone. */
 	_Atomic uint64_t normal, zero, wire_bytes, payload_bytes, packets;
+	struct lm_codec_counters codec_cnt;
+	struct lm_zeropage_counters zero_cnt;
 	double cpu_seconds;    /* set when the thread exits */
 };
+
+/* Adds one packet (not a SYNC at the destination) to c's counters; c's
+ * thread only. */
+static inline void lm_chan_count(struct lm_chan *c, uint32_t normal, uint32_t zero,
+				 uint64_t wire_bytes, uint64_t payload_bytes)
+{
+	atomic_store_explicit(&c->normal, c->normal + normal, memory_order_relaxed);
+	atomic_store_explicit(&c->zero, c->zero + zero, memory_order_relaxed);
+	atomic_store_explicit(&c->wire_bytes, c->wire_bytes + wire_bytes, memory_order_relaxed);
+	atomic_store_explicit(&c->payload_bytes, c->payload_bytes + payload_bytes,
+			      memory_order_relaxed);
+	atomic_store_explicit(&c->packets, c->packets + 1, memory_order_relaxed);
+}
+
+/* Appends a page to the iovec list iov[0..*n), as part of the last entry
+ * when it follows that one in memory: fewer, longer iovecs for the kernel. */
+static inline void lm_iov_add_page(struct iovec *iov, int *n, void *page)
+{
+	if (*n && (uint8_t *)iov[*n - 1].iov_base + iov[*n - 1].iov_len == page)
+		iov[*n - 1].iov_len += LM_PAGE_SIZE;
+	else
+		iov[(*n)++] = (struct iovec){page, LM_PAGE_SIZE};
+}
 
 /* ---- the session --------------------------------------------------------- */
 struct livemig_session {
@@ -205,7 +230,7 @@ struct livemig_session {
 	struct lm_chan *ch;      /* nch entries, allocated at start, fd -1 until used */
 	unsigned nch;
 	uint8_t uuid[16];
-	uint32_t methods;          /* 1 << LM_METHOD_* of each one packets may use */
+	uint32_t methods;          /* 1 << LM_METHOD_* of each one packets may carry */
 	struct lm_accel_choice accel; /* source: engines for the method */
 	lm_page_hash_fn page_hash; /* fastest XXH3 variant for this CPU */
 
@@ -264,6 +289,10 @@ struct livemig_session {
 
 	/* Rate limit shared by every sender: next free slot in ns. */
 	_Atomic uint64_t rl_next;
+	/* Source: the link rate, measured by the control thread alone (see
+	 * source.c, sample_link) and read by every channel's codec. */
+	struct lm_auto_link link;
+	_Atomic uint64_t link_rate; /* bytes/s, 0 = not measured yet */
 
 	/* Times (lm_now_ns), 0 = not reached. */
 	uint64_t t_start, t_setup, t_stop, t_end;
@@ -294,11 +323,9 @@ int lm_send_msg(livemig_session *s, const struct lm_msg *m);
  * and the peer's ERROR or CANCEL, become the session's failure (latched
  * here) and its code is returned; else 0. */
 int lm_recv_msg(livemig_session *s, struct lm_msg *m);
-void lm_chan_free_codec(livemig_session *s, struct lm_chan *c);
-/* The wire methods packets may carry when the session's method is m. */
-uint32_t lm_method_set(uint8_t m);
-/* Sets up each channel's codec context and buffer for the session's role,
- * then starts thread_main(chan) for it. */
+/* Sets up each channel for the session's role (a sender: the session's
+ * codec and zero-page engine; a receiver: a decoder per wire method), then
+ * starts thread_main(chan) for it.  Sets s->methods. */
 int lm_start_channels(livemig_session *s, void *(*thread_main)(void *));
 void lm_join_channels(livemig_session *s);
 /* The end of either control thread, r being its result: latches r unless

@@ -78,14 +78,11 @@ static void compression_list(char *buf, size_t len)
 	buf[0] = 0;
 	for (size_t i = 0; i < n; i++)
 		join(buf, len, t[i]->name);
-	if (!lm_codec_by_name("auto")) /* a parameter value, not (yet) a codec */
-		join(buf, len, "auto");
 }
 
 static int compression_set(struct lm_params *p, const char *v)
 {
-	const struct lm_codec_ops *c = lm_codec_by_name(v);
-	p->method = c ? c->method : LM_METHOD_AUTO;
+	p->method = lm_codec_by_name(v)->method; /* v is one of compression_list's */
 	return 0;
 }
 
@@ -625,8 +622,6 @@ void lm_method_set_level(struct lm_params *p, uint8_t method, int level)
 
 const char *lm_method_name(uint8_t method)
 {
-	if (method == LM_METHOD_AUTO)
-		return "auto";
 	const struct lm_codec_ops *c = lm_codec_by_method(method);
 	return c ? c->name : "unknown";
 }

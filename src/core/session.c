@@ -14,7 +14,6 @@
 #include <xxhash.h>
 
 #include "core/internal.h"
-#include "zeropage/dsa.h"
 #include "util/util.h"
 
 livemig_session *livemig_session_new(enum livemig_role role)
@@ -467,13 +466,6 @@ struct lm_h128 lm_digest_sum(livemig_session *s)
 	return d;
 }
 
-uint32_t lm_method_set(uint8_t m)
-{
-	if (m == LM_METHOD_AUTO)
-		return 1u << LM_METHOD_NONE | 1u << LM_METHOD_LZ4 | 1u << LM_METHOD_ZSTD;
-	return m < LM_METHOD_MAX ? 1u << m : 0;
-}
-
 static void accel_warn(void *opaque, const char *msg)
 {
 	lm_log(opaque, 1, "%s", msg);
@@ -511,66 +503,71 @@ static int choose_engines(livemig_session *s, char *err, size_t errlen)
 	return 0;
 }
 
-static int chan_setup(livemig_session *s, struct lm_chan *c, bool source)
+/* A sender: the session's codec, its payload buffer, the bounce buffer of
+ * a live guest, and the zero-page engine the policy picks. */
+static int sender_setup(livemig_session *s, struct lm_chan *c, const struct lm_codec_ops *codec)
 {
-	struct lm_codec_cfg cfg = {.channel = c->id,
+	struct lm_codec_cfg cfg = {.level = lm_params_level(&s->p),
+				   .channel = c->id,
 				   .accel = s->accel.sw ? &s->accel : NULL,
-				   .counters = &c->acc};
-	for (uint8_t m = 1; m < LM_METHOD_MAX; m++) {
-		if (!(s->methods & (1u << m)))
+				   .counters = &c->codec_cnt,
+				   .channels = s->p.channels,
+				   .max_bandwidth = s->p.max_bandwidth,
+				   .auto_speeds = s->p.x_auto,
+				   .link_rate = &s->link_rate};
+	int r = codec->send_setup(&c->cctx, &cfg);
+	if (r)
+		return lm_fail(s, r, "%s: cannot set up compression", codec->name);
+	c->codec = codec;
+	/* A codec that only sends raw pages never writes a payload. */
+	c->raw_only = codec->methods == 1u << LM_METHOD_NONE;
+	c->empty_method = (uint8_t)__builtin_ctz(codec->methods);
+	c->bufcap = c->raw_only ? 0 : codec->bound(LM_PACKET_PAGES);
+	if (c->bufcap && !(c->buf = malloc(c->bufcap)))
+		return lm_fail(s, -ENOMEM, "out of memory");
+	if (s->live && !(c->bounce = malloc((size_t)LM_PACKET_PAGES * LM_PAGE_SIZE)))
+		return lm_fail(s, -ENOMEM, "out of memory");
+
+	struct lm_zeropage_cfg zcfg = {.dsa_path = s->p.dsa_path, .counters = &c->zero_cnt};
+	char note[400];
+	r = lm_zeropage_open(&c->zero_engine,
+			     !s->p.zero_detect ? "none" : s->p.zero_dsa ? "dsa" : "multifd", &zcfg,
+			     note, sizeof(note));
+	if (r < 0)
+		return lm_fail(s, r, "%s", note);
+	if (note[0] && c->id == 1) /* once per session */
+		lm_log(s, r == LM_ZEROPAGE_FALLBACK ? 1 : 2, "%s", note);
+	return 0;
+}
+
+/* A receiver: a decoder per wire method the session's packets may carry,
+ * and one buffer for the largest payload.  Raw pages go straight into
+ * guest memory: method none needs neither. */
+static int receiver_setup(livemig_session *s, struct lm_chan *c)
+{
+	for (uint8_t m = 0; m < LM_METHOD_MAX; m++) {
+		if (m == LM_METHOD_NONE || !(s->methods & (1u << m)))
 			continue;
 		const struct lm_codec_ops *codec = lm_codec_by_method(m);
-		cfg.level = lm_method_level(&s->p, m); /* each of auto's at its own */
-		int r = source ? codec->send_setup(&c->cctx[m], &cfg)
-			       : codec->recv_setup(&c->cctx[m]);
+		int r = codec->recv_setup(&c->dctx[m]);
 		if (r)
-			return lm_fail(s, r, "%s: cannot set up %scompression", codec->name,
-				       source ? "" : "de");
+			return lm_fail(s, r, "%s: cannot set up decompression", codec->name);
 		if (codec->bound(LM_PACKET_PAGES) > c->bufcap)
 			c->bufcap = codec->bound(LM_PACKET_PAGES);
 	}
 	if (c->bufcap && !(c->buf = malloc(c->bufcap)))
 		return lm_fail(s, -ENOMEM, "out of memory");
-	if (source && s->p.method == LM_METHOD_AUTO) {
-		if (!(c->autoc = calloc(1, sizeof(*c->autoc))) ||
-		    lm_auto_init(c->autoc, s->p.x_auto, s->p.channels, s->p.max_bandwidth))
-			return lm_fail(s, -ENOMEM, "out of memory");
-		/* lz4 and zstd at its level are the method contexts above; the
-		 * higher zstd level gets its own. */
-		c->actx[LM_AUTO_LZ4] = c->cctx[LM_METHOD_LZ4];
-		c->actx[LM_AUTO_ZSTD] = c->cctx[LM_METHOD_ZSTD];
-		cfg.level = lm_auto_level(LM_AUTO_ZSTD_HI, s->p.zstd_level);
-		int r = lm_codec_by_method(LM_METHOD_ZSTD)->send_setup(&c->actx[LM_AUTO_ZSTD_HI],
-								       &cfg);
-		if (r)
-			return lm_fail(s, r, "zstd: cannot set up compression");
-	}
-	if (source && s->live && !(c->bounce = malloc((size_t)LM_PACKET_PAGES * LM_PAGE_SIZE)))
-		return lm_fail(s, -ENOMEM, "out of memory");
-	if (source && s->p.zero_detect && s->p.zero_dsa) {
-		char why[256];
-		int r = lm_dsa_open(s->p.dsa_path, &c->dsa, why, sizeof(why));
-		/* No device is not an error: the CPU detects zero pages, as with
-		 * zero-page-detection=multifd, and the log says so once.  A
-		 * malformed dsa-path is. */
-		if (r == -EINVAL)
-			return lm_fail(s, r, "dsa-path: %s", why);
-		if (r && c->id == 1)
-			lm_log(s, 1, "zero-page-detection=dsa: %s; detecting zero pages on the CPU",
-			       why);
-		else if (!r && c->id == 1)
-			lm_log(s, 2, "zero-page-detection=dsa: work queue %s", s->p.dsa_path);
-	}
 	return 0;
 }
 
 int lm_start_channels(livemig_session *s, void *(*thread_main)(void *))
 {
 	bool source = s->role == LIVEMIG_SOURCE;
-	s->methods = lm_method_set(s->p.method);
+	const struct lm_codec_ops *codec = lm_codec_by_method(s->p.method);
+	s->methods = codec->methods;
 	for (unsigned i = 0; i < s->p.channels; i++) {
 		struct lm_chan *c = &s->ch[i];
-		int r = chan_setup(s, c, source);
+		int r = source ? sender_setup(s, c, codec) : receiver_setup(s, c);
 		if (r)
 			return r;
 		r = pthread_create(&c->thread, NULL, thread_main, c);
@@ -619,28 +616,18 @@ void lm_ctl_finish(livemig_session *s, int r)
 						   : LIVEMIG_STATUS_FAILED);
 }
 
-void lm_chan_free_codec(livemig_session *s, struct lm_chan *c)
+static void chan_free(struct lm_chan *c)
 {
+	if (c->codec)
+		c->codec->send_cleanup(c->cctx);
+	c->codec = NULL;
+	c->cctx = NULL;
 	for (uint8_t m = 0; m < LM_METHOD_MAX; m++) {
-		if (!c->cctx[m])
-			continue;
-		const struct lm_codec_ops *codec = lm_codec_by_method(m);
-		if (s->role == LIVEMIG_SOURCE)
-			codec->send_cleanup(c->cctx[m]);
-		else
-			codec->recv_cleanup(c->cctx[m]);
-		c->cctx[m] = NULL;
+		if (c->dctx[m])
+			lm_codec_by_method(m)->recv_cleanup(c->dctx[m]);
+		c->dctx[m] = NULL;
 	}
-	lm_dsa_close(c->dsa);
-	c->dsa = NULL;
-	if (c->actx[LM_AUTO_ZSTD_HI])
-		lm_codec_by_method(LM_METHOD_ZSTD)->send_cleanup(c->actx[LM_AUTO_ZSTD_HI]);
-	memset(c->actx, 0, sizeof(c->actx));
-	if (c->autoc) {
-		lm_auto_free(c->autoc);
-		free(c->autoc);
-		c->autoc = NULL;
-	}
+	lm_zeropage_close(&c->zero_engine);
 	free(c->buf);
 	c->buf = NULL;
 	free(c->bounce);
@@ -728,7 +715,7 @@ void livemig_session_free(livemig_session *s)
 		for (unsigned i = 0; i < s->nch; i++) {
 			if (s->ch[i].fd >= 0)
 				close(s->ch[i].fd);
-			lm_chan_free_codec(s, &s->ch[i]);
+			chan_free(&s->ch[i]);
 		}
 		free(s->ch);
 	}

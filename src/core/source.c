@@ -20,7 +20,6 @@
 #include <time.h>
 
 #include "core/internal.h"
-#include "zeropage/dsa.h"
 #include "util/util.h"
 
 static int send_hello(livemig_session *s, int fd, unsigned channel)
@@ -81,7 +80,11 @@ static int negotiate(livemig_session *s)
 
 /* ---- sender threads ------------------------------------------------------ */
 
-/* Sends one packet of n pages of one block (n may be 0 for a SYNC). */
+/*
+ * Sends one packet of n pages of one block (n may be 0 for a SYNC): zero
+ * check, compress, frame, write, each through the channel's engine or
+ * codec.
+ */
 static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, uint32_t n,
 		       uint32_t iteration, uint16_t flags)
 {
@@ -89,38 +92,30 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	struct lm_block *b = &s->blocks[block];
 	uint8_t head[LM_PACKET_HDR_SIZE + 4 * LM_PACKET_PAGES];
 	uint8_t *idx = head + LM_PACKET_HDR_SIZE;
-	const uint8_t *normal[LM_PACKET_PAGES];
+	const uint8_t *page[LM_PACKET_PAGES], *normal[LM_PACKET_PAGES];
 	uint32_t zero_idx[LM_PACKET_PAGES];
+	bool zero[LM_PACKET_PAGES];
 	uint32_t nn = 0, nz = 0;
-
-	uint8_t method = s->p.method;
-	bool raw = method == LM_METHOD_NONE;
 	uint32_t crc = 0; /* payload first: see the CRC rule in wire.h */
 
-	/* One visit per page while it is hot in cache: zero check, then for a
-	 * raw page its CRC and hash together.  A running guest may write the
-	 * page meanwhile (it is then dirty and goes again next pass): every
-	 * later read - hash, CRC, send, compress - must see the same bytes, so
-	 * the page is first copied into the channel's bounce buffer. */
-	bool dsa_zero[LM_PACKET_PAGES];
-	if (c->dsa && n) {
-		/* The whole packet in one batch on the device, then the usual
-		 * visit per page with its answers. */
-		const uint8_t *all[LM_PACKET_PAGES];
-		for (uint32_t i = 0; i < n; i++)
-			all[i] = b->host + (gpn[i] & ((1ull << 40) - 1)) * LM_PAGE_SIZE;
-		lm_dsa_zero_check(c->dsa, all, n, dsa_zero);
-		struct lm_dsa_stats ds;
-		lm_dsa_stats(c->dsa, &ds);
-		atomic_store_explicit(&c->dsa_pages, ds.pages_dsa, memory_order_relaxed);
-		atomic_store_explicit(&c->dsa_cpu_pages, ds.pages_cpu, memory_order_relaxed);
-	}
+	/* Zero check: the whole packet in one call. */
+	for (uint32_t i = 0; i < n; i++)
+		page[i] = b->host + LM_GPN_PAGE(gpn[i]) * LM_PAGE_SIZE;
+	if (n)
+		c->zero_engine.ops->check(c->zero_engine.ctx, page, n, zero);
+
+	/* Then one visit per data page while it is hot in cache: index, hash,
+	 * and the CRC when raw is all the codec sends.  A running guest may
+	 * write the page meanwhile (it is then dirty and goes again next
+	 * pass): every later read - hash, CRC, send, compress - must see the
+	 * same bytes, so the page is first copied into the channel's bounce
+	 * buffer. */
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t page = gpn[i] & ((1ull << 40) - 1);
-		const uint8_t *p = b->host + page * LM_PAGE_SIZE;
-		if (s->p.zero_detect && (c->dsa ? dsa_zero[i] : c->is_zero(p))) {
-			zero_idx[nz++] = (uint32_t)page;
-			b->hash[page] = lm_zero_hash(gpn[i]);
+		uint32_t pg = (uint32_t)LM_GPN_PAGE(gpn[i]);
+		const uint8_t *p = page[i];
+		if (zero[i]) {
+			zero_idx[nz++] = pg;
+			b->hash[pg] = lm_zero_hash(gpn[i]);
 			continue;
 		}
 		if (c->bounce) {
@@ -128,25 +123,40 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 			memcpy(copy, p, LM_PAGE_SIZE);
 			p = copy;
 		}
-		lm_le32(idx + 4 * nn, (uint32_t)page);
+		lm_le32(idx + 4 * nn, pg);
 		normal[nn++] = p;
-		if (raw)
+		if (c->raw_only)
 			crc = lm_crc32c(crc, p, LM_PAGE_SIZE);
-		b->hash[page] = s->page_hash(p, gpn[i]);
+		b->hash[pg] = s->page_hash(p, gpn[i]);
 	}
 	for (uint32_t i = 0; i < nz; i++)
 		lm_le32(idx + 4 * (nn + i), zero_idx[i]);
 
-	int choice = -1; /* auto's, for its measurements */
-	if (c->autoc) {
-		choice = nn ? lm_auto_choose(c->autoc, normal[0]) : LM_AUTO_NONE;
-		method = lm_auto_method[choice];
-		if (method == LM_METHOD_NONE) /* not CRC'd above: it was not known */
-			for (uint32_t i = 0; i < nn; i++)
-				crc = lm_crc32c(crc, normal[i], LM_PAGE_SIZE);
-		raw = method == LM_METHOD_NONE;
-	}
+	/* Compress the data pages: a payload in c->buf, or the verdict "send
+	 * them raw". */
+	uint8_t method = c->empty_method;
+	ssize_t len = 0;
+	if (nn)
+		len = c->codec->compress(c->cctx, normal, nn, c->buf, c->bufcap, &method);
+	if (len < 0)
+		return lm_fail(s, (int)len, "channel %u: %s compression failed", c->id,
+			       c->codec->name);
 
+	/* Frame: header and indices, then the pages themselves (adjacent ones
+	 * in one iovec, no copy) or the payload. */
+	struct iovec iov[1 + LM_PACKET_PAGES];
+	int niov = 0; /* after iov[0] */
+	uint32_t payload_len = method == LM_METHOD_NONE ? nn * LM_PAGE_SIZE : (uint32_t)len;
+	if (method == LM_METHOD_NONE) {
+		for (uint32_t i = 0; i < nn; i++) {
+			if (!c->raw_only) /* not in the visit: raw was not known yet */
+				crc = lm_crc32c(crc, normal[i], LM_PAGE_SIZE);
+			lm_iov_add_page(iov + 1, &niov, (void *)normal[i]);
+		}
+	} else if (payload_len) {
+		crc = lm_crc32c(0, c->buf, payload_len);
+		iov[1 + niov++] = (struct iovec){c->buf, payload_len};
+	}
 	struct lm_packet_hdr h = {.version = LM_WIRE_VERSION,
 				  .method = method,
 				  .flags = flags,
@@ -155,75 +165,26 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 				  .seq = c->seq++,
 				  .iteration = iteration,
 				  .normal = nn,
-				  .zero = nz};
-	/* Header + indices, then raw pages (runs of adjacent pages merged into
-	 * one iovec) or the compressed payload. */
-	struct iovec iov[1 + LM_PACKET_PAGES];
-	int niov = 1;
-	uint64_t compress_ns = 0;
+				  .zero = nz,
+				  .payload_len = payload_len};
 	size_t head_len = LM_PACKET_HDR_SIZE + 4 * (size_t)(nn + nz);
-
-	if (nn && raw) {
-		h.payload_len = nn * LM_PAGE_SIZE;
-		for (uint32_t i = 0; i < nn; i++) {
-			struct iovec *last = &iov[niov - 1];
-			if (niov > 1 && (uint8_t *)last->iov_base + last->iov_len == normal[i])
-				last->iov_len += LM_PAGE_SIZE;
-			else
-				iov[niov++] = (struct iovec){(void *)normal[i], LM_PAGE_SIZE};
-		}
-	} else if (nn) {
-		const struct lm_codec_ops *codec = lm_codec_by_method(method);
-		uint64_t t0 = c->autoc ? lm_now_ns() : 0;
-		void *ctx = c->autoc ? c->actx[choice] : c->cctx[method];
-		ssize_t len = codec->compress(ctx, normal, nn, c->buf, c->bufcap);
-		if (len <= 0)
-			return lm_fail(s, len < 0 ? (int)len : -EIO,
-				       "channel %u: %s compression failed", c->id, codec->name);
-		compress_ns = c->autoc ? lm_now_ns() - t0 : 0;
-		h.payload_len = (uint32_t)len;
-		crc = lm_crc32c(0, c->buf, (size_t)len);
-		iov[niov++] = (struct iovec){c->buf, (size_t)len};
-	}
 	lm_packet_encode(&h, head);
 	crc = lm_crc32c(lm_crc32c(crc, idx, head_len - LM_PACKET_HDR_SIZE), head,
 			LM_PACKET_HDR_SIZE);
 	lm_le32(head + 60, crc);
 	iov[0] = (struct iovec){head, head_len};
 
-	uint64_t wire = head_len + h.payload_len;
-	/* As QEMU: max-bandwidth paces pre-copy; the final pass runs while
-	 * the guest is stopped and goes as fast as it can. */
+	/* Write.  As QEMU: max-bandwidth paces pre-copy; the final pass runs
+	 * while the guest is stopped and goes as fast as it can. */
+	uint64_t wire = head_len + payload_len;
 	if (!c->final_pass)
 		lm_ratelimit(s, wire);
-	int r = lm_writev_full(c->fd, iov, niov);
+	int r = lm_writev_full(c->fd, iov, 1 + niov);
 	if (r)
 		return lm_quit(s) ? s->err_code
 				  : lm_fail_io(s, r, "channel %u: send failed: %s", c->id,
 					       strerror(-r));
-	uint64_t now = choice >= 0 ? lm_now_ns() : 0;
-	if (choice >= 0 && lm_auto_link_due(c->autoc, now)) {
-		uint64_t delivered = 0;
-		for (unsigned i = 0; i < s->p.channels; i++) {
-			int64_t acked = s->ch[i].fd >= 0 ? lm_sock_acked(s->ch[i].fd) : -1;
-			delivered += acked >= 0 ? (uint64_t)acked
-						: atomic_load_explicit(&s->ch[i].wire_bytes,
-								       memory_order_relaxed);
-		}
-		lm_auto_link(c->autoc, delivered, now);
-	}
-	if (choice >= 0 && nn) {
-		lm_auto_update(c->autoc, choice, (uint64_t)nn * LM_PAGE_SIZE, h.payload_len,
-			       compress_ns);
-		atomic_store_explicit(&c->auto_packets[choice], c->auto_packets[choice] + 1,
-				      memory_order_relaxed);
-	}
-	atomic_store_explicit(&c->normal, c->normal + nn, memory_order_relaxed);
-	atomic_store_explicit(&c->zero, c->zero + nz, memory_order_relaxed);
-	atomic_store_explicit(&c->wire_bytes, c->wire_bytes + wire, memory_order_relaxed);
-	atomic_store_explicit(&c->payload_bytes, c->payload_bytes + h.payload_len,
-			      memory_order_relaxed);
-	atomic_store_explicit(&c->packets, c->packets + 1, memory_order_relaxed);
+	lm_chan_count(c, nn, nz, wire, payload_len);
 	return 0;
 }
 
@@ -250,7 +211,6 @@ static void *sender_main(void *arg)
 	livemig_session *s = c->s;
 	uint32_t gen = 0;
 
-	c->is_zero = lm_zero_select(NULL);
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
 		while (s->pass_gen == gen && !lm_quit(s))
@@ -287,6 +247,46 @@ static void *sender_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The link rate multifd-compression=auto needs (codec/auto.h): the bytes
+ * the peer acknowledged on every channel (or, not on TCP, the bytes
+ * written), sampled by one owner - the control thread, while it waits for
+ * the senders - and published for every channel's codec.  One getsockopt
+ * per channel per 100 ms window.
+ */
+static void sample_link(livemig_session *s)
+{
+	uint64_t now = lm_now_ns();
+	if (!lm_auto_link_due(&s->link, now))
+		return;
+	uint64_t delivered = 0;
+	for (unsigned i = 0; i < s->p.channels; i++) {
+		int64_t acked = s->ch[i].fd >= 0 ? lm_sock_acked(s->ch[i].fd) : -1;
+		delivered += acked >= 0 ? (uint64_t)acked
+					: atomic_load_explicit(&s->ch[i].wire_bytes,
+							       memory_order_relaxed);
+	}
+	lm_auto_link(&s->link, delivered, now);
+	atomic_store_explicit(&s->link_rate, (uint64_t)s->link.rate, memory_order_relaxed);
+}
+
+#define LINK_TICK_NS 50000000 /* half auto's window: no window runs long */
+
+/* Waits on s->cond (s->lock held) for a wake-up or a tick, then samples
+ * the link. */
+static void wait_sampling(livemig_session *s)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* s->cond's clock */
+	ts.tv_nsec += LINK_TICK_NS;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+	sample_link(s);
+}
+
 /* Publishes a pass and waits until every channel has sent its SYNC. */
 static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 {
@@ -300,8 +300,9 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 	s->pass_done = 0;
 	s->pass_gen++;
 	pthread_cond_broadcast(&s->cond);
+	sample_link(s);
 	while (s->pass_done < s->p.channels && !lm_quit(s))
-		pthread_cond_wait(&s->cond, &s->lock);
+		wait_sampling(s);
 	pthread_mutex_unlock(&s->lock);
 	if (lm_quit(s))
 		return s->err_code ? s->err_code : -ECANCELED;
@@ -313,7 +314,7 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 	 * is still queued in socket buffers drains while the guest runs. */
 	pthread_mutex_lock(&s->lock);
 	while (s->acked_iteration < s->iteration && !lm_quit(s) && !s->p.x_no_barrier)
-		pthread_cond_wait(&s->cond, &s->lock);
+		wait_sampling(s);
 	pthread_mutex_unlock(&s->lock);
 	return lm_quit(s) ? (s->err_code ? s->err_code : -ECANCELED) : 0;
 }

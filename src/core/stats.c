@@ -33,21 +33,24 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 		st->payload_bytes += atomic_load_explicit(&c->payload_bytes, memory_order_relaxed);
 		if (done)
 			cpu += c->cpu_seconds;
-		st->hw_jobs += atomic_load_explicit(&c->acc.hw_jobs, memory_order_relaxed);
-		st->sw_jobs += atomic_load_explicit(&c->acc.sw_jobs, memory_order_relaxed);
-		st->busy_retries += atomic_load_explicit(&c->acc.busy_retries, memory_order_relaxed);
-		st->hw_errors += atomic_load_explicit(&c->acc.hw_errors, memory_order_relaxed);
-		st->raw_pages += atomic_load_explicit(&c->acc.raw_pages, memory_order_relaxed);
-		st->auto_none += atomic_load_explicit(&c->auto_packets[LM_AUTO_NONE],
-						      memory_order_relaxed);
-		st->auto_lz4 += atomic_load_explicit(&c->auto_packets[LM_AUTO_LZ4],
-						     memory_order_relaxed);
-		st->auto_zstd += atomic_load_explicit(&c->auto_packets[LM_AUTO_ZSTD],
-						      memory_order_relaxed);
-		st->auto_zstd_hi += atomic_load_explicit(&c->auto_packets[LM_AUTO_ZSTD_HI],
+		const struct lm_codec_counters *cc = &c->codec_cnt;
+		st->hw_jobs += atomic_load_explicit(&cc->acc.hw_jobs, memory_order_relaxed);
+		st->sw_jobs += atomic_load_explicit(&cc->acc.sw_jobs, memory_order_relaxed);
+		st->busy_retries += atomic_load_explicit(&cc->acc.busy_retries,
 							 memory_order_relaxed);
-		st->dsa_pages += atomic_load_explicit(&c->dsa_pages, memory_order_relaxed);
-		st->dsa_cpu_pages += atomic_load_explicit(&c->dsa_cpu_pages, memory_order_relaxed);
+		st->hw_errors += atomic_load_explicit(&cc->acc.hw_errors, memory_order_relaxed);
+		st->raw_pages += atomic_load_explicit(&cc->acc.raw_pages, memory_order_relaxed);
+		st->auto_none += atomic_load_explicit(&cc->auto_packets[LM_AUTO_NONE],
+						      memory_order_relaxed);
+		st->auto_lz4 += atomic_load_explicit(&cc->auto_packets[LM_AUTO_LZ4],
+						     memory_order_relaxed);
+		st->auto_zstd += atomic_load_explicit(&cc->auto_packets[LM_AUTO_ZSTD],
+						      memory_order_relaxed);
+		st->auto_zstd_hi += atomic_load_explicit(&cc->auto_packets[LM_AUTO_ZSTD_HI],
+							 memory_order_relaxed);
+		st->dsa_pages += atomic_load_explicit(&c->zero_cnt.dsa_pages, memory_order_relaxed);
+		st->dsa_cpu_pages += atomic_load_explicit(&c->zero_cnt.cpu_pages,
+							  memory_order_relaxed);
 	}
 	if (s->role == LIVEMIG_SOURCE && s->accel.sw) {
 		const struct lm_engine_ops *first = s->accel.hw ? s->accel.hw : s->accel.sw;

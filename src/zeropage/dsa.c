@@ -47,10 +47,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "util/page.h"
 #include "util/util.h"
 #include "zeropage/dsa.h"
 #include "zeropage/dsa_model.h"
 #include "zeropage/zero.h"
+#include "zeropage/zeropage.h"
 
 #define SYSFS_DSA "/sys/bus/dsa"
 #define DEV_PREFIX "/dev/dsa/"
@@ -595,3 +597,67 @@ const struct lm_dsa_wq *lm_dsa_get_wq(const struct lm_dsa *d)
 {
 	return d ? &d->wq : NULL;
 }
+
+/* ---- zero-page-detection=dsa: the engine (zeropage.h) -------------------- */
+
+_Static_assert(LM_PACKET_PAGES <= LM_DSA_MAX_PAGES, "a packet is one DSA batch");
+_Static_assert(LM_PAGE_SIZE == LM_DSA_PAGE_SIZE, "DSA checks whole pages");
+
+struct dsa_engine {
+	struct lm_dsa *d;
+	struct lm_zeropage_counters *cnt;
+};
+
+static int dsa_engine_open(void **ctx, const struct lm_zeropage_cfg *cfg, char *why,
+			   size_t len)
+{
+	char reason[200] = "";
+	struct dsa_engine *e = calloc(1, sizeof(*e));
+	if (!e) {
+		snprintf(why, len, "out of memory");
+		return -ENOMEM;
+	}
+	int r = lm_dsa_open(cfg->dsa_path, &e->d, reason, sizeof(reason));
+	if (r) {
+		free(e);
+		snprintf(why, len, "%s%s", r == -EINVAL ? "dsa-path: " : "", reason);
+		return r;
+	}
+	e->cnt = cfg->counters;
+	snprintf(why, len, "work queue %s", cfg->dsa_path);
+	*ctx = e;
+	return 0;
+}
+
+static void dsa_engine_close(void *ctx)
+{
+	struct dsa_engine *e = ctx;
+	if (!e)
+		return;
+	lm_dsa_close(e->d);
+	free(e);
+}
+
+static void dsa_engine_check(void *ctx, const uint8_t *const *pages, uint32_t n, bool *zero)
+{
+	struct dsa_engine *e = ctx;
+	lm_dsa_zero_check(e->d, pages, n, zero); /* n fits one batch: always answers */
+	if (e->cnt) {
+		atomic_store_explicit(&e->cnt->dsa_pages, e->d->st.pages_dsa, memory_order_relaxed);
+		atomic_store_explicit(&e->cnt->cpu_pages, e->d->st.pages_cpu, memory_order_relaxed);
+	}
+}
+
+/* Any work queue will do for a listing. */
+static int dsa_engine_probe(char *why, size_t len)
+{
+	return lm_dsa_probe(NULL, why, len);
+}
+
+const struct lm_zeropage_ops lm_zeropage_dsa_ops = {
+	.name = "dsa",
+	.probe = dsa_engine_probe,
+	.open = dsa_engine_open,
+	.close = dsa_engine_close,
+	.check = dsa_engine_check,
+};

@@ -14,11 +14,15 @@
  * saves the wider registers); lm_zero_select() returns a pointer and keeps
  * nothing, so there is no global state.
  */
+#include <errno.h>
 #include <immintrin.h>
+#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/page.h"
 #include "zeropage/zero.h"
+#include "zeropage/zeropage.h"
 
 #define LM_ZERO_BLOCK 256u
 
@@ -151,3 +155,52 @@ lm_zero_fn lm_zero_get(const char *name)
 			return zero_impls[i].usable() ? zero_impls[i].fn : NULL;
 	return NULL;
 }
+
+/* ---- zero-page-detection=multifd: the engine (zeropage.h) ---------------- */
+
+struct cpu_engine {
+	lm_zero_fn is_zero; /* chosen once per sender */
+};
+
+static int cpu_open(void **ctx, const struct lm_zeropage_cfg *cfg, char *why, size_t len)
+{
+	(void)cfg;
+	(void)why;
+	(void)len;
+	struct cpu_engine *e = malloc(sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->is_zero = lm_zero_select(NULL);
+	*ctx = e;
+	return 0;
+}
+
+static int cpu_probe(char *why, size_t len)
+{
+	const char *simd = NULL;
+	lm_zero_select(&simd);
+	snprintf(why, len, "cpu SIMD: %s", simd ? simd : "unknown");
+	return 0;
+}
+
+static void cpu_close(void *ctx)
+{
+	free(ctx);
+}
+
+/* A data page is usually rejected after its first 256 bytes, so the
+ * caller's later visit of the page finds it still in cache. */
+static void cpu_check(void *ctx, const uint8_t *const *pages, uint32_t n, bool *zero)
+{
+	lm_zero_fn is_zero = ((struct cpu_engine *)ctx)->is_zero;
+	for (uint32_t i = 0; i < n; i++)
+		zero[i] = is_zero(pages[i]);
+}
+
+const struct lm_zeropage_ops lm_zeropage_multifd_ops = {
+	.name = "multifd",
+	.probe = cpu_probe,
+	.open = cpu_open,
+	.close = cpu_close,
+	.check = cpu_check,
+};

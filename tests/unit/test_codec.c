@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Codec round trips and rejection, table-driven over every registered codec
- * and several levels.  Packets go through one long-lived sender and one
+ * Codec round trips and rejection, table-driven over every registered wire
+ * codec and several levels; auto on its own.  Packets go through one long-lived sender and one
  * receiver context, as on a channel, so the streaming state is exercised
  * across packets.  Every corrupted, truncated, padded or miscounted payload
  * must give -EPROTO, never a crash and never success.
@@ -146,14 +146,36 @@ static bool same_pages(uint8_t *const *a, uint8_t *const *b, uint32_t n)
 	return true;
 }
 
+/*
+ * Compresses n pages on tx into out[0..cap) and returns the payload's
+ * length as a sender puts it on the wire: for the verdict "send them raw"
+ * the pages themselves, copied into out here.  *method gets the packet's.
+ */
+static ssize_t payload(const struct lm_codec_ops *ops, void *tx, uint8_t *const *src, uint32_t n,
+		       uint8_t *out, size_t cap, uint8_t *method)
+{
+	ssize_t r = ops->compress(tx, (const uint8_t *const *)src, n, out, cap, method);
+
+	CHECKF(r < 0 || (ops->methods & (1u << *method)), "%s: packet method %u", ops->name,
+	       *method);
+	if (r != 0 || *method != LM_METHOD_NONE)
+		return r;
+	if (cap < (size_t)n * PS)
+		return -ENOSPC;
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(out + (size_t)i * PS, src[i], PS);
+	return (ssize_t)n * PS;
+}
+
 /* Compresses pk (sources already filled) on tx; stores the payload. */
 static bool compress_packet(const struct lm_codec_ops *ops, void *tx, struct packet *pk)
 {
 	size_t cap = ops->bound(pk->n);
+	uint8_t method;
 	ssize_t r;
 
 	pk->comp = malloc(cap ? cap : 1);
-	r = ops->compress(tx, (const uint8_t *const *)pk->src, pk->n, pk->comp, cap);
+	r = payload(ops, tx, pk->src, pk->n, pk->comp, cap, &method);
 	CHECKF(r >= 0 && (size_t)r <= cap, "%s: compress %u pages: %zd (cap %zu)", ops->name,
 	       pk->n, r, cap);
 	pk->len = r > 0 ? (size_t)r : 0;
@@ -403,7 +425,7 @@ static void sender_errors(const struct lm_codec_ops *ops)
 {
 	void *tx = NULL;
 	struct pages src;
-	uint8_t *out;
+	uint8_t *out, m;
 	ssize_t r;
 
 	CHECK(tx_setup(ops, &tx, ops->min_level - 1) == -EINVAL);
@@ -416,18 +438,26 @@ static void sender_errors(const struct lm_codec_ops *ops)
 		fill_page(src.p[i], C_RANDOM, i);
 	out = malloc(ops->bound(16));
 	CHECK(tx_setup(ops, &tx, ops->default_level) == 0);
-	r = ops->compress(tx, (const uint8_t *const *)src.p, 16, out, 100);
-	CHECKF(r < 0, "%s: compress into 100 bytes: %zd", ops->name, r);
+	r = ops->compress(tx, (const uint8_t *const *)src.p, 16, out, 100, &m);
+	/* Method none writes nothing: its verdict is always "send them raw". */
+	if (ops->method == LM_METHOD_NONE)
+		CHECKF(r == 0 && m == LM_METHOD_NONE, "%s: compress into 100 bytes: %zd",
+		       ops->name, r);
+	else
+		CHECKF(r < 0, "%s: compress into 100 bytes: %zd", ops->name, r);
 	/* A stream (zlib) cannot go on after a failed packet; a frame per
 	 * packet (zstd) starts afresh. */
 	if (ops->method == LM_METHOD_ZLIB)
-		CHECK(ops->compress(tx, (const uint8_t *const *)src.p, 1, out, ops->bound(1)) < 0);
+		CHECK(ops->compress(tx, (const uint8_t *const *)src.p, 1, out, ops->bound(1), &m) <
+		      0);
 	if (ops->method == LM_METHOD_ZSTD)
-		CHECK(ops->compress(tx, (const uint8_t *const *)src.p, 1, out, ops->bound(1)) > 0);
+		CHECK(ops->compress(tx, (const uint8_t *const *)src.p, 1, out, ops->bound(1), &m) >
+		      0);
 	ops->send_cleanup(tx);
 	/* Zero pages: nothing on the wire, and nothing expected back. */
 	CHECK(tx_setup(ops, &tx, ops->default_level) == 0);
-	CHECK(ops->compress(tx, (const uint8_t *const *)src.p, 0, out, ops->bound(0)) == 0);
+	CHECK(ops->compress(tx, (const uint8_t *const *)src.p, 0, out, ops->bound(0), &m) == 0);
+	CHECK(m == ops->method);
 	ops->send_cleanup(tx);
 	ops->send_cleanup(NULL);
 	ops->recv_cleanup(NULL);
@@ -547,13 +577,14 @@ static void conformance(const struct lm_codec_ops *ops)
 	pages_alloc(&src, MAXP, L_SCATTER);
 	for (int k = 0; k < 4; k++) {
 		uint32_t n = k == 2 ? MAXP : 5 + (uint32_t)k;
+		uint8_t m;
 		ssize_t r;
 
 		for (uint32_t i = 0; i < n; i++) {
 			fill_page(src.p[i], C_MIXED, (unsigned)(k * 1000) + i);
 			memcpy(want + (size_t)(total + i) * PS, src.p[i], PS);
 		}
-		r = ops->compress(tx, (const uint8_t *const *)src.p, n, cat + clen, ops->bound(n));
+		r = payload(ops, tx, src.p, n, cat + clen, ops->bound(n), &m);
 		CHECK(r >= 0);
 		/* Engine methods: each packet on its own, by the libraries. */
 		if (framed(ops))
@@ -578,32 +609,146 @@ static void conformance(const struct lm_codec_ops *ops)
 
 static void registry(void)
 {
-	size_t count = 0;
+	size_t count = 0, wire = 0;
 	const struct lm_codec_ops *const *t = lm_codec_table(&count);
 	bool seen[LM_METHOD_MAX] = { false };
 
-	CHECK(count == LM_METHOD_MAX); /* every wire method has a software engine */
 	for (size_t i = 0; i < count; i++) {
 		CHECK(t[i] && t[i]->name);
 		CHECK(lm_codec_by_name(t[i]->name) == t[i]);
 		CHECK(lm_codec_by_method(t[i]->method) == t[i]);
-		CHECK(t[i]->method < LM_METHOD_MAX && !seen[t[i]->method]);
-		if (t[i]->method < LM_METHOD_MAX)
-			seen[t[i]->method] = true;
 		/* bound must cover the largest packet at any size */
 		CHECK(t[i]->bound(MAXP) >= (size_t)MAXP * PS);
 		CHECK(t[i]->bound(1) >= PS);
+		/* packets carry wire methods only */
+		CHECK(t[i]->methods && !(t[i]->methods >> LM_METHOD_MAX));
+		if (t[i]->method == LM_METHOD_AUTO)
+			continue;
+		CHECK(t[i]->method < LM_METHOD_MAX && !seen[t[i]->method]);
+		CHECK(t[i]->methods == 1u << t[i]->method);
+		CHECK(t[i]->decompress);
+		if (t[i]->method < LM_METHOD_MAX)
+			seen[t[i]->method] = true;
+		wire++;
 	}
+	CHECK(wire == LM_METHOD_MAX); /* every wire method has a software engine */
+	CHECK(count == LM_METHOD_MAX + 1); /* and auto */
 	CHECK(lm_codec_by_name("none") && lm_codec_by_name("none")->method == LM_METHOD_NONE);
 	CHECK(lm_codec_by_name("zlib") && lm_codec_by_name("zlib")->method == LM_METHOD_ZLIB);
 	CHECK(lm_codec_by_name("zstd") && lm_codec_by_name("zstd")->method == LM_METHOD_ZSTD);
 	CHECK(lm_codec_by_name("lz4") && lm_codec_by_name("lz4")->method == LM_METHOD_LZ4);
 	CHECK(lm_codec_by_name("qpl") && lm_codec_by_name("qpl")->method == LM_METHOD_QPL);
+	CHECK(lm_codec_by_name("auto") && lm_codec_by_name("auto")->method == LM_METHOD_AUTO);
 	CHECK(lm_codec_by_name("lz5") == NULL);
 	CHECK(lm_codec_by_name("") == NULL);
 	CHECK(lm_codec_by_name(NULL) == NULL);
 	CHECK(lm_codec_by_method(LM_METHOD_MAX) == NULL);
 	CHECK(lm_codec_by_method(255) == NULL);
+}
+
+/* ---- auto ----------------------------------------------------------------- */
+
+/*
+ * One auto sender: every packet names a method auto may use and decodes
+ * with that method's receiver (streams kept across packets, as on a
+ * channel); raw is a verdict, not a payload; every packet is counted once.
+ * Returns the method of the last packet.
+ */
+static uint8_t auto_run(const struct lm_codec_cfg *cfg, enum content c, int packets)
+{
+	const struct lm_codec_ops *ops = lm_codec_by_name("auto");
+	void *tx = NULL, *rx[LM_METHOD_MAX] = { NULL };
+	struct pages src, dst;
+	size_t cap = ops->bound(MAXP);
+	uint8_t *out = malloc(cap), method = 0xff;
+	uint64_t before = 0, after = 0;
+
+	for (int k = 0; k < LM_AUTO_N; k++)
+		before += cfg->counters->auto_packets[k];
+	CHECK(ops->send_setup(&tx, cfg) == 0);
+	for (uint8_t m = 1; m < LM_METHOD_MAX; m++)
+		if (ops->methods & (1u << m))
+			CHECK(lm_codec_by_method(m)->recv_setup(&rx[m]) == 0);
+	pages_alloc(&src, MAXP, L_SCATTER);
+	pages_alloc(&dst, MAXP, L_SCATTER);
+	for (int k = 0; k < packets; k++) {
+		for (uint32_t i = 0; i < MAXP; i++)
+			fill_page(src.p[i], c, (unsigned)k * MAXP + i);
+		ssize_t r = ops->compress(tx, (const uint8_t *const *)src.p, MAXP, out, cap,
+					  &method);
+		CHECKF(r >= 0 && (size_t)r <= cap, "auto: compress: %zd", r);
+		CHECKF(method < LM_METHOD_MAX && (ops->methods & (1u << method)),
+		       "auto: method %u", method);
+		if (method == LM_METHOD_NONE) {
+			CHECK(r == 0);
+			continue;
+		}
+		CHECK(r > 0);
+		CHECK(decode(lm_codec_by_method(method), rx[method], out, (size_t)r, MAXP,
+			     dst.p) == 0);
+		CHECK(same_pages(dst.p, src.p, MAXP));
+	}
+	/* No pages: no payload, not counted. */
+	uint8_t empty;
+	CHECK(ops->compress(tx, (const uint8_t *const *)src.p, 0, out, cap, &empty) == 0);
+	for (int k = 0; k < LM_AUTO_N; k++)
+		after += cfg->counters->auto_packets[k];
+	CHECKF(after - before == (uint64_t)packets, "auto: %llu packets counted of %d",
+	       (unsigned long long)(after - before), packets);
+	ops->send_cleanup(tx);
+	for (uint8_t m = 0; m < LM_METHOD_MAX; m++)
+		if (rx[m])
+			lm_codec_by_method(m)->recv_cleanup(rx[m]);
+	pages_free(&src);
+	pages_free(&dst);
+	free(out);
+	return method;
+}
+
+static void auto_codec(void)
+{
+	const struct lm_codec_ops *ops = lm_codec_by_name("auto");
+	static struct lm_codec_counters cnt;
+	_Atomic uint64_t link = 0;
+	/* Test hook speeds: link (per channel), lz4, zstd, zstd-hi; 0 = measure. */
+	uint64_t slow[LM_AUTO_N] = { 50000000, 600000000, 350000000, 0 };
+	uint64_t measured_link[LM_AUTO_N] = { 0, 600000000, 350000000, 300000000 };
+	struct lm_codec_cfg cfg = { .level = 3, .channel = 1, .channels = 2, .counters = &cnt,
+				    .link_rate = &link };
+	void *tx = NULL;
+
+	CHECK(ops->recv_setup == NULL && ops->decompress == NULL);
+	cfg.level = 0;
+	CHECK(ops->send_setup(&tx, &cfg) == -EINVAL);
+	cfg.level = 20;
+	CHECK(ops->send_setup(&tx, &cfg) == -EINVAL);
+	cfg.level = 3;
+
+	/* Nothing measured yet: zstd, never far off. */
+	CHECK(auto_run(&cfg, C_TEXT, 3) == LM_METHOD_ZSTD);
+	CHECK(cnt.auto_packets[LM_AUTO_ZSTD] == 3);
+	/* Random pages go raw whatever the link. */
+	cfg.auto_speeds = slow;
+	CHECK(auto_run(&cfg, C_RANDOM, 3) == LM_METHOD_NONE);
+	CHECK(cnt.auto_packets[LM_AUTO_NONE] == 3);
+	/* A slow link: text is compressed. */
+	uint8_t m = auto_run(&cfg, C_TEXT, 5);
+	CHECKF(m == LM_METHOD_ZSTD || m == LM_METHOD_LZ4, "auto slow text: %u", m);
+	/* The link the session measured, read at every packet: a fast one
+	 * sends text raw, a slow one compresses it hard. */
+	cfg.auto_speeds = measured_link;
+	link = 20000000000ull;
+	CHECK(auto_run(&cfg, C_TEXT, 3) == LM_METHOD_NONE);
+	link = 1000000;
+	uint64_t hi = cnt.auto_packets[LM_AUTO_ZSTD_HI];
+	CHECK(auto_run(&cfg, C_TEXT, 3) == LM_METHOD_ZSTD);
+	CHECK(cnt.auto_packets[LM_AUTO_ZSTD_HI] == hi + 3);
+	/* max-bandwidth fixes the link: the measurement is not read. */
+	cfg.auto_speeds = NULL;
+	cfg.max_bandwidth = 20000000000ull;
+	link = 1000000;
+	CHECK(auto_run(&cfg, C_RANDOM, 2) == LM_METHOD_NONE);
+	fprintf(stderr, "codec auto: done\n");
 }
 
 int main(void)
@@ -612,8 +757,11 @@ int main(void)
 	const struct lm_codec_ops *const *t = lm_codec_table(&count);
 
 	registry();
+	auto_codec();
 	for (size_t i = 0; i < count; i++) {
 		const struct lm_codec_ops *ops = t[i];
+		if (!ops->decompress)
+			continue; /* auto: its packets are the other codecs' (auto_codec) */
 		int levels[4] = { ops->min_level, ops->default_level,
 				  (ops->min_level + ops->max_level) / 2, ops->max_level };
 

@@ -13,6 +13,7 @@
 #include "accel/engine.h"
 #include "codec/codec.h"
 #include "dirty/tracker.h"
+#include "zeropage/zeropage.h"
 #include "livemig/livemig.h"
 #include "t.h"
 
@@ -65,7 +66,7 @@ int main(void)
 	size_t count;
 	const struct lm_codec_ops *const *c = lm_codec_table(&count);
 	json_object *methods = get(in, "methods");
-	CHECK(json_object_array_length(methods) == count + 1);
+	CHECK(json_object_array_length(methods) == count); /* auto is a codec too */
 	for (size_t i = 0; i < count; i++) {
 		json_object *m = find(methods, c[i]->name, NULL);
 		CHECKF(m && json_object_get_int(get(m, "max_level")) == c[i]->max_level, "%s",
@@ -89,8 +90,12 @@ int main(void)
 	}
 	CHECK(json_object_array_length(engines) == listed);
 
+	const struct lm_zeropage_ops *const *z = lm_zeropage_table(&count);
 	json_object *zero = get(in, "zero_page_engines");
-	CHECK(find(zero, "multifd", NULL) && find(zero, "dsa", NULL));
+	CHECK(json_object_array_length(zero) == count);
+	for (size_t i = 0; i < count; i++)
+		CHECKF(find(zero, z[i]->name, NULL), "%s", z[i]->name);
+	CHECK(json_object_get_boolean(get(find(zero, "multifd", NULL), "usable")));
 
 	const struct lm_tracker_ops *const *t = lm_tracker_table(&count);
 	json_object *trackers = get(in, "dirty_trackers");

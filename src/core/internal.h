@@ -227,7 +227,6 @@ struct livemig_session {
 	double dirty_pages_rate;
 	uint64_t remaining_pages;
 	uint64_t precopy_bytes;  /* wire bytes when the guest stopped */
-	uint64_t ac_t0, ac_dirtied, ac_sent; /* auto-converge period (>= 1 s) */
 	struct lm_iter_stat *iters;
 	size_t niters, iters_cap;
 

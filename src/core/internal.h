@@ -121,12 +121,18 @@ struct lm_addr {
 	char port[16];
 	char path[108];
 };
+/* tcp:HOST:PORT (an empty HOST: every address / the loopback; port 0: any
+ * free one, for a listener), tcp:[V6]:PORT, unix:PATH (at most 107 bytes).
+ * 0, or -EINVAL with the reason in err. */
 int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen);
 int lm_listen(const struct lm_addr *a, char *err, size_t errlen);   /* fd or -errno */
 int lm_connect(const struct lm_addr *a, char *err, size_t errlen);  /* fd or -errno */
 void lm_sock_tune(int fd, bool tcp);
-/* Full-length I/O; -ECONNRESET on EOF (read_full with *eof set when the
- * stream ended cleanly before the first byte), -errno otherwise. */
+/* Full-length I/O: 0 once every byte moved; -ECONNRESET on EOF (read_full
+ * with *eof set when the stream ended cleanly before the first byte);
+ * -ETIMEDOUT when lm_set_timeout's time passed in one wait; -errno otherwise
+ * (-EPIPE: the peer is gone, and no SIGPIPE).  The *v variants use up the
+ * caller's iov array. */
 int lm_write_full(int fd, const void *buf, size_t len);
 int lm_writev_full(int fd, struct iovec *iov, int iovcnt);
 int lm_read_full(int fd, void *buf, size_t len, bool *eof);
@@ -283,7 +289,6 @@ struct livemig_session {
 	double dirty_pages_rate;
 	uint64_t remaining_pages;
 	uint64_t precopy_bytes;  /* wire bytes when the guest stopped */
-	uint64_t ac_t0, ac_dirtied, ac_sent; /* auto-converge period (>= 1 s) */
 	struct lm_iter_stat *iters;
 	size_t niters, iters_cap;
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Pre-copy for a running guest: dirty tracking, the switchover decision and
- * auto-converge.  The source's control thread calls these between passes;
- * nothing here runs concurrently with itself.
+ * auto-converge (the rule itself: converge.c).  The source's control thread
+ * calls these between passes; nothing here runs concurrently with itself.
  *
  * Pass k is acknowledged by the destination before the next sync, so the
  * bandwidth measured over a pass (bytes / time from publishing its list to
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/converge.h"
 #include "core/internal.h"
 #include "util/util.h"
 
@@ -119,8 +120,16 @@ int lm_iter_record(livemig_session *s, const struct lm_iter_stat *it)
 int lm_precopy_converge(livemig_session *s,
 			int (*pass)(livemig_session *s, uint64_t *work, size_t n, bool final))
 {
-	uint64_t last_sync = s->t_setup, bw = 0;
-	int high = 0;
+	uint64_t last_sync = s->t_setup;
+	struct lm_converge cv = {.downtime_limit_ms = s->p.downtime_limit_ms,
+				 .switchover_bw = s->p.switchover_bw,
+				 .auto_converge = s->p.auto_converge && s->guest.throttle,
+				 .threshold = s->p.throttle_threshold,
+				 .initial = s->p.throttle_initial,
+				 .increment = s->p.throttle_increment,
+				 .max = s->p.throttle_max,
+				 .period_t0 = s->t_setup,
+				 .throttle_pct = s->throttle_pct};
 
 	for (;;) {
 		if (lm_quit(s))
@@ -140,64 +149,40 @@ int lm_precopy_converge(livemig_session *s,
 		double period = (double)(now - last_sync) / 1e9;
 		last_sync = now;
 
-		/* What the last pass sustained; a pass too short to time
-		 * keeps the previous estimate. */
 		const struct lm_iter_stat *last = &s->iters[s->niters - 1];
-		if (last->duration_ms >= 20 || !bw)
-			bw = last->bytes * 1000 / (last->duration_ms ? last->duration_ms : 1);
-		uint64_t rate = s->p.switchover_bw ? s->p.switchover_bw : bw;
-		/* Wire bytes per page still to send: a dirtied page is rarely a
-		 * zero page, so count it as a normal one at the compression
-		 * seen so far, plus its index and a share of a header. */
-		uint64_t normal = 0, payload = 0;
+		struct lm_converge_sample in = {.now_ns = now,
+						.reported = (uint64_t)reported,
+						.pending = pending,
+						.pass_bytes = last->bytes,
+						.pass_ms = last->duration_ms};
 		for (unsigned i = 0; i < s->p.channels; i++) {
-			normal += s->ch[i].normal;
-			payload += s->ch[i].payload_bytes;
+			in.normal += s->ch[i].normal;
+			in.payload += s->ch[i].payload_bytes;
 		}
-		double per_page = (normal ? (double)payload / (double)normal : LM_PAGE_SIZE) + 4 +
-				  (double)LM_PACKET_HDR_SIZE / LM_PACKET_PAGES;
-		uint64_t expected = rate ? (uint64_t)(pending * per_page * 1000 / (double)rate) : ~0ull;
+		struct lm_converge_plan plan;
+		lm_converge_decide(&cv, &in, &plan);
 		pthread_mutex_lock(&s->lock);
 		s->dirty_pages_rate = period > 0 ? reported / period : 0;
 		s->iters[s->niters - 1].dirty_rate = s->dirty_pages_rate; /* during that pass */
-		s->expected_downtime_ms = expected;
+		s->expected_downtime_ms = plan.expected_ms;
 		s->remaining_pages = pending;
 		pthread_mutex_unlock(&s->lock);
-		/* A margin for what the estimate leaves out: the final sync, the
-		 * digest exchange, a pass slower than the last one. */
-		if (expected + expected / 10 + 5 <= s->p.downtime_limit_ms)
+		if (plan.switchover)
 			return 0;
 
-		/* Auto-converge, as QEMU's: the guest dirtied more than
-		 * throttle-trigger-threshold % of what the link moved in the
-		 * same period, twice: slow it down, more each time. */
-		/* Like QEMU, judged over periods of at least a second, whatever
-		 * the length of the passes. */
-		s->ac_dirtied += (uint64_t)reported * LM_PAGE_SIZE;
-		s->ac_sent += last->bytes;
-		if (!s->ac_t0)
-			s->ac_t0 = s->t_setup;
-		if (s->p.auto_converge && s->guest.throttle && now - s->ac_t0 >= 1000000000ull) {
-			if (s->ac_dirtied > s->ac_sent * (uint64_t)s->p.throttle_threshold / 100 &&
-			    ++high >= 2) {
-				high = 0;
-				int t = s->throttle_pct ? s->throttle_pct + s->p.throttle_increment
-							: s->p.throttle_initial;
-				pthread_mutex_lock(&s->lock);
-				s->throttle_pct = t > s->p.throttle_max ? s->p.throttle_max : t;
-				pthread_mutex_unlock(&s->lock);
-				s->guest.throttle(s->guest_opaque, s->throttle_pct);
-				lm_log(s, 2, "auto-converge: guest throttled to %d %%", s->throttle_pct);
-			}
-			s->ac_t0 = now;
-			s->ac_dirtied = s->ac_sent = 0;
+		if (plan.throttle) {
+			pthread_mutex_lock(&s->lock);
+			s->throttle_pct = cv.throttle_pct;
+			pthread_mutex_unlock(&s->lock);
+			s->guest.throttle(s->guest_opaque, s->throttle_pct);
+			lm_log(s, 2, "auto-converge: guest throttled to %d %%", s->throttle_pct);
 		}
 		if (s->niters == 3 || s->niters % 20 == 0)
 			lm_log(s, 1,
 			       "not converging yet: pass %zu, %llu dirty pages, expected downtime "
 			       "%llu ms > downtime-limit %llu ms",
 			       s->niters, (unsigned long long)pending,
-			       (unsigned long long)expected,
+			       (unsigned long long)plan.expected_ms,
 			       (unsigned long long)s->p.downtime_limit_ms);
 
 		size_t n;

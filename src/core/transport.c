@@ -33,7 +33,7 @@ int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen)
 		return 0;
 	}
 	if (strncmp(uri, "tcp:", 4)) {
-		snprintf(err, errlen, "URI '%s': expected tcp:HOST:PORT or unix:PATH", uri);
+		snprintf(err, errlen, "expected tcp:HOST:PORT or unix:PATH, not '%s'", uri);
 		return -EINVAL;
 	}
 	const char *h = uri + 4, *colon;
@@ -41,7 +41,7 @@ int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen)
 	if (*h == '[') {
 		const char *close = strchr(h, ']');
 		if (!close || close[1] != ':') {
-			snprintf(err, errlen, "URI '%s': expected tcp:[IPV6]:PORT", uri);
+			snprintf(err, errlen, "expected tcp:[IPV6]:PORT, not '%s'", uri);
 			return -EINVAL;
 		}
 		h++;
@@ -51,7 +51,7 @@ int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen)
 	} else {
 		colon = strrchr(h, ':');
 		if (!colon) {
-			snprintf(err, errlen, "URI '%s': missing port", uri);
+			snprintf(err, errlen, "missing port in URI '%s'", uri);
 			return -EINVAL;
 		}
 		hlen = (size_t)(colon - h);
@@ -60,8 +60,14 @@ int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen)
 	const char *port = colon + 1;
 	char *end;
 	long pn = strtol(port, &end, 10);
-	if (!*port || *end || pn < 0 || pn > 65535 || hlen >= sizeof(a->host)) {
-		snprintf(err, errlen, "URI '%s': bad host or port", uri);
+	/* The reason goes first: a long URI is cut off at the end of err. */
+	if (!*port || *end || pn < 0 || pn > 65535) {
+		snprintf(err, errlen, "bad port (0..65535) in URI '%s'", uri);
+		return -EINVAL;
+	}
+	if (hlen >= sizeof(a->host)) {
+		snprintf(err, errlen, "host longer than %zu bytes in URI '%s'",
+			 sizeof(a->host) - 1, uri);
 		return -EINVAL;
 	}
 	memcpy(a->host, h, hlen);
@@ -80,6 +86,14 @@ void lm_sock_tune(int fd, bool tcp)
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	if (tcp)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* "tcp:HOST:PORT" as the user writes it: an IPv6 address in brackets. */
+static const char *tcp_name(const struct lm_addr *a, char *buf, size_t len)
+{
+	bool v6 = a->family == AF_INET6;
+	snprintf(buf, len, "tcp:%s%s%s:%s", v6 ? "[" : "", a->host, v6 ? "]" : "", a->port);
+	return buf;
 }
 
 static int resolve(const struct lm_addr *a, bool passive, struct addrinfo **res, char *err,
@@ -170,7 +184,9 @@ int lm_listen(const struct lm_addr *a, char *err, size_t errlen)
 		close(fd);
 	}
 	freeaddrinfo(res);
-	snprintf(err, errlen, "cannot listen on tcp:%s:%s: %s", a->host, a->port, strerror(e));
+	char name[300];
+	snprintf(err, errlen, "cannot listen on %s: %s", tcp_name(a, name, sizeof(name)),
+		 strerror(e));
 	return -e;
 sockerr:
 	e = errno;
@@ -219,7 +235,9 @@ int lm_connect(const struct lm_addr *a, char *err, size_t errlen)
 		close(fd);
 	}
 	freeaddrinfo(res);
-	snprintf(err, errlen, "cannot connect to tcp:%s:%s: %s", a->host, a->port, strerror(e));
+	char name[300];
+	snprintf(err, errlen, "cannot connect to %s: %s", tcp_name(a, name, sizeof(name)),
+		 strerror(e));
 	return -e;
 }
 
@@ -244,7 +262,8 @@ int lm_write_full(int fd, const void *buf, size_t len)
 	return lm_writev_full(fd, &iov, 1);
 }
 
-/* Advances iov past n bytes; returns the new start. */
+/* Advances iov past n bytes and the empty entries that follow them;
+ * returns the new start. */
 static struct iovec *iov_advance(struct iovec *iov, int *iovcnt, size_t n)
 {
 	while (*iovcnt && n >= iov->iov_len) {
@@ -270,16 +289,15 @@ int lm_writev_full(int fd, struct iovec *iov, int iovcnt)
 			return io_errno();
 		}
 		iov = iov_advance(iov, &iovcnt, (size_t)n);
-		while (iovcnt && !iov->iov_len) {
-			iov++;
-			iovcnt--;
-		}
 	}
 	return 0;
 }
 
 int lm_readv_full(int fd, struct iovec *iov, int iovcnt)
 {
+	/* Empty entries first: a read into no room at all would wait for a
+	 * byte it cannot take, or report 0 (EOF). */
+	iov = iov_advance(iov, &iovcnt, 0);
 	while (iovcnt) {
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
 		ssize_t n = recvmsg(fd, &mh, MSG_WAITALL);
@@ -291,10 +309,6 @@ int lm_readv_full(int fd, struct iovec *iov, int iovcnt)
 		if (n == 0)
 			return -ECONNRESET;
 		iov = iov_advance(iov, &iovcnt, (size_t)n);
-		while (iovcnt && !iov->iov_len) {
-			iov++;
-			iovcnt--;
-		}
 	}
 	return 0;
 }

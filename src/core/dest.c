@@ -39,7 +39,7 @@ static int accept_all(livemig_session *s)
 	bool first = true;
 
 	while (!want || have < want) {
-		struct pollfd pfd = {.fd = s->listen_fd, .events = POLLIN};
+		struct pollfd pfd = {.fd = s->dst.listen_fd, .events = POLLIN};
 		int pr = poll(&pfd, 1, 100);
 		if (lm_quit(s))
 			return s->err_code ? s->err_code : -ECANCELED;
@@ -49,7 +49,7 @@ static int accept_all(livemig_session *s)
 				       ACCEPT_REST_SECONDS);
 		if (pr <= 0)
 			continue;
-		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		int fd = accept4(s->dst.listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
 		lm_sock_tune(fd, s->addr.family != AF_UNIX);
@@ -128,7 +128,7 @@ static int alloc_block(livemig_session *s, struct lm_block *b)
 		b->host = m;
 		b->owned = true;
 	}
-	if (s->prealloc && madvise(b->host, b->size, MADV_POPULATE_WRITE)) {
+	if (s->dst.prealloc && madvise(b->host, b->size, MADV_POPULATE_WRITE)) {
 		/* Kernels before 5.14: touch every page. */
 		for (uint64_t off = 0; off < b->size; off += LM_PAGE_SIZE)
 			((volatile uint8_t *)b->host)[off] = 0;
@@ -238,24 +238,24 @@ static int barrier(livemig_session *s, struct lm_chan *c, uint32_t iteration, bo
 	if (s->p.x_no_barrier && !final)
 		return 0; /* test hook: let passes overtake each other */
 	pthread_mutex_lock(&s->lock);
-	if (s->bar_arrived == 0) {
-		s->bar_iter = iteration;
-		s->bar_final = final;
-	} else if (s->bar_iter != iteration || s->bar_final != final) {
+	if (s->dst.bar_arrived == 0) {
+		s->dst.bar_iter = iteration;
+		s->dst.bar_final = final;
+	} else if (s->dst.bar_iter != iteration || s->dst.bar_final != final) {
 		pthread_mutex_unlock(&s->lock);
 		return lm_fail(s, -EPROTO, "channel %u: SYNC for pass %u%s while others are at %u%s",
-			       c->id, iteration, final ? " (final)" : "", s->bar_iter,
-			       s->bar_final ? " (final)" : "");
+			       c->id, iteration, final ? " (final)" : "", s->dst.bar_iter,
+			       s->dst.bar_final ? " (final)" : "");
 	}
-	if (++s->bar_arrived == s->p.channels) {
-		s->bar_arrived = 0;
-		s->bar_gen++;
-		s->synced_iteration = iteration;
-		s->final_synced = final;
+	if (++s->dst.bar_arrived == s->p.channels) {
+		s->dst.bar_arrived = 0;
+		s->dst.bar_gen++;
+		s->dst.synced_iteration = iteration;
+		s->dst.final_synced = final;
 		pthread_cond_broadcast(&s->cond);
 	} else {
-		uint32_t g = s->bar_gen;
-		while (g == s->bar_gen && !lm_quit(s))
+		uint32_t g = s->dst.bar_gen;
+		while (g == s->dst.bar_gen && !lm_quit(s))
 			pthread_cond_wait(&s->cond, &s->lock);
 	}
 	if (lm_quit(s))
@@ -421,7 +421,7 @@ static int wait_pass(livemig_session *s, uint32_t k)
 {
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
-		bool done = s->synced_iteration >= k;
+		bool done = s->dst.synced_iteration >= k;
 		pthread_mutex_unlock(&s->lock);
 		if (lm_quit(s))
 			return s->err_code ? s->err_code : -ECANCELED;
@@ -486,7 +486,7 @@ static int dest_run(livemig_session *s)
 		pthread_mutex_lock(&s->lock);
 		s->iteration = k;
 		pthread_mutex_unlock(&s->lock);
-		if (s->final_synced)
+		if (s->dst.final_synced)
 			return lm_fail(s, -EPROTO, "main channel: ITER after the final pass");
 		if (lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_ITER_ACK, .iteration = k}))
 			return lm_fail(s, -ECONNRESET, "main channel: cannot acknowledge pass %u", k);
@@ -498,9 +498,9 @@ static int dest_run(livemig_session *s)
 	lm_join_channels(s);
 	if (lm_quit(s))
 		return s->err_code ? s->err_code : -ECANCELED;
-	if (!s->final_synced || s->synced_iteration != src->iteration)
+	if (!s->dst.final_synced || s->dst.synced_iteration != src->iteration)
 		return lm_fail(s, -EPROTO, "source completed pass %u, channels ended at pass %u",
-			       src->iteration, s->synced_iteration);
+			       src->iteration, s->dst.synced_iteration);
 	uint64_t normal = 0, zero = 0;
 	for (unsigned i = 0; i < s->p.channels; i++) {
 		normal += s->ch[i].normal;

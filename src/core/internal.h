@@ -218,63 +218,28 @@ static inline void lm_iov_add_page(struct iovec *iov, int *n, void *page)
 }
 
 /* ---- the session --------------------------------------------------------- */
-struct livemig_session {
-	enum livemig_role role;
-	struct lm_params p;
-	bool prealloc;
-	livemig_log_fn log;
-	void *log_opaque;
 
-	struct lm_block blocks[LM_MAX_BLOCKS];
-	unsigned nblocks;
-	uint64_t total_pages;
-
-	struct lm_addr addr;
-	int listen_fd;
-	int main_fd;
-	pthread_mutex_t main_tx; /* serialises writes on the main channel */
-	struct lm_chan *ch;      /* nch entries, allocated at start, fd -1 until used */
-	unsigned nch;
-	uint8_t uuid[16];
-	uint32_t methods;          /* 1 << LM_METHOD_* of each one packets may carry */
-	struct lm_accel_choice accel; /* source: engines for the method */
-	lm_page_hash_fn page_hash; /* fastest XXH3 variant for this CPU */
-
-	pthread_t ctl;
-	bool ctl_started, waited;
-	pthread_t rp;            /* source: return-path reader */
+/* State only a source has (source.c, precopy.c).  Guarded by the session's
+ * lock unless a comment says otherwise. */
+struct lm_source {
+	struct lm_accel_choice accel; /* engines for the method, chosen at start */
+	pthread_t rp;            /* return-path reader */
 	bool rp_started;
+	_Atomic bool complete_sent; /* past the point of no return */
 
-	_Atomic int status;
-	_Atomic bool quit;
-	_Atomic bool complete_sent; /* source: past the point of no return */
-	pthread_mutex_t lock;    /* error latch, pass and barrier state */
-	pthread_cond_t cond;
-	int err_code;
-	char err[512];
-	bool peer_error;         /* err came from the other side */
-
-	/* Source pass hand-off (see source.c). */
+	/* Pass hand-off (see source.c). */
 	uint64_t *work;          /* LM_GPN entries of the current pass */
 	size_t nwork;
 	_Atomic size_t cursor;
 	uint32_t pass_gen;       /* bumped by the control thread per pass */
-	uint32_t iteration;
 	bool pass_final;
 	unsigned pass_done;      /* channels finished with pass_gen */
-	uint32_t acked_iteration; /* source: last pass the destination acknowledged */
-	bool result_ready;       /* source: RESULT received */
+	uint32_t acked_iteration; /* last pass the destination acknowledged */
+	bool result_ready;       /* RESULT received */
 	bool result_ok;
 	struct lm_h128 result_digest;
 
-	/* Destination barrier (see dest.c). */
-	unsigned bar_arrived;
-	uint32_t bar_gen, bar_iter;
-	bool bar_final;
-	uint32_t synced_iteration; /* highest pass every receiver completed */
-	bool final_synced;
-
-	/* Running guest (source): control, dirty tracking, convergence. */
+	/* Running guest: control, dirty tracking, convergence. */
 	struct livemig_guest_ops guest;
 	void *guest_opaque;
 	bool live;               /* guest ops set: pre-copy with dirty tracking */
@@ -288,23 +253,72 @@ struct livemig_session {
 	uint64_t expected_downtime_ms;
 	double dirty_pages_rate;
 	uint64_t remaining_pages;
+	uint64_t t_stop;         /* lm_now_ns when the guest stopped, 0 = running */
 	uint64_t precopy_bytes;  /* wire bytes when the guest stopped */
 	struct lm_iter_stat *iters;
 	size_t niters, iters_cap;
 
 	/* Rate limit shared by every sender: next free slot in ns. */
 	_Atomic uint64_t rl_next;
-	/* Source: the link rate, measured by the control thread alone (see
-	 * source.c, sample_link) and read by every channel's codec. */
+	/* The link rate, measured by the control thread alone (see source.c,
+	 * sample_link) and read by every channel's codec. */
 	struct lm_auto_link link;
 	_Atomic uint64_t link_rate; /* bytes/s, 0 = not measured yet */
+	double cpu_remote;       /* destination's CPU as it reported */
+};
+
+/* State only a destination has (dest.c). */
+struct lm_dest {
+	int listen_fd;
+	bool prealloc;
+	/* Receivers' barrier, under the session's lock. */
+	unsigned bar_arrived;
+	uint32_t bar_gen, bar_iter;
+	bool bar_final;
+	uint32_t synced_iteration; /* highest pass every receiver completed */
+	bool final_synced;
+};
+
+struct livemig_session {
+	enum livemig_role role;
+	struct lm_params p;
+	livemig_log_fn log;
+	void *log_opaque;
+
+	struct lm_block blocks[LM_MAX_BLOCKS];
+	unsigned nblocks;
+	uint64_t total_pages;
+
+	struct lm_addr addr;
+	int main_fd;
+	pthread_mutex_t main_tx; /* serialises writes on the main channel */
+	struct lm_chan *ch;      /* nch entries, allocated at start, fd -1 until used */
+	unsigned nch;
+	uint8_t uuid[16];
+	uint32_t methods;          /* 1 << LM_METHOD_* of each one packets may carry */
+	lm_page_hash_fn page_hash; /* fastest XXH3 variant for this CPU */
+
+	pthread_t ctl;
+	bool ctl_started, waited;
+
+	_Atomic int status;
+	_Atomic bool quit;
+	pthread_mutex_t lock;    /* error latch, pass and barrier state */
+	pthread_cond_t cond;
+	int err_code;
+	char err[512];
+	bool peer_error;         /* err came from the other side */
+	uint32_t iteration;      /* source: passes started; destination: passes acknowledged */
 
 	/* Times (lm_now_ns), 0 = not reached. */
-	uint64_t t_start, t_setup, t_stop, t_end;
+	uint64_t t_start, t_setup, t_end;
 	double cpu_ctl;          /* control + return-path threads */
-	double cpu_remote;       /* destination's CPU as it reported */
 	int verify;              /* -1 unknown, 0 mismatch, 1 match */
 	struct lm_h128 digest;
+
+	/* Only the side's own half is used; the other stays zeroed. */
+	struct lm_source src;
+	struct lm_dest dst;
 };
 
 /* session.c */

@@ -29,29 +29,29 @@ int lm_precopy_start(livemig_session *s)
 	char why[256];
 
 	for (unsigned i = 0; i < s->nblocks; i++) {
-		s->dirty[i] = calloc(words(&s->blocks[i]), sizeof(uint64_t));
-		if (!s->dirty[i])
+		s->src.dirty[i] = calloc(words(&s->blocks[i]), sizeof(uint64_t));
+		if (!s->src.dirty[i])
 			return lm_fail(s, -ENOMEM, "out of memory for dirty bitmaps");
 		r[i] = (struct lm_track_region){s->blocks[i].host, s->blocks[i].size};
 	}
-	struct lm_tracker_cfg cfg = {r, s->nblocks, s->dirty_log, s->dirty_log_opaque};
-	int e = lm_tracker_open(&cfg, s->p.tracker, &s->tracker, &s->tracker_ctx, why,
+	struct lm_tracker_cfg cfg = {r, s->nblocks, s->src.dirty_log, s->src.dirty_log_opaque};
+	int e = lm_tracker_open(&cfg, s->p.tracker, &s->src.tracker, &s->src.tracker_ctx, why,
 				sizeof(why));
 	if (e)
 		return lm_fail(s, e, "%s", why);
-	lm_log(s, 2, "dirty tracker: %s (%s)", s->tracker->name, s->tracker->help);
+	lm_log(s, 2, "dirty tracker: %s (%s)", s->src.tracker->name, s->src.tracker->help);
 	return 0;
 }
 
 void lm_precopy_end(livemig_session *s)
 {
-	if (s->tracker && s->tracker_ctx)
-		s->tracker->stop(s->tracker_ctx);
-	s->tracker_ctx = NULL;
+	if (s->src.tracker && s->src.tracker_ctx)
+		s->src.tracker->stop(s->src.tracker_ctx);
+	s->src.tracker_ctx = NULL;
 	/* A guest left running here (failure) runs at full speed again; the
 	 * statistics keep the highest throttle the migration needed. */
-	if (s->throttle_pct && s->guest.throttle)
-		s->guest.throttle(s->guest_opaque, 0);
+	if (s->src.throttle_pct && s->src.guest.throttle)
+		s->src.guest.throttle(s->src.guest_opaque, 0);
 }
 
 static uint64_t count_dirty(livemig_session *s)
@@ -59,17 +59,17 @@ static uint64_t count_dirty(livemig_session *s)
 	uint64_t n = 0;
 	for (unsigned b = 0; b < s->nblocks; b++)
 		for (uint64_t w = 0; w < words(&s->blocks[b]); w++)
-			n += (uint64_t)__builtin_popcountll(s->dirty[b][w]);
+			n += (uint64_t)__builtin_popcountll(s->src.dirty[b][w]);
 	return n;
 }
 
-/* Adds the pages written since the last sync to s->dirty.  Returns how many
+/* Adds the pages written since the last sync to s->src.dirty.  Returns how many
  * the tracker reported (see its sync), or -errno. */
 static int64_t dirty_sync(livemig_session *s)
 {
-	int64_t r = s->tracker->sync(s->tracker_ctx, s->dirty);
+	int64_t r = s->src.tracker->sync(s->src.tracker_ctx, s->src.dirty);
 	if (r < 0)
-		return lm_fail(s, (int)r, "dirty tracker %s: sync failed: %s", s->tracker->name,
+		return lm_fail(s, (int)r, "dirty tracker %s: sync failed: %s", s->src.tracker->name,
 			       strerror((int)-r));
 	return r;
 }
@@ -84,8 +84,8 @@ static uint64_t *take_dirty(livemig_session *s, size_t *n)
 	size_t k = 0;
 	for (unsigned b = 0; b < s->nblocks; b++) {
 		for (uint64_t i = 0; i < words(&s->blocks[b]); i++) {
-			uint64_t bits = s->dirty[b][i];
-			s->dirty[b][i] = 0;
+			uint64_t bits = s->src.dirty[b][i];
+			s->src.dirty[b][i] = 0;
 			while (bits) {
 				unsigned bit = (unsigned)__builtin_ctzll(bits);
 				bits &= bits - 1;
@@ -100,19 +100,19 @@ static uint64_t *take_dirty(livemig_session *s, size_t *n)
 int lm_iter_record(livemig_session *s, const struct lm_iter_stat *it)
 {
 	pthread_mutex_lock(&s->lock);
-	if (s->niters == s->iters_cap) {
-		size_t cap = s->iters_cap ? 2 * s->iters_cap : 16;
-		void *p = realloc(s->iters, cap * sizeof(*s->iters));
+	if (s->src.niters == s->src.iters_cap) {
+		size_t cap = s->src.iters_cap ? 2 * s->src.iters_cap : 16;
+		void *p = realloc(s->src.iters, cap * sizeof(*s->src.iters));
 		if (!p) {
 			pthread_mutex_unlock(&s->lock);
 			return lm_fail(s, -ENOMEM, "out of memory");
 		}
-		s->iters = p;
-		s->iters_cap = cap;
+		s->src.iters = p;
+		s->src.iters_cap = cap;
 	}
-	s->iters[s->niters] = *it;
-	s->iters[s->niters].dirty_rate = s->dirty_pages_rate;
-	s->niters++;
+	s->src.iters[s->src.niters] = *it;
+	s->src.iters[s->src.niters].dirty_rate = s->src.dirty_pages_rate;
+	s->src.niters++;
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -123,13 +123,13 @@ int lm_precopy_converge(livemig_session *s,
 	uint64_t last_sync = s->t_setup;
 	struct lm_converge cv = {.downtime_limit_ms = s->p.downtime_limit_ms,
 				 .switchover_bw = s->p.switchover_bw,
-				 .auto_converge = s->p.auto_converge && s->guest.throttle,
+				 .auto_converge = s->p.auto_converge && s->src.guest.throttle,
 				 .threshold = s->p.throttle_threshold,
 				 .initial = s->p.throttle_initial,
 				 .increment = s->p.throttle_increment,
 				 .max = s->p.throttle_max,
 				 .period_t0 = s->t_setup,
-				 .throttle_pct = s->throttle_pct};
+				 .throttle_pct = s->src.throttle_pct};
 
 	for (;;) {
 		if (lm_quit(s))
@@ -140,7 +140,7 @@ int lm_precopy_converge(livemig_session *s,
 				       "did not converge within %llu s: expected downtime %llu ms, "
 				       "downtime-limit %llu ms",
 				       (unsigned long long)s->p.timeout_s,
-				       (unsigned long long)s->expected_downtime_ms,
+				       (unsigned long long)s->src.expected_downtime_ms,
 				       (unsigned long long)s->p.downtime_limit_ms);
 		int64_t reported = dirty_sync(s);
 		if (reported < 0)
@@ -149,7 +149,7 @@ int lm_precopy_converge(livemig_session *s,
 		double period = (double)(now - last_sync) / 1e9;
 		last_sync = now;
 
-		const struct lm_iter_stat *last = &s->iters[s->niters - 1];
+		const struct lm_iter_stat *last = &s->src.iters[s->src.niters - 1];
 		struct lm_converge_sample in = {.now_ns = now,
 						.reported = (uint64_t)reported,
 						.pending = pending,
@@ -162,26 +162,26 @@ int lm_precopy_converge(livemig_session *s,
 		struct lm_converge_plan plan;
 		lm_converge_decide(&cv, &in, &plan);
 		pthread_mutex_lock(&s->lock);
-		s->dirty_pages_rate = period > 0 ? reported / period : 0;
-		s->iters[s->niters - 1].dirty_rate = s->dirty_pages_rate; /* during that pass */
-		s->expected_downtime_ms = plan.expected_ms;
-		s->remaining_pages = pending;
+		s->src.dirty_pages_rate = period > 0 ? reported / period : 0;
+		s->src.iters[s->src.niters - 1].dirty_rate = s->src.dirty_pages_rate; /* during that pass */
+		s->src.expected_downtime_ms = plan.expected_ms;
+		s->src.remaining_pages = pending;
 		pthread_mutex_unlock(&s->lock);
 		if (plan.switchover)
 			return 0;
 
 		if (plan.throttle) {
 			pthread_mutex_lock(&s->lock);
-			s->throttle_pct = cv.throttle_pct;
+			s->src.throttle_pct = cv.throttle_pct;
 			pthread_mutex_unlock(&s->lock);
-			s->guest.throttle(s->guest_opaque, s->throttle_pct);
-			lm_log(s, 2, "auto-converge: guest throttled to %d %%", s->throttle_pct);
+			s->src.guest.throttle(s->src.guest_opaque, s->src.throttle_pct);
+			lm_log(s, 2, "auto-converge: guest throttled to %d %%", s->src.throttle_pct);
 		}
-		if (s->niters == 3 || s->niters % 20 == 0)
+		if (s->src.niters == 3 || s->src.niters % 20 == 0)
 			lm_log(s, 1,
 			       "not converging yet: pass %zu, %llu dirty pages, expected downtime "
 			       "%llu ms > downtime-limit %llu ms",
-			       s->niters, (unsigned long long)pending,
+			       s->src.niters, (unsigned long long)pending,
 			       (unsigned long long)plan.expected_ms,
 			       (unsigned long long)s->p.downtime_limit_ms);
 
@@ -197,13 +197,13 @@ int lm_precopy_converge(livemig_session *s,
 
 int lm_precopy_stop(livemig_session *s, uint64_t **work, size_t *n)
 {
-	s->guest.stop(s->guest_opaque);
-	s->guest_stopped = true;
+	s->src.guest.stop(s->src.guest_opaque);
+	s->src.guest_stopped = true;
 	int64_t r = dirty_sync(s);
 	if (r < 0)
 		return (int)r;
 	pthread_mutex_lock(&s->lock);
-	s->remaining_pages = count_dirty(s);
+	s->src.remaining_pages = count_dirty(s);
 	pthread_mutex_unlock(&s->lock);
 	*work = take_dirty(s, n);
 	if (!*work)

@@ -25,7 +25,7 @@ livemig_session *livemig_session_new(enum livemig_role role)
 		return NULL;
 	s->role = role;
 	lm_params_default(&s->p);
-	s->listen_fd = -1;
+	s->dst.listen_fd = -1;
 	s->main_fd = -1;
 	s->verify = -1;
 	pthread_mutex_init(&s->lock, NULL);
@@ -103,9 +103,9 @@ int livemig_set_guest(livemig_session *s, const struct livemig_guest_ops *ops, v
 		set_err(s, -EINVAL, "guest ops: a source needs stop and resume");
 		return -EINVAL;
 	}
-	s->guest = *ops;
-	s->guest_opaque = opaque;
-	s->live = true;
+	s->src.guest = *ops;
+	s->src.guest_opaque = opaque;
+	s->src.live = true;
 	return 0;
 }
 
@@ -117,8 +117,8 @@ int livemig_set_dirty_log(livemig_session *s, livemig_dirty_log_fn fn, void *opa
 		set_err(s, -EINVAL, "dirty log: a source needs a function");
 		return -EINVAL;
 	}
-	s->dirty_log = fn;
-	s->dirty_log_opaque = opaque;
+	s->src.dirty_log = fn;
+	s->src.dirty_log_opaque = opaque;
 	return 0;
 }
 
@@ -126,7 +126,7 @@ int livemig_set_prealloc(livemig_session *s, bool on)
 {
 	if (started(s))
 		return -EBUSY;
-	s->prealloc = on;
+	s->dst.prealloc = on;
 	return 0;
 }
 
@@ -202,7 +202,7 @@ int livemig_start(livemig_session *s, const char *uri)
 			set_err(s, r, err);
 			return r;
 		}
-		s->listen_fd = r;
+		s->dst.listen_fd = r;
 	} else {
 		/* Session id: every connection of this migration carries it. */
 		int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -241,8 +241,8 @@ static void shutdown_all(livemig_session *s)
 	 * not be lost to a reset. */
 	if (s->main_fd >= 0)
 		shutdown(s->main_fd, SHUT_WR);
-	if (s->listen_fd >= 0)
-		shutdown(s->listen_fd, SHUT_RDWR);
+	if (s->dst.listen_fd >= 0)
+		shutdown(s->dst.listen_fd, SHUT_RDWR);
 	for (unsigned i = 0; i < s->nch; i++)
 		if (s->ch[i].fd >= 0)
 			shutdown(s->ch[i].fd, SHUT_RDWR);
@@ -334,7 +334,7 @@ void livemig_cancel(livemig_session *s)
 	if (!s || !started(s))
 		return;
 	pthread_mutex_lock(&s->lock);
-	bool no = lm_quit(s) || atomic_load(&s->complete_sent);
+	bool no = lm_quit(s) || atomic_load(&s->src.complete_sent);
 	if (!no)
 		atomic_store(&s->quit, true); /* the control thread sees it before COMPLETE */
 	pthread_mutex_unlock(&s->lock);
@@ -430,11 +430,11 @@ void lm_ratelimit(livemig_session *s, uint64_t bytes)
 	 * stays smooth instead of bursting after a pause. */
 	uint64_t cost = bytes * 1000000000ull / rate;
 	uint64_t now = lm_now_ns(), slot, next;
-	uint64_t cur = atomic_load(&s->rl_next);
+	uint64_t cur = atomic_load(&s->src.rl_next);
 	do {
 		slot = cur + 10000000ull < now ? now - 10000000ull : cur;
 		next = slot + cost;
-	} while (!atomic_compare_exchange_weak(&s->rl_next, &cur, next));
+	} while (!atomic_compare_exchange_weak(&s->src.rl_next, &cur, next));
 	/* Sleep in slices of at most 50 ms so that cancel is never kept
 	 * waiting behind a slow rate. */
 	while (slot > now && !lm_quit(s)) {
@@ -476,7 +476,7 @@ static void accel_warn(void *opaque, const char *msg)
 static int choose_engines(livemig_session *s, char *err, size_t errlen)
 {
 	uint8_t m = s->p.method;
-	struct lm_accel_choice *ch = &s->accel;
+	struct lm_accel_choice *ch = &s->src.accel;
 
 	ch->retries = s->p.accel_retries;
 	ch->verify = s->p.accel_verify;
@@ -509,12 +509,12 @@ static int sender_setup(livemig_session *s, struct lm_chan *c, const struct lm_c
 {
 	struct lm_codec_cfg cfg = {.level = lm_params_level(&s->p),
 				   .channel = c->id,
-				   .accel = s->accel.sw ? &s->accel : NULL,
+				   .accel = s->src.accel.sw ? &s->src.accel : NULL,
 				   .counters = &c->codec_cnt,
 				   .channels = s->p.channels,
 				   .max_bandwidth = s->p.max_bandwidth,
 				   .auto_speeds = s->p.x_auto,
-				   .link_rate = &s->link_rate};
+				   .link_rate = &s->src.link_rate};
 	int r = codec->send_setup(&c->cctx, &cfg);
 	if (r)
 		return lm_fail(s, r, "%s: cannot set up compression", codec->name);
@@ -525,7 +525,7 @@ static int sender_setup(livemig_session *s, struct lm_chan *c, const struct lm_c
 	c->bufcap = c->raw_only ? 0 : codec->bound(LM_PACKET_PAGES);
 	if (c->bufcap && !(c->buf = malloc(c->bufcap)))
 		return lm_fail(s, -ENOMEM, "out of memory");
-	if (s->live && !(c->bounce = malloc((size_t)LM_PACKET_PAGES * LM_PAGE_SIZE)))
+	if (s->src.live && !(c->bounce = malloc((size_t)LM_PACKET_PAGES * LM_PAGE_SIZE)))
 		return lm_fail(s, -ENOMEM, "out of memory");
 
 	struct lm_zeropage_cfg zcfg = {.dsa_path = s->p.dsa_path, .counters = &c->zero_cnt};
@@ -600,13 +600,13 @@ void lm_ctl_finish(livemig_session *s, int r)
 		pthread_mutex_unlock(&s->lock);
 	}
 	lm_join_channels(s);
-	if (s->rp_started) {
+	if (s->src.rp_started) {
 		/* After a failure the reader sees quit on its own, and the main
 		 * channel stays open for reading so the peer's reason is not
 		 * lost (see shutdown_all()); after success nothing more comes. */
 		if (!r)
 			shutdown(s->main_fd, SHUT_RDWR);
-		pthread_join(s->rp, NULL);
+		pthread_join(s->src.rp, NULL);
 	}
 	if (!s->t_end)
 		s->t_end = lm_now_ns();
@@ -719,10 +719,10 @@ void livemig_session_free(livemig_session *s)
 		}
 		free(s->ch);
 	}
-	if (s->role == LIVEMIG_DEST && s->listen_fd >= 0 && s->addr.family == AF_UNIX)
+	if (s->role == LIVEMIG_DEST && s->dst.listen_fd >= 0 && s->addr.family == AF_UNIX)
 		unlink(s->addr.path); /* the socket file we created */
-	if (s->listen_fd >= 0)
-		close(s->listen_fd);
+	if (s->dst.listen_fd >= 0)
+		close(s->dst.listen_fd);
 	for (unsigned i = 0; i < s->nblocks; i++) {
 		struct lm_block *b = &s->blocks[i];
 		if (b->owned && b->host)
@@ -730,10 +730,10 @@ void livemig_session_free(livemig_session *s)
 		free(b->hash);
 		free((void *)b->received);
 	}
-	free(s->work);
+	free(s->src.work);
 	for (unsigned i = 0; i < LM_MAX_BLOCKS; i++)
-		free(s->dirty[i]);
-	free(s->iters);
+		free(s->src.dirty[i]);
+	free(s->src.iters);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->main_tx);
 	pthread_cond_destroy(&s->cond);

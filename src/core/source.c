@@ -213,21 +213,21 @@ static void *sender_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
-		while (s->pass_gen == gen && !lm_quit(s))
+		while (s->src.pass_gen == gen && !lm_quit(s))
 			pthread_cond_wait(&s->cond, &s->lock);
-		gen = s->pass_gen;
+		gen = s->src.pass_gen;
 		uint32_t iteration = s->iteration;
-		bool final = s->pass_final;
+		bool final = s->src.pass_final;
 		c->final_pass = final;
-		const uint64_t *work = s->work;
-		size_t nwork = s->nwork;
+		const uint64_t *work = s->src.work;
+		size_t nwork = s->src.nwork;
 		pthread_mutex_unlock(&s->lock);
 		if (lm_quit(s))
 			break;
 
 		size_t k;
 		int r = 0;
-		while (!r && (k = atomic_fetch_add(&s->cursor, LM_PACKET_PAGES)) < nwork) {
+		while (!r && (k = atomic_fetch_add(&s->src.cursor, LM_PACKET_PAGES)) < nwork) {
 			size_t n = nwork - k < LM_PACKET_PAGES ? nwork - k : LM_PACKET_PAGES;
 			r = send_chunk(c, work + k, n, iteration);
 		}
@@ -237,7 +237,7 @@ static void *sender_main(void *arg)
 		if (r)
 			break;
 		pthread_mutex_lock(&s->lock);
-		s->pass_done++;
+		s->src.pass_done++;
 		pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 		if (final)
@@ -257,7 +257,7 @@ static void *sender_main(void *arg)
 static void sample_link(livemig_session *s)
 {
 	uint64_t now = lm_now_ns();
-	if (!lm_auto_link_due(&s->link, now))
+	if (!lm_auto_link_due(&s->src.link, now))
 		return;
 	uint64_t delivered = 0;
 	for (unsigned i = 0; i < s->p.channels; i++) {
@@ -266,8 +266,8 @@ static void sample_link(livemig_session *s)
 					: atomic_load_explicit(&s->ch[i].wire_bytes,
 							       memory_order_relaxed);
 	}
-	lm_auto_link(&s->link, delivered, now);
-	atomic_store_explicit(&s->link_rate, (uint64_t)s->link.rate, memory_order_relaxed);
+	lm_auto_link(&s->src.link, delivered, now);
+	atomic_store_explicit(&s->src.link_rate, (uint64_t)s->src.link.rate, memory_order_relaxed);
 }
 
 #define LINK_TICK_NS 50000000 /* half auto's window: no window runs long */
@@ -291,17 +291,17 @@ static void wait_sampling(livemig_session *s)
 static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 {
 	pthread_mutex_lock(&s->lock);
-	free(s->work);
-	s->work = work;
-	s->nwork = n;
-	atomic_store(&s->cursor, 0);
+	free(s->src.work);
+	s->src.work = work;
+	s->src.nwork = n;
+	atomic_store(&s->src.cursor, 0);
 	s->iteration++;
-	s->pass_final = final;
-	s->pass_done = 0;
-	s->pass_gen++;
+	s->src.pass_final = final;
+	s->src.pass_done = 0;
+	s->src.pass_gen++;
 	pthread_cond_broadcast(&s->cond);
 	sample_link(s);
-	while (s->pass_done < s->p.channels && !lm_quit(s))
+	while (s->src.pass_done < s->p.channels && !lm_quit(s))
 		wait_sampling(s);
 	pthread_mutex_unlock(&s->lock);
 	if (lm_quit(s))
@@ -313,7 +313,7 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 	/* Wait until the destination has written the whole pass, so that what
 	 * is still queued in socket buffers drains while the guest runs. */
 	pthread_mutex_lock(&s->lock);
-	while (s->acked_iteration < s->iteration && !lm_quit(s) && !s->p.x_no_barrier)
+	while (s->src.acked_iteration < s->iteration && !lm_quit(s) && !s->p.x_no_barrier)
 		wait_sampling(s);
 	pthread_mutex_unlock(&s->lock);
 	return lm_quit(s) ? (s->err_code ? s->err_code : -ECANCELED) : 0;
@@ -328,7 +328,7 @@ static void *return_path_main(void *arg)
 	while (!lm_recv_msg(s, &m)) {
 		if (m.type == LM_MSG_ITER_ACK) {
 			pthread_mutex_lock(&s->lock);
-			s->acked_iteration = m.iteration;
+			s->src.acked_iteration = m.iteration;
 			pthread_cond_broadcast(&s->cond);
 			pthread_mutex_unlock(&s->lock);
 			continue;
@@ -338,10 +338,10 @@ static void *return_path_main(void *arg)
 			break;
 		}
 		pthread_mutex_lock(&s->lock);
-		s->result_ready = true;
-		s->result_ok = m.result.ok;
-		s->result_digest = m.result.digest;
-		s->cpu_remote = (double)m.result.cpu_us / 1e6;
+		s->src.result_ready = true;
+		s->src.result_ok = m.result.ok;
+		s->src.result_digest = m.result.digest;
+		s->src.cpu_remote = (double)m.result.cpu_us / 1e6;
 		pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 		break; /* the destination closes the connection next */
@@ -398,14 +398,14 @@ static int source_run(livemig_session *s)
 		return r;
 	s->t_setup = lm_now_ns();
 	atomic_store(&s->status, LIVEMIG_STATUS_ACTIVE);
-	if ((r = pthread_create(&s->rp, NULL, return_path_main, s)))
+	if ((r = pthread_create(&s->src.rp, NULL, return_path_main, s)))
 		return lm_fail(s, -r, "cannot create return-path thread");
-	s->rp_started = true;
+	s->src.rp_started = true;
 	if ((r = lm_start_channels(s, sender_main)))
 		return r;
 
 	/* A running guest: track its writes from before the first page goes. */
-	if (s->live && (r = lm_precopy_start(s)))
+	if (s->src.live && (r = lm_precopy_start(s)))
 		return r;
 	/* Pass 1 sends every page. */
 	size_t n;
@@ -416,20 +416,20 @@ static int source_run(livemig_session *s)
 		return r;
 	/* Then what the guest dirtied, pass after pass, until the rest fits in
 	 * downtime-limit. */
-	if (s->live && (r = lm_precopy_converge(s, timed_pass)))
+	if (s->src.live && (r = lm_precopy_converge(s, timed_pass)))
 		return r;
 
 	/* Switchover: the guest stops here; the final pass sends what it
 	 * dirtied since the last sync (nothing for an idle guest) and
 	 * SYNC|FINAL. */
 	pthread_mutex_lock(&s->lock);
-	s->t_stop = lm_now_ns();
-	s->precopy_bytes = wire_bytes(s);
+	s->src.t_stop = lm_now_ns();
+	s->src.precopy_bytes = wire_bytes(s);
 	pthread_mutex_unlock(&s->lock);
 	atomic_store(&s->status, LIVEMIG_STATUS_DEVICE);
 	w = NULL;
 	n = 0;
-	if (s->live && (r = lm_precopy_stop(s, &w, &n)))
+	if (s->src.live && (r = lm_precopy_stop(s, &w, &n)))
 		return r;
 	if ((r = timed_pass(s, w, n, true)))
 		return r;
@@ -448,7 +448,7 @@ static int source_run(livemig_session *s)
 	pthread_mutex_lock(&s->lock);
 	bool cancelled = lm_quit(s);
 	if (!cancelled)
-		atomic_store(&s->complete_sent, true);
+		atomic_store(&s->src.complete_sent, true);
 	pthread_mutex_unlock(&s->lock);
 	if (cancelled)
 		return s->err_code ? s->err_code : -ECANCELED;
@@ -456,14 +456,14 @@ static int source_run(livemig_session *s)
 		return lm_fail(s, -ECONNRESET, "main channel: cannot send digest");
 
 	pthread_mutex_lock(&s->lock);
-	while (!s->result_ready && !lm_quit(s))
+	while (!s->src.result_ready && !lm_quit(s))
 		pthread_cond_wait(&s->cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
-	if (!s->result_ready)
+	if (!s->src.result_ready)
 		return s->err_code ? s->err_code : -ECANCELED;
 	s->t_end = lm_now_ns();
-	bool same = s->result_digest.lo == s->digest.lo && s->result_digest.hi == s->digest.hi;
-	s->verify = s->result_ok && same;
+	bool same = s->src.result_digest.lo == s->digest.lo && s->src.result_digest.hi == s->digest.hi;
+	s->verify = s->src.result_ok && same;
 	if (!s->verify)
 		return lm_fail(s, -EIO, "destination image differs from the source (digest mismatch)");
 	return 0;
@@ -478,17 +478,17 @@ void *lm_source_main(void *arg)
 	 * unless the final digest went out and the destination did not say
 	 * FAIL: it may then run the guest itself, and two running copies are
 	 * worse than a stopped one.  The embedder resolves that case. */
-	if (r && s->guest_stopped) {
-		bool refused = s->peer_error || (s->result_ready && !s->result_ok);
-		if (!atomic_load(&s->complete_sent) || refused) {
-			s->guest.resume(s->guest_opaque);
-			s->guest_stopped = false;
+	if (r && s->src.guest_stopped) {
+		bool refused = s->peer_error || (s->src.result_ready && !s->src.result_ok);
+		if (!atomic_load(&s->src.complete_sent) || refused) {
+			s->src.guest.resume(s->src.guest_opaque);
+			s->src.guest_stopped = false;
 		} else {
 			lm_log(s, 0, "outcome unknown after the final digest: the guest stays "
 				     "stopped; ask the destination whether it runs it");
 		}
 	}
-	if (s->live)
+	if (s->src.live)
 		lm_precopy_end(s);
 	lm_ctl_finish(s, r);
 	return NULL;

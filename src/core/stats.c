@@ -20,8 +20,8 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 		st->total_time_ms = (end - s->t_start) / 1000000;
 	if (s->t_setup)
 		st->setup_time_ms = (s->t_setup - s->t_start) / 1000000;
-	if (s->t_stop && s->role == LIVEMIG_SOURCE)
-		st->downtime_ms = (end - s->t_stop) / 1000000;
+	if (s->src.t_stop && s->role == LIVEMIG_SOURCE)
+		st->downtime_ms = (end - s->src.t_stop) / 1000000;
 
 	double cpu = done ? s->cpu_ctl : 0;
 	unsigned nch = st->status >= LIVEMIG_STATUS_ACTIVE ? s->p.channels : 0;
@@ -52,36 +52,36 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 		st->dsa_cpu_pages += atomic_load_explicit(&c->zero_cnt.cpu_pages,
 							  memory_order_relaxed);
 	}
-	if (s->role == LIVEMIG_SOURCE && s->accel.sw) {
-		const struct lm_engine_ops *first = s->accel.hw ? s->accel.hw : s->accel.sw;
+	if (s->role == LIVEMIG_SOURCE && s->src.accel.sw) {
+		const struct lm_engine_ops *first = s->src.accel.hw ? s->src.accel.hw : s->src.accel.sw;
 		snprintf(st->engine, sizeof(st->engine), "%s", first->name);
 		snprintf(st->fallback_engine, sizeof(st->fallback_engine), "%s",
-			 s->accel.sw->name);
+			 s->src.accel.sw->name);
 	}
 	st->total = s->total_pages * LM_PAGE_SIZE;
 	uint64_t sent = st->normal + st->duplicate;
 	pthread_mutex_lock(&s->lock);
 	if (done)
 		st->remaining = 0;
-	else if (s->niters) /* a running guest, after pass 1: what is dirty */
-		st->remaining = s->remaining_pages * LM_PAGE_SIZE;
+	else if (s->src.niters) /* a running guest, after pass 1: what is dirty */
+		st->remaining = s->src.remaining_pages * LM_PAGE_SIZE;
 	else
 		st->remaining = s->total_pages > sent ? (s->total_pages - sent) * LM_PAGE_SIZE : 0;
-	st->expected_downtime_ms = s->expected_downtime_ms;
-	st->dirty_pages_rate = s->dirty_pages_rate;
-	st->cpu_throttle_percentage = s->throttle_pct;
-	if (s->t_stop) {
-		st->precopy_bytes = s->precopy_bytes;
-		st->downtime_bytes = st->transferred - s->precopy_bytes;
+	st->expected_downtime_ms = s->src.expected_downtime_ms;
+	st->dirty_pages_rate = s->src.dirty_pages_rate;
+	st->cpu_throttle_percentage = s->src.throttle_pct;
+	if (s->src.t_stop) {
+		st->precopy_bytes = s->src.precopy_bytes;
+		st->downtime_bytes = st->transferred - s->src.precopy_bytes;
 	} else {
 		st->precopy_bytes = st->transferred;
 	}
 	st->dirty_sync_count = s->iteration;
 	pthread_mutex_unlock(&s->lock);
 	snprintf(st->dirty_tracker, sizeof(st->dirty_tracker), "%s",
-		 !s->live	 ? "none"
-		 : s->dirty_log ? "external"
-		 : s->tracker	 ? s->tracker->name
+		 !s->src.live	 ? "none"
+		 : s->src.dirty_log ? "external"
+		 : s->src.tracker	 ? s->src.tracker->name
 				 : "pending");
 	st->normal_bytes = st->normal * LM_PAGE_SIZE;
 	double secs = st->total_time_ms / 1e3;
@@ -91,7 +91,7 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 	}
 	if (s->role == LIVEMIG_SOURCE) {
 		st->cpu_source_seconds = cpu;
-		st->cpu_dest_seconds = s->cpu_remote;
+		st->cpu_dest_seconds = s->src.cpu_remote;
 	} else {
 		st->cpu_dest_seconds = cpu;
 	}
@@ -160,8 +160,8 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 	char iters[4096] = "[]";
 	pthread_mutex_lock(&s->lock);
 	size_t o = 0, i;
-	for (i = 0; i < s->niters && o + 200 < sizeof(iters); i++) {
-		const struct lm_iter_stat *it = &s->iters[i];
+	for (i = 0; i < s->src.niters && o + 200 < sizeof(iters); i++) {
+		const struct lm_iter_stat *it = &s->src.iters[i];
 		o += (size_t)snprintf(iters + o, sizeof(iters) - o,
 				      "%s{\"pages\": %llu, \"bytes\": %llu, \"duration-ms\": %llu, "
 				      "\"dirty-pages-rate\": %.0f}",
@@ -170,7 +170,7 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 				      (unsigned long long)it->duration_ms, it->dirty_rate);
 	}
 	if (o)
-		snprintf(iters + o, sizeof(iters) - o, "%s", i < s->niters ? ", \"...\"]" : "]");
+		snprintf(iters + o, sizeof(iters) - o, "%s", i < s->src.niters ? ", \"...\"]" : "]");
 	pthread_mutex_unlock(&s->lock);
 	return snprintf(
 		buf, len,

@@ -60,8 +60,8 @@ struct lm_params {
 	uint32_t channels;
 	uint8_t method;
 	int zlib_level, zstd_level, qatzip_level;
-	bool zero_detect;
-	bool zero_dsa;               /* zero-page-detection=dsa (source side) */
+	bool zero_detect;            /* zero-page-detection is not none (on the wire) */
+	char zero_engine[16];        /* its value: a zero-page engine's name */
 	char dsa_path[128];
 	char engine[16];             /* compression-engine, "" = best usable */
 	unsigned accel_retries;

@@ -101,16 +101,25 @@ static void tracker_list(char *buf, size_t len)
 			join(buf, len, t[i]->name);
 }
 
+static void zero_list(char *buf, size_t len)
+{
+	size_t n;
+	const struct lm_zeropage_ops *const *t = lm_zeropage_table(&n);
+	buf[0] = 0;
+	for (size_t i = 0; i < n; i++)
+		join(buf, len, t[i]->name);
+}
+
 static int zero_set(struct lm_params *p, const char *v)
 {
-	p->zero_dsa = !strcmp(v, "dsa");
+	snprintf(p->zero_engine, sizeof(p->zero_engine), "%s", v);
 	p->zero_detect = strcmp(v, "none") != 0;
 	return 0;
 }
 
 static void zero_get(const struct lm_params *p, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s", !p->zero_detect ? "none" : p->zero_dsa ? "dsa" : "multifd");
+	snprintf(buf, len, "%s", !p->zero_detect ? "none" : p->zero_engine);
 }
 
 static int fault_set(struct lm_params *p, const char *v)
@@ -218,7 +227,7 @@ static const struct lm_param params[LM_P_COUNT] = {
 		FIELD(accel_verify),
 	},
 	[LM_P_ZERO_DETECT] = {
-		.name = "zero-page-detection", .type = T_ENUM, .values = "multifd|dsa|none",
+		.name = "zero-page-detection", .type = T_ENUM, .list = zero_list,
 		.what = "mode", .def = "multifd", .sides = SRC | DST, .must_match = true,
 		.mismatch = "source uses zero-page-detection=%s, destination was set to %s",
 		.help = "zero pages found by the channel threads, a DSA device (source), "

@@ -531,7 +531,7 @@ static int sender_setup(livemig_session *s, struct lm_chan *c, const struct lm_c
 	struct lm_zeropage_cfg zcfg = {.dsa_path = s->p.dsa_path, .counters = &c->zero_cnt};
 	char note[400];
 	r = lm_zeropage_open(&c->zero_engine,
-			     !s->p.zero_detect ? "none" : s->p.zero_dsa ? "dsa" : "multifd", &zcfg,
+			     s->p.zero_detect ? s->p.zero_engine : "none", &zcfg,
 			     note, sizeof(note));
 	if (r < 0)
 		return lm_fail(s, r, "%s", note);

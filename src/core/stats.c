@@ -100,7 +100,7 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 	st->channels = s->p.channels;
 	snprintf(st->method, sizeof(st->method), "%s", lm_method_name(s->p.method));
 	snprintf(st->zero_page_detection, sizeof(st->zero_page_detection), "%s",
-		 !s->p.zero_detect ? "none" : s->p.zero_dsa ? "dsa" : "multifd");
+		 s->p.zero_detect ? s->p.zero_engine : "none");
 }
 
 /* struct livemig_stats as 0.1.0 shipped it: it ended with dsa_cpu_pages. */

@@ -141,104 +141,76 @@ static int clear_stale_socket(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-int lm_listen(const struct lm_addr *a, char *err, size_t errlen)
+/* Binds and listens on sa, or connects to it.  0 or -errno. */
+static int attach(int fd, bool listening, const struct sockaddr *sa, socklen_t len)
 {
-	int fd, one = 1;
-	if (a->family == AF_UNIX) {
-		struct sockaddr_un sun = {.sun_family = AF_UNIX};
-		strcpy(sun.sun_path, a->path);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			goto sockerr;
-		int r = clear_stale_socket(a->path, err, errlen);
-		if (r) {
-			close(fd);
-			return r;
-		}
-		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) || listen(fd, 512)) {
-			int e = errno;
-			close(fd);
-			snprintf(err, errlen, "cannot listen on unix:%s: %s", a->path, strerror(e));
-			return -e;
-		}
-		return fd;
-	}
-	struct addrinfo *res, *ai;
-	int r = resolve(a, true, &res, err, errlen);
-	if (r)
-		return r;
-	int e = 0;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			e = errno;
-			continue;
-		}
+	if (listening) {
+		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		lm_sock_tune(fd, true); /* accepted sockets inherit the buffer sizes */
-		if (!bind(fd, ai->ai_addr, ai->ai_addrlen) && !listen(fd, 512)) {
-			freeaddrinfo(res);
-			return fd;
-		}
-		e = errno;
-		close(fd);
+		if (!bind(fd, sa, len) && !listen(fd, 512))
+			return 0;
+	} else if (!connect(fd, sa, len)) {
+		return 0;
 	}
-	freeaddrinfo(res);
-	char name[300];
-	snprintf(err, errlen, "cannot listen on %s: %s", tcp_name(a, name, sizeof(name)),
-		 strerror(e));
-	return -e;
-sockerr:
-	e = errno;
-	snprintf(err, errlen, "socket: %s", strerror(e));
-	return -e;
+	return -errno;
 }
 
-int lm_connect(const struct lm_addr *a, char *err, size_t errlen)
+/* lm_listen and lm_connect: a socket for each address a resolves to, until
+ * one binds (listening) or connects. */
+static int open_socket(const struct lm_addr *a, bool listening, char *err, size_t errlen)
 {
+	const char *what = listening ? "listen on" : "connect to";
 	int fd, e;
 	if (a->family == AF_UNIX) {
 		struct sockaddr_un sun = {.sun_family = AF_UNIX};
 		strcpy(sun.sun_path, a->path);
+		if (listening && (e = clear_stale_socket(a->path, err, errlen)))
+			return e;
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
-			e = errno;
-			snprintf(err, errlen, "socket: %s", strerror(e));
-			return -e;
+			e = -errno;
+			snprintf(err, errlen, "socket: %s", strerror(-e));
+			return e;
 		}
 		lm_sock_tune(fd, false);
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
-			e = errno;
-			close(fd);
-			snprintf(err, errlen, "cannot connect to unix:%s: %s", a->path, strerror(e));
-			return -e;
-		}
-		return fd;
+		if (!(e = attach(fd, listening, (struct sockaddr *)&sun, sizeof(sun))))
+			return fd;
+		close(fd);
+		snprintf(err, errlen, "cannot %s unix:%s: %s", what, a->path, strerror(-e));
+		return e;
 	}
 	struct addrinfo *res, *ai;
-	int r = resolve(a, false, &res, err, errlen);
-	if (r)
-		return r;
-	e = ECONNREFUSED;
+	if ((e = resolve(a, listening, &res, err, errlen)))
+		return e;
+	e = listening ? -EADDRNOTAVAIL : -ECONNREFUSED;
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd < 0) {
-			e = errno;
+			e = -errno;
 			continue;
 		}
-		lm_sock_tune(fd, true);
-		if (!connect(fd, ai->ai_addr, ai->ai_addrlen)) {
+		lm_sock_tune(fd, true); /* accepted sockets inherit the buffer sizes */
+		if (!(e = attach(fd, listening, ai->ai_addr, ai->ai_addrlen))) {
 			freeaddrinfo(res);
 			return fd;
 		}
-		e = errno;
 		close(fd);
 	}
 	freeaddrinfo(res);
 	char name[300];
-	snprintf(err, errlen, "cannot connect to %s: %s", tcp_name(a, name, sizeof(name)),
-		 strerror(e));
-	return -e;
+	snprintf(err, errlen, "cannot %s %s: %s", what, tcp_name(a, name, sizeof(name)),
+		 strerror(-e));
+	return e;
+}
+
+int lm_listen(const struct lm_addr *a, char *err, size_t errlen)
+{
+	return open_socket(a, true, err, errlen);
+}
+
+int lm_connect(const struct lm_addr *a, char *err, size_t errlen)
+{
+	return open_socket(a, false, err, errlen);
 }
 
 int lm_set_timeout(int fd, int seconds)

@@ -120,7 +120,7 @@ static void defaults(void)
 	lm_params_default(&d);
 	/* As before the table. */
 	CHECK(d.channels == 2 && d.method == LM_METHOD_NONE && d.zlib_level == 1 &&
-	      d.zstd_level == 1 && d.qatzip_level == 1 && d.zero_detect && !d.zero_dsa &&
+	      d.zstd_level == 1 && d.qatzip_level == 1 && d.zero_detect && !strcmp(d.zero_engine, "multifd") &&
 	      !strcmp(d.dsa_path, "/dev/dsa/wq0.0") && !d.engine[0] && d.accel_retries == 3 &&
 	      !d.accel_verify && !d.max_bandwidth && d.downtime_limit_ms == 300 &&
 	      !d.switchover_bw && !d.auto_converge && !strcmp(d.tracker, "auto") &&
@@ -265,7 +265,7 @@ static void messages(void)
 	struct lm_params q;
 	good(livemig_param_find("zero-page-detection"), "dsa", "dsa");
 	try(livemig_param_find("zero-page-detection"), "none", &q);
-	CHECK(!q.zero_detect && !q.zero_dsa);
+	CHECK(!q.zero_detect && !strcmp(q.zero_engine, "none"));
 	try(livemig_param_find("multifd-compression"), "auto", &q);
 	CHECK(q.method == LM_METHOD_AUTO);
 	pi = livemig_param_find("x-delay-channel");

@@ -292,15 +292,19 @@ LIVEMIG_API const char *livemig_status_name(enum livemig_status st);
  *                "engine" (the one a migration would use first),
  *                "hardware": bool (that engine is a device),
  *                "fallback" (its software engine; null without engines),
- *                "version" (the library's version, or null)}, ...,
- *               {"name": "auto", "engine", "help"}]
+ *                "version" (the library's version, or null)}, ...]
+ *               (auto too: its levels are its zstd packets')
  *   "engines": [{"name", "method", "hardware", "built", "usable",
  *                "why" ("" when usable)}, ...]         hardware first
- *   "zero_page_engines": [{"name", "built", "usable", "why",
- *                          "simd" (the CPU engine only)}, ...]
+ *   "zero_page_engines": [{"name", "built", "usable",
+ *                          "why" (a detail when usable: the CPU's SIMD)}, ...]
  *   "dirty_trackers": [{"name", "usable", "reason" ("" when usable),
  *                       "auto" (dirty-tracker=auto may pick it),
  *                       "help"}, ...]                   best first
+ *   "parameters": [{"name", "alias", "type", "values", "default", "unit",
+ *                   "help", "capability", "source", "destination",
+ *                   "changeable", "must_match", "hidden"}, ...]
+ *                  the fields of struct livemig_param_info, in its order
  */
 LIVEMIG_API int livemig_info_json(char *buf, size_t len);
 

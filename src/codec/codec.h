@@ -10,6 +10,7 @@
 #define LM_CODEC_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -47,6 +48,11 @@ struct lm_codec_ops {
 	uint32_t methods;   /* 1 << LM_METHOD_* of every wire method its packets may
 			     * carry: its own, or for auto none|lz4|zstd */
 	int min_level, max_level, default_level;
+	bool uses_link;     /* compress reads cfg->link_rate: the source measures it */
+	/* For listings, a method without engines: what produces it, and the
+	 * library's version (NULL: no library).  Engine methods say NULL. */
+	const char *engine;
+	const char *(*version)(void);
 	/* Worst-case payload size of n pages. */
 	size_t (*bound)(uint32_t npages);
 	/* Sender: one context per channel, kept across packets (streaming). */

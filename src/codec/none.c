@@ -64,6 +64,7 @@ const struct lm_codec_ops lm_codec_none_ops = {
 	.name = "none",
 	.method = LM_METHOD_NONE,
 	.methods = 1u << LM_METHOD_NONE,
+	.engine = "raw pages (sent from guest memory)",
 	.min_level = 0,
 	.max_level = 0,
 	.default_level = 0,

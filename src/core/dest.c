@@ -135,13 +135,13 @@ static int alloc_block(livemig_session *s, struct lm_block *b)
 	}
 	b->pages = b->size / LM_PAGE_SIZE;
 	b->hash = calloc(b->pages, sizeof(*b->hash));
-	b->received = calloc((b->pages + 63) / 64, sizeof(uint64_t));
+	b->received = calloc(lm_bitmap_words(b->pages), sizeof(uint64_t));
 	if (!b->hash || !b->received)
 		return lm_fail(s, -ENOMEM, "out of memory for block '%s' metadata", b->name);
 	/* Memory the embedder registered may hold anything: every zero page
 	 * must then be written. */
 	if (!b->owned)
-		memset((void *)b->received, 0xff, (b->pages + 63) / 64 * sizeof(uint64_t));
+		memset((void *)b->received, 0xff, lm_bitmap_words(b->pages) * sizeof(uint64_t));
 	return 0;
 }
 

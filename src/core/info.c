@@ -12,8 +12,6 @@
 #include <string.h>
 
 #include <json-c/json.h>
-#include <zlib.h>
-#include <zstd.h>
 
 #include "accel/accel.h"
 #include "codec/codec.h"
@@ -30,40 +28,6 @@
 	STR(ISAL_MAJOR_VERSION) "." STR(ISAL_MINOR_VERSION) "." STR(ISAL_PATCH_VERSION)
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-/* The library behind a method without engines, by method name.  A method
- * missing here is listed with engine "built-in". */
-struct method_lib {
-	const char *method, *engine;
-	const char *(*version)(void); /* NULL: no library */
-};
-
-static const char *version_of_zlib(void)
-{
-	return zlibVersion();
-}
-
-static const char *version_of_zstd(void)
-{
-	return ZSTD_versionString();
-}
-
-static const struct method_lib method_libs[] = {
-	{"none", "raw pages (sent from guest memory)", NULL},
-	{"zlib", "zlib", version_of_zlib},
-	{"zstd", "zstd", version_of_zstd},
-	{"auto", "raw, lz4 or zstd per packet, chosen from measured speeds", NULL},
-};
-
-static const struct method_lib *lib_of(const char *method)
-{
-	static const struct method_lib builtin = {NULL, "built-in", NULL};
-
-	for (size_t i = 0; i < COUNT(method_libs); i++)
-		if (strcmp(method_libs[i].method, method) == 0)
-			return &method_libs[i];
-	return &builtin;
-}
 
 static const char *const cpu_features[] = {"sse2", "sse4.2", "avx2", "avx512f", "avx512bw"};
 
@@ -156,7 +120,6 @@ static void add_methods(struct builder *b, json_object *root)
 
 	for (size_t i = 0; i < n; i++) {
 		const struct lm_codec_ops *c = t[i];
-		const struct method_lib *lib = lib_of(c->name);
 		const struct lm_engine_ops *use = serving(c->method);
 		json_object *o = push(b, arr, json_object_new_object());
 
@@ -166,10 +129,10 @@ static void add_methods(struct builder *b, json_object *root)
 		put_int(b, o, "default_level", c->default_level);
 		/* A method with engines: the one in use and its software
 		 * fallback; otherwise the library, with its version. */
-		put_str(b, o, "engine", use ? use->name : lib->engine);
+		put_str(b, o, "engine", use ? use->name : c->engine ? c->engine : "built-in");
 		put_bool(b, o, "hardware", use && use->hardware);
 		put_str_or_null(b, o, "fallback", use ? lm_engine_fallback(c->method)->name : NULL);
-		put_str_or_null(b, o, "version", !use && lib->version ? lib->version() : NULL);
+		put_str_or_null(b, o, "version", !use && c->version ? c->version() : NULL);
 	}
 }
 
@@ -213,6 +176,30 @@ static void add_zero_page_engines(struct builder *b, json_object *root)
 	}
 }
 
+/* The parameter table, as livemig_param_get() gives it. */
+static void add_parameters(struct builder *b, json_object *root)
+{
+	json_object *arr = put(b, root, "parameters", json_object_new_array());
+	const struct livemig_param_info *p;
+
+	for (unsigned i = 0; (p = livemig_param_get(i)); i++) {
+		json_object *o = push(b, arr, json_object_new_object());
+		put_str(b, o, "name", p->name);
+		put_str_or_null(b, o, "alias", p->alias);
+		put_str(b, o, "type", p->type);
+		put_str(b, o, "values", p->values);
+		put_str_or_null(b, o, "default", p->default_value);
+		put_str(b, o, "unit", p->unit);
+		put_str(b, o, "help", p->help);
+		put_bool(b, o, "capability", p->capability);
+		put_bool(b, o, "source", p->source);
+		put_bool(b, o, "destination", p->destination);
+		put_bool(b, o, "changeable", p->changeable);
+		put_bool(b, o, "must_match", p->must_match);
+		put_bool(b, o, "hidden", p->hidden);
+	}
+}
+
 static void add_trackers(struct builder *b, json_object *root)
 {
 	json_object *arr = put(b, root, "dirty_trackers", json_object_new_array());
@@ -251,8 +238,7 @@ int livemig_info_json(char *buf, size_t len)
 	add_engines(&b, root);
 	add_zero_page_engines(&b, root);
 	add_trackers(&b, root);
-	/* "parameters": the parameter table goes here, one object per
-	 * parameter. */
+	add_parameters(&b, root);
 
 	const char *text = b.oom ? NULL : json_object_to_json_string_ext(
 		root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);

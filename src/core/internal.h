@@ -262,6 +262,7 @@ struct lm_source {
 	_Atomic uint64_t rl_next;
 	/* The link rate, measured by the control thread alone (see source.c,
 	 * sample_link) and read by every channel's codec. */
+	bool measure_link;       /* the codec uses link_rate and max-bandwidth does not fix it */
 	struct lm_auto_link link;
 	_Atomic uint64_t link_rate; /* bytes/s, 0 = not measured yet */
 	double cpu_remote;       /* destination's CPU as it reported */

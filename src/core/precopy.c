@@ -20,7 +20,7 @@
 
 static uint64_t words(const struct lm_block *b)
 {
-	return (b->pages + 63) / 64;
+	return lm_bitmap_words(b->pages);
 }
 
 int lm_precopy_start(livemig_session *s)
@@ -58,8 +58,7 @@ static uint64_t count_dirty(livemig_session *s)
 {
 	uint64_t n = 0;
 	for (unsigned b = 0; b < s->nblocks; b++)
-		for (uint64_t w = 0; w < words(&s->blocks[b]); w++)
-			n += (uint64_t)__builtin_popcountll(s->src.dirty[b][w]);
+		n += lm_bitmap_count(s->src.dirty[b], words(&s->blocks[b]));
 	return n;
 }
 

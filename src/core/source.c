@@ -138,9 +138,9 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	ssize_t len = 0;
 	if (nn)
 		len = c->codec->compress(c->cctx, normal, nn, c->buf, c->bufcap, &method);
-	if (len < 0)
-		return lm_fail(s, (int)len, "channel %u: %s compression failed", c->id,
-			       c->codec->name);
+	if (len < 0 || (nn && !len && method != LM_METHOD_NONE))
+		return lm_fail(s, len < 0 ? (int)len : -EIO, "channel %u: %s compression failed",
+			       c->id, c->codec->name);
 
 	/* Frame: header and indices, then the pages themselves (adjacent ones
 	 * in one iovec, no copy) or the payload. */
@@ -252,12 +252,12 @@ static void *sender_main(void *arg)
  * the peer acknowledged on every channel (or, not on TCP, the bytes
  * written), sampled by one owner - the control thread, while it waits for
  * the senders - and published for every channel's codec.  One getsockopt
- * per channel per 100 ms window.
+ * per channel per 100 ms window, and none unless the codec wants the link.
  */
 static void sample_link(livemig_session *s)
 {
 	uint64_t now = lm_now_ns();
-	if (!lm_auto_link_due(&s->src.link, now))
+	if (!s->src.measure_link || !lm_auto_link_due(&s->src.link, now))
 		return;
 	uint64_t delivered = 0;
 	for (unsigned i = 0; i < s->p.channels; i++) {
@@ -272,10 +272,14 @@ static void sample_link(livemig_session *s)
 
 #define LINK_TICK_NS 50000000 /* half auto's window: no window runs long */
 
-/* Waits on s->cond (s->lock held) for a wake-up or a tick, then samples
- * the link. */
+/* Waits on s->cond (s->lock held) for a wake-up - or, while the link is
+ * measured, a tick - then samples the link without the lock. */
 static void wait_sampling(livemig_session *s)
 {
+	if (!s->src.measure_link) {
+		pthread_cond_wait(&s->cond, &s->lock);
+		return;
+	}
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts); /* s->cond's clock */
 	ts.tv_nsec += LINK_TICK_NS;
@@ -284,7 +288,9 @@ static void wait_sampling(livemig_session *s)
 		ts.tv_nsec -= 1000000000;
 	}
 	pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+	pthread_mutex_unlock(&s->lock);
 	sample_link(s);
+	pthread_mutex_lock(&s->lock);
 }
 
 /* Publishes a pass and waits until every channel has sent its SYNC. */
@@ -300,7 +306,9 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 	s->src.pass_done = 0;
 	s->src.pass_gen++;
 	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
 	sample_link(s);
+	pthread_mutex_lock(&s->lock);
 	while (s->src.pass_done < s->p.channels && !lm_quit(s))
 		wait_sampling(s);
 	pthread_mutex_unlock(&s->lock);
@@ -403,6 +411,7 @@ static int source_run(livemig_session *s)
 	s->src.rp_started = true;
 	if ((r = lm_start_channels(s, sender_main)))
 		return r;
+	s->src.measure_link = lm_codec_by_method(s->p.method)->uses_link && !s->p.max_bandwidth;
 
 	/* A running guest: track its writes from before the first page goes. */
 	if (s->src.live && (r = lm_precopy_start(s)))

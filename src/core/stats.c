@@ -79,10 +79,7 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 	st->dirty_sync_count = s->iteration;
 	pthread_mutex_unlock(&s->lock);
 	snprintf(st->dirty_tracker, sizeof(st->dirty_tracker), "%s",
-		 !s->src.live	 ? "none"
-		 : s->src.dirty_log ? "external"
-		 : s->src.tracker	 ? s->src.tracker->name
-				 : "pending");
+		 !s->src.live ? "none" : s->src.tracker ? s->src.tracker->name : "pending");
 	st->normal_bytes = st->normal * LM_PAGE_SIZE;
 	double secs = st->total_time_ms / 1e3;
 	if (secs > 0) {

@@ -431,11 +431,12 @@ int lm_msg_decode(uint16_t type, const uint8_t *in, size_t len, struct lm_msg *m
 	}
 	case LM_MSG_ERROR: {
 		uint32_t e = lm_get_u32(&b);
+		/* A longer text is cut, not refused: the peer's reason matters
+		 * more than its length. */
 		size_t n = b.bad ? 0 : b.cap - b.len;
-		if (n > LM_ERROR_TEXT_MAX)
-			return reject(why, "ERROR text too long");
-		lm_get_bytes(&b, m->error.text, n);
-		m->error.text[n] = 0;
+		lm_get_bytes(&b, m->error.text, n < LM_ERROR_TEXT_MAX ? n : LM_ERROR_TEXT_MAX);
+		b.len = b.cap;
+		m->error.text[n < LM_ERROR_TEXT_MAX ? n : LM_ERROR_TEXT_MAX] = 0;
 		/* Not a reason to reject: the peer's text matters more. */
 		m->error.code = e && e < 4096 ? -(int)e : -EPROTO;
 		break;

@@ -10,6 +10,7 @@
 
 #include "dirty/tracker.h"
 #include "util/page.h"
+#include "util/util.h"
 
 struct external_ctx {
 	int (*log)(void *opaque, unsigned region, uint64_t *bitmap);
@@ -42,18 +43,9 @@ static int external_start(void **ctx, const struct lm_tracker_cfg *cfg)
 	c->opaque = cfg->dirty_log_opaque;
 	c->nregions = cfg->nregions;
 	for (unsigned i = 0; i < cfg->nregions; i++)
-		c->words[i] = (cfg->regions[i].size / LM_PAGE_SIZE + 63) / 64;
+		c->words[i] = lm_bitmap_words(cfg->regions[i].size / LM_PAGE_SIZE);
 	*ctx = c;
 	return 0;
-}
-
-static uint64_t popcount(const uint64_t *bm, uint64_t words)
-{
-	uint64_t n = 0;
-
-	for (uint64_t w = 0; w < words; w++)
-		n += (uint64_t)__builtin_popcountll(bm[w]);
-	return n;
 }
 
 /* Counts only bits the log newly set: a page still pending from an earlier
@@ -66,12 +58,12 @@ static int64_t external_sync(void *p, uint64_t *const *bitmap)
 	if (!c || !bitmap)
 		return -EINVAL;
 	for (unsigned i = 0; i < c->nregions; i++) {
-		uint64_t before = popcount(bitmap[i], c->words[i]);
+		uint64_t before = lm_bitmap_count(bitmap[i], c->words[i]);
 		int r = c->log(c->opaque, i, bitmap[i]);
 
 		if (r)
 			return r < 0 ? r : -EIO;
-		added += (int64_t)(popcount(bitmap[i], c->words[i]) - before);
+		added += (int64_t)(lm_bitmap_count(bitmap[i], c->words[i]) - before);
 	}
 	return added;
 }

@@ -65,6 +65,7 @@
 
 #include "dirty/tracker.h"
 #include "dirty/uffd_compat.h"
+#include "util/util.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14, uapi asm-generic/mman-common.h */
@@ -299,7 +300,7 @@ static int sync_start(void **ctx, const struct lm_tracker_cfg *cfg)
 	for (unsigned i = 0; i < n; i++) {
 		c->r[i].base = (uintptr_t)reg[i].base;
 		c->r[i].size = reg[i].size;
-		c->r[i].nwords = (reg[i].size / PAGE + 63) / 64;
+		c->r[i].nwords = lm_bitmap_words(reg[i].size / PAGE);
 	}
 	err = check_regions(c);
 	if (err)

@@ -103,3 +103,11 @@ int lm_parse_size(const char *s, uint64_t *out)
 	*out = v + (uint64_t)f;
 	return 0;
 }
+
+uint64_t lm_bitmap_count(const uint64_t *w, uint64_t nwords)
+{
+	uint64_t n = 0;
+	for (uint64_t i = 0; i < nwords; i++)
+		n += (uint64_t)__builtin_popcountll(w[i]);
+	return n;
+}

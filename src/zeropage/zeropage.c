@@ -89,7 +89,7 @@ int lm_zeropage_open(struct lm_zeropage *zp, const char *name,
 	/* The user's mistake is an error; the machine's (no device, no
 	 * driver, no permission) is not: the CPU finds zero pages too. */
 	if (r == -EINVAL || zp->ops == &lm_zeropage_multifd_ops) {
-		snprintf(note, len, "%s", why);
+		snprintf(note, len, "%s", why[0] ? why : strerror(-r));
 		zp->ops = NULL;
 		return r;
 	}
@@ -98,6 +98,7 @@ int lm_zeropage_open(struct lm_zeropage *zp, const char *name,
 	zp->ops = &lm_zeropage_multifd_ops;
 	r = zp->ops->open(&zp->ctx, cfg, why, sizeof(why));
 	if (r) {
+		snprintf(note, len, "zero-page-detection=multifd: %s", why[0] ? why : strerror(-r));
 		zp->ops = NULL;
 		return r;
 	}

@@ -110,6 +110,15 @@ int main(void)
 	CHECK(ext && json_object_get_boolean(get(ext, "usable")) &&
 	      !json_object_get_boolean(get(ext, "auto")));
 
+	json_object *params = get(in, "parameters");
+	unsigned np = 0;
+	while (livemig_param_get(np))
+		np++;
+	CHECK(json_object_array_length(params) == np);
+	for (unsigned i = 0; i < np; i++)
+		CHECKF(find(params, livemig_param_get(i)->name, NULL), "%s",
+		       livemig_param_get(i)->name);
+
 	json_object_put(in);
 	free(buf);
 	T_DONE();

@@ -501,17 +501,16 @@ static int dest_run(livemig_session *s)
 	if (!s->dst.final_synced || s->dst.synced_iteration != src->iteration)
 		return lm_fail(s, -EPROTO, "source completed pass %u, channels ended at pass %u",
 			       src->iteration, s->dst.synced_iteration);
-	uint64_t normal = 0, zero = 0;
-	for (unsigned i = 0; i < s->p.channels; i++) {
-		normal += s->ch[i].normal;
-		zero += s->ch[i].zero;
-	}
-	s->digest = lm_digest_sum(s);
-	bool ok = s->digest.lo == src->digest.lo && s->digest.hi == src->digest.hi &&
-		  normal == src->normal && zero == src->zero;
+	struct lm_msg_complete mine;
+	uint64_t missing = lm_image_sum(s, &mine);
+	s->digest = mine.digest;
+	bool ok = !missing && s->digest.lo == src->digest.lo && s->digest.hi == src->digest.hi &&
+		  mine.normal == src->normal && mine.zero == src->zero;
 	s->verify = ok;
 	s->t_end = lm_now_ns();
 	r = send_result(s, ok);
+	if (missing)
+		return lm_fail(s, -EIO, "%llu pages never arrived", (unsigned long long)missing);
 	if (!ok)
 		return lm_fail(s, -EIO,
 			       "image differs from the source's (digest or page counts mismatch)");

@@ -234,6 +234,7 @@ struct lm_source {
 	uint32_t pass_gen;       /* bumped by the control thread per pass */
 	bool pass_final;
 	unsigned pass_done;      /* channels finished with pass_gen */
+	uint32_t iter_sent;      /* last pass whose ITER went (or is going) out */
 	uint32_t acked_iteration; /* last pass the destination acknowledged */
 	bool result_ready;       /* RESULT received */
 	bool result_ok;
@@ -353,7 +354,12 @@ void lm_join_channels(livemig_session *s);
  * source's return-path reader), then publishes t_end, cpu_ctl and the final
  * status.  Called last, from the control thread. */
 void lm_ctl_finish(livemig_session *s, int r);
-struct lm_h128 lm_digest_sum(livemig_session *s);
+/* The image as this side sent or wrote it, once every channel has ended:
+ * the digest (the sum of the page hashes) and the page counts into sum
+ * (its iteration untouched).  Returns the pages that have no hash: never
+ * sent, or never received - pass 1 carries every page, so 0 unless a
+ * sender skipped one or a peer lied about its counts. */
+uint64_t lm_image_sum(livemig_session *s, struct lm_msg_complete *sum);
 void lm_ratelimit(livemig_session *s, uint64_t bytes);
 
 /* precopy.c: dirty tracking and convergence for a running guest. */

@@ -452,18 +452,26 @@ struct lm_h128 lm_zero_hash(uint64_t gpn)
 	return (struct lm_h128){h.low64, h.high64};
 }
 
-struct lm_h128 lm_digest_sum(livemig_session *s)
+uint64_t lm_image_sum(livemig_session *s, struct lm_msg_complete *sum)
 {
 	struct lm_h128 d = {0, 0};
+	uint64_t missing = 0;
 	for (unsigned b = 0; b < s->nblocks; b++) {
 		const struct lm_h128 *h = s->blocks[b].hash;
 		for (uint64_t i = 0; i < s->blocks[b].pages; i++) {
 			uint64_t lo = d.lo + h[i].lo;
 			d.hi += h[i].hi + (lo < d.lo);
 			d.lo = lo;
+			missing += !(h[i].lo | h[i].hi);
 		}
 	}
-	return d;
+	sum->digest = d;
+	sum->normal = sum->zero = 0;
+	for (unsigned i = 0; i < s->p.channels; i++) {
+		sum->normal += atomic_load_explicit(&s->ch[i].normal, memory_order_relaxed);
+		sum->zero += atomic_load_explicit(&s->ch[i].zero, memory_order_relaxed);
+	}
+	return missing;
 }
 
 static void accel_warn(void *opaque, const char *msg)

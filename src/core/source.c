@@ -316,6 +316,9 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 		return s->err_code ? s->err_code : -ECANCELED;
 	if (final)
 		return 0; /* COMPLETE ends the final pass */
+	pthread_mutex_lock(&s->lock);
+	s->src.iter_sent = s->iteration; /* before: its ack may come at once */
+	pthread_mutex_unlock(&s->lock);
 	if (lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_ITER, .iteration = s->iteration}))
 		return lm_fail(s, -ECONNRESET, "main channel: send failed");
 	/* Wait until the destination has written the whole pass, so that what
@@ -335,13 +338,23 @@ static void *return_path_main(void *arg)
 
 	while (!lm_recv_msg(s, &m)) {
 		if (m.type == LM_MSG_ITER_ACK) {
+			/* Each pass is acknowledged once, in order, after its ITER. */
 			pthread_mutex_lock(&s->lock);
-			s->src.acked_iteration = m.iteration;
+			bool next = m.iteration == s->src.acked_iteration + 1 &&
+				    m.iteration <= s->src.iter_sent;
+			if (next)
+				s->src.acked_iteration = m.iteration;
 			pthread_cond_broadcast(&s->cond);
 			pthread_mutex_unlock(&s->lock);
-			continue;
+			if (next)
+				continue;
+			lm_fail(s, -EPROTO, "main channel: ITER_ACK for pass %u after pass %u",
+				m.iteration, s->src.acked_iteration);
+			break;
 		}
-		if (m.type != LM_MSG_RESULT) {
+		/* RESULT answers COMPLETE: before it, the destination has no
+		 * verdict to give. */
+		if (m.type != LM_MSG_RESULT || !atomic_load(&s->src.complete_sent)) {
 			lm_fail(s, -EPROTO, "main channel: unexpected message %u", m.type);
 			break;
 		}
@@ -443,14 +456,12 @@ static int source_run(livemig_session *s)
 	if ((r = timed_pass(s, w, n, true)))
 		return r;
 	lm_join_channels(s);
-	s->digest = lm_digest_sum(s);
 
-	struct lm_msg m = {.type = LM_MSG_COMPLETE,
-			   .complete = {.iteration = s->iteration, .digest = s->digest}};
-	for (unsigned i = 0; i < s->p.channels; i++) {
-		m.complete.normal += s->ch[i].normal;
-		m.complete.zero += s->ch[i].zero;
-	}
+	struct lm_msg m = {.type = LM_MSG_COMPLETE, .complete = {.iteration = s->iteration}};
+	uint64_t unsent = lm_image_sum(s, &m.complete);
+	s->digest = m.complete.digest;
+	if (unsent)
+		return lm_fail(s, -EIO, "%llu pages were never sent", (unsigned long long)unsent);
 	/* The point of no return: from here the destination may take over
 	 * the guest, so a cancel no longer applies (livemig_cancel checks
 	 * this under the same lock). */

@@ -434,9 +434,16 @@ int lm_msg_decode(uint16_t type, const uint8_t *in, size_t len, struct lm_msg *m
 		/* A longer text is cut, not refused: the peer's reason matters
 		 * more than its length. */
 		size_t n = b.bad ? 0 : b.cap - b.len;
-		lm_get_bytes(&b, m->error.text, n < LM_ERROR_TEXT_MAX ? n : LM_ERROR_TEXT_MAX);
+		if (n > LM_ERROR_TEXT_MAX)
+			n = LM_ERROR_TEXT_MAX;
+		lm_get_bytes(&b, m->error.text, n);
 		b.len = b.cap;
-		m->error.text[n < LM_ERROR_TEXT_MAX ? n : LM_ERROR_TEXT_MAX] = 0;
+		/* It ends up on a terminal: no control bytes (an escape
+		 * sequence, a NUL that would hide the rest). */
+		for (size_t i = 0; i < n; i++)
+			if ((uint8_t)m->error.text[i] < 0x20 || m->error.text[i] == 0x7f)
+				m->error.text[i] = '?';
+		m->error.text[n] = 0;
 		/* Not a reason to reject: the peer's text matters more. */
 		m->error.code = e && e < 4096 ? -(int)e : -EPROTO;
 		break;

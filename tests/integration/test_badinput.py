@@ -223,6 +223,17 @@ def complete_too_early(port):
     return [main]
 
 
+def nothing_sent(port):
+    main, chans = handshake(port)
+    # Pass 1 ends on every channel with no page sent, then a COMPLETE whose
+    # digest and counts agree with that: no page of the block arrived.
+    chans[0].sendall(t.packet(1, 0, 1, 0, [], [], b"", flags=3))
+    chans[1].sendall(t.packet(2, 0, 1, 0, [], [], b"", flags=3))
+    main.sendall(t.msg(4, struct.pack("<IQQQQ", 1, 0, 0, 0, 0)))
+    time.sleep(1)
+    return [main] + chans
+
+
 def silent_hello(port):
     s = connect(port)
     time.sleep(12)
@@ -251,6 +262,7 @@ case("corrupt zstd payload", corrupt_zstd, "zstd data is corrupt")
 case("zlib payload short of its page count", zstd_wrong_page_count, "zlib data is corrupt")
 case("SYNC passes disagree", sync_mismatch, "while others are at")
 case("COMPLETE before the channels finished", complete_too_early, "connection closed")
+case("COMPLETE for an image with no page", nothing_sent, "256 pages never arrived")
 case("silent peer", silent_hello, "timed out")
 
 # A source that stalls mid-message: SIGINT on the destination still ends it.

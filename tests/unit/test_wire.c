@@ -442,6 +442,11 @@ static void test_error_msg(void)
 	      out.error.code == -EIO && strlen(out.error.text) == LM_ERROR_TEXT_MAX);
 	CHECK(rejects(LM_MSG_ERROR, b, 3, "short ERROR") == 1);
 
+	/* Control bytes, a NUL included, read as '?'. */
+	memcpy(b + 4, "a\x1b[2J\0b\x7f", 8);
+	CHECK(!lm_msg_decode(LM_MSG_ERROR, b, 4 + 8, &out, &(const char *){NULL}) &&
+	      !strcmp(out.error.text, "a?[2J?b?"));
+
 	/* No text is fine; an errno that is not one reads as EPROTO. */
 	struct lm_msg m;
 	const char *why;

@@ -247,7 +247,7 @@ int lm_msg_check_crc(const uint8_t hdr[LM_MSG_HDR_SIZE], const void *payload, ui
  *   PARAMS    u16 channels  u8 method  u8 level  u8 zero  u8 0  u16 0
  *             u32 page size  u32 nblocks, then per block:
  *             u8 name length, name bytes (no NUL), u64 size
- *   READY, CANCEL  empty
+ *   READY, CANCEL, HEARTBEAT  empty
  *   ITER, ITER_ACK u32 pass
  *   COMPLETE  u32 final pass  u64 digest lo  u64 digest hi  u64 normal  u64 zero
  *   RESULT    u8 ok  u8 0  u16 0  u64 cpu us  u64 digest lo  u64 digest hi
@@ -286,6 +286,7 @@ int lm_msg_encode(const struct lm_msg *m, uint8_t *out, size_t cap)
 		break;
 	case LM_MSG_READY:
 	case LM_MSG_CANCEL:
+	case LM_MSG_HEARTBEAT:
 		break;
 	case LM_MSG_ITER:
 	case LM_MSG_ITER_ACK:
@@ -341,6 +342,7 @@ static const struct {
 	[LM_MSG_ERROR] = {"short ERROR", NULL}, /* its text takes the rest */
 	[LM_MSG_CANCEL] = {NULL, "CANCEL with a payload"},
 	[LM_MSG_ITER_ACK] = {"short ITER_ACK", "ITER_ACK has trailing bytes"},
+	[LM_MSG_HEARTBEAT] = {NULL, "HEARTBEAT with a payload"},
 };
 
 static int params_decode(struct lm_buf *b, struct lm_msg_params *p, const char **why)
@@ -398,6 +400,7 @@ int lm_msg_decode(uint16_t type, const uint8_t *in, size_t len, struct lm_msg *m
 		break;
 	case LM_MSG_READY:
 	case LM_MSG_CANCEL:
+	case LM_MSG_HEARTBEAT:
 		break;
 	case LM_MSG_ITER:
 	case LM_MSG_ITER_ACK:

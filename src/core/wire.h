@@ -110,6 +110,7 @@ enum lm_msg_type {
 	LM_MSG_ERROR = 6,    /* either way: errno + text; the sender gives up */
 	LM_MSG_CANCEL = 7,   /* src->dst: discard everything */
 	LM_MSG_ITER_ACK = 8, /* dst->src: every receiver has passed SYNC k (u32 k) */
+	LM_MSG_HEARTBEAT = 9, /* either way, after PARAMS: "still here" (see liveness.c) */
 	LM_MSG_MAX
 };
 
@@ -125,7 +126,7 @@ int lm_msg_check_crc(const uint8_t hdr[LM_MSG_HDR_SIZE], const void *payload, ui
 
 /*
  * A control message, host side: its type and the body that type carries
- * (READY and CANCEL carry none).  Page size and reserved fields are not
+ * (READY, CANCEL and HEARTBEAT carry none).  Page size and reserved fields are not
  * here: the encoder writes them, the decoder checks them.
  */
 struct lm_msg_block {

@@ -347,15 +347,20 @@ static void test_small_msgs(void)
 	struct lm_msg out;
 	uint8_t b[40] = {0};
 
-	/* READY and CANCEL: nothing at all. */
-	static const uint16_t empty[] = {LM_MSG_READY, LM_MSG_CANCEL};
-	for (unsigned i = 0; i < 2; i++) {
+	/* READY, CANCEL and HEARTBEAT: nothing at all. */
+	static const uint16_t empty[] = {LM_MSG_READY, LM_MSG_CANCEL, LM_MSG_HEARTBEAT};
+	for (unsigned i = 0; i < 3; i++) {
 		uint16_t t = empty[i];
 		struct lm_msg m = {.type = t};
 		CHECK(body_of(&m) == 0);
 		CHECK(round_trip(&m, &out));
 		CHECK(rejects(t, b, 1, "with a payload") == 1);
 	}
+	/* HEARTBEAT's type is 9 on the wire (docs/wire-format.md): a bare
+	 * 16-byte header. */
+	CHECK(lm_msg_encode(&(struct lm_msg){.type = LM_MSG_HEARTBEAT}, mbuf, sizeof(mbuf)) ==
+		      (int)LM_MSG_HDR_SIZE &&
+	      lm_rd16(mbuf + 4) == 9 && lm_rd32(mbuf + 8) == 0);
 
 	/* ITER and ITER_ACK: a pass number from 1. */
 	static const uint16_t passes[] = {LM_MSG_ITER, LM_MSG_ITER_ACK};

@@ -4,6 +4,12 @@
 #include "core/wire.h"
 #include "util/page.h"
 
+uint64_t lm_converge_need_ms(uint64_t expected_ms)
+{
+	uint64_t margin = expected_ms / 10 + 5;
+	return expected_ms > UINT64_MAX - margin ? UINT64_MAX : expected_ms + margin;
+}
+
 void lm_converge_decide(struct lm_converge *cv, const struct lm_converge_sample *in,
 			struct lm_converge_plan *plan)
 {
@@ -19,12 +25,10 @@ void lm_converge_decide(struct lm_converge *cv, const struct lm_converge_sample 
 	 * plus its index and a share of a header. */
 	double per_page = (in->normal ? (double)in->payload / (double)in->normal : LM_PAGE_SIZE) +
 			  4 + (double)LM_PACKET_HDR_SIZE / LM_PACKET_PAGES;
-	uint64_t expected = rate ? (uint64_t)(in->pending * per_page * 1000 / (double)rate) : ~0ull;
+	uint64_t expected = rate ? (uint64_t)(in->pending * per_page * 1000 / (double)rate)
+				 : UINT64_MAX;
 	plan->expected_ms = expected;
-	/* A margin for what the estimate leaves out: the final sync, the
-	 * digest exchange, a pass slower than the last one.  (With no rate,
-	 * ~0 + ~0/10 + 5 wraps to about 1.8e18 ms, far above any limit.) */
-	if (expected + expected / 10 + 5 <= cv->downtime_limit_ms) {
+	if (lm_converge_need_ms(expected) <= cv->downtime_limit_ms) {
 		plan->switchover = true;
 		return;
 	}

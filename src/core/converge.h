@@ -43,10 +43,16 @@ struct lm_converge_sample {
 };
 
 struct lm_converge_plan {
-	uint64_t expected_ms;    /* expected downtime; ~0 when no bandwidth is known */
-	bool switchover;         /* expected + 10 % + 5 ms <= downtime-limit */
+	uint64_t expected_ms;    /* expected downtime; UINT64_MAX when no bandwidth is known */
+	bool switchover;         /* lm_converge_need_ms(expected) <= downtime-limit */
 	bool throttle;           /* set the guest's throttle to cv->throttle_pct now */
 };
+
+/* The expected downtime with the rule's margin for what the estimate
+ * leaves out (the final sync, the digest exchange, a pass slower than the
+ * last one): + 10 % + 5 ms.  Switch over when it is <= downtime-limit.
+ * Saturates: UINT64_MAX (no bandwidth known) stays UINT64_MAX. */
+uint64_t lm_converge_need_ms(uint64_t expected_ms);
 
 /* Decides for one sync; updates *cv.  When plan->switchover is set the
  * auto-converge state is left as it was.  Pure: no I/O, no clock. */

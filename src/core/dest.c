@@ -53,6 +53,9 @@ static int accept_all(livemig_session *s)
 		if (fd < 0)
 			continue;
 		lm_sock_tune(fd, s->addr.family != AF_UNIX);
+		int e = s->addr.family != AF_UNIX ? lm_sock_liveness(fd, s->p.net_timeout_s) : 0;
+		if (e) /* an old kernel: the heartbeat still bounds every wait */
+			lm_log(s, 1, "cannot set TCP keepalive: %s", strerror(-e));
 		lm_set_timeout(fd, HELLO_SECONDS);
 		uint8_t buf[LM_HELLO_SIZE];
 		struct lm_hello h;
@@ -102,10 +105,12 @@ static int accept_all(livemig_session *s)
 		have++;
 	}
 	/* From here a silent peer is a slow peer, not an attack on the
-	 * handshake: no time-outs (cancel ends a stuck migration). */
+	 * handshake: no time-outs per read.  The main channel's heartbeat
+	 * and TCP keepalive bound the silence (liveness.c). */
 	lm_set_timeout(s->main_fd, 0);
 	for (unsigned i = 0; i < s->p.channels; i++)
 		lm_set_timeout(s->ch[i].fd, 0);
+	s->main_rx = lm_now_ns();
 	/* Checked once every connection is in, so the main channel can carry
 	 * the reason back to the source. */
 	if (wanted && wanted != s->p.channels)
@@ -269,6 +274,8 @@ static int recv_fail(struct lm_chan *c, int r, const char *what)
 	livemig_session *s = c->s;
 	if (lm_quit(s))
 		return s->err_code ? s->err_code : -ECANCELED;
+	if (r == -ETIMEDOUT)
+		return lm_fail_silent(s, c->id); /* TCP keepalive */
 	if (r == -ECONNRESET)
 		return lm_fail_io(s, -ECONNRESET, "channel %u: connection closed %s", c->id, what);
 	return lm_fail(s, r, "channel %u: %s: %s", c->id, what, strerror(-r));
@@ -413,9 +420,10 @@ static void *receiver_main(void *arg)
 
 /*
  * Waits until every receiver has passed SYNC k.  The source sends nothing
- * more until we acknowledge, so anything arriving on the main channel
- * meanwhile is ERROR or CANCEL (lm_recv_msg turns those into the failure)
- * or a protocol error.
+ * more until we acknowledge but HEARTBEATs (lm_recv_msg_wait consumes
+ * them, and fails on silence), so any other message meanwhile is ERROR or
+ * CANCEL (lm_recv_msg_wait turns those into the failure) or a protocol
+ * error.
  */
 static int wait_pass(livemig_session *s, uint32_t k)
 {
@@ -427,14 +435,13 @@ static int wait_pass(livemig_session *s, uint32_t k)
 			return s->err_code ? s->err_code : -ECANCELED;
 		if (done)
 			return 0;
-		struct pollfd pfd = {.fd = s->main_fd, .events = POLLIN};
-		if (poll(&pfd, 1, 20) > 0) {
-			struct lm_msg m;
-			int r = lm_recv_msg(s, &m);
-			return r ? r
-				 : lm_fail(s, -EPROTO, "main channel: message %u before pass %u ended",
-					   m.type, k);
-		}
+		struct lm_msg m;
+		int r = lm_recv_msg_wait(s, &m, 20);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return lm_fail(s, -EPROTO, "main channel: message %u before pass %u ended",
+				       m.type, k);
 	}
 }
 
@@ -460,6 +467,7 @@ static int dest_run(livemig_session *s)
 		return r;
 	if (m.type != LM_MSG_PARAMS)
 		return lm_fail(s, -EPROTO, "main channel: expected PARAMS, got message %u", m.type);
+	lm_heartbeat_arm(s); /* also while RAM is allocated and prefaulted */
 	if ((r = take_params(s, &m.params)) || (r = lm_start_channels(s, receiver_main)))
 		return r;
 	if (lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_READY}))

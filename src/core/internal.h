@@ -47,6 +47,7 @@ enum lm_param_id {
 	LM_P_THROTTLE_INCREMENT,
 	LM_P_THROTTLE_MAX,
 	LM_P_TIMEOUT,
+	LM_P_NET_TIMEOUT,
 	LM_P_X_NO_BARRIER,       /* test hooks (hidden) */
 	LM_P_X_DELAY_CHANNEL,
 	LM_P_X_FAULT_ENGINE,
@@ -73,6 +74,7 @@ struct lm_params {
 	char tracker[16];            /* "auto" or a tracker's name */
 	int throttle_threshold, throttle_initial, throttle_increment, throttle_max;
 	uint64_t timeout_s;          /* 0 = none */
+	unsigned net_timeout_s;      /* a peer or connection silent this long is gone */
 	/* Test hooks (x- names, as QEMU's): break the ordering on purpose. */
 	bool x_no_barrier;           /* no SYNC barrier wait, no ITER_ACK wait */
 	unsigned x_delay_channel;    /* destination: this channel's receiver... */
@@ -126,8 +128,24 @@ struct lm_addr {
  * 0, or -EINVAL with the reason in err. */
 int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen);
 int lm_listen(const struct lm_addr *a, char *err, size_t errlen);   /* fd or -errno */
-int lm_connect(const struct lm_addr *a, char *err, size_t errlen);  /* fd or -errno */
+/* A connected socket, or -errno: -ETIMEDOUT when a TCP peer did not answer
+ * within timeout_s seconds, -ECANCELED as soon as *stop (NULL: never) is
+ * raised; err gets the reason. */
+int lm_connect(const struct lm_addr *a, unsigned timeout_s, const _Atomic bool *stop, char *err,
+	       size_t errlen);
 void lm_sock_tune(int fd, bool tcp);
+/* Liveness of a TCP connection, from net-timeout seconds (>= 1): an idle
+ * connection is probed after half of it, then every third of the rest;
+ * written data may stay unacknowledged (TCP_USER_TIMEOUT) for all of it.
+ * A dead peer or link then fails reads and writes with -ETIMEDOUT (or
+ * -EHOSTUNREACH) within about net-timeout, even when nobody writes. */
+struct lm_keepalive {
+	int idle_s, interval_s, count; /* TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT */
+	unsigned user_timeout_ms;      /* TCP_USER_TIMEOUT */
+};
+struct lm_keepalive lm_keepalive_for(unsigned seconds);
+/* Sets lm_keepalive_for(seconds) on a TCP socket.  0 or -errno. */
+int lm_sock_liveness(int fd, unsigned seconds);
 /* Full-length I/O: 0 once every byte moved; -ECONNRESET on EOF (read_full
  * with *eof set when the stream ended cleanly before the first byte);
  * -ETIMEDOUT when lm_set_timeout's time passed in one wait; -errno otherwise
@@ -252,6 +270,7 @@ struct lm_source {
 	uint64_t *dirty[LM_MAX_BLOCKS]; /* pages to send next, one bit each */
 	int throttle_pct;
 	uint64_t expected_downtime_ms;
+	bool not_converged;      /* the last sync's decision: another pass */
 	double dirty_pages_rate;
 	uint64_t remaining_pages;
 	uint64_t t_stop;         /* lm_now_ns when the guest stopped, 0 = running */
@@ -303,6 +322,16 @@ struct livemig_session {
 	pthread_t ctl;
 	bool ctl_started, waited;
 
+	/* Liveness (liveness.c): the watchdog thread, and the main channel's
+	 * silence. */
+	pthread_t wd;
+	bool wd_started;
+	bool wd_stop;            /* under lock: the watchdog ends */
+	uint64_t deadline;       /* source: lm_now_ns when timeout expires, 0 = none */
+	_Atomic bool hb_armed;   /* main channel negotiated: heartbeats may go */
+	uint64_t main_rx;        /* lm_now_ns of the last byte read on the main
+				  * channel; its reader's alone */
+
 	_Atomic int status;
 	_Atomic bool quit;
 	pthread_mutex_t lock;    /* error latch, pass and barrier state */
@@ -336,14 +365,23 @@ int lm_fail(livemig_session *s, int code, const char *fmt, ...)
 int lm_fail_io(livemig_session *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int lm_fail_peer(livemig_session *s, int code, const char *msg);
+/* As lm_fail, except once the source has sent its final digest (the
+ * outcome is then the destination's, as for livemig_cancel): then it
+ * changes nothing and returns 0. */
+int lm_fail_before_commit(livemig_session *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 bool lm_quit(livemig_session *s);
 /* Sends m on the main channel (serialised with other writers).  Returns 0
  * or -errno; the caller reports a failure. */
 int lm_send_msg(livemig_session *s, const struct lm_msg *m);
-/* Reads one control message and decodes its body into m.  A bad message,
- * and the peer's ERROR or CANCEL, become the session's failure (latched
- * here) and its code is returned; else 0. */
+/* Reads one control message and decodes its body into m; HEARTBEATs are
+ * consumed here and never returned.  A bad message, the peer's ERROR or
+ * CANCEL, and net-timeout without a byte on the main channel become the
+ * session's failure (latched here) and its code is returned; else 0. */
 int lm_recv_msg(livemig_session *s, struct lm_msg *m);
+/* The same, but returns 1 when no message has begun within wait_ms (the
+ * caller has something else to watch). */
+int lm_recv_msg_wait(livemig_session *s, struct lm_msg *m, int wait_ms);
 /* Sets up each channel for the session's role (a sender: the session's
  * codec and zero-page engine; a receiver: a decoder per wire method), then
  * starts thread_main(chan) for it.  Sets s->methods. */
@@ -361,6 +399,30 @@ void lm_ctl_finish(livemig_session *s, int r);
  * sender skipped one or a peer lied about its counts. */
 uint64_t lm_image_sum(livemig_session *s, struct lm_msg_complete *sum);
 void lm_ratelimit(livemig_session *s, uint64_t bytes);
+
+/* liveness.c: heartbeats, silence, the deadline (see there). */
+/* The heartbeat period for net-timeout: a quarter of it, at most 1 s. */
+uint64_t lm_heartbeat_ns(unsigned net_timeout_s);
+/* The phase a message names: "setup", "first pass", "pass K",
+ * "switchover" (or "end"), from a session's status and iteration (the
+ * source's passes started, the destination's passes acknowledged).  buf
+ * holds "pass K"; the result is buf or a constant. */
+const char *lm_phase_name(enum livemig_role role, enum livemig_status status,
+			  uint32_t iteration, char *buf, size_t len);
+/* lm_phase_name for s now (takes s->lock). */
+const char *lm_phase(livemig_session *s, char *buf, size_t len);
+/* Fails s with -ETIMEDOUT: "main channel" (channel 0) or "channel N": peer
+ * silent for net-timeout s in phase P.  Returns -ETIMEDOUT. */
+int lm_fail_silent(livemig_session *s, unsigned channel);
+/* The main channel is negotiated (the source sent PARAMS, the
+ * destination read it): the watchdog starts its heartbeats.  s->main_fd
+ * must be set before. */
+void lm_heartbeat_arm(livemig_session *s);
+/* Starts the watchdog (from livemig_start, before the control thread):
+ * 0 or -errno.  lm_watchdog_stop ends and joins it; a no-op when not
+ * started. */
+int lm_watchdog_start(livemig_session *s);
+void lm_watchdog_stop(livemig_session *s);
 
 /* precopy.c: dirty tracking and convergence for a running guest. */
 int lm_precopy_start(livemig_session *s);

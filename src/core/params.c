@@ -291,8 +291,16 @@ static const struct lm_param params[LM_P_COUNT] = {
 	[LM_P_TIMEOUT] = {
 		.name = "timeout", .type = T_UINT, .min = 0, .max = 1000000000, .def = "0",
 		.unit = "s", .sides = SRC,
-		.help = "give up when not done by then, 0 = never (also --timeout)",
+		.help = "give up when not done this long after the start, in any phase, "
+			"0 = never (also --timeout)",
 		FIELD(timeout_s),
+	},
+	[LM_P_NET_TIMEOUT] = {
+		.name = "net-timeout", .type = T_UINT, .min = 1, .max = 3600, .def = "10",
+		.unit = "s", .sides = SRC | DST,
+		.help = "give up on a peer silent this long (heartbeat, TCP keepalive and "
+			"TCP_USER_TIMEOUT derive from it); each side uses its own",
+		FIELD(net_timeout_s),
 	},
 	/* Test hooks: see docs/design.md. */
 	[LM_P_X_NO_BARRIER] = {

@@ -133,14 +133,9 @@ int lm_precopy_converge(livemig_session *s,
 	for (;;) {
 		if (lm_quit(s))
 			return s->err_code ? s->err_code : -ECANCELED;
+		/* No deadline here: the watchdog owns it (liveness.c), in every
+		 * phase, and names non-convergence from not_converged. */
 		uint64_t now = lm_now_ns();
-		if (s->p.timeout_s && now - s->t_start > s->p.timeout_s * 1000000000ull)
-			return lm_fail(s, -ETIMEDOUT,
-				       "did not converge within %llu s: expected downtime %llu ms, "
-				       "downtime-limit %llu ms",
-				       (unsigned long long)s->p.timeout_s,
-				       (unsigned long long)s->src.expected_downtime_ms,
-				       (unsigned long long)s->p.downtime_limit_ms);
 		int64_t reported = dirty_sync(s);
 		if (reported < 0)
 			return (int)reported;
@@ -164,6 +159,7 @@ int lm_precopy_converge(livemig_session *s,
 		s->src.dirty_pages_rate = period > 0 ? reported / period : 0;
 		s->src.iters[s->src.niters - 1].dirty_rate = s->src.dirty_pages_rate; /* during that pass */
 		s->src.expected_downtime_ms = plan.expected_ms;
+		s->src.not_converged = !plan.switchover;
 		s->src.remaining_pages = pending;
 		pthread_mutex_unlock(&s->lock);
 		if (plan.switchover)

@@ -218,9 +218,12 @@ int livemig_start(livemig_session *s, const char *uri)
 	s->err_code = 0;
 	s->err[0] = 0;
 	atomic_store(&s->status, LIVEMIG_STATUS_SETUP);
-	r = pthread_create(&s->ctl, NULL, s->role == LIVEMIG_SOURCE ? lm_source_main : lm_dest_main,
-			   s);
+	r = -lm_watchdog_start(s);
+	if (!r)
+		r = pthread_create(&s->ctl, NULL,
+				   s->role == LIVEMIG_SOURCE ? lm_source_main : lm_dest_main, s);
 	if (r) {
+		lm_watchdog_stop(s);
 		set_err(s, -r, "cannot create the control thread");
 		atomic_store(&s->status, LIVEMIG_STATUS_FAILED);
 		return -r;
@@ -261,10 +264,17 @@ static void send_now(livemig_session *s, const struct lm_msg *m)
 	}
 }
 
-static int latch(livemig_session *s, int code, const char *msg, bool peer)
+/* before_commit: not once the source has sent its final digest (checked
+ * under the lock that source_run sets complete_sent under); returns 0
+ * then. */
+static int latch(livemig_session *s, int code, const char *msg, bool peer, bool before_commit)
 {
 	bool first;
 	pthread_mutex_lock(&s->lock);
+	if (before_commit && atomic_load(&s->src.complete_sent)) {
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
 	first = !s->err_code;
 	if (first) {
 		set_err(s, code, msg);
@@ -283,18 +293,27 @@ static int latch(livemig_session *s, int code, const char *msg, bool peer)
 	return code;
 }
 
-static int vfail(livemig_session *s, int code, const char *fmt, va_list ap)
+static int vfail(livemig_session *s, int code, bool before_commit, const char *fmt, va_list ap)
 {
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	return latch(s, code, msg, false);
+	return latch(s, code, msg, false, before_commit);
 }
 
 int lm_fail(livemig_session *s, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int r = vfail(s, code, fmt, ap);
+	int r = vfail(s, code, false, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int lm_fail_before_commit(livemig_session *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vfail(s, code, true, fmt, ap);
 	va_end(ap);
 	return r;
 }
@@ -314,7 +333,7 @@ int lm_fail_io(livemig_session *s, int code, const char *fmt, ...)
 	pthread_mutex_unlock(&s->lock);
 	va_list ap;
 	va_start(ap, fmt);
-	int r = vfail(s, code, fmt, ap);
+	int r = vfail(s, code, false, fmt, ap);
 	va_end(ap);
 	return r;
 }
@@ -324,7 +343,7 @@ int lm_fail_peer(livemig_session *s, int code, const char *msg)
 	char m[sizeof("destination reported: ") + LM_ERROR_TEXT_MAX]; /* s->err may cut it */
 	snprintf(m, sizeof(m), "%s reported: %s",
 		 s->role == LIVEMIG_SOURCE ? "destination" : "source", msg);
-	return latch(s, code, m, true);
+	return latch(s, code, m, true, false);
 }
 
 void livemig_cancel(livemig_session *s)
@@ -342,7 +361,7 @@ void livemig_cancel(livemig_session *s)
 		return;
 	if (s->role == LIVEMIG_SOURCE)
 		send_now(s, &(struct lm_msg){.type = LM_MSG_CANCEL});
-	latch(s, -ECANCELED, "migration cancelled", false);
+	latch(s, -ECANCELED, "migration cancelled", false, false);
 }
 
 int lm_send_msg(livemig_session *s, const struct lm_msg *m)
@@ -361,21 +380,39 @@ int lm_send_msg(livemig_session *s, const struct lm_msg *m)
  * Reads len bytes of the main channel.  Polls in 100 ms slices so a cancel or
  * a failure elsewhere always ends the wait, even when the peer has stalled
  * mid-message (the main channel is never shut down for reading, see
- * shutdown_all()).
+ * shutdown_all()).  -ETIMEDOUT when nothing at all has come for
+ * net-timeout (the peer sends a HEARTBEAT at least every quarter of it);
+ * -EAGAIN when until_ns (0 = none) passes before the first byte.
  */
-static int read_main(livemig_session *s, void *buf, size_t len, bool *eof)
+static int read_main(livemig_session *s, void *buf, size_t len, bool *eof, uint64_t until_ns)
 {
+	const uint64_t silent_ns = s->p.net_timeout_s * 1000000000ull;
 	size_t got = 0;
 	*eof = false;
 	while (got < len) {
 		if (lm_quit(s))
 			return -ECANCELED;
+		int ms = 100;
+		if (until_ns && !got) {
+			uint64_t now = lm_now_ns();
+			ms = now >= until_ns ? 0 : (int)((until_ns - now) / 1000000) + 1;
+			ms = ms < 100 ? ms : 100;
+		}
 		struct pollfd pfd = {.fd = s->main_fd, .events = POLLIN};
-		int pr = poll(&pfd, 1, 100);
+		int pr = poll(&pfd, 1, ms);
 		if (pr < 0 && errno != EINTR)
 			return -errno;
-		if (pr <= 0)
+		if (pr <= 0) {
+			/* Checked only when nothing is waiting: after this
+			 * process was stopped itself, what the peer sent
+			 * meanwhile counts first. */
+			uint64_t now = lm_now_ns();
+			if (now - s->main_rx >= silent_ns)
+				return -ETIMEDOUT;
+			if (until_ns && !got && now >= until_ns)
+				return -EAGAIN;
 			continue;
+		}
 		ssize_t n = recv(s->main_fd, (uint8_t *)buf + got, len - got, MSG_DONTWAIT);
 		if (n == 0) {
 			*eof = !got;
@@ -387,17 +424,24 @@ static int read_main(livemig_session *s, void *buf, size_t len, bool *eof)
 			return -errno;
 		}
 		got += (size_t)n;
+		s->main_rx = lm_now_ns();
 	}
 	return 0;
 }
 
-int lm_recv_msg(livemig_session *s, struct lm_msg *m)
+/* One control message, HEARTBEAT included: lm_recv_msg_wait's 0 and
+ * errors; 1 when until_ns passed before it began. */
+static int recv_one(livemig_session *s, struct lm_msg *m, uint64_t until_ns)
 {
 	uint8_t hdr[LM_MSG_HDR_SIZE], payload[LM_MSG_MAX_PAYLOAD];
 	struct lm_msg_hdr h;
 	const char *why;
 	bool eof;
-	int r = read_main(s, hdr, sizeof(hdr), &eof);
+	int r = read_main(s, hdr, sizeof(hdr), &eof, until_ns);
+	if (r == -EAGAIN)
+		return 1;
+	if (r == -ETIMEDOUT)
+		return lm_fail_silent(s, 0);
 	if (r)
 		return lm_quit(s) ? (s->err_code ? s->err_code : -ECANCELED)
 				  : lm_fail_io(s, r, "main channel: %s",
@@ -405,7 +449,9 @@ int lm_recv_msg(livemig_session *s, struct lm_msg *m)
 								: strerror(-r));
 	if (lm_msg_hdr_decode(hdr, &h, &why))
 		return lm_fail(s, -EPROTO, "main channel: %s", why);
-	r = read_main(s, payload, h.len, &eof);
+	r = read_main(s, payload, h.len, &eof, 0);
+	if (r == -ETIMEDOUT)
+		return lm_fail_silent(s, 0);
 	if (r)
 		return lm_quit(s) ? (s->err_code ? s->err_code : -ECANCELED)
 				  : lm_fail(s, r, "main channel: truncated message");
@@ -418,6 +464,20 @@ int lm_recv_msg(livemig_session *s, struct lm_msg *m)
 	if (m->type == LM_MSG_CANCEL)
 		return lm_fail_peer(s, -ECANCELED, "migration cancelled");
 	return 0;
+}
+
+int lm_recv_msg_wait(livemig_session *s, struct lm_msg *m, int wait_ms)
+{
+	uint64_t until = wait_ms < 0 ? 0 : lm_now_ns() + (uint64_t)wait_ms * 1000000 + 1;
+	int r;
+	while (!(r = recv_one(s, m, until)) && m->type == LM_MSG_HEARTBEAT)
+		;
+	return r;
+}
+
+int lm_recv_msg(livemig_session *s, struct lm_msg *m)
+{
+	return lm_recv_msg_wait(s, m, -1);
 }
 
 void lm_ratelimit(livemig_session *s, uint64_t bytes)
@@ -600,6 +660,7 @@ void lm_ctl_finish(livemig_session *s, int r)
 {
 	if (r && !lm_quit(s))
 		lm_fail(s, r, "migration failed");
+	lm_watchdog_stop(s);
 	if (r) {
 		/* Wake and stop everyone; channel threads see quit. */
 		pthread_mutex_lock(&s->lock);

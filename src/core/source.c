@@ -33,19 +33,38 @@ static int send_hello(livemig_session *s, int fd, unsigned channel)
 	return lm_write_full(fd, buf, sizeof(buf));
 }
 
-static int connect_all(livemig_session *s)
+/* A connection to the destination within net-timeout, with its
+ * liveness settings; or the failure (a cancel or the deadline ends the
+ * wait, and then their error stands). */
+static int connect_one(livemig_session *s, unsigned channel)
 {
 	char err[256];
-	int fd = lm_connect(&s->addr, err, sizeof(err));
-	if (fd < 0)
+	int fd = lm_connect(&s->addr, s->p.net_timeout_s, &s->quit, err, sizeof(err));
+	if (fd == -ECANCELED)
+		return s->err_code ? s->err_code : -ECANCELED;
+	if (fd < 0 && !channel)
 		return lm_fail(s, fd, "%s", err);
+	if (fd < 0)
+		return lm_fail(s, fd, "channel %u: %s", channel, err);
+	int e = s->addr.family != AF_UNIX ? lm_sock_liveness(fd, s->p.net_timeout_s) : 0;
+	if (e) /* an old kernel: the heartbeat still bounds every wait */
+		lm_log(s, 1, "connection %u: cannot set TCP keepalive: %s", channel, strerror(-e));
+	return fd;
+}
+
+static int connect_all(livemig_session *s)
+{
+	int fd = connect_one(s, 0);
+	if (fd < 0)
+		return fd;
 	s->main_fd = fd;
+	s->main_rx = lm_now_ns(); /* the silence on the main channel counts from here */
 	if (send_hello(s, fd, 0))
 		return lm_fail(s, -ECONNRESET, "main channel: hello failed");
 	for (unsigned i = 0; i < s->p.channels; i++) {
-		fd = lm_connect(&s->addr, err, sizeof(err));
+		fd = connect_one(s, i + 1);
 		if (fd < 0)
-			return lm_fail(s, fd, "channel %u: %s", i + 1, err);
+			return fd;
 		s->ch[i].fd = fd;
 		if (send_hello(s, fd, i + 1))
 			return lm_fail(s, -ECONNRESET, "channel %u: hello failed", i + 1);
@@ -68,6 +87,7 @@ static int negotiate(livemig_session *s)
 	}
 	if (lm_send_msg(s, &m))
 		return lm_fail(s, -ECONNRESET, "main channel: cannot send parameters");
+	lm_heartbeat_arm(s);
 
 	int r = lm_recv_msg(s, &m);
 	if (r)
@@ -180,6 +200,8 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	if (!c->final_pass)
 		lm_ratelimit(s, wire);
 	int r = lm_writev_full(c->fd, iov, 1 + niov);
+	if (r == -ETIMEDOUT && !lm_quit(s))
+		return lm_fail_silent(s, c->id); /* TCP_USER_TIMEOUT */
 	if (r)
 		return lm_quit(s) ? s->err_code
 				  : lm_fail_io(s, r, "channel %u: send failed: %s", c->id,

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Sockets: URIs tcp:HOST:PORT, tcp:[V6]:PORT, unix:PATH; full-length I/O. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "util/util.h"
 
 int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen)
 {
@@ -88,6 +91,31 @@ void lm_sock_tune(int fd, bool tcp)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+struct lm_keepalive lm_keepalive_for(unsigned seconds)
+{
+	struct lm_keepalive k;
+	k.idle_s = seconds / 2 ? (int)(seconds / 2) : 1;
+	k.interval_s = (seconds - (unsigned)k.idle_s) / 3 ? (int)(seconds - (unsigned)k.idle_s) / 3
+							  : 1;
+	k.count = 3;
+	k.user_timeout_ms = seconds * 1000u;
+	return k;
+}
+
+int lm_sock_liveness(int fd, unsigned seconds)
+{
+	struct lm_keepalive k = lm_keepalive_for(seconds);
+	int one = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &k.idle_s, sizeof(k.idle_s)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &k.interval_s, sizeof(k.interval_s)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &k.count, sizeof(k.count)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &k.user_timeout_ms,
+		       sizeof(k.user_timeout_ms)))
+		return -errno;
+	return 0;
+}
+
 /* "tcp:HOST:PORT" as the user writes it: an IPv6 address in brackets. */
 static const char *tcp_name(const struct lm_addr *a, char *buf, size_t len)
 {
@@ -141,14 +169,57 @@ static int clear_stale_socket(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* Binds and listens on sa, or connects to it.  0 or -errno. */
-static int attach(int fd, bool listening, const struct sockaddr *sa, socklen_t len)
+/*
+ * A TCP connect that ends by end_ns (lm_now_ns) or when *stop is raised:
+ * non-blocking, polled in 100 ms slices.  (A blocking connect to a host
+ * that drops the SYN waits for the kernel's SYN retries, minutes.)
+ * 0, -ETIMEDOUT, -ECANCELED or -errno.
+ */
+static int connect_by(int fd, const struct sockaddr *sa, socklen_t len, uint64_t end_ns,
+		      const _Atomic bool *stop)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK))
+		return -errno;
+	int e = connect(fd, sa, len) ? -errno : 0;
+	while (e == -EINPROGRESS || e == -EINTR) {
+		uint64_t now = lm_now_ns();
+		if (stop && atomic_load(stop)) {
+			e = -ECANCELED;
+			break;
+		}
+		if (now >= end_ns) {
+			e = -ETIMEDOUT;
+			break;
+		}
+		uint64_t left_ms = (end_ns - now) / 1000000 + 1;
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		int pr = poll(&p, 1, left_ms < 100 ? (int)left_ms : 100);
+		if (pr < 0 && errno != EINTR) {
+			e = -errno;
+		} else if (pr > 0) {
+			int so = 0;
+			socklen_t sl = sizeof(so);
+			e = getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl) ? -errno : -so;
+		}
+	}
+	if (fcntl(fd, F_SETFL, fl) && !e)
+		e = -errno;
+	return e;
+}
+
+/* Binds and listens on sa, or connects to it (TCP: by end_ns, see
+ * connect_by).  0 or -errno. */
+static int attach(int fd, bool listening, const struct sockaddr *sa, socklen_t len,
+		  uint64_t end_ns, const _Atomic bool *stop)
 {
 	if (listening) {
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (!bind(fd, sa, len) && !listen(fd, 512))
 			return 0;
+	} else if (sa->sa_family != AF_UNIX) {
+		return connect_by(fd, sa, len, end_ns, stop);
 	} else if (!connect(fd, sa, len)) {
 		return 0;
 	}
@@ -156,9 +227,11 @@ static int attach(int fd, bool listening, const struct sockaddr *sa, socklen_t l
 }
 
 /* lm_listen and lm_connect: a socket for each address a resolves to, until
- * one binds (listening) or connects. */
-static int open_socket(const struct lm_addr *a, bool listening, char *err, size_t errlen)
+ * one binds (listening) or connects (all of them within timeout_s). */
+static int open_socket(const struct lm_addr *a, bool listening, unsigned timeout_s,
+		       const _Atomic bool *stop, char *err, size_t errlen)
 {
+	uint64_t end_ns = lm_now_ns() + timeout_s * 1000000000ull;
 	const char *what = listening ? "listen on" : "connect to";
 	int fd, e;
 	if (a->family == AF_UNIX) {
@@ -173,7 +246,7 @@ static int open_socket(const struct lm_addr *a, bool listening, char *err, size_
 			return e;
 		}
 		lm_sock_tune(fd, false);
-		if (!(e = attach(fd, listening, (struct sockaddr *)&sun, sizeof(sun))))
+		if (!(e = attach(fd, listening, (struct sockaddr *)&sun, sizeof(sun), 0, NULL)))
 			return fd;
 		close(fd);
 		snprintf(err, errlen, "cannot %s unix:%s: %s", what, a->path, strerror(-e));
@@ -190,27 +263,34 @@ static int open_socket(const struct lm_addr *a, bool listening, char *err, size_
 			continue;
 		}
 		lm_sock_tune(fd, true); /* accepted sockets inherit the buffer sizes */
-		if (!(e = attach(fd, listening, ai->ai_addr, ai->ai_addrlen))) {
+		if (!(e = attach(fd, listening, ai->ai_addr, ai->ai_addrlen, end_ns, stop))) {
 			freeaddrinfo(res);
 			return fd;
 		}
 		close(fd);
+		if (e == -ETIMEDOUT || e == -ECANCELED)
+			break; /* no time left for the next address */
 	}
 	freeaddrinfo(res);
 	char name[300];
-	snprintf(err, errlen, "cannot %s %s: %s", what, tcp_name(a, name, sizeof(name)),
-		 strerror(-e));
+	if (e == -ETIMEDOUT)
+		snprintf(err, errlen, "cannot %s %s: no answer within %u s", what,
+			 tcp_name(a, name, sizeof(name)), timeout_s);
+	else
+		snprintf(err, errlen, "cannot %s %s: %s", what, tcp_name(a, name, sizeof(name)),
+			 strerror(-e));
 	return e;
 }
 
 int lm_listen(const struct lm_addr *a, char *err, size_t errlen)
 {
-	return open_socket(a, true, err, errlen);
+	return open_socket(a, true, 0, NULL, err, errlen);
 }
 
-int lm_connect(const struct lm_addr *a, char *err, size_t errlen)
+int lm_connect(const struct lm_addr *a, unsigned timeout_s, const _Atomic bool *stop, char *err,
+	       size_t errlen)
 {
-	return open_socket(a, false, err, errlen);
+	return open_socket(a, false, timeout_s, stop, err, errlen);
 }
 
 int lm_set_timeout(int fd, int seconds)

@@ -80,6 +80,16 @@ static void test_margin(void)
 	}
 }
 
+/* The margin alone, as the timeout's message prints it; it saturates. */
+static void test_need(void)
+{
+	CHECK(lm_converge_need_ms(0) == 5);
+	CHECK(lm_converge_need_ms(100) == 115);
+	CHECK(lm_converge_need_ms(19) == 25);
+	CHECK(lm_converge_need_ms(UINT64_MAX) == UINT64_MAX);
+	CHECK(lm_converge_need_ms(UINT64_MAX - 3) == UINT64_MAX);
+}
+
 /* avail-switchover-bandwidth replaces the measured rate, both ways; the
  * measurement goes on underneath. */
 static void test_switchover_bw(void)
@@ -260,6 +270,7 @@ int main(void)
 {
 	test_fits();
 	test_margin();
+	test_need();
 	test_switchover_bw();
 	test_short_pass();
 	test_no_bw();

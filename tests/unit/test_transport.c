@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -143,7 +144,7 @@ static int bound_port(int fd)
 static void exchange(int lfd, const struct lm_addr *a, bool tcp)
 {
 	char err[256] = "";
-	int c = lm_connect(a, err, sizeof(err));
+	int c = lm_connect(a, 5, NULL, err, sizeof(err));
 	CHECKF(c >= 0, "connect: %d %s", c, err);
 	if (c < 0)
 		return;
@@ -194,7 +195,7 @@ static void test_tcp(const char *host, const char *shown)
 
 	/* Nobody listens any more. */
 	snprintf(want, sizeof(want), "cannot connect to tcp:%s:%d: ", shown, port);
-	r = lm_connect(&a, err, sizeof(err));
+	r = lm_connect(&a, 5, NULL, err, sizeof(err));
 	CHECKF(r == -ECONNREFUSED, "%d", r);
 	CHECKF(strstr(err, want), "'%s' lacks '%s'", err, want);
 }
@@ -231,7 +232,7 @@ static void test_unix(const char *dir)
 	struct lm_addr a = addr(uri);
 
 	/* Nobody there yet. */
-	int r = lm_connect(&a, err, sizeof(err));
+	int r = lm_connect(&a, 5, NULL, err, sizeof(err));
 	CHECKF(r == -ENOENT, "%d", r);
 	CHECKF(strstr(err, "cannot connect to unix:") && strstr(err, path), "%s", err);
 
@@ -527,6 +528,68 @@ static void test_timeout(void)
 	close(sv[1]);
 }
 
+/* Keepalive and TCP_USER_TIMEOUT as lm_keepalive_for says, read back. */
+static void test_liveness(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(fd >= 0);
+	CHECK(lm_sock_liveness(fd, 10) == 0);
+	struct lm_keepalive k = lm_keepalive_for(10);
+	int on = 0, idle = 0, intvl = 0, cnt = 0;
+	unsigned user = 0;
+	socklen_t l = sizeof(int);
+	CHECK(!getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &l) && on);
+	CHECK(!getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, &l) && idle == k.idle_s);
+	CHECK(!getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, &l) && intvl == k.interval_s);
+	CHECK(!getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, &l) && cnt == k.count);
+	CHECK(!getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user, &l) && user == 10000);
+	close(fd);
+	CHECK(lm_sock_liveness(-1, 10) == -EBADF);
+}
+
+static void *raise_later(void *arg)
+{
+	usleep(300000);
+	atomic_store((_Atomic bool *)arg, true);
+	return NULL;
+}
+
+/* A listener whose accept queue is full drops SYNs: a connect to it
+ * would wait for the kernel's SYN retries.  lm_connect gives up at its
+ * time-out, or as soon as the stop flag rises. */
+static void test_connect_bounded(void)
+{
+	char uri[64], err[256] = "";
+	struct lm_addr a = addr("tcp:127.0.0.1:0");
+	int lfd = lm_listen(&a, err, sizeof(err));
+	CHECKF(lfd >= 0, "%s", err);
+	if (lfd < 0)
+		return;
+	CHECK(!listen(lfd, 0)); /* one connection fills the queue */
+	snprintf(uri, sizeof(uri), "tcp:127.0.0.1:%d", bound_port(lfd));
+	a = addr(uri);
+	int c1 = lm_connect(&a, 5, NULL, err, sizeof(err));
+	CHECKF(c1 >= 0, "%s", err);
+
+	double t0 = now_s();
+	int r = lm_connect(&a, 1, NULL, err, sizeof(err));
+	double dt = now_s() - t0;
+	CHECKF(r == -ETIMEDOUT && dt >= 0.9 && dt < 2.0, "%d after %.3f s: %s", r, dt, err);
+	CHECKF(strstr(err, "no answer within 1 s"), "%s", err);
+
+	_Atomic bool stop = false;
+	pthread_t t;
+	pthread_create(&t, NULL, raise_later, &stop);
+	t0 = now_s();
+	r = lm_connect(&a, 30, &stop, err, sizeof(err));
+	dt = now_s() - t0;
+	pthread_join(t, NULL);
+	CHECKF(r == -ECANCELED && dt >= 0.25 && dt < 1.0, "%d after %.3f s: %s", r, dt, err);
+	if (c1 >= 0)
+		close(c1);
+	close(lfd);
+}
+
 int main(void)
 {
 	test_parse();
@@ -548,5 +611,7 @@ int main(void)
 	test_read();
 	test_write();
 	test_timeout();
+	test_liveness();
+	test_connect_bounded();
 	T_DONE();
 }

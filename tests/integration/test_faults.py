@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Liveness on real migrations of a writing guest: every wait is bounded.
+--timeout is a deadline in every phase (connect, setup, a pass); a stopped
+destination or source is found by the missing heartbeat; a link cut for good fails
+both sides within net-timeout, one cut for less than net-timeout does not
+fail at all.  Each case checks the exit codes, the time to give up (an
+upper bound) and the message.  The link cases need root (two network
+namespaces joined by a veth pair) and are skipped otherwise."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lmtest as t  # noqa: E402
+
+c = t.Checker("faults")
+d = t.tmpdir()
+
+
+def source(uri, *args, netns=None):
+    cmd = [t.LIVEMIG, "source", "--connect", uri, "--no-progress"] + list(args)
+    if netns:
+        cmd = ["ip", "netns", "exec", netns] + cmd
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def last_line(text):
+    """The outcome line of a side's output (stdout and stderr)."""
+    lines = [x for x in text.strip().splitlines() if "failed" in x or "completed in" in x]
+    return lines[-1] if lines else text.strip()[-200:]
+
+
+def check_time(name, dt, upper, lower=0.0):
+    return c.check(lower <= dt <= upper, "%s: gave up after %.1f s, want %.1f..%.1f s"
+                   % (name, dt, lower, upper))
+
+
+# ---- --timeout: a deadline from the start, in every phase --------------------
+
+# A pass that cannot end in time: 64 MiB at 2 MiB/s.  Both sides exit 1
+# soon after 3 s, the guest still running.
+uri = "tcp:127.0.0.1:%d" % t.free_port()
+dest = t.start_dest(uri)
+t0 = time.time()
+src = source(uri, "--mem", "64M", "--fill", "random", "--dirty-rate", "1M",
+             "--set", "max-bandwidth=2M", "--timeout", "3")
+rc, out, err = t.finish(src, timeout=30)
+dt = time.time() - t0
+drc, dout, derr = t.finish(dest, timeout=30)
+name = "timeout in the first pass"
+if (c.check(rc == 1 and drc == 1, "%s: exit %s/%s\n%s\n%s" % (name, rc, drc, err, derr))
+        and check_time(name, dt, 5.0, 2.9)
+        and c.check("timeout: not done within 3 s (phase first pass)" in err,
+                    "%s: source says %r" % (name, err))
+        and c.check("source reported: timeout: not done within 3 s" in derr,
+                    "%s: destination says %r" % (name, derr))
+        and c.check("the guest wrote" in err, "%s: the guest did not run on" % name)):
+    print("ok: %s: source exit 1 after %.1f s: %s" % (name, dt, last_line(err)))
+
+
+def mute_destination(name, backlog_full):
+    """A listener that never answers: its kernel accepts and the process
+    never reads (the source waits for READY), or its accept queue is full
+    and the SYN goes unanswered (the connect itself waits).  The deadline
+    ends either, well before net-timeout."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(0 if backlog_full else 8)
+    uri = "tcp:127.0.0.1:%d" % ls.getsockname()[1]
+    filler = socket.create_connection(ls.getsockname()) if backlog_full else None
+    t0 = time.time()
+    src = source(uri, "--mem", "4M", "--dirty-rate", "1M", "--timeout", "2")
+    rc, out, err = t.finish(src, timeout=30)
+    dt = time.time() - t0
+    if filler:
+        filler.close()
+    ls.close()
+    if (c.check(rc == 1, "%s: exit %s\n%s" % (name, rc, err))
+            and check_time(name, dt, 3.5, 1.9)
+            and c.check("timeout: not done within 2 s (phase setup)" in err,
+                        "%s: source says %r" % (name, err))):
+        print("ok: %s: source exit 1 after %.1f s: %s" % (name, dt, last_line(err)))
+
+
+mute_destination("timeout in setup", False)
+mute_destination("timeout while connecting", True)
+
+# ---- a stopped peer: its kernel still acknowledges -----------------------------
+def stopped(which):
+    """SIGSTOPs one side mid-pass: the other gives up on its own within
+    net-timeout (a stopped source's destination with its receivers blocked
+    in reads); SIGCONT then, and the stopped one exits 1 at once, told why
+    (or finding the connection gone)."""
+    name = which + " stopped"
+    uri = "tcp:127.0.0.1:%d" % t.free_port()
+    dest = t.start_dest(uri, "--set", "net-timeout=3")
+    src = source(uri, "--mem", "64M", "--fill", "random", "--dirty-rate", "4M",
+                 "--set", "max-bandwidth=8M", "--set", "net-timeout=3")
+    time.sleep(1.5)
+    running = src.poll() is None
+    stop, other = (dest, src) if which == "destination" else (src, dest)
+    stop.send_signal(signal.SIGSTOP)
+    t0 = time.time()
+    orc, oout, oerr = t.finish(other, timeout=30)
+    dt = time.time() - t0
+    stop.send_signal(signal.SIGCONT)
+    t1 = time.time()
+    stopped_rc, sout, serr = t.finish(stop, timeout=30)
+    sdt = time.time() - t1
+    err = oerr if other is src else serr  # the source's stderr
+    if (c.check(running, "%s: the migration ended before the stop" % name)
+            and c.check(orc == 1, "%s: the other side's exit %s\n%s" % (name, orc, oerr))
+            and check_time(name, dt, 3.0 + 1.5)
+            and c.check("main channel: peer silent for 3 s" in oerr,
+                        "%s: the other side says %r" % (name, oerr))
+            and c.check(stopped_rc == 1, "%s: exit %s after SIGCONT\n%s" % (name, stopped_rc, serr))
+            and check_time(name + " (after SIGCONT)", sdt, 2.0)
+            and c.check("reported: main channel: peer silent" in serr
+                        or "connection closed" in serr, "%s: after SIGCONT %r" % (name, serr))
+            and c.check("the guest wrote" in err, "%s: the guest did not run on" % name)):
+        print("ok: %s: the other side exits 1 %.1f s after SIGSTOP: %s; the stopped one "
+              "exits 1 %.1f s after SIGCONT: %s" % (name, dt, last_line(oerr), sdt,
+                                                   last_line(serr)))
+
+
+stopped("destination")
+stopped("source")
+
+
+# ---- the link: two network namespaces joined by a veth pair --------------------
+def ip(*args):
+    return subprocess.run(["ip"] + list(args), capture_output=True, text=True)
+
+
+def netns_usable():
+    if os.geteuid() != 0:
+        return "not root"
+    probe = "lmprobe%d" % os.getpid()
+    r = ip("netns", "add", probe)
+    if r.returncode:
+        return "ip netns add failed: " + r.stderr.strip()
+    ip("netns", "del", probe)
+    return None
+
+
+def wait_listen_in(proc, port, timeout=10):
+    """The destination runs in another namespace: watch its own view of
+    TCP sockets (/proc/PID/net/tcp) for the listener."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            with open("/proc/%d/net/tcp" % proc.pid) as f:
+                for line in f.read().splitlines()[1:]:
+                    cols = line.split()
+                    if cols[3] == "0A" and int(cols[1].split(":")[1], 16) == port:
+                        return True
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return False
+
+
+def link_case(name, cut_s, net_timeout, expect_ok):
+    tag = "%d%d" % (os.getpid() % 100000, int(time.time() * 1000) % 1000)
+    na, nb, va, vb = "lmfa" + tag, "lmfb" + tag, "lva" + tag, "lvb" + tag
+    procs = []
+    try:
+        for cmd in (["netns", "add", na], ["netns", "add", nb],
+                    ["link", "add", va, "netns", na, "type", "veth", "peer", "name", vb,
+                     "netns", nb],
+                    ["-n", na, "addr", "add", "10.213.0.1/24", "dev", va],
+                    ["-n", nb, "addr", "add", "10.213.0.2/24", "dev", vb],
+                    ["-n", na, "link", "set", va, "up"], ["-n", nb, "link", "set", vb, "up"]):
+            r = ip(*cmd)
+            if r.returncode:
+                raise RuntimeError("ip %s: %s" % (" ".join(cmd), r.stderr.strip()))
+        # About 25 MB/s: the migration is still running when the link goes.
+        subprocess.run(["ip", "netns", "exec", nb, "tc", "qdisc", "add", "dev", vb, "root",
+                        "tbf", "rate", "200mbit", "burst", "256kb", "latency", "50ms"],
+                       check=True, capture_output=True)
+        port = 4444
+        uri = "tcp:10.213.0.1:%d" % port
+        sd, dd, sj = (os.path.join(d, n) for n in ("s.bin", "d.bin", "s.json"))
+        for f in (sd, dd, sj):
+            if os.path.exists(f):
+                os.unlink(f)
+        nt = "net-timeout=%d" % net_timeout
+        dest = subprocess.Popen(["ip", "netns", "exec", na, t.LIVEMIG, "dest", "--listen", uri,
+                                 "--no-progress", "--dump", dd, "--set", nt],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(dest)
+        if not wait_listen_in(dest, port):
+            raise RuntimeError("the destination never listened")
+        src = source(uri, "--mem", "96M", "--dirty-rate", "8M", "--set", nt, "--dump", sd,
+                     "--json", sj, netns=nb)
+        procs.append(src)
+        time.sleep(1.5)
+        running = src.poll() is None
+        ip("-n", nb, "link", "set", vb, "down")
+        t0 = time.time()
+        if cut_s:
+            time.sleep(cut_s)
+            ip("-n", nb, "link", "set", vb, "up")
+        rc, out, err = t.finish(src, timeout=60)
+        dt = time.time() - t0
+        drc, dout, derr = t.finish(dest, timeout=30)
+        ddt = time.time() - t0
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+        c.check(False, "%s: setting up the link: %s" % (name, e))
+        return
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        ip("netns", "del", na)
+        ip("netns", "del", nb)
+    if not c.check(running, "%s: the migration ended before the cut" % name):
+        return
+    if expect_ok:
+        ok = (c.check(rc == 0 and drc == 0, "%s: exit %s/%s\n%s\n%s" % (name, rc, drc, err, derr))
+              and c.check(t.load_json(sj)["verify"]["match"] is True, name + ": digest")
+              and c.check(t.same_files(sd, dd), name + ": destination bytes differ"))
+        if ok:
+            print("ok: %s: completed %.1f s after the cut, identical: %s"
+                  % (name, dt, last_line(out)))
+        return
+    silent = "peer silent for %d s" % net_timeout
+    upper = net_timeout + 1.5
+    if (c.check(rc == 1 and drc == 1, "%s: exit %s/%s\n%s\n%s" % (name, rc, drc, err, derr))
+            and check_time(name + " (source)", dt, upper)
+            and check_time(name + " (destination)", ddt, upper)
+            and c.check(silent in err, "%s: source says %r" % (name, err))
+            and c.check(silent in derr, "%s: destination says %r" % (name, derr))
+            and c.check("the guest wrote" in err, "%s: the guest did not run on" % name)):
+        print("ok: %s: source exit 1 after %.1f s: %s; destination exit 1 after %.1f s: %s"
+              % (name, dt, last_line(err), ddt, last_line(derr)))
+
+
+why = netns_usable()
+if why:
+    print("skip: link cut cases need network namespaces (%s)" % why)
+else:
+    link_case("link cut for good", None, 3, False)
+    link_case("link cut for 1 s", 1, 5, True)
+c.done()

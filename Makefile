@@ -1,10 +1,11 @@
 # Thin wrapper: the build is meson + ninja.  `make demo` and `make check`
 # install the Debian packages they need when missing (as root).
-BUILD    ?= build
-SANBUILD ?= build-san
-DEPS     := gcc pkg-config meson ninja-build python3 zstd \
-            zlib1g-dev libzstd-dev libisal-dev libxxhash-dev liblz4-dev \
-            libjson-c-dev
+BUILD     ?= build
+SANBUILD  ?= build-san
+TSANBUILD ?= build-tsan
+DEPS      := gcc pkg-config meson ninja-build python3 zstd \
+             zlib1g-dev libzstd-dev libisal-dev libxxhash-dev liblz4-dev \
+             libjson-c-dev
 
 .PHONY: all deps build check demo clean
 
@@ -22,20 +23,28 @@ build: deps
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) -Dwerror=true
 	ninja -C $(BUILD)
 
-# Every test, then the unit, bad-input and smaller migration tests again
-# under AddressSanitizer + UndefinedBehaviorSanitizer.  The last line is the
-# runner's summary.
+# Every test; then, with smaller migrations, every test again under
+# AddressSanitizer + UndefinedBehaviorSanitizer, and the threaded ones
+# (suite tsan) under ThreadSanitizer - gcc's own: its runtime, libtsan, comes
+# with gcc.  The TSan build's test setup (tests/meson.build) sets
+# TSAN_OPTIONS: a report fails the test, tests/tsan.supp suppresses the
+# races live migration has by design.  The last line is the summary of all
+# three builds.
 check: build
 	@[ -f $(SANBUILD)/build.ninja ] || meson setup $(SANBUILD) -Dwerror=true \
 		-Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(SANBUILD)
+	@[ -f $(TSANBUILD)/build.ninja ] || meson setup $(TSANBUILD) -Dwerror=true \
+		-Dbuildtype=debug -Db_sanitize=thread -Db_lundef=false
+	ninja -C $(TSANBUILD)
 	-meson test -C $(BUILD) --print-errorlogs
 	-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LM_TEST_MEM=67108864 \
 		meson test -C $(SANBUILD) --print-errorlogs --no-suite bench
-	@python3 tests/summary.py $(BUILD) $(SANBUILD)
+	-LM_TEST_MEM=67108864 meson test -C $(TSANBUILD) --print-errorlogs --suite tsan
+	@python3 tests/summary.py $(BUILD) $(SANBUILD) $(TSANBUILD)
 
 demo: build
 	$(BUILD)/livemig bench
 
 clean:
-	rm -rf $(BUILD) $(SANBUILD)
+	rm -rf $(BUILD) $(SANBUILD) $(TSANBUILD)

@@ -42,7 +42,7 @@ static int accept_all(livemig_session *s)
 		struct pollfd pfd = {.fd = s->dst.listen_fd, .events = POLLIN};
 		int pr = poll(&pfd, 1, 100);
 		if (lm_quit(s))
-			return s->err_code ? s->err_code : -ECANCELED;
+			return lm_err(s);
 		if (deadline && lm_now_ns() > deadline)
 			return lm_fail(s, -ETIMEDOUT,
 				       "only %u of %u connections arrived within %d s", have, want,
@@ -84,7 +84,9 @@ static int accept_all(livemig_session *s)
 				wanted = s->p.channels;
 			first = false;
 			memcpy(s->uuid, h.uuid, sizeof(s->uuid));
+			pthread_mutex_lock(&s->lock); /* the statistics read it */
 			s->p.channels = h.nchannels;
+			pthread_mutex_unlock(&s->lock);
 			want = h.nchannels + 1u;
 			deadline = lm_now_ns() + ACCEPT_REST_SECONDS * 1000000000ull;
 			s->t_start = lm_now_ns();
@@ -101,7 +103,7 @@ static int accept_all(livemig_session *s)
 			close(fd);
 			return lm_fail(s, -EPROTO, "duplicate channel id %u", h.channel);
 		}
-		*slot = fd;
+		lm_set_fd(s, slot, fd);
 		have++;
 	}
 	/* From here a silent peer is a slow peer, not an attack on the
@@ -130,8 +132,10 @@ static int alloc_block(livemig_session *s, struct lm_block *b)
 		/* As QEMU does for anonymous guest RAM: fewer faults when the
 		 * pages arrive.  Untouched memory is still never faulted in. */
 		madvise(m, b->size, MADV_HUGEPAGE);
+		pthread_mutex_lock(&s->lock); /* livemig_ram_get() reads host */
 		b->host = m;
 		b->owned = true;
+		pthread_mutex_unlock(&s->lock);
 	}
 	if (s->dst.prealloc && madvise(b->host, b->size, MADV_POPULATE_WRITE)) {
 		/* Kernels before 5.14: touch every page. */
@@ -201,9 +205,10 @@ static int adopt_params(livemig_session *s, const struct lm_msg_params *p)
 	src.method = p->method;
 	src.zero_detect = p->zero_detect;
 	lm_method_set_level(&src, p->method, p->level);
-	if (lm_params_match_source(&s->p, &src, why, sizeof(why)))
-		return lm_fail(s, -EINVAL, "%s", why);
-	return 0;
+	pthread_mutex_lock(&s->lock); /* the statistics read s->p */
+	int r = lm_params_match_source(&s->p, &src, why, sizeof(why));
+	pthread_mutex_unlock(&s->lock);
+	return r ? lm_fail(s, -EINVAL, "%s", why) : 0;
 }
 
 /* Checks PARAMS, then adopts its parameters and allocates its blocks
@@ -215,22 +220,24 @@ static int take_params(livemig_session *s, const struct lm_msg_params *p)
 		return r;
 
 	struct lm_block blocks[LM_MAX_BLOCKS];
+	uint64_t total = 0;
 	memset(blocks, 0, sizeof(blocks));
 	for (uint32_t i = 0; i < p->nblocks; i++) {
 		const struct lm_block *reg = registered(s, p->blocks[i].name);
 		strcpy(blocks[i].name, p->blocks[i].name);
 		blocks[i].size = p->blocks[i].size;
 		blocks[i].host = reg ? reg->host : NULL;
+		total += blocks[i].size / LM_PAGE_SIZE;
 	}
+	/* livemig_ram_get() and the statistics read these from any thread. */
 	pthread_mutex_lock(&s->lock);
 	memcpy(s->blocks, blocks, sizeof(blocks));
 	s->nblocks = p->nblocks;
+	s->total_pages = total;
 	pthread_mutex_unlock(&s->lock);
-	for (uint32_t i = 0; i < p->nblocks; i++) {
+	for (uint32_t i = 0; i < p->nblocks; i++)
 		if ((r = alloc_block(s, &s->blocks[i])))
 			return r;
-		s->total_pages += s->blocks[i].pages;
-	}
 	return 0;
 }
 
@@ -239,7 +246,6 @@ static int take_params(livemig_session *s, const struct lm_msg_params *p)
 /* Every receiver waits here at the end of a pass until all have arrived. */
 static int barrier(livemig_session *s, struct lm_chan *c, uint32_t iteration, bool final)
 {
-	int r = 0;
 	if (s->p.x_no_barrier && !final)
 		return 0; /* test hook: let passes overtake each other */
 	pthread_mutex_lock(&s->lock);
@@ -263,17 +269,15 @@ static int barrier(livemig_session *s, struct lm_chan *c, uint32_t iteration, bo
 		while (g == s->dst.bar_gen && !lm_quit(s))
 			pthread_cond_wait(&s->cond, &s->lock);
 	}
-	if (lm_quit(s))
-		r = s->err_code ? s->err_code : -ECANCELED;
 	pthread_mutex_unlock(&s->lock);
-	return r;
+	return lm_quit(s) ? lm_err(s) : 0;
 }
 
 static int recv_fail(struct lm_chan *c, int r, const char *what)
 {
 	livemig_session *s = c->s;
 	if (lm_quit(s))
-		return s->err_code ? s->err_code : -ECANCELED;
+		return lm_err(s);
 	if (r == -ETIMEDOUT)
 		return lm_fail_silent(s, c->id); /* TCP keepalive */
 	if (r == -ECONNRESET)
@@ -432,7 +436,7 @@ static int wait_pass(livemig_session *s, uint32_t k)
 		bool done = s->dst.synced_iteration >= k;
 		pthread_mutex_unlock(&s->lock);
 		if (lm_quit(s))
-			return s->err_code ? s->err_code : -ECANCELED;
+			return lm_err(s);
 		if (done)
 			return 0;
 		struct lm_msg m;
@@ -493,8 +497,9 @@ static int dest_run(livemig_session *s)
 			return r;
 		pthread_mutex_lock(&s->lock);
 		s->iteration = k;
+		bool after_final = s->dst.final_synced; /* receivers write it */
 		pthread_mutex_unlock(&s->lock);
-		if (s->dst.final_synced)
+		if (after_final)
 			return lm_fail(s, -EPROTO, "main channel: ITER after the final pass");
 		if (lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_ITER_ACK, .iteration = k}))
 			return lm_fail(s, -ECONNRESET, "main channel: cannot acknowledge pass %u", k);
@@ -505,7 +510,7 @@ static int dest_run(livemig_session *s)
 	/* Every receiver ends at its FINAL sync (or at the first error). */
 	lm_join_channels(s);
 	if (lm_quit(s))
-		return s->err_code ? s->err_code : -ECANCELED;
+		return lm_err(s);
 	if (!s->dst.final_synced || s->dst.synced_iteration != src->iteration)
 		return lm_fail(s, -EPROTO, "source completed pass %u, channels ended at pass %u",
 			       src->iteration, s->dst.synced_iteration);

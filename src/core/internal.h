@@ -334,15 +334,19 @@ struct livemig_session {
 
 	_Atomic int status;
 	_Atomic bool quit;
-	pthread_mutex_t lock;    /* error latch, pass and barrier state */
+	/* The error latch, pass and barrier state; and, while another thread
+	 * may read them, the connections' fds (shutdown_all), total_pages and
+	 * the parameters a destination adopts (the statistics). */
+	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int err_code;
-	char err[512];
+	int err_code;            /* once quit is raised: read it with lm_err() */
+	char err[512];           /* constant once err_code is set */
 	bool peer_error;         /* err came from the other side */
 	uint32_t iteration;      /* source: passes started; destination: passes acknowledged */
 
-	/* Times (lm_now_ns), 0 = not reached. */
-	uint64_t t_start, t_setup, t_end;
+	/* Times (lm_now_ns), 0 = not reached.  Written by the control thread,
+	 * read by livemig_query() from any thread. */
+	_Atomic uint64_t t_start, t_setup, t_end;
 	double cpu_ctl;          /* control + return-path threads */
 	int verify;              /* -1 unknown, 0 mismatch, 1 match */
 	struct lm_h128 digest;
@@ -371,6 +375,13 @@ int lm_fail_peer(livemig_session *s, int code, const char *msg);
 int lm_fail_before_commit(livemig_session *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 bool lm_quit(livemig_session *s);
+/* Once lm_quit() is true: the latched error code, or -ECANCELED while none
+ * is latched yet (livemig_cancel raises quit before it latches).  Takes the
+ * lock: another thread latches the code. */
+int lm_err(livemig_session *s);
+/* *slot = fd (s->main_fd or a channel's fd) under the lock: shutdown_all()
+ * reads them from whichever thread fails or cancels. */
+void lm_set_fd(livemig_session *s, int *slot, int fd);
 /* Sends m on the main channel (serialised with other writers).  Returns 0
  * or -errno; the caller reports a failure. */
 int lm_send_msg(livemig_session *s, const struct lm_msg *m);

@@ -35,10 +35,13 @@ int lm_precopy_start(livemig_session *s)
 		r[i] = (struct lm_track_region){s->blocks[i].host, s->blocks[i].size};
 	}
 	struct lm_tracker_cfg cfg = {r, s->nblocks, s->src.dirty_log, s->src.dirty_log_opaque};
-	int e = lm_tracker_open(&cfg, s->p.tracker, &s->src.tracker, &s->src.tracker_ctx, why,
-				sizeof(why));
+	const struct lm_tracker_ops *ops;
+	int e = lm_tracker_open(&cfg, s->p.tracker, &ops, &s->src.tracker_ctx, why, sizeof(why));
 	if (e)
 		return lm_fail(s, e, "%s", why);
+	pthread_mutex_lock(&s->lock); /* the statistics name it */
+	s->src.tracker = ops;
+	pthread_mutex_unlock(&s->lock);
 	lm_log(s, 2, "dirty tracker: %s (%s)", s->src.tracker->name, s->src.tracker->help);
 	return 0;
 }
@@ -132,7 +135,7 @@ int lm_precopy_converge(livemig_session *s,
 
 	for (;;) {
 		if (lm_quit(s))
-			return s->err_code ? s->err_code : -ECANCELED;
+			return lm_err(s);
 		/* No deadline here: the watchdog owns it (liveness.c), in every
 		 * phase, and names non-convergence from not_converged. */
 		uint64_t now = lm_now_ns();

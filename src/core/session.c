@@ -237,8 +237,26 @@ bool lm_quit(livemig_session *s)
 	return atomic_load_explicit(&s->quit, memory_order_relaxed);
 }
 
+int lm_err(livemig_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int code = s->err_code;
+	pthread_mutex_unlock(&s->lock);
+	return code ? code : -ECANCELED;
+}
+
+void lm_set_fd(livemig_session *s, int *slot, int fd)
+{
+	pthread_mutex_lock(&s->lock);
+	*slot = fd;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Any thread (a failing one, or livemig_cancel's caller): the fds are read
+ * under the lock because the control thread may be connecting meanwhile. */
 static void shutdown_all(livemig_session *s)
 {
+	pthread_mutex_lock(&s->lock);
 	/* The main channel only stops sending (FIN after our ERROR, if any):
 	 * its readers poll the quit flag, and what the peer still says must
 	 * not be lost to a reset. */
@@ -249,6 +267,7 @@ static void shutdown_all(livemig_session *s)
 	for (unsigned i = 0; i < s->nch; i++)
 		if (s->ch[i].fd >= 0)
 			shutdown(s->ch[i].fd, SHUT_RDWR);
+	pthread_mutex_unlock(&s->lock);
 }
 
 /* Best effort, for a failing or cancelling thread: sends m on the main
@@ -258,8 +277,11 @@ static void send_now(livemig_session *s, const struct lm_msg *m)
 {
 	uint8_t buf[LM_MSG_HDR_SIZE + LM_MSG_BODY_MAX];
 	int n = lm_msg_encode(m, buf, sizeof(buf));
-	if (n > 0 && s->main_fd >= 0 && !pthread_mutex_trylock(&s->main_tx)) {
-		send(s->main_fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	pthread_mutex_lock(&s->lock);
+	int fd = s->main_fd;
+	pthread_mutex_unlock(&s->lock);
+	if (n > 0 && fd >= 0 && !pthread_mutex_trylock(&s->main_tx)) {
+		send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		pthread_mutex_unlock(&s->main_tx);
 	}
 }
@@ -443,7 +465,7 @@ static int recv_one(livemig_session *s, struct lm_msg *m, uint64_t until_ns)
 	if (r == -ETIMEDOUT)
 		return lm_fail_silent(s, 0);
 	if (r)
-		return lm_quit(s) ? (s->err_code ? s->err_code : -ECANCELED)
+		return lm_quit(s) ? lm_err(s)
 				  : lm_fail_io(s, r, "main channel: %s",
 					       r == -ECONNRESET ? "connection closed by peer"
 								: strerror(-r));
@@ -453,8 +475,7 @@ static int recv_one(livemig_session *s, struct lm_msg *m, uint64_t until_ns)
 	if (r == -ETIMEDOUT)
 		return lm_fail_silent(s, 0);
 	if (r)
-		return lm_quit(s) ? (s->err_code ? s->err_code : -ECANCELED)
-				  : lm_fail(s, r, "main channel: truncated message");
+		return lm_quit(s) ? lm_err(s) : lm_fail(s, r, "main channel: truncated message");
 	if (lm_msg_check_crc(hdr, payload, h.len))
 		return lm_fail(s, -EPROTO, "main channel: message checksum mismatch");
 	if (lm_msg_decode(h.type, payload, h.len, m, &why))
@@ -718,7 +739,12 @@ int livemig_wait(livemig_session *s)
 
 const char *livemig_last_error(livemig_session *s)
 {
-	return s->err[0] ? s->err : "no error";
+	/* Under the lock for a caller on another thread; once written, err
+	 * stays as it is (first error wins). */
+	pthread_mutex_lock(&s->lock);
+	bool set = s->err[0];
+	pthread_mutex_unlock(&s->lock);
+	return set ? s->err : "no error";
 }
 
 const char *livemig_status_name(enum livemig_status st)

@@ -41,7 +41,7 @@ static int connect_one(livemig_session *s, unsigned channel)
 	char err[256];
 	int fd = lm_connect(&s->addr, s->p.net_timeout_s, &s->quit, err, sizeof(err));
 	if (fd == -ECANCELED)
-		return s->err_code ? s->err_code : -ECANCELED;
+		return lm_err(s);
 	if (fd < 0 && !channel)
 		return lm_fail(s, fd, "%s", err);
 	if (fd < 0)
@@ -57,7 +57,7 @@ static int connect_all(livemig_session *s)
 	int fd = connect_one(s, 0);
 	if (fd < 0)
 		return fd;
-	s->main_fd = fd;
+	lm_set_fd(s, &s->main_fd, fd);
 	s->main_rx = lm_now_ns(); /* the silence on the main channel counts from here */
 	if (send_hello(s, fd, 0))
 		return lm_fail(s, -ECONNRESET, "main channel: hello failed");
@@ -65,11 +65,11 @@ static int connect_all(livemig_session *s)
 		fd = connect_one(s, i + 1);
 		if (fd < 0)
 			return fd;
-		s->ch[i].fd = fd;
+		lm_set_fd(s, &s->ch[i].fd, fd);
 		if (send_hello(s, fd, i + 1))
 			return lm_fail(s, -ECONNRESET, "channel %u: hello failed", i + 1);
 	}
-	return lm_quit(s) ? s->err_code : 0;
+	return lm_quit(s) ? lm_err(s) : 0;
 }
 
 static int negotiate(livemig_session *s)
@@ -99,6 +99,16 @@ static int negotiate(livemig_session *s)
 }
 
 /* ---- sender threads ------------------------------------------------------ */
+
+/* Copies guest page p into slot k of c's bounce buffer.  A running guest
+ * may write p meanwhile: a race by design (the page is then dirty and goes
+ * again), named in tests/tsan.supp - keep this function to that one copy. */
+static const uint8_t *bounce_page(struct lm_chan *c, uint32_t k, const uint8_t *p)
+{
+	uint8_t *copy = c->bounce + (size_t)k * LM_PAGE_SIZE;
+	memcpy(copy, p, LM_PAGE_SIZE);
+	return copy;
+}
 
 /*
  * Sends one packet of n pages of one block (n may be 0 for a SYNC): zero
@@ -138,11 +148,8 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 			b->hash[pg] = lm_zero_hash(gpn[i]);
 			continue;
 		}
-		if (c->bounce) {
-			uint8_t *copy = c->bounce + (size_t)nn * LM_PAGE_SIZE;
-			memcpy(copy, p, LM_PAGE_SIZE);
-			p = copy;
-		}
+		if (c->bounce)
+			p = bounce_page(c, nn, p);
 		lm_le32(idx + 4 * nn, pg);
 		normal[nn++] = p;
 		if (c->raw_only)
@@ -203,7 +210,7 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	if (r == -ETIMEDOUT && !lm_quit(s))
 		return lm_fail_silent(s, c->id); /* TCP_USER_TIMEOUT */
 	if (r)
-		return lm_quit(s) ? s->err_code
+		return lm_quit(s) ? lm_err(s)
 				  : lm_fail_io(s, r, "channel %u: send failed: %s", c->id,
 					       strerror(-r));
 	lm_chan_count(c, nn, nz, wire, payload_len);
@@ -335,7 +342,7 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 		wait_sampling(s);
 	pthread_mutex_unlock(&s->lock);
 	if (lm_quit(s))
-		return s->err_code ? s->err_code : -ECANCELED;
+		return lm_err(s);
 	if (final)
 		return 0; /* COMPLETE ends the final pass */
 	pthread_mutex_lock(&s->lock);
@@ -349,7 +356,7 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 	while (s->src.acked_iteration < s->iteration && !lm_quit(s) && !s->p.x_no_barrier)
 		wait_sampling(s);
 	pthread_mutex_unlock(&s->lock);
-	return lm_quit(s) ? (s->err_code ? s->err_code : -ECANCELED) : 0;
+	return lm_quit(s) ? lm_err(s) : 0;
 }
 
 /* ---- return path: messages from the destination -------------------------- */
@@ -431,12 +438,16 @@ static int source_run(livemig_session *s)
 {
 	int r;
 
+	uint64_t total = 0;
 	for (unsigned i = 0; i < s->nblocks; i++) {
-		s->total_pages += s->blocks[i].pages;
+		total += s->blocks[i].pages;
 		s->blocks[i].hash = calloc(s->blocks[i].pages, sizeof(struct lm_h128));
 		if (!s->blocks[i].hash)
 			return lm_fail(s, -ENOMEM, "out of memory for page hashes");
 	}
+	pthread_mutex_lock(&s->lock); /* the statistics read it */
+	s->total_pages = total;
+	pthread_mutex_unlock(&s->lock);
 	if ((r = connect_all(s)) || (r = negotiate(s)))
 		return r;
 	s->t_setup = lm_now_ns();
@@ -493,16 +504,17 @@ static int source_run(livemig_session *s)
 		atomic_store(&s->src.complete_sent, true);
 	pthread_mutex_unlock(&s->lock);
 	if (cancelled)
-		return s->err_code ? s->err_code : -ECANCELED;
+		return lm_err(s);
 	if (lm_send_msg(s, &m))
 		return lm_fail(s, -ECONNRESET, "main channel: cannot send digest");
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->src.result_ready && !lm_quit(s))
 		pthread_cond_wait(&s->cond, &s->lock);
+	bool ready = s->src.result_ready; /* then the return path writes no more */
 	pthread_mutex_unlock(&s->lock);
-	if (!s->src.result_ready)
-		return s->err_code ? s->err_code : -ECANCELED;
+	if (!ready)
+		return lm_err(s);
 	s->t_end = lm_now_ns();
 	bool same = s->src.result_digest.lo == s->digest.lo && s->src.result_digest.hi == s->digest.hi;
 	s->verify = s->src.result_ok && same;
@@ -521,7 +533,9 @@ void *lm_source_main(void *arg)
 	 * FAIL: it may then run the guest itself, and two running copies are
 	 * worse than a stopped one.  The embedder resolves that case. */
 	if (r && s->src.guest_stopped) {
+		pthread_mutex_lock(&s->lock); /* the return path may still run */
 		bool refused = s->peer_error || (s->src.result_ready && !s->src.result_ok);
+		pthread_mutex_unlock(&s->lock);
 		if (!atomic_load(&s->src.complete_sent) || refused) {
 			s->src.guest.resume(s->src.guest_opaque);
 			s->src.guest_stopped = false;

@@ -8,23 +8,52 @@
 #include "core/internal.h"
 #include "util/util.h"
 
-/* The whole snapshot, as this library's struct livemig_stats has it. */
+/*
+ * The whole snapshot, as this library's struct livemig_stats has it.  Any
+ * thread, while the session's threads run: what they write is read through
+ * atomics or under the lock (struct livemig_session says which), and what
+ * they write only before they end (cpu_ctl, each channel's cpu_seconds,
+ * verify) only once status says they have - the control thread stores the
+ * final status last.
+ */
 static void snapshot(livemig_session *s, struct livemig_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->status = atomic_load(&s->status);
 	bool done = st->status >= LIVEMIG_STATUS_COMPLETED;
 	uint64_t now = lm_now_ns();
-	uint64_t end = done && s->t_end ? s->t_end : now;
-	if (s->t_start)
-		st->total_time_ms = (end - s->t_start) / 1000000;
-	if (s->t_setup)
-		st->setup_time_ms = (s->t_setup - s->t_start) / 1000000;
-	if (s->src.t_stop && s->role == LIVEMIG_SOURCE)
-		st->downtime_ms = (end - s->src.t_stop) / 1000000;
+	uint64_t t_start = atomic_load(&s->t_start), t_setup = atomic_load(&s->t_setup);
+	uint64_t t_end = atomic_load(&s->t_end);
+	uint64_t end = done && t_end ? t_end : now;
+	if (t_start)
+		st->total_time_ms = (end - t_start) / 1000000;
+	if (t_setup)
+		st->setup_time_ms = (t_setup - t_start) / 1000000;
 
+	/* The parameters a destination adopts during setup, the size of the
+	 * RAM it learns then, and the source's pass state. */
+	pthread_mutex_lock(&s->lock);
+	st->channels = s->p.channels;
+	snprintf(st->method, sizeof(st->method), "%s", lm_method_name(s->p.method));
+	snprintf(st->zero_page_detection, sizeof(st->zero_page_detection), "%s",
+		 s->p.zero_detect ? s->p.zero_engine : "none");
+	uint64_t total_pages = s->total_pages;
+	uint64_t t_stop = s->src.t_stop, precopy_bytes = s->src.precopy_bytes;
+	uint64_t remaining_pages = s->src.remaining_pages;
+	size_t niters = s->src.niters;
+	st->expected_downtime_ms = s->src.expected_downtime_ms;
+	st->dirty_pages_rate = s->src.dirty_pages_rate;
+	st->cpu_throttle_percentage = s->src.throttle_pct;
+	st->dirty_sync_count = s->iteration;
+	snprintf(st->dirty_tracker, sizeof(st->dirty_tracker), "%s",
+		 !s->src.live ? "none" : s->src.tracker ? s->src.tracker->name : "pending");
+	double cpu_remote = s->src.cpu_remote;
+	pthread_mutex_unlock(&s->lock);
+
+	if (t_stop && s->role == LIVEMIG_SOURCE)
+		st->downtime_ms = (end - t_stop) / 1000000;
 	double cpu = done ? s->cpu_ctl : 0;
-	unsigned nch = st->status >= LIVEMIG_STATUS_ACTIVE ? s->p.channels : 0;
+	unsigned nch = st->status >= LIVEMIG_STATUS_ACTIVE ? st->channels : 0;
 	for (unsigned i = 0; i < nch && s->ch; i++) {
 		struct lm_chan *c = &s->ch[i];
 		st->normal += atomic_load_explicit(&c->normal, memory_order_relaxed);
@@ -58,28 +87,20 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 		snprintf(st->fallback_engine, sizeof(st->fallback_engine), "%s",
 			 s->src.accel.sw->name);
 	}
-	st->total = s->total_pages * LM_PAGE_SIZE;
+	st->total = total_pages * LM_PAGE_SIZE;
 	uint64_t sent = st->normal + st->duplicate;
-	pthread_mutex_lock(&s->lock);
 	if (done)
 		st->remaining = 0;
-	else if (s->src.niters) /* a running guest, after pass 1: what is dirty */
-		st->remaining = s->src.remaining_pages * LM_PAGE_SIZE;
+	else if (niters) /* a running guest, after pass 1: what is dirty */
+		st->remaining = remaining_pages * LM_PAGE_SIZE;
 	else
-		st->remaining = s->total_pages > sent ? (s->total_pages - sent) * LM_PAGE_SIZE : 0;
-	st->expected_downtime_ms = s->src.expected_downtime_ms;
-	st->dirty_pages_rate = s->src.dirty_pages_rate;
-	st->cpu_throttle_percentage = s->src.throttle_pct;
-	if (s->src.t_stop) {
-		st->precopy_bytes = s->src.precopy_bytes;
-		st->downtime_bytes = st->transferred - s->src.precopy_bytes;
+		st->remaining = total_pages > sent ? (total_pages - sent) * LM_PAGE_SIZE : 0;
+	if (t_stop) {
+		st->precopy_bytes = precopy_bytes;
+		st->downtime_bytes = st->transferred - precopy_bytes;
 	} else {
 		st->precopy_bytes = st->transferred;
 	}
-	st->dirty_sync_count = s->iteration;
-	pthread_mutex_unlock(&s->lock);
-	snprintf(st->dirty_tracker, sizeof(st->dirty_tracker), "%s",
-		 !s->src.live ? "none" : s->src.tracker ? s->src.tracker->name : "pending");
 	st->normal_bytes = st->normal * LM_PAGE_SIZE;
 	double secs = st->total_time_ms / 1e3;
 	if (secs > 0) {
@@ -88,16 +109,12 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 	}
 	if (s->role == LIVEMIG_SOURCE) {
 		st->cpu_source_seconds = cpu;
-		st->cpu_dest_seconds = s->src.cpu_remote;
+		st->cpu_dest_seconds = cpu_remote;
 	} else {
 		st->cpu_dest_seconds = cpu;
 	}
 	st->compression_ratio = st->payload_bytes ? (double)st->normal_bytes / st->payload_bytes : 0;
-	st->verify_match = s->verify;
-	st->channels = s->p.channels;
-	snprintf(st->method, sizeof(st->method), "%s", lm_method_name(s->p.method));
-	snprintf(st->zero_page_detection, sizeof(st->zero_page_detection), "%s",
-		 s->p.zero_detect ? s->p.zero_engine : "none");
+	st->verify_match = done ? s->verify : -1;
 }
 
 /* struct livemig_stats as 0.1.0 shipped it: it ended with dsa_cpu_pages. */
@@ -147,15 +164,18 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 	struct livemig_stats st;
 	char err[3 * sizeof(s->err)];
 	livemig_query(s, &st);
-	json_escape(s->err, err, sizeof(err));
 	double secs = st.total_time_ms / 1e3;
 	double src_pct = secs > 0 ? 100.0 * st.cpu_source_seconds / secs : 0;
 	double dst_pct = secs > 0 ? 100.0 * st.cpu_dest_seconds / secs : 0;
 	const char *verify = st.verify_match < 0 ? "null" : st.verify_match ? "true" : "false";
-	int level = lm_params_level(&s->p);
-	/* The passes, as a JSON array. */
+	/* Under the lock: the error a failing thread latches, the parameters a
+	 * destination adopts, the passes the control thread records. */
 	char iters[4096] = "[]";
 	pthread_mutex_lock(&s->lock);
+	bool failed = s->err_code;
+	json_escape(s->err, err, sizeof(err));
+	int level = lm_params_level(&s->p);
+	uint64_t max_bw = s->p.max_bandwidth;
 	size_t o = 0, i;
 	for (i = 0; i < s->src.niters && o + 200 < sizeof(iters); i++) {
 		const struct lm_iter_stat *it = &s->src.iters[i];
@@ -209,12 +229,12 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		"  \"iterations\": %s\n"
 		"}\n",
 		s->role == LIVEMIG_SOURCE ? "source" : "destination", livemig_status_name(st.status),
-		s->err_code ? "\"" : "", s->err_code ? err : "null", s->err_code ? "\"" : "",
+		failed ? "\"" : "", failed ? err : "null", failed ? "\"" : "",
 		(unsigned long long)st.total_time_ms, (unsigned long long)st.setup_time_ms,
 		(unsigned long long)st.downtime_ms, (unsigned long long)st.expected_downtime_ms,
 		(unsigned long long)st.dirty_sync_count, st.dirty_tracker,
 		st.cpu_throttle_percentage, st.channels, st.method, level,
-		st.zero_page_detection, (unsigned long long)s->p.max_bandwidth,
+		st.zero_page_detection, (unsigned long long)max_bw,
 		(unsigned long long)st.transferred, (unsigned long long)st.remaining,
 		(unsigned long long)st.total, (unsigned long long)st.duplicate,
 		(unsigned long long)st.normal, (unsigned long long)st.normal_bytes,

@@ -2,7 +2,7 @@
 /*
  * The public API as an embedder uses it: error returns, and a destination
  * that registers its own (dirty) memory gets every page written, zero pages
- * included.
+ * included; another thread may query and cancel a running migration.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,6 +18,102 @@
 #include "../unit/t.h"
 
 #define SIZE (8u << 20)
+
+/*
+ * Another thread of the embedder reading a running session, as the API
+ * allows (livemig_query, livemig_stats_json, livemig_last_error and
+ * livemig_ram_get from any thread; make check's ThreadSanitizer build checks
+ * the library agrees).  The status only ever moves forward.  With cancel_at
+ * set, it cancels once that many bytes went out.
+ */
+struct watch {
+	livemig_session *s;
+	pthread_t thread;
+	_Atomic int stop;
+	uint64_t cancel_at;
+	int polls, backwards, bad_json;
+};
+
+static void *watch_main(void *arg)
+{
+	struct watch *w = arg;
+	char json[16384];
+	int last = LIVEMIG_STATUS_NONE;
+	while (!atomic_load(&w->stop)) {
+		struct livemig_stats st;
+		livemig_query(w->s, &st);
+		int n = livemig_stats_json(w->s, json, sizeof(json));
+		w->bad_json += n <= 0 || (size_t)n >= sizeof(json) || json[0] != '{' ||
+			       !strlen(livemig_last_error(w->s));
+		livemig_ram_get(w->s, 0, NULL, NULL, NULL);
+		w->backwards += (int)st.status < last;
+		last = (int)st.status;
+		w->polls++;
+		if (w->cancel_at && st.transferred >= w->cancel_at) {
+			livemig_cancel(w->s);
+			w->cancel_at = 0;
+		}
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/*
+ * Forks a destination process on a Unix socket named after tag.  The child
+ * gets 0 and *ready, to pass to dest_listening() once it listens; the
+ * parent gets the child's pid once it has, and waits with dest_exited().
+ */
+static pid_t fork_dest(char *uri, size_t len, const char *tag, int *ready)
+{
+	int p[2];
+	snprintf(uri, len, "unix:/tmp/livemig-api-%s%d.sock", tag, (int)getpid());
+	CHECK(pipe(p) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		*ready = p[1];
+		return 0;
+	}
+	close(p[1]); /* a child that fails first ends the read */
+	char b;
+	CHECK(read(p[0], &b, 1) == 1);
+	close(p[0]);
+	return pid;
+}
+
+static void dest_listening(int ready)
+{
+	(void)!write(ready, "", 1);
+	close(ready);
+}
+
+/* The destination process must exit 0. */
+static void dest_exited(pid_t pid)
+{
+	int status;
+	waitpid(pid, &status, 0);
+	CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "destination status %d", status);
+}
+
+/* Watches s (started) until watch_end(). */
+static void watch_start(struct watch *w, livemig_session *s, uint64_t cancel_at)
+{
+	memset(w, 0, sizeof(*w));
+	w->s = s;
+	w->cancel_at = cancel_at;
+	CHECK(pthread_create(&w->thread, NULL, watch_main, w) == 0);
+}
+
+/* After livemig_wait(s): 1 when the watcher saw nothing wrong. */
+static int watch_end(struct watch *w)
+{
+	atomic_store(&w->stop, 1);
+	pthread_join(w->thread, NULL);
+	CHECKF(w->polls > 0 && !w->backwards && !w->bad_json,
+	       "watcher: %d polls, status went back %d times, %d bad JSON", w->polls,
+	       w->backwards, w->bad_json);
+	return w->polls > 0 && !w->backwards && !w->bad_json;
+}
 
 static void api_errors(void)
 {
@@ -62,10 +158,8 @@ static void api_errors(void)
 static void dirty_destination_memory(void)
 {
 	char uri[64];
-	int ready[2];
-	snprintf(uri, sizeof(uri), "unix:/tmp/livemig-api-%d.sock", (int)getpid());
-	CHECK(pipe(ready) == 0);
-	pid_t pid = fork();
+	int ready;
+	pid_t pid = fork_dest(uri, sizeof(uri), "", &ready);
 	if (pid == 0) {
 		uint8_t *mem = mmap(NULL, SIZE, PROT_READ | PROT_WRITE,
 				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -73,8 +167,10 @@ static void dirty_destination_memory(void)
 		livemig_session *d = livemig_session_new(LIVEMIG_DEST);
 		if (livemig_ram_register(d, "ram", mem, SIZE) || livemig_start(d, uri))
 			_exit(2);
-		(void)!write(ready[1], "", 1);
-		if (livemig_wait(d))
+		struct watch w;
+		watch_start(&w, d, 0);
+		dest_listening(ready);
+		if (livemig_wait(d) || !watch_end(&w))
 			_exit(3);
 		int bad = 0;
 		for (size_t i = 0; i < SIZE; i++)
@@ -82,23 +178,22 @@ static void dirty_destination_memory(void)
 		livemig_session_free(d);
 		_exit(bad ? 4 : 0);
 	}
-	char b;
-	CHECK(read(ready[0], &b, 1) == 1);
 	uint8_t *src = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	for (size_t i = 0; i < SIZE; i++)
 		src[i] = i % (16 * 4096) < 4096 ? (uint8_t)(i * 7 + 1) : 0;
 	livemig_session *s = livemig_session_new(LIVEMIG_SOURCE);
 	CHECK(livemig_ram_register(s, "ram", src, SIZE) == 0);
 	CHECK(livemig_start(s, uri) == 0);
+	struct watch w;
+	watch_start(&w, s, 0);
 	int r = livemig_wait(s);
+	watch_end(&w);
 	CHECKF(r == 0, "source: %s", livemig_last_error(s));
 	struct livemig_stats st;
 	livemig_query(s, &st);
 	CHECK(st.duplicate == SIZE / 4096 / 16 * 15 && st.verify_match == 1);
 	livemig_session_free(s);
-	int status;
-	waitpid(pid, &status, 0);
-	CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "destination status %d", status);
+	dest_exited(pid);
 	munmap(src, SIZE);
 }
 
@@ -114,6 +209,13 @@ struct emb {
 	unsigned long writes;
 };
 
+/* The guest's write.  The library's senders read the page meanwhile: a
+ * race by design, named in tests/tsan.supp - keep this to that one store. */
+static void emb_write(uint8_t *ram, size_t off, uint8_t v)
+{
+	ram[off] = v;
+}
+
 static void *emb_writer(void *arg)
 {
 	struct emb *e = arg;
@@ -127,7 +229,7 @@ static void *emb_writer(void *arg)
 		atomic_store(&e->stopped, 0);
 		x = x * 1103515245u + 12345u;
 		size_t page = (x >> 8) % (SIZE / 4096 / 4); /* a hot quarter */
-		e->ram[page * 4096 + (x % 4096)] = (uint8_t)x;
+		emb_write(e->ram, page * 4096 + (x % 4096), (uint8_t)x);
 		atomic_fetch_or(&e->log[page / 64], 1ull << (page % 64));
 		e->writes++;
 		if (e->writes % 64 == 0)
@@ -162,18 +264,16 @@ static int emb_log(void *o, unsigned block, uint64_t *bitmap)
 static void external_dirty_log(void)
 {
 	char uri[64];
-	int ready[2];
-	snprintf(uri, sizeof(uri), "unix:/tmp/livemig-api-ext-%d.sock", (int)getpid());
+	int ready;
 	uint8_t *ram = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	for (size_t i = 0; i < SIZE; i++)
 		ram[i] = (uint8_t)(i * 31 + 5);
-	CHECK(pipe(ready) == 0);
-	pid_t pid = fork();
+	pid_t pid = fork_dest(uri, sizeof(uri), "ext-", &ready);
 	if (pid == 0) {
 		livemig_session *d = livemig_session_new(LIVEMIG_DEST);
 		if (livemig_start(d, uri))
 			_exit(2);
-		(void)!write(ready[1], "", 1);
+		dest_listening(ready);
 		if (livemig_wait(d))
 			_exit(3);
 		void *host;
@@ -184,8 +284,6 @@ static void external_dirty_log(void)
 		livemig_session_free(d);
 		_exit(same ? 0 : 4);
 	}
-	char b;
-	CHECK(read(ready[0], &b, 1) == 1);
 	struct emb e = {.ram = ram};
 	e.log = calloc(SIZE / 4096 / 64, sizeof(uint64_t));
 	pthread_t th;
@@ -199,7 +297,10 @@ static void external_dirty_log(void)
 	CHECK(livemig_set_parameter(s, "timeout", "60") == 0);
 	CHECK(livemig_ram_register(s, "ram", ram, SIZE) == 0);
 	CHECK(livemig_start(s, uri) == 0);
+	struct watch w;
+	watch_start(&w, s, 0);
 	int r = livemig_wait(s);
+	watch_end(&w);
 	CHECKF(r == 0, "external dirty log: %s", livemig_last_error(s));
 	struct livemig_stats st;
 	livemig_query(s, &st);
@@ -208,9 +309,7 @@ static void external_dirty_log(void)
 	       (unsigned long long)st.dirty_sync_count);
 	livemig_session_free(s);
 	/* The guest stays stopped after a migration; the child compares now. */
-	int status;
-	waitpid(pid, &status, 0);
-	CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "destination status %d", status);
+	dest_exited(pid);
 	CHECK(e.writes > 1000);
 	atomic_store(&e.quit, 1);
 	pthread_join(th, NULL);
@@ -218,10 +317,52 @@ static void external_dirty_log(void)
 	munmap(ram, SIZE);
 }
 
+/* Cancelled from another thread while the senders write: both sides fail
+ * with the cancel, and the source says so in every way it can. */
+static void cancel_from_another_thread(void)
+{
+	char uri[64];
+	int ready;
+	pid_t pid = fork_dest(uri, sizeof(uri), "cancel-", &ready);
+	if (pid == 0) {
+		livemig_session *d = livemig_session_new(LIVEMIG_DEST);
+		if (livemig_start(d, uri))
+			_exit(2);
+		struct watch w;
+		watch_start(&w, d, 0);
+		dest_listening(ready);
+		int r = livemig_wait(d);
+		int ok = watch_end(&w);
+		livemig_session_free(d);
+		_exit(r == -ECANCELED && ok ? 0 : 3);
+	}
+	uint8_t *src = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (size_t i = 0; i < SIZE; i++)
+		src[i] = (uint8_t)(i * 13 + i / 4096);
+	livemig_session *s = livemig_session_new(LIVEMIG_SOURCE);
+	CHECK(livemig_ram_register(s, "ram", src, SIZE) == 0);
+	CHECK(livemig_set_parameter(s, "multifd-channels", "4") == 0);
+	CHECK(livemig_set_parameter(s, "max-bandwidth", "4M") == 0); /* 2 s in all */
+	CHECK(livemig_start(s, uri) == 0);
+	struct watch w;
+	watch_start(&w, s, 1u << 20);
+	int r = livemig_wait(s);
+	watch_end(&w);
+	struct livemig_stats st;
+	livemig_query(s, &st);
+	CHECKF(r == -ECANCELED && st.status == LIVEMIG_STATUS_CANCELLED &&
+		       strstr(livemig_last_error(s), "cancel"),
+	       "cancel: wait %d, status %d, error %s", r, st.status, livemig_last_error(s));
+	livemig_session_free(s);
+	dest_exited(pid);
+	munmap(src, SIZE);
+}
+
 int main(void)
 {
 	api_errors();
 	dirty_destination_memory();
 	external_dirty_log();
+	cancel_from_another_thread();
 	T_DONE();
 }

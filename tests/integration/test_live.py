@@ -18,6 +18,7 @@ c = t.Checker("live")
 d = t.tmpdir()
 MAGIC = 0x504D41545354534C
 MEM = 96 << 20
+TSAN = os.environ.get("LM_TEST_TSAN") == "1"  # under ThreadSanitizer (tests/meson.build)
 
 
 def stamps(path, pages):
@@ -88,7 +89,7 @@ def reorder(no_barrier):
 
 
 broken = runs = 0
-for i in range(12):
+for i in range(0 if TSAN else 12):
     rc, drc, out, err, derr, sj, sd, dd = reorder(False)
     c.check(rc == 0 and drc == 0 and t.same_files(sd, dd), "barrier on, run %d: %s" % (i, err))
     rc, drc, out, err, derr, sj, sd, dd = reorder(True)
@@ -101,8 +102,14 @@ for i in range(12):
         broken += 1
     if broken >= 2 and i >= 4:
         break
-c.check(broken >= 1, "without the barrier no run went wrong: the test cannot see reordering")
-print("ok: without the SYNC barrier %d of %d runs went wrong; with it none" % (broken, runs))
+if TSAN:
+    # Without the barrier receivers race on purpose, and at TSan's speed a
+    # 20 ms downtime-limit never fits.
+    print("skipped under ThreadSanitizer: the barrier test")
+else:
+    c.check(broken >= 1, "without the barrier no run went wrong: the test cannot see reordering")
+    print("ok: without the SYNC barrier %d of %d runs went wrong; with it none"
+          % (broken, runs))
 
 # Dirtying faster than the link (max-bandwidth 8M against 64M/s of writes):
 # no convergence within the timeout; the source keeps its guest and memory.

@@ -515,12 +515,14 @@ static void test_timeout(void)
 	dt = now_s() - t0;
 	CHECKF(dt >= 1.9 && dt < 3.0, "%.3f s", dt);
 
-	/* 0 removes it: the read waits for the data. */
+	/* 0 removes it: the read waits for the data.  The writer thread has
+	 * its own buffer: the one read into is not also read from. */
 	CHECK(lm_set_timeout(sv[0], 0) == 0);
-	struct dribble d = {sv[1], buf, 8, 8, false};
+	static const uint8_t eight[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	struct dribble d = {sv[1], eight, sizeof(eight), sizeof(eight), false};
 	pthread_t t;
 	pthread_create(&t, NULL, dribble_main, &d);
-	CHECK(lm_read_full(sv[0], buf, 8, &eof) == 0);
+	CHECK(lm_read_full(sv[0], buf, 8, &eof) == 0 && !memcmp(buf, eight, 8));
 	pthread_join(t, NULL);
 
 	CHECK(lm_set_timeout(-1, 1) == -EBADF);

@@ -131,6 +131,67 @@ stopped("destination")
 stopped("source")
 
 
+# ---- a killed peer, a reset connection ----------------------------------------
+def killed_or_reset(name, act, expect):
+    """Mid-pass, act(dest, src, port) kills one side or resets one of the
+    destination's connections.  The sides still alive exit 1 within 2 s
+    with expect in their message, the source's guest runs on, and the
+    destination leaves no image behind."""
+    port = t.free_port()
+    uri = "tcp:127.0.0.1:%d" % port
+    dump = os.path.join(d, "killed.bin")
+    if os.path.exists(dump):
+        os.unlink(dump)
+    dest = t.start_dest(uri, dump=dump)
+    src = source(uri, "--mem", "64M", "--fill", "random", "--dirty-rate", "4M",
+                 "--set", "max-bandwidth=8M")
+    time.sleep(1.5)
+    running = src.poll() is None and dest.poll() is None
+    t0 = time.time()
+    act(dest, src, port)
+    results = []
+    for p in (src, dest):
+        rc, out, err = t.finish(p, timeout=30)
+        results.append((rc, err, time.time() - t0))
+    (rc, err, dt), (drc, derr, ddt) = results
+    alive = [(who, r, e, when) for who, r, e, when in
+             (("source", rc, err, dt), ("destination", drc, derr, ddt)) if r != -9]
+    ok = c.check(running, "%s: the migration ended before the fault" % name)
+    for who, r, e, when in alive:
+        ok = ok and c.check(r == 1, "%s: %s exit %s\n%s" % (name, who, r, e))
+        ok = ok and check_time("%s (%s)" % (name, who), when, 2.0)
+        ok = ok and c.check(expect in e, "%s: %s says %r" % (name, who, e))
+    ok = ok and c.check(rc == -9 or "the guest wrote" in err, "%s: the guest did not run on" % name)
+    ok = ok and c.check(not os.path.exists(dump), "%s: the destination wrote an image" % name)
+    if ok:
+        print("ok: %s: %s" % (name, "; ".join("%s exit 1 after %.1f s: %s" % (who, when, last_line(e))
+                                             for who, r, e, when in alive)))
+
+
+def kill(which):
+    return lambda dest, src, port: (dest if which == "destination" else src).kill()
+
+
+def reset_last_channel(dest, src, port):
+    # The destination's newest connection (a multifd channel: the source
+    # connects the main channel first), destroyed by the kernel (ss -K).
+    out = subprocess.run(["ss", "-Htn", "state", "established", "( sport = :%d )" % port],
+                         capture_output=True, text=True).stdout.split()
+    peers = sorted(int(w.rsplit(":", 1)[1]) for w in out if w.startswith("127.0.0.1:")
+                   and not w.endswith(":%d" % port))
+    subprocess.run(["ss", "-K", "-tn", "state", "established",
+                    "( sport = :%d and dport = :%d )" % (port, peers[-1])], capture_output=True)
+
+
+killed_or_reset("destination killed", kill("destination"), "connection closed")
+killed_or_reset("source killed", kill("source"), "connection closed")
+if os.geteuid() != 0 or subprocess.run(["ss", "-K", "dport", "= :1"],
+                                       capture_output=True).returncode:
+    print("skip: resetting one connection needs root and ss -K")
+else:
+    killed_or_reset("one channel reset", reset_last_channel, "channel")
+
+
 # ---- the link: two network namespaces joined by a veth pair --------------------
 def ip(*args):
     return subprocess.run(["ip"] + list(args), capture_output=True, text=True)

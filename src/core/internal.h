@@ -365,7 +365,8 @@ int lm_fail(livemig_session *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* As lm_fail, for a broken connection: first waits up to half a second for
  * the peer's own reason (ERROR or CANCEL on the main channel), which then
- * wins. */
+ * wins.  When none came and the peer closed every connection, the failure
+ * says so instead of naming this one. */
 int lm_fail_io(livemig_session *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int lm_fail_peer(livemig_session *s, int code, const char *msg);

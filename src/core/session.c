@@ -340,6 +340,30 @@ int lm_fail_before_commit(livemig_session *s, int code, const char *fmt, ...)
 	return r;
 }
 
+/*
+ * Whether the peer has closed every connection of the session (each has
+ * seen its FIN or reset): it exited or was killed, and the one connection a
+ * thread happened to notice first is not the cause.
+ */
+static bool peer_gone(livemig_session *s)
+{
+	struct pollfd p[1 + LM_MAX_CHANNELS];
+	nfds_t n = 0;
+	pthread_mutex_lock(&s->lock); /* the fds are published under it */
+	if (s->main_fd >= 0)
+		p[n++] = (struct pollfd){.fd = s->main_fd, .events = POLLRDHUP};
+	for (unsigned i = 0; s->ch && i < s->nch; i++)
+		if (s->ch[i].fd >= 0)
+			p[n++] = (struct pollfd){.fd = s->ch[i].fd, .events = POLLRDHUP};
+	pthread_mutex_unlock(&s->lock);
+	if (n < 2 || poll(p, n, 0) < 0)
+		return false;
+	for (nfds_t i = 0; i < n; i++)
+		if (!(p[i].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			return false;
+	return true;
+}
+
 int lm_fail_io(livemig_session *s, int code, const char *fmt, ...)
 {
 	struct timespec ts;
@@ -352,7 +376,13 @@ int lm_fail_io(livemig_session *s, int code, const char *fmt, ...)
 	pthread_mutex_lock(&s->lock);
 	while (!s->err_code && !pthread_cond_timedwait(&s->cond, &s->lock, &ts))
 		;
+	bool latched = s->err_code != 0;
 	pthread_mutex_unlock(&s->lock);
+	/* No reason came: one cause for every thread that sees a connection
+	 * end, when they all ended. */
+	if (!latched && (code == -ECONNRESET || code == -EPIPE) && peer_gone(s))
+		return lm_fail(s, code, "connection closed on every channel: the %s exited or was "
+			       "killed", s->role == LIVEMIG_SOURCE ? "destination" : "source");
 	va_list ap;
 	va_start(ap, fmt);
 	int r = vfail(s, code, false, fmt, ap);

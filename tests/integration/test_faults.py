@@ -183,8 +183,10 @@ def reset_last_channel(dest, src, port):
                     "( sport = :%d and dport = :%d )" % (port, peers[-1])], capture_output=True)
 
 
-killed_or_reset("destination killed", kill("destination"), "connection closed")
-killed_or_reset("source killed", kill("source"), "connection closed")
+killed_or_reset("destination killed", kill("destination"),
+                "connection closed on every channel: the destination exited or was killed")
+killed_or_reset("source killed", kill("source"),
+                "connection closed on every channel: the source exited or was killed")
 if os.geteuid() != 0 or subprocess.run(["ss", "-K", "dport", "= :1"],
                                        capture_output=True).returncode:
     print("skip: resetting one connection needs root and ss -K")

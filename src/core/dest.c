@@ -31,6 +31,47 @@ static bool explicitly(const livemig_session *s, enum lm_param_id id)
 	return s->p.set_mask & (1u << id);
 }
 
+/*
+ * Accepts one connection (waiting up to wait_ms for it) and reads its
+ * hello within HELLO_SECONDS.  Returns the connection's fd with *h set;
+ * -EAGAIN when none came, or one closed before its first byte (a port
+ * probe such as "nc -z": keep waiting); else -ETIMEDOUT or -EPROTO, the
+ * connection closed and why says what it sent.  Fails nothing: the caller
+ * decides what a bad connection means.
+ */
+static int accept_hello(livemig_session *s, int wait_ms, struct lm_hello *h, const char **why)
+{
+	struct pollfd pfd = {.fd = s->dst.listen_fd, .events = POLLIN};
+	if (poll(&pfd, 1, wait_ms) <= 0)
+		return -EAGAIN;
+	int fd = accept4(s->dst.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return -EAGAIN;
+	lm_sock_tune(fd, s->addr.family != AF_UNIX);
+	int e = s->addr.family != AF_UNIX ? lm_sock_liveness(fd, s->p.net_timeout_s) : 0;
+	if (e) /* an old kernel: the heartbeat still bounds every wait */
+		lm_log(s, 1, "cannot set TCP keepalive: %s", strerror(-e));
+	lm_set_timeout(fd, HELLO_SECONDS);
+	uint8_t buf[LM_HELLO_SIZE];
+	bool eof;
+	int r = lm_read_full(fd, buf, sizeof(buf), &eof);
+	if (r && eof) {
+		close(fd);
+		lm_log(s, 1, "a connection closed before its hello; ignored");
+		return -EAGAIN;
+	}
+	if (r) {
+		close(fd);
+		*why = r == -ETIMEDOUT ? "no complete hello (timed out)" : "no complete hello (closed early)";
+		return r == -ETIMEDOUT ? r : -EPROTO;
+	}
+	if ((r = lm_hello_decode(buf, h, why))) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 static int accept_all(livemig_session *s)
 {
 	unsigned have = 0, want = 0; /* connections incl. main */
@@ -39,45 +80,29 @@ static int accept_all(livemig_session *s)
 	bool first = true;
 
 	while (!want || have < want) {
-		struct pollfd pfd = {.fd = s->dst.listen_fd, .events = POLLIN};
-		int pr = poll(&pfd, 1, 100);
-		if (lm_quit(s))
+		struct lm_hello h;
+		const char *why = NULL;
+		int fd = accept_hello(s, 100, &h, &why);
+		if (lm_quit(s)) {
+			if (fd >= 0)
+				close(fd);
 			return lm_err(s);
-		if (deadline && lm_now_ns() > deadline)
+		}
+		if (deadline && lm_now_ns() > deadline) {
+			if (fd >= 0)
+				close(fd);
 			return lm_fail(s, -ETIMEDOUT,
 				       "only %u of %u connections arrived within %d s", have, want,
 				       ACCEPT_REST_SECONDS);
-		if (pr <= 0)
+		}
+		if (fd == -EAGAIN)
 			continue;
-		int fd = accept4(s->dst.listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
-			continue;
-		lm_sock_tune(fd, s->addr.family != AF_UNIX);
-		int e = s->addr.family != AF_UNIX ? lm_sock_liveness(fd, s->p.net_timeout_s) : 0;
-		if (e) /* an old kernel: the heartbeat still bounds every wait */
-			lm_log(s, 1, "cannot set TCP keepalive: %s", strerror(-e));
-		lm_set_timeout(fd, HELLO_SECONDS);
-		uint8_t buf[LM_HELLO_SIZE];
-		struct lm_hello h;
-		const char *why;
-		bool eof;
-		int r = lm_read_full(fd, buf, sizeof(buf), &eof);
-		if (r && eof) {
-			/* Connected and left without a byte: a port probe
-			 * ("nc -z"), not a migration.  Keep waiting. */
+			return lm_fail(s, fd, "connection %u: %s", have + 1, why);
+		if (h.flags) {
 			close(fd);
-			lm_log(s, 1, "a connection closed before its hello; ignored");
-			continue;
-		}
-		if (r) {
-			close(fd);
-			return lm_fail(s, r == -ETIMEDOUT ? r : -EPROTO,
-				       "connection %u: no complete hello (%s)", have + 1,
-				       r == -ETIMEDOUT ? "timed out" : "closed early");
-		}
-		if (lm_hello_decode(buf, &h, &why)) {
-			close(fd);
-			return lm_fail(s, -EPROTO, "connection %u: %s", have + 1, why);
+			return lm_fail(s, -EPROTO, "connection %u: a %s hello before the migration began",
+				       have + 1, h.flags & LM_HELLO_RESOLVE ? "resolving" : "reconnecting");
 		}
 		if (first) {
 			if (explicitly(s, LM_P_CHANNELS))

@@ -50,12 +50,17 @@ int lm_hello_decode(const uint8_t in[LM_HELLO_SIZE], struct lm_hello *h, const c
 		*why = "unsupported wire version";
 		return -EPROTO;
 	}
-	if (h->flags || !all_zero(in + 28, 8)) {
+	if ((h->flags & ~LM_HELLO_FLAGS_KNOWN) || !all_zero(in + 28, 8)) {
 		*why = "hello reserved fields not zero";
 		return -EPROTO;
 	}
 	if (h->nchannels < 1 || h->nchannels > 255 || h->channel > h->nchannels) {
 		*why = "hello channel id or count out of range";
+		return -EPROTO;
+	}
+	if ((h->flags & LM_HELLO_RECONNECT && (!h->channel || h->flags & LM_HELLO_RESOLVE)) ||
+	    (h->flags & LM_HELLO_RESOLVE && h->channel)) {
+		*why = "hello flags do not fit its channel";
 		return -EPROTO;
 	}
 	return 0;

@@ -23,12 +23,16 @@
 /* ---- hello: first bytes of every connection ---------------------------- */
 #define LM_HELLO_MAGIC 0x4c4c484du /* "MHLL" on the wire: 'M','H','L','L' */
 #define LM_HELLO_SIZE 40u
+/* hello flags: a connection made after the migration began */
+#define LM_HELLO_RECONNECT 0x0001u /* replaces multifd channel `channel` (channel-recovery) */
+#define LM_HELLO_RESOLVE 0x0002u   /* channel 0: settles an in-doubt switchover */
+#define LM_HELLO_FLAGS_KNOWN (LM_HELLO_RECONNECT | LM_HELLO_RESOLVE)
 
 struct lm_hello {
 	uint16_t version;
 	uint16_t channel;   /* 0 = main channel, 1..nchannels = multifd */
 	uint16_t nchannels; /* multifd channels in this session */
-	uint16_t flags;     /* reserved, 0 */
+	uint16_t flags;     /* LM_HELLO_* */
 	uint8_t uuid[16];   /* session id: every connection carries the same */
 };
 

@@ -148,6 +148,28 @@ static void test_hello(void)
 	v.channel = 0;
 	lm_hello_encode(&v, buf);
 	CHECK(lm_hello_decode(buf, &out, &why) == -EPROTO);
+
+	/* Flags: RECONNECT names a multifd channel, RESOLVE the main one;
+	 * no other bit, and never both. */
+	v = h;
+	v.flags = LM_HELLO_RECONNECT;
+	lm_hello_encode(&v, buf);
+	CHECK(lm_hello_decode(buf, &out, &why) == 0 && out.flags == LM_HELLO_RECONNECT);
+	v.channel = 0;
+	lm_hello_encode(&v, buf);
+	CHECK(lm_hello_decode(buf, &out, &why) == -EPROTO);
+	v.flags = LM_HELLO_RESOLVE;
+	lm_hello_encode(&v, buf);
+	CHECK(lm_hello_decode(buf, &out, &why) == 0 && out.flags == LM_HELLO_RESOLVE);
+	v.channel = 1;
+	lm_hello_encode(&v, buf);
+	CHECK(lm_hello_decode(buf, &out, &why) == -EPROTO);
+	v.flags = LM_HELLO_RECONNECT | LM_HELLO_RESOLVE;
+	lm_hello_encode(&v, buf);
+	CHECK(lm_hello_decode(buf, &out, &why) == -EPROTO);
+	v.flags = 0x0004;
+	lm_hello_encode(&v, buf);
+	CHECK(lm_hello_decode(buf, &out, &why) == -EPROTO);
 }
 
 static void test_msg(void)

@@ -39,6 +39,7 @@ struct guest {
 	unsigned paused;
 	unsigned epoch; /* bumped on resume and throttle: writers restart their clock */
 	_Atomic int throttle;
+	bool joined;    /* guest_stop has joined the writers */
 };
 
 static uint64_t now_ns(void)
@@ -236,12 +237,35 @@ uint64_t guest_stop(struct guest *g)
 	pthread_mutex_unlock(&g->lock);
 	uint64_t writes = 0;
 	for (unsigned i = 0; i < g->n; i++) {
-		pthread_join(g->w[i].thread, NULL);
+		if (!g->joined)
+			pthread_join(g->w[i].thread, NULL);
 		writes += g->w[i].writes;
 	}
+	g->joined = true;
+	return writes;
+}
+
+bool guest_running(struct guest *g)
+{
+	return !atomic_load(&g->pause_req);
+}
+
+uint64_t guest_check(const struct guest *g)
+{
+	uint64_t bad = 0;
+	for (uint64_t p = 0; p < g->hot_pages; p++)
+		if (g->version[p] && guest_stamp_version(g->mem + p * PAGE, p) != (int64_t)g->version[p])
+			bad++;
+	return bad;
+}
+
+void guest_free(struct guest *g)
+{
+	if (!g)
+		return;
+	guest_stop(g);
 	free(g->version);
 	pthread_mutex_destroy(&g->lock);
 	pthread_cond_destroy(&g->cond);
 	free(g);
-	return writes;
 }

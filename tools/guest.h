@@ -15,6 +15,7 @@
 #ifndef LM_GUEST_H
 #define LM_GUEST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define GUEST_STAMP_MAGIC 0x504d41545354534cull /* "LSTSTAMP" */
@@ -39,8 +40,16 @@ void guest_pause(struct guest *g);
 void guest_resume(struct guest *g);
 /* Throttle: writers sleep percent % of the time (0..99). */
 void guest_throttle(struct guest *g, int percent);
-/* Stops and joins the writers; returns the number of writes done. */
+/* Stops and joins the writers (NULL: none); returns the number of writes
+ * done. */
 uint64_t guest_stop(struct guest *g);
+/* Whether the guest runs (not paused).  Any thread. */
+bool guest_running(struct guest *g);
+/* After guest_stop: the pages whose stamp is not the last one written
+ * (0 = the memory is exactly as the guest left it). */
+uint64_t guest_check(const struct guest *g);
+/* Stops the writers if need be and frees g (NULL: nothing). */
+void guest_free(struct guest *g);
 
 /* Checks a page's stamp: 0 no stamp (never written), >0 its version,
  * -1 a malformed stamp. */

@@ -36,6 +36,7 @@ struct opts {
 	bool prealloc;
 	struct guest_spec guest;
 	const char *timeout;
+	bool resume_on_unknown; /* --on-unknown resume-source */
 	int progress; /* -1 auto (stderr is a TTY), 0 off, 1 on */
 	bool progress_on; /* decided by run() */
 	int ready_fd;
@@ -48,6 +49,7 @@ static const char usage_text[] =
 	"  livemig source --connect URI --mem SIZE [--fill SPEC] [--fill-ratio R]\n"
 	"                 [--dirty-rate RATE [--dirty-threads N] [--dirty-hot SIZE]\n"
 	"                 [--dirty-pattern uniform|zipf]] [--timeout SECONDS]\n"
+	"                 [--on-unknown stay|resume-source]\n"
 	"                 [--set NAME=VALUE]... [--cap NAME=on|off]... [--json FILE] [--dump FILE]\n"
 	"  livemig bench  [--mem SIZE] [--fill SPEC] [--fill-ratio R] [--set NAME=VALUE]...\n"
 	"                 [--cap NAME=on|off]... [--uri URI] [--json FILE]\n"
@@ -74,7 +76,14 @@ static const char usage_tail[] =
 	"--json FILE     statistics as JSON in the shape of QEMU's query-migrate\n"
 	"--dump FILE     after a successful migration, write the guest memory to FILE\n"
 	"--prealloc      destination: fault in all RAM before pages arrive\n"
-	"Exit status: 0 migrated and verified, 1 failed, 2 usage error.\n";
+	"--on-unknown stay|resume-source\n"
+	"                source: when COMMIT went out and no answer came, keep the guest\n"
+	"                stopped (stay, the default) or ask the destination to discard its\n"
+	"                image and resume the guest here - refused while the destination\n"
+	"                may run it\n"
+	"Exit status: 0 migrated and verified (the destination runs the guest), 1 failed\n"
+	"(the guest runs on at the source), 2 usage error, 3 outcome unknown (switchover\n"
+	"interrupted after COMMIT: the guest runs nowhere; see docs/design.md).\n";
 
 /* Prints text from column 24 on, broken at spaces before column 80. */
 static void print_wrapped(FILE *f, const char *text)
@@ -137,7 +146,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 {
 	enum { O_LISTEN = 256, O_CONNECT, O_MEM, O_FILL, O_RATIO, O_SET, O_CAP, O_JSON,
 	       O_DUMP, O_PREALLOC, O_NOPROG, O_READY, O_HELP, O_DRATE, O_DTHREADS, O_DHOT,
-	       O_DPATTERN, O_TIMEOUT };
+	       O_DPATTERN, O_TIMEOUT, O_UNKNOWN };
 	static const struct option lo[] = {
 		{"listen", required_argument, 0, O_LISTEN},
 		{"connect", required_argument, 0, O_CONNECT},
@@ -157,6 +166,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 		{"dirty-hot", required_argument, 0, O_DHOT},
 		{"dirty-pattern", required_argument, 0, O_DPATTERN},
 		{"timeout", required_argument, 0, O_TIMEOUT},
+		{"on-unknown", required_argument, 0, O_UNKNOWN},
 		{0, 0, 0, 0},
 	};
 	char err[256];
@@ -288,6 +298,14 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 			o->timeout = optarg;
 			break;
 		}
+		case O_UNKNOWN:
+			if (!source || (strcmp(optarg, "stay") && strcmp(optarg, "resume-source"))) {
+				fprintf(stderr, "livemig: --on-unknown '%s': stay or resume-source "
+						"(source only)\n", optarg);
+				return 2;
+			}
+			o->resume_on_unknown = !strcmp(optarg, "resume-source");
+			break;
 		default:
 			fprintf(stderr, "livemig %s: see 'livemig --help'\n", argv[0]);
 			return 2;
@@ -539,14 +557,24 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 	pthread_kill(sig_th, SIGUSR1);
 	pthread_join(sig_th, NULL);
 
+	if (rc == -EINPROGRESS && o->resume_on_unknown) {
+		int e = livemig_resume_source(s);
+		fprintf(stderr, "livemig source: resume-source: %s\n",
+			!e	       ? "the destination discarded its image; the guest runs here"
+			: e == -EBUSY ? "refused: the destination runs the guest"
+				      : "refused: the destination cannot be asked and may run the guest");
+		rc = e == -EBUSY ? 0 : e ? rc : -ECANCELED;
+	}
 	summary(s, who);
-	if (rc)
+	if (rc == -EINPROGRESS)
+		fprintf(stderr, "livemig %s: outcome unknown: %s\n", who, livemig_last_error(s));
+	else if (rc)
 		fprintf(stderr, "livemig %s: migration failed: %s\n", who, livemig_last_error(s));
 	if (o->json && write_json(s, o->json))
 		rc = rc ? rc : -EIO;
 	if (!rc && o->dump && dump_ram(s, o->dump))
 		rc = -EIO;
-	return rc ? 1 : 0;
+	return rc == -EINPROGRESS ? 3 : rc ? 1 : 0;
 }
 
 static int cmd_dest(int argc, char **argv)
@@ -636,11 +664,21 @@ static int cmd_source(int argc, char **argv)
 		rc = run(s, &o, "source");
 	}
 	/* After a migration the guest stays stopped here (it runs at the
-	 * destination now); after a failure it kept running until now. */
-	uint64_t writes = guest_stop(g);
-	if (g)
-		fprintf(stderr, "livemig source: the guest wrote %llu pages\n",
-			(unsigned long long)writes);
+	 * destination now); after a failure it kept running until now, and
+	 * its memory must be as it wrote it. */
+	if (g) {
+		bool running = guest_running(g);
+		uint64_t writes = guest_stop(g);
+		uint64_t damaged = guest_check(g);
+		fprintf(stderr, "livemig source: the guest wrote %llu pages and was %s at the end; "
+				"%s\n",
+			(unsigned long long)writes, running ? "running" : "stopped",
+			damaged ? "DAMAGED pages: their stamps differ from the last write"
+				: "every page's stamp is intact");
+		if (damaged && !rc)
+			rc = 1;
+	}
+	guest_free(g);
 	livemig_session_free(s);
 	fill_free(mem, size);
 	return rc;

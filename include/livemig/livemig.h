@@ -67,8 +67,14 @@ enum livemig_status {
 	LIVEMIG_STATUS_ACTIVE,     /* pages moving */
 	LIVEMIG_STATUS_DEVICE,     /* switchover: guest stopped, final pass, digest */
 	LIVEMIG_STATUS_COMPLETED,  /* destination confirmed an identical image */
-	LIVEMIG_STATUS_FAILED,
-	LIVEMIG_STATUS_CANCELLED,
+	LIVEMIG_STATUS_FAILED,     /* the guest runs on at the source */
+	LIVEMIG_STATUS_CANCELLED,  /* likewise */
+	LIVEMIG_STATUS_UNKNOWN,    /* switchover interrupted at the one moment no side
+				    * can know the other's state: the source sent
+				    * COMMIT and no answer came (its guest stays
+				    * stopped), or the destination verified and
+				    * never learnt the source's decision (it must
+				    * not run the guest); see livemig_resume_source() */
 };
 
 /* Statistics snapshot, named after QEMU's query-migrate.  Times in ms.
@@ -236,18 +242,36 @@ LIVEMIG_API int livemig_set_prealloc(livemig_session *s, bool on);
  */
 LIVEMIG_API int livemig_start(livemig_session *s, const char *uri);
 
-/* Asks a running migration to stop; livemig_wait() then returns -ECANCELED
- * and the destination discards what it received.  The source's RAM is never
- * touched.  Safe from any thread (it takes the session's locks briefly, so
- * not from a signal handler itself: use a thread that sigwait()s).  A no-op
- * once the source has sent its final digest, since the destination may then
- * already hold a verified image. */
+/* Asks a running migration to stop; livemig_wait() then returns -ECANCELED,
+ * the destination discards what it received and a stopped guest resumes at
+ * the source.  The source's RAM is never touched.  Safe from any thread (it
+ * takes the session's locks briefly, so not from a signal handler itself:
+ * use a thread that sigwait()s).  Works during switchover too, until the
+ * source commits (the destination has verified the image and is told to
+ * take the guest over); a no-op from then on. */
 LIVEMIG_API void livemig_cancel(livemig_session *s);
 
-/* Waits for the end.  0: the destination confirmed an identical image.
- * Negative errno otherwise (-ECANCELED, -EPROTO bad peer data, -EIO digest
- * mismatch, socket errors...); livemig_last_error() says why. */
+/* Waits for the end.  0: the destination verified an identical image and
+ * took the guest over (source: stop it for good; destination: run it).
+ * LIVEMIG_STATUS_UNKNOWN: -EINPROGRESS (see livemig_resume_source()).
+ * Negative errno otherwise (-ECANCELED, -ETIMEDOUT, -EPROTO bad peer data,
+ * -EIO digest mismatch, socket errors...), and then the guest runs on at
+ * the source and the destination must discard its image;
+ * livemig_last_error() says why. */
 LIVEMIG_API int livemig_wait(livemig_session *s);
+
+/*
+ * Source whose migration ended LIVEMIG_STATUS_UNKNOWN (COMMIT sent, no
+ * answer; the guest is stopped): asks the destination, on a new
+ * connection, to discard its image.  0: it had not taken the guest over and
+ * now never will; the guest is resumed here (status FAILED).  -EBUSY: the
+ * destination runs the guest (status COMPLETED: stop it for good here).
+ * -EHOSTUNREACH: the destination could not be asked within net-timeout and
+ * may run the guest: refused, the guest stays stopped (try again).
+ * -EINVAL: not a finished source in that state.  Call after
+ * livemig_wait(), from one thread.
+ */
+LIVEMIG_API int livemig_resume_source(livemig_session *s);
 
 /*
  * Fills st[0..size) with a consistent snapshot.  struct livemig_stats only

@@ -485,6 +485,116 @@ static int send_result(livemig_session *s, bool ok)
 	return lm_send_msg(s, &m);
 }
 
+/* The test hook x-stall-switchover: holds RESULT back for ms (while the
+ * watchdog's heartbeats go on), or until the session fails. */
+static void stall(livemig_session *s, uint64_t ms)
+{
+	for (uint64_t end = lm_now_ns() + ms * 1000000; lm_now_ns() < end && !lm_quit(s);) {
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/*
+ * In doubt (committed = false: RESULT OK went out and the source's
+ * decision did not come back), or committed but unsure the source heard
+ * OUTCOME: answers the source's resolving connections (a RESOLVE hello of
+ * this session, then COMMIT or CANCEL) for 3 x net-timeout from now.  The
+ * first decision settles it; a committed destination answers 1 whatever
+ * is asked.  Returns 0 (the guest is ours), the latched error (the source
+ * took the guest back; the image is discarded) or LM_OUTCOME_UNKNOWN.
+ */
+static int resolve_wait(livemig_session *s, bool committed)
+{
+	unsigned wait_s = 3 * s->p.net_timeout_s;
+	uint64_t until = lm_now_ns() + wait_s * 1000000000ull;
+	if (!committed) {
+		atomic_store(&s->status, LIVEMIG_STATUS_UNKNOWN);
+		lm_log(s, 1, "switchover: in doubt: the image is verified, but the source's decision "
+			     "did not come (%s); waiting up to %u s for it",
+		       livemig_last_error(s), wait_s);
+	}
+	while (lm_now_ns() < until) {
+		struct lm_hello h;
+		struct lm_msg m;
+		const char *why;
+		int fd = accept_hello(s, 100, &h, &why);
+		if (fd == -EAGAIN)
+			continue;
+		if (fd >= 0 && (!(h.flags & LM_HELLO_RESOLVE) || memcmp(h.uuid, s->uuid, 16))) {
+			close(fd);
+			fd = -EPROTO;
+			why = "not a resolving connection of this migration";
+		}
+		if (fd >= 0 && lm_read_msg_fd(fd, s->p.net_timeout_s, &m, &why) == 0 &&
+		    (m.type == LM_MSG_COMMIT || m.type == LM_MSG_CANCEL)) {
+			bool first = !committed;
+			committed = committed || m.type == LM_MSG_COMMIT;
+			lm_write_msg_fd(fd, &(struct lm_msg){.type = LM_MSG_OUTCOME,
+							      .committed = committed});
+			close(fd);
+			if (committed) {
+				lm_log(s, 1, "switchover: the source %s COMMIT", first ? "sent" : "asked again; answered");
+				return 0;
+			}
+			lm_log(s, 0, "switchover: the source took the guest back; image discarded");
+			return lm_err(s);
+		}
+		if (fd >= 0) {
+			close(fd);
+			why = "no COMMIT or CANCEL";
+		}
+		lm_log(s, 1, "switchover: a connection while waiting for the source: %s; ignored", why);
+	}
+	if (committed)
+		return 0;
+	lm_log(s, 0, "outcome unknown: the source's decision never came; the image is verified and "
+		     "must not run unless the source is known to have stopped for good");
+	s->unknown = true;
+	return LM_OUTCOME_UNKNOWN;
+}
+
+/* The source closes the main channel once it has read OUTCOME: true when
+ * it did within net-timeout. */
+static bool source_closed(livemig_session *s)
+{
+	struct pollfd p = {.fd = s->main_fd, .events = POLLIN};
+	char c;
+	return poll(&p, 1, (int)s->p.net_timeout_s * 1000) == 1 &&
+	       recv(s->main_fd, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+/*
+ * RESULT OK is out: the guest is ours only after the source's COMMIT
+ * (docs/design.md, "Switchover").  An ERROR, a CANCEL or a clean end of
+ * the main channel before it mean the source keeps the guest; a reset or
+ * silence leave us in doubt.
+ */
+static int await_commit(livemig_session *s)
+{
+	pthread_mutex_lock(&s->lock); /* from now a failure keeps the listener */
+	s->dst.keep_listening = true;
+	pthread_mutex_unlock(&s->lock);
+	struct lm_msg m;
+	int r = lm_recv_msg(s, &m);
+	if (!r && m.type != LM_MSG_COMMIT)
+		return lm_fail(s, -EPROTO, "main channel: message %u instead of COMMIT", m.type);
+	if (!r) {
+		atomic_store(&s->hb_stop, true); /* OUTCOME is our last word */
+		if (!lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_OUTCOME, .committed = true}) &&
+		    source_closed(s))
+			return 0;
+		lm_log(s, 1, "switchover: the source did not confirm our OUTCOME");
+		return resolve_wait(s, true);
+	}
+	pthread_mutex_lock(&s->lock);
+	bool refused = s->peer_error;
+	pthread_mutex_unlock(&s->lock);
+	if (refused || s->main_eof)
+		return r;
+	return resolve_wait(s, false);
+}
+
 static int dest_run(livemig_session *s)
 {
 	struct lm_msg m;
@@ -546,15 +656,19 @@ static int dest_run(livemig_session *s)
 		  mine.normal == src->normal && mine.zero == src->zero;
 	s->verify = ok;
 	s->t_end = lm_now_ns();
+	stall(s, s->p.x_stall_switchover_ms);
 	r = send_result(s, ok);
 	if (missing)
 		return lm_fail(s, -EIO, "%llu pages never arrived", (unsigned long long)missing);
 	if (!ok)
 		return lm_fail(s, -EIO,
 			       "image differs from the source's (digest or page counts mismatch)");
-	if (r)
-		return lm_fail(s, -ECONNRESET, "main channel: cannot send RESULT");
-	return 0;
+	if (r) { /* no whole RESULT OK: the source never commits; its reason? */
+		lm_recv_msg_wait(s, &m, 500);
+		return lm_quit(s) ? lm_err(s)
+				  : lm_fail(s, -ECONNRESET, "main channel: cannot send RESULT");
+	}
+	return await_commit(s);
 }
 
 void *lm_dest_main(void *arg)

@@ -48,10 +48,13 @@ enum lm_param_id {
 	LM_P_THROTTLE_MAX,
 	LM_P_TIMEOUT,
 	LM_P_NET_TIMEOUT,
+	LM_P_SWITCHOVER_TIMEOUT,
 	LM_P_X_NO_BARRIER,       /* test hooks (hidden) */
 	LM_P_X_DELAY_CHANNEL,
 	LM_P_X_FAULT_ENGINE,
 	LM_P_X_AUTO_SPEEDS,
+	LM_P_X_STALL_SWITCHOVER,
+	LM_P_X_LOSE_COMMIT,
 	LM_P_CAP_MULTIFD,        /* capabilities */
 	LM_P_CAP_AUTO_CONVERGE,
 	LM_P_COUNT
@@ -75,12 +78,18 @@ struct lm_params {
 	int throttle_threshold, throttle_initial, throttle_increment, throttle_max;
 	uint64_t timeout_s;          /* 0 = none */
 	unsigned net_timeout_s;      /* a peer or connection silent this long is gone */
+	uint64_t switchover_timeout_ms; /* source: the guest's stop may last downtime-limit
+					 * plus this before the source takes it back */
 	/* Test hooks (x- names, as QEMU's): break the ordering on purpose. */
 	bool x_no_barrier;           /* no SYNC barrier wait, no ITER_ACK wait */
 	unsigned x_delay_channel;    /* destination: this channel's receiver... */
 	unsigned x_delay_ms;         /* ...sleeps this long before each packet */
 	char x_fault[128];           /* fault engine options: "" = off */
 	uint64_t x_auto[LM_AUTO_N];  /* auto: fixed link, lz4, zstd, zstd-hi speeds (B/s) */
+	uint64_t x_stall_switchover_ms; /* destination: holds RESULT back this long */
+	char x_lose_commit[8];       /* source: "once": COMMIT counts as written and is
+				      * not (an in-doubt destination); "always": nor
+				      * is it resent ("off": neither) */
 	uint32_t set_mask;           /* 1 << lm_param_id for explicitly set ones */
 };
 
@@ -243,7 +252,15 @@ struct lm_source {
 	struct lm_accel_choice accel; /* engines for the method, chosen at start */
 	pthread_t rp;            /* return-path reader */
 	bool rp_started;
-	_Atomic bool complete_sent; /* past the point of no return */
+	_Atomic bool complete_sent; /* COMPLETE is out: a RESULT may come */
+	/* Switchover (docs/design.md, "Switchover"): */
+	uint64_t switchover_deadline; /* lm_now_ns: the guest stopped; 0 = running */
+	_Atomic bool commit_started; /* set under the lock: cancel, timeout and the
+				      * switchover deadline no longer apply */
+	bool committed;          /* COMMIT written whole: the guest is the
+				  * destination's (the control thread's alone) */
+	bool outcome_ready;      /* OUTCOME received ... */
+	bool outcome_committed;  /* ... and what it said */
 
 	/* Pass hand-off (see source.c). */
 	uint64_t *work;          /* LM_GPN entries of the current pass */
@@ -298,6 +315,8 @@ struct lm_dest {
 	bool bar_final;
 	uint32_t synced_iteration; /* highest pass every receiver completed */
 	bool final_synced;
+	bool keep_listening;     /* under lock: RESULT OK is out, a failure keeps
+				  * the listening socket for resolving connections */
 };
 
 struct livemig_session {
@@ -329,6 +348,9 @@ struct livemig_session {
 	bool wd_stop;            /* under lock: the watchdog ends */
 	uint64_t deadline;       /* source: lm_now_ns when timeout expires, 0 = none */
 	_Atomic bool hb_armed;   /* main channel negotiated: heartbeats may go */
+	_Atomic bool hb_stop;    /* this side sent its last word: no more heartbeats */
+	bool main_eof;           /* the main channel ended with the peer's FIN
+				  * (not a reset); its reader's alone */
 	uint64_t main_rx;        /* lm_now_ns of the last byte read on the main
 				  * channel; its reader's alone */
 
@@ -342,6 +364,7 @@ struct livemig_session {
 	int err_code;            /* once quit is raised: read it with lm_err() */
 	char err[512];           /* constant once err_code is set */
 	bool peer_error;         /* err came from the other side */
+	bool unknown;            /* the control thread ends in doubt (LM_OUTCOME_UNKNOWN) */
 	uint32_t iteration;      /* source: passes started; destination: passes acknowledged */
 
 	/* Times (lm_now_ns), 0 = not reached.  Written by the control thread,
@@ -370,9 +393,9 @@ int lm_fail(livemig_session *s, int code, const char *fmt, ...)
 int lm_fail_io(livemig_session *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int lm_fail_peer(livemig_session *s, int code, const char *msg);
-/* As lm_fail, except once the source has sent its final digest (the
- * outcome is then the destination's, as for livemig_cancel): then it
- * changes nothing and returns 0. */
+/* As lm_fail, except once the source has begun to commit (the outcome
+ * is then the destination's, as for livemig_cancel): then it changes
+ * nothing and returns 0. */
 int lm_fail_before_commit(livemig_session *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 bool lm_quit(livemig_session *s);
@@ -386,6 +409,16 @@ void lm_set_fd(livemig_session *s, int *slot, int fd);
 /* Sends m on the main channel (serialised with other writers).  Returns 0
  * or -errno; the caller reports a failure. */
 int lm_send_msg(livemig_session *s, const struct lm_msg *m);
+/* A control message on a connection outside the session's main channel
+ * (a resolving one, see switchover): written whole, or read within
+ * timeout_s seconds.  0, or -errno (-ETIMEDOUT, -ECONNRESET; -EPROTO with
+ * *why set for a malformed message). */
+int lm_write_msg_fd(int fd, const struct lm_msg *m);
+int lm_read_msg_fd(int fd, unsigned timeout_s, struct lm_msg *m, const char **why);
+/* The outcome is unknown (source: COMMIT went out, no OUTCOME came;
+ * destination: RESULT OK went out, no decision came): the control thread's
+ * result that lm_ctl_finish turns into LIVEMIG_STATUS_UNKNOWN. */
+#define LM_OUTCOME_UNKNOWN (-EINPROGRESS)
 /* Reads one control message and decodes its body into m; HEARTBEATs are
  * consumed here and never returned.  A bad message, the peer's ERROR or
  * CANCEL, and net-timeout without a byte on the main channel become the

@@ -92,11 +92,11 @@ static void heartbeat(livemig_session *s)
 	int n = lm_msg_encode(&(struct lm_msg){.type = LM_MSG_HEARTBEAT}, buf, sizeof(buf));
 	if (n != (int)sizeof(buf) || pthread_mutex_trylock(&s->main_tx))
 		return;
-	/* After its final digest the source sends nothing more: the
-	 * destination reads no more then, and bytes it never reads would
-	 * turn its close into a reset, which can discard its RESULT. */
+	/* After its last word (the source's COMMIT, the destination's
+	 * OUTCOME) a side sends nothing more: the peer reads no more then,
+	 * and bytes it never reads would turn its close into a reset. */
 	struct pollfd p = {.fd = s->main_fd, .events = POLLOUT};
-	if (!atomic_load(&s->src.complete_sent) && poll(&p, 1, 0) == 1 && (p.revents & POLLOUT)) {
+	if (!atomic_load(&s->hb_stop) && poll(&p, 1, 0) == 1 && (p.revents & POLLOUT)) {
 		ssize_t w = send(s->main_fd, buf, sizeof(buf), MSG_NOSIGNAL | MSG_DONTWAIT);
 		/* POLLOUT means room for far more than 16 bytes, so this is
 		 * not expected; but a message cut short would garble the
@@ -136,6 +136,19 @@ static void expire(livemig_session *s)
 			      limit, phase, expected, (unsigned long long)s->p.downtime_limit_ms);
 }
 
+/* The guest has been stopped for downtime-limit plus switchover-timeout
+ * and the destination has not confirmed: the source takes the guest back
+ * (lm_source_main resumes it), unless it has begun to commit. */
+static void switchover_expire(livemig_session *s)
+{
+	lm_fail_before_commit(s, -ETIMEDOUT,
+			      "switchover: the destination did not confirm within %llu ms of the "
+			      "guest's stop (downtime-limit %llu + switchover-timeout %llu ms)",
+			      (unsigned long long)(s->p.downtime_limit_ms + s->p.switchover_timeout_ms),
+			      (unsigned long long)s->p.downtime_limit_ms,
+			      (unsigned long long)s->p.switchover_timeout_ms);
+}
+
 static void timedwait_until(livemig_session *s, uint64_t until_ns)
 {
 	/* lm_now_ns and s->cond both run on CLOCK_MONOTONIC. */
@@ -149,6 +162,7 @@ static void *watchdog_main(void *arg)
 	livemig_session *s = arg;
 	uint64_t every = lm_heartbeat_ns(s->p.net_timeout_s), deadline = s->deadline;
 	uint64_t next_beat = 0; /* 0 = not armed yet */
+	bool switchover_checked = false;
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->wd_stop && !lm_quit(s)) {
@@ -157,6 +171,14 @@ static void *watchdog_main(void *arg)
 			deadline = 0; /* once: it may find the outcome no longer ours */
 			pthread_mutex_unlock(&s->lock);
 			expire(s);
+			pthread_mutex_lock(&s->lock);
+			continue;
+		}
+		uint64_t stop_by = switchover_checked ? 0 : s->src.switchover_deadline;
+		if (stop_by && now >= stop_by) {
+			switchover_checked = true;
+			pthread_mutex_unlock(&s->lock);
+			switchover_expire(s);
 			pthread_mutex_lock(&s->lock);
 			continue;
 		}
@@ -174,6 +196,8 @@ static void *watchdog_main(void *arg)
 		uint64_t wake = next_beat ? next_beat : now + every;
 		if (deadline && deadline < wake)
 			wake = deadline;
+		if (stop_by && stop_by < wake)
+			wake = stop_by;
 		timedwait_until(s, wake);
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -302,6 +302,13 @@ static const struct lm_param params[LM_P_COUNT] = {
 			"TCP_USER_TIMEOUT derive from it); each side uses its own",
 		FIELD(net_timeout_s),
 	},
+	[LM_P_SWITCHOVER_TIMEOUT] = {
+		.name = "switchover-timeout", .type = T_UINT, .min = 100, .max = 3600000,
+		.def = "5000", .unit = "ms", .sides = SRC,
+		.help = "once the guest stops, the destination must confirm within "
+			"downtime-limit plus this, or the source resumes the guest and fails",
+		FIELD(switchover_timeout_ms),
+	},
 	/* Test hooks: see docs/design.md. */
 	[LM_P_X_NO_BARRIER] = {
 		.name = "x-no-barrier", .type = T_BOOL, .def = "off", .sides = SRC | DST,
@@ -328,6 +335,19 @@ static const struct lm_param params[LM_P_COUNT] = {
 		.what = "LINK,LZ4,ZSTD[,ZSTD_HI] in bytes/s", .sides = SRC, .hidden = true,
 		.help = "auto's link and compressor speeds per channel, fixed (0 = measure)",
 		FIELD(x_auto), .set = auto_speeds_set, .get = auto_speeds_get,
+	},
+	[LM_P_X_STALL_SWITCHOVER] = {
+		.name = "x-stall-switchover", .type = T_UINT, .min = 0, .max = 600000, .def = "0",
+		.unit = "ms", .sides = DST, .hidden = true,
+		.help = "after COMPLETE, wait this long before verifying and answering RESULT",
+		FIELD(x_stall_switchover_ms),
+	},
+	[LM_P_X_LOSE_COMMIT] = {
+		.name = "x-lose-commit", .type = T_ENUM, .values = "off|once|always",
+		.what = "mode", .def = "off", .sides = SRC, .hidden = true,
+		.help = "COMMIT counts as sent and is not; always: nor is it sent again on a "
+			"resolving connection",
+		FIELD(x_lose_commit),
 	},
 	[LM_P_CAP_MULTIFD] = {
 		/* Always on: livemig is multifd only.  Accepted for QEMU users. */

@@ -262,7 +262,7 @@ static void shutdown_all(livemig_session *s)
 	 * not be lost to a reset. */
 	if (s->main_fd >= 0)
 		shutdown(s->main_fd, SHUT_WR);
-	if (s->dst.listen_fd >= 0)
+	if (s->dst.listen_fd >= 0 && !s->dst.keep_listening)
 		shutdown(s->dst.listen_fd, SHUT_RDWR);
 	for (unsigned i = 0; i < s->nch; i++)
 		if (s->ch[i].fd >= 0)
@@ -286,14 +286,13 @@ static void send_now(livemig_session *s, const struct lm_msg *m)
 	}
 }
 
-/* before_commit: not once the source has sent its final digest (checked
- * under the lock that source_run sets complete_sent under); returns 0
- * then. */
+/* before_commit: not once the source has begun to commit (checked under
+ * the lock that source.c sets commit_started under); returns 0 then. */
 static int latch(livemig_session *s, int code, const char *msg, bool peer, bool before_commit)
 {
 	bool first;
 	pthread_mutex_lock(&s->lock);
-	if (before_commit && atomic_load(&s->src.complete_sent)) {
+	if (before_commit && atomic_load(&s->src.commit_started)) {
 		pthread_mutex_unlock(&s->lock);
 		return 0;
 	}
@@ -305,8 +304,9 @@ static int latch(livemig_session *s, int code, const char *msg, bool peer, bool 
 	atomic_store(&s->quit, true);
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
-	if (first && !peer && code != -ECANCELED) {
-		/* Tell the peer why before the sockets go down. */
+	if (first && !peer && code != -ECANCELED && !atomic_load(&s->src.commit_started)) {
+		/* Tell the peer why before the sockets go down - not once the
+		 * source committed: the outcome is the destination's then. */
 		struct lm_msg m = {.type = LM_MSG_ERROR, .error.code = code};
 		snprintf(m.error.text, sizeof(m.error.text), "%s", msg);
 		send_now(s, &m);
@@ -400,12 +400,12 @@ int lm_fail_peer(livemig_session *s, int code, const char *msg)
 
 void livemig_cancel(livemig_session *s)
 {
-	/* Once the source has sent COMPLETE the destination may already run
-	 * the guest: cancelling now could leave it running on both sides. */
+	/* Once the source has begun to commit the destination may run the
+	 * guest: cancelling now could leave it running on both sides. */
 	if (!s || !started(s))
 		return;
 	pthread_mutex_lock(&s->lock);
-	bool no = lm_quit(s) || atomic_load(&s->src.complete_sent);
+	bool no = lm_quit(s) || atomic_load(&s->src.commit_started);
 	if (!no)
 		atomic_store(&s->quit, true); /* the control thread sees it before COMPLETE */
 	pthread_mutex_unlock(&s->lock);
@@ -416,16 +416,39 @@ void livemig_cancel(livemig_session *s)
 	latch(s, -ECANCELED, "migration cancelled", false, false);
 }
 
-int lm_send_msg(livemig_session *s, const struct lm_msg *m)
+int lm_write_msg_fd(int fd, const struct lm_msg *m)
 {
 	uint8_t buf[LM_MSG_HDR_SIZE + LM_MSG_BODY_MAX];
 	int n = lm_msg_encode(m, buf, sizeof(buf));
-	if (n < 0)
-		return n;
+	return n < 0 ? n : lm_write_full(fd, buf, (size_t)n);
+}
+
+int lm_send_msg(livemig_session *s, const struct lm_msg *m)
+{
 	pthread_mutex_lock(&s->main_tx);
-	int r = lm_write_full(s->main_fd, buf, (size_t)n);
+	int r = lm_write_msg_fd(s->main_fd, m);
 	pthread_mutex_unlock(&s->main_tx);
 	return r;
+}
+
+int lm_read_msg_fd(int fd, unsigned timeout_s, struct lm_msg *m, const char **why)
+{
+	uint8_t hdr[LM_MSG_HDR_SIZE], payload[LM_MSG_MAX_PAYLOAD];
+	struct lm_msg_hdr h;
+	int r;
+	*why = "malformed message";
+	lm_set_timeout(fd, (int)timeout_s);
+	if ((r = lm_read_full(fd, hdr, sizeof(hdr), NULL)))
+		return r;
+	if (lm_msg_hdr_decode(hdr, &h, why))
+		return -EPROTO;
+	if ((r = lm_read_full(fd, payload, h.len, NULL)))
+		return r;
+	if (lm_msg_check_crc(hdr, payload, h.len)) {
+		*why = "message checksum mismatch";
+		return -EPROTO;
+	}
+	return lm_msg_decode(h.type, payload, h.len, m, why);
 }
 
 /*
@@ -468,6 +491,7 @@ static int read_main(livemig_session *s, void *buf, size_t len, bool *eof, uint6
 		ssize_t n = recv(s->main_fd, (uint8_t *)buf + got, len - got, MSG_DONTWAIT);
 		if (n == 0) {
 			*eof = !got;
+			s->main_eof = true;
 			return -ECONNRESET;
 		}
 		if (n < 0) {
@@ -731,9 +755,10 @@ void lm_ctl_finish(livemig_session *s, int r)
 	if (!s->t_end)
 		s->t_end = lm_now_ns();
 	s->cpu_ctl = lm_thread_cpu_seconds();
-	atomic_store(&s->status, r == 0		  ? LIVEMIG_STATUS_COMPLETED
-				 : r == -ECANCELED ? LIVEMIG_STATUS_CANCELLED
-						   : LIVEMIG_STATUS_FAILED);
+	atomic_store(&s->status, r == 0			  ? LIVEMIG_STATUS_COMPLETED
+				 : s->unknown		  ? LIVEMIG_STATUS_UNKNOWN
+				 : r == -ECANCELED	  ? LIVEMIG_STATUS_CANCELLED
+							  : LIVEMIG_STATUS_FAILED);
 }
 
 static void chan_free(struct lm_chan *c)
@@ -762,9 +787,11 @@ int livemig_wait(livemig_session *s)
 		pthread_join(s->ctl, NULL);
 		s->waited = true;
 	}
-	return atomic_load(&s->status) == LIVEMIG_STATUS_COMPLETED ? 0
-	       : s->err_code					 ? s->err_code
-								 : -EIO;
+	enum livemig_status st = atomic_load(&s->status);
+	return st == LIVEMIG_STATUS_COMPLETED ? 0
+	       : st == LIVEMIG_STATUS_UNKNOWN ? LM_OUTCOME_UNKNOWN
+	       : s->err_code		      ? s->err_code
+					      : -EIO;
 }
 
 const char *livemig_last_error(livemig_session *s)
@@ -779,9 +806,9 @@ const char *livemig_last_error(livemig_session *s)
 
 const char *livemig_status_name(enum livemig_status st)
 {
-	static const char *const names[] = {"none",	 "setup",  "active",   "device",
-					    "completed", "failed", "cancelled"};
-	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
+	static const char *const names[] = {"none",	 "setup",  "active",    "device",
+					    "completed", "failed", "cancelled", "unknown"};
+	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "invalid";
 }
 
 int livemig_ram_get(livemig_session *s, unsigned idx, const char **name, void **host,

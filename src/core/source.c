@@ -14,19 +14,22 @@
  * counters) and the hash entries of the pages it sends in a pass.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/internal.h"
 #include "util/util.h"
 
-static int send_hello(livemig_session *s, int fd, unsigned channel)
+static int send_hello(livemig_session *s, int fd, unsigned channel, uint16_t flags)
 {
 	struct lm_hello h = {.version = LM_WIRE_VERSION,
 			     .channel = (uint16_t)channel,
-			     .nchannels = (uint16_t)s->p.channels};
+			     .nchannels = (uint16_t)s->p.channels,
+			     .flags = flags};
 	uint8_t buf[LM_HELLO_SIZE];
 	memcpy(h.uuid, s->uuid, sizeof(h.uuid));
 	lm_hello_encode(&h, buf);
@@ -59,14 +62,14 @@ static int connect_all(livemig_session *s)
 		return fd;
 	lm_set_fd(s, &s->main_fd, fd);
 	s->main_rx = lm_now_ns(); /* the silence on the main channel counts from here */
-	if (send_hello(s, fd, 0))
+	if (send_hello(s, fd, 0, 0))
 		return lm_fail(s, -ECONNRESET, "main channel: hello failed");
 	for (unsigned i = 0; i < s->p.channels; i++) {
 		fd = connect_one(s, i + 1);
 		if (fd < 0)
 			return fd;
 		lm_set_fd(s, &s->ch[i].fd, fd);
-		if (send_hello(s, fd, i + 1))
+		if (send_hello(s, fd, i + 1, 0))
 			return lm_fail(s, -ECONNRESET, "channel %u: hello failed", i + 1);
 	}
 	return lm_quit(s) ? lm_err(s) : 0;
@@ -381,20 +384,29 @@ static void *return_path_main(void *arg)
 				m.iteration, s->src.acked_iteration);
 			break;
 		}
-		/* RESULT answers COMPLETE: before it, the destination has no
-		 * verdict to give. */
-		if (m.type != LM_MSG_RESULT || !atomic_load(&s->src.complete_sent)) {
+		/* RESULT answers COMPLETE, once; OUTCOME answers COMMIT and is
+		 * the destination's last word. */
+		pthread_mutex_lock(&s->lock);
+		bool result = m.type == LM_MSG_RESULT && atomic_load(&s->src.complete_sent) &&
+			      !s->src.result_ready;
+		bool outcome = m.type == LM_MSG_OUTCOME && atomic_load(&s->src.commit_started);
+		if (result) {
+			s->src.result_ready = true;
+			s->src.result_ok = m.result.ok;
+			s->src.result_digest = m.result.digest;
+			s->src.cpu_remote = (double)m.result.cpu_us / 1e6;
+		} else if (outcome) {
+			s->src.outcome_ready = true;
+			s->src.outcome_committed = m.committed;
+		}
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		if (outcome)
+			break;
+		if (!result) {
 			lm_fail(s, -EPROTO, "main channel: unexpected message %u", m.type);
 			break;
 		}
-		pthread_mutex_lock(&s->lock);
-		s->src.result_ready = true;
-		s->src.result_ok = m.result.ok;
-		s->src.result_digest = m.result.digest;
-		s->src.cpu_remote = (double)m.result.cpu_us / 1e6;
-		pthread_cond_broadcast(&s->cond);
-		pthread_mutex_unlock(&s->lock);
-		break; /* the destination closes the connection next */
 	}
 	return NULL;
 }
@@ -433,6 +445,8 @@ static uint64_t *all_pages(livemig_session *s, size_t *n)
 	*n = k;
 	return w;
 }
+
+static int commit(livemig_session *s);
 
 static int source_run(livemig_session *s)
 {
@@ -480,6 +494,9 @@ static int source_run(livemig_session *s)
 	pthread_mutex_lock(&s->lock);
 	s->src.t_stop = lm_now_ns();
 	s->src.precopy_bytes = wire_bytes(s);
+	s->src.switchover_deadline =
+		s->src.t_stop + (s->p.downtime_limit_ms + s->p.switchover_timeout_ms) * 1000000ull;
+	pthread_cond_broadcast(&s->cond); /* the watchdog owns it */
 	pthread_mutex_unlock(&s->lock);
 	atomic_store(&s->status, LIVEMIG_STATUS_DEVICE);
 	w = NULL;
@@ -495,23 +512,15 @@ static int source_run(livemig_session *s)
 	s->digest = m.complete.digest;
 	if (unsent)
 		return lm_fail(s, -EIO, "%llu pages were never sent", (unsigned long long)unsent);
-	/* The point of no return: from here the destination may take over
-	 * the guest, so a cancel no longer applies (livemig_cancel checks
-	 * this under the same lock). */
-	pthread_mutex_lock(&s->lock);
-	bool cancelled = lm_quit(s);
-	if (!cancelled)
-		atomic_store(&s->src.complete_sent, true);
-	pthread_mutex_unlock(&s->lock);
-	if (cancelled)
-		return lm_err(s);
+	atomic_store(&s->src.complete_sent, true);
 	if (lm_send_msg(s, &m))
 		return lm_fail(s, -ECONNRESET, "main channel: cannot send digest");
 
+	/* RESULT, within the switchover deadline (the watchdog's). */
 	pthread_mutex_lock(&s->lock);
 	while (!s->src.result_ready && !lm_quit(s))
 		pthread_cond_wait(&s->cond, &s->lock);
-	bool ready = s->src.result_ready; /* then the return path writes no more */
+	bool ready = s->src.result_ready; /* then the return path writes it no more */
 	pthread_mutex_unlock(&s->lock);
 	if (!ready)
 		return lm_err(s);
@@ -520,6 +529,160 @@ static int source_run(livemig_session *s)
 	s->verify = s->src.result_ok && same;
 	if (!s->verify)
 		return lm_fail(s, -EIO, "destination image differs from the source (digest mismatch)");
+	return commit(s);
+}
+
+/*
+ * What the destination did, asked on a new connection (a RESOLVE hello,
+ * then msg: COMMIT to hand the guest over, CANCEL to take it back):
+ * *committed is its answer.  0, or -errno when the destination could not
+ * be reached or did not answer within net-timeout.
+ */
+static int resolve_once(livemig_session *s, uint16_t msg, bool *committed)
+{
+	char err[256];
+	const char *why;
+	struct lm_msg m;
+	int fd = lm_connect(&s->addr, s->p.net_timeout_s, NULL, err, sizeof(err));
+	if (fd < 0)
+		return fd;
+	int r = send_hello(s, fd, 0, LM_HELLO_RESOLVE);
+	if (!r)
+		r = lm_write_msg_fd(fd, &(struct lm_msg){.type = msg});
+	if (!r)
+		r = lm_read_msg_fd(fd, s->p.net_timeout_s, &m, &why);
+	if (!r && m.type != LM_MSG_OUTCOME)
+		r = -EPROTO;
+	close(fd);
+	if (!r)
+		*committed = m.committed;
+	return r;
+}
+
+/*
+ * COMMIT went out but its OUTCOME did not come: the destination may never
+ * have read it (it waits, in doubt) or may run the guest.  Tells it again
+ * on new connections, one a second for 3 x net-timeout (the destination
+ * waits in doubt for as long from when it noticed).
+ */
+static int resolve_commit(livemig_session *s)
+{
+	char cause[256];
+	if (lm_quit(s))
+		snprintf(cause, sizeof(cause), "%s", livemig_last_error(s));
+	else
+		snprintf(cause, sizeof(cause), "none within net-timeout, %u s", s->p.net_timeout_s);
+	lm_log(s, 1, "switchover: no answer to COMMIT (%s); telling the destination again",
+	       cause);
+	uint64_t until = lm_now_ns() + 3ull * s->p.net_timeout_s * 1000000000ull;
+	int r = -ENOTCONN;
+	if (!strcmp(s->p.x_lose_commit, "always"))
+		until = 0; /* the test hook: not even once */
+	while (lm_now_ns() < until) {
+		uint64_t t0 = lm_now_ns();
+		bool committed;
+		if (!(r = resolve_once(s, LM_MSG_COMMIT, &committed))) {
+			if (committed) {
+				lm_log(s, 1, "switchover: the destination confirmed COMMIT");
+				return 0;
+			}
+			/* It decided alone that the source never committed
+			 * (it saw the main channel close before COMMIT). */
+			return lm_fail(s, -EIO, "the destination discarded its image");
+		}
+		uint64_t spent = lm_now_ns() - t0;
+		if (spent < 1000000000ull) {
+			struct timespec ts = {0, (long)(1000000000ull - spent)};
+			nanosleep(&ts, NULL);
+		}
+	}
+	lm_log(s, 0, "outcome unknown: COMMIT was sent, the destination did not confirm it (%s; "
+		     "last try: %s); the guest stays stopped here (resume-source resumes it once "
+		     "the destination says it does not run it)",
+	       cause, strerror(-r));
+	s->unknown = true;
+	lm_fail(s, LM_OUTCOME_UNKNOWN, "switchover: COMMIT sent, the destination did not confirm "
+		"it (%s)", cause);
+	return LM_OUTCOME_UNKNOWN;
+}
+
+/* The test hook x-lose-commit: COMMIT counts as written and is not, as
+ * when the link dies right after the write: the main channel is reset (a
+ * clean close would tell the destination that no COMMIT is coming) and
+ * the end of a closed socket pair takes its place. */
+static int lose_commit(livemig_session *s)
+{
+	lm_log(s, 1, "x-lose-commit: COMMIT not sent, the main channel reset");
+	struct linger l = {.l_onoff = 1, .l_linger = 0};
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ||
+	    setsockopt(s->main_fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) ||
+	    dup2(sv[0], s->main_fd) < 0)
+		return -errno;
+	close(sv[0]);
+	close(sv[1]); /* what the return path reads now ends at once */
+	return 0;
+}
+
+/*
+ * The point of no return.  From here no cancel, timeout or switchover
+ * deadline applies (they check commit_started under the same lock); once
+ * COMMIT is written whole the guest is the destination's and is never
+ * resumed here.  A COMMIT that could not be written leaves the destination
+ * without it: the guest resumes here.
+ */
+static int commit(livemig_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool go = !lm_quit(s);
+	if (go)
+		atomic_store(&s->src.commit_started, true);
+	pthread_mutex_unlock(&s->lock);
+	if (!go)
+		return lm_err(s);
+	atomic_store(&s->hb_stop, true); /* COMMIT is the last thing we send */
+	int r = strcmp(s->p.x_lose_commit, "off") ? lose_commit(s)
+				   : lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_COMMIT});
+	if (r)
+		return lm_fail(s, r, "main channel: cannot send COMMIT: %s", strerror(-r));
+	s->src.committed = true;
+
+	/* OUTCOME, within net-timeout: the destination answers at once. */
+	uint64_t until = lm_now_ns() + s->p.net_timeout_s * 1000000000ull;
+	struct timespec ts = {.tv_sec = (time_t)(until / 1000000000ull),
+			      .tv_nsec = (long)(until % 1000000000ull)};
+	pthread_mutex_lock(&s->lock);
+	while (!s->src.outcome_ready && !lm_quit(s) &&
+	       pthread_cond_timedwait(&s->cond, &s->lock, &ts) != ETIMEDOUT)
+		;
+	bool ready = s->src.outcome_ready, theirs = s->src.outcome_committed;
+	pthread_mutex_unlock(&s->lock);
+	if (!ready)
+		return resolve_commit(s);
+	return theirs ? 0 : lm_fail(s, -EIO, "the destination discarded its image");
+}
+
+int livemig_resume_source(livemig_session *s)
+{
+	if (!s || s->role != LIVEMIG_SOURCE || !s->waited ||
+	    atomic_load(&s->status) != LIVEMIG_STATUS_UNKNOWN)
+		return -EINVAL;
+	bool committed;
+	int r = resolve_once(s, LM_MSG_CANCEL, &committed);
+	if (r) {
+		lm_log(s, 0, "resume-source refused: the destination cannot be asked (%s) and may "
+			     "run the guest", strerror(-r));
+		return -EHOSTUNREACH;
+	}
+	if (committed) {
+		lm_log(s, 0, "resume-source refused: the destination runs the guest");
+		atomic_store(&s->status, LIVEMIG_STATUS_COMPLETED);
+		return -EBUSY;
+	}
+	s->src.guest.resume(s->src.guest_opaque);
+	s->src.guest_stopped = false;
+	atomic_store(&s->status, LIVEMIG_STATUS_FAILED);
+	lm_log(s, 1, "resume-source: the destination discarded its image; the guest runs here");
 	return 0;
 }
 
@@ -528,21 +691,13 @@ void *lm_source_main(void *arg)
 	livemig_session *s = arg;
 	int r = source_run(s);
 
-	/* A failed or cancelled migration leaves the guest running here --
-	 * unless the final digest went out and the destination did not say
-	 * FAIL: it may then run the guest itself, and two running copies are
-	 * worse than a stopped one.  The embedder resolves that case. */
-	if (r && s->src.guest_stopped) {
-		pthread_mutex_lock(&s->lock); /* the return path may still run */
-		bool refused = s->peer_error || (s->src.result_ready && !s->src.result_ok);
-		pthread_mutex_unlock(&s->lock);
-		if (!atomic_load(&s->src.complete_sent) || refused) {
-			s->src.guest.resume(s->src.guest_opaque);
-			s->src.guest_stopped = false;
-		} else {
-			lm_log(s, 0, "outcome unknown after the final digest: the guest stays "
-				     "stopped; ask the destination whether it runs it");
-		}
+	/* A failed or cancelled migration leaves the guest running here: the
+	 * destination runs it only after COMMIT.  Once COMMIT went out and
+	 * no answer came the guest stays stopped (two running copies are
+	 * worse than a stopped one): livemig_resume_source() settles it. */
+	if (r && !s->unknown && s->src.guest_stopped) {
+		s->src.guest.resume(s->src.guest_opaque);
+		s->src.guest_stopped = false;
 	}
 	if (s->src.live)
 		lm_precopy_end(s);

@@ -292,10 +292,14 @@ int lm_msg_encode(const struct lm_msg *m, uint8_t *out, size_t cap)
 	case LM_MSG_READY:
 	case LM_MSG_CANCEL:
 	case LM_MSG_HEARTBEAT:
+	case LM_MSG_COMMIT:
 		break;
 	case LM_MSG_ITER:
 	case LM_MSG_ITER_ACK:
 		lm_put_u32(&b, m->iteration);
+		break;
+	case LM_MSG_OUTCOME:
+		lm_put_u8(&b, m->committed);
 		break;
 	case LM_MSG_COMPLETE:
 		lm_put_u32(&b, m->complete.iteration);
@@ -348,6 +352,8 @@ static const struct {
 	[LM_MSG_CANCEL] = {NULL, "CANCEL with a payload"},
 	[LM_MSG_ITER_ACK] = {"short ITER_ACK", "ITER_ACK has trailing bytes"},
 	[LM_MSG_HEARTBEAT] = {NULL, "HEARTBEAT with a payload"},
+	[LM_MSG_COMMIT] = {NULL, "COMMIT with a payload"},
+	[LM_MSG_OUTCOME] = {"short OUTCOME", "OUTCOME has trailing bytes"},
 };
 
 static int params_decode(struct lm_buf *b, struct lm_msg_params *p, const char **why)
@@ -406,7 +412,15 @@ int lm_msg_decode(uint16_t type, const uint8_t *in, size_t len, struct lm_msg *m
 	case LM_MSG_READY:
 	case LM_MSG_CANCEL:
 	case LM_MSG_HEARTBEAT:
+	case LM_MSG_COMMIT:
 		break;
+	case LM_MSG_OUTCOME: {
+		uint8_t c = lm_get_u8(&b);
+		m->committed = c;
+		if (!b.bad && c > 1)
+			r = reject(why, "OUTCOME neither 0 nor 1");
+		break;
+	}
 	case LM_MSG_ITER:
 	case LM_MSG_ITER_ACK:
 		m->iteration = lm_get_u32(&b);

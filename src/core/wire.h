@@ -115,6 +115,8 @@ enum lm_msg_type {
 	LM_MSG_CANCEL = 7,   /* src->dst: discard everything */
 	LM_MSG_ITER_ACK = 8, /* dst->src: every receiver has passed SYNC k (u32 k) */
 	LM_MSG_HEARTBEAT = 9, /* either way, after PARAMS: "still here" (see liveness.c) */
+	LM_MSG_COMMIT = 10,  /* src->dst, after RESULT OK: the source stops for good */
+	LM_MSG_OUTCOME = 11, /* dst->src: the destination's final word (u8 committed) */
 	LM_MSG_MAX
 };
 
@@ -130,7 +132,7 @@ int lm_msg_check_crc(const uint8_t hdr[LM_MSG_HDR_SIZE], const void *payload, ui
 
 /*
  * A control message, host side: its type and the body that type carries
- * (READY, CANCEL and HEARTBEAT carry none).  Page size and reserved fields are not
+ * (READY, CANCEL, HEARTBEAT and COMMIT carry none).  Page size and reserved fields are not
  * here: the encoder writes them, the decoder checks them.
  */
 struct lm_msg_block {
@@ -167,6 +169,8 @@ struct lm_msg {
 		struct lm_msg_complete complete;
 		struct lm_msg_result result;
 		struct lm_msg_error error;
+		bool committed;     /* OUTCOME: 1 = the destination runs the guest,
+				     * 0 = it discarded its image */
 	};
 };
 

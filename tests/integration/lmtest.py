@@ -75,6 +75,13 @@ def finish(proc, timeout=120):
     return proc.returncode, out, err
 
 
+# What `livemig source` prints when its guest ran on after a failure with
+# its memory exactly as it wrote it (every page's stamp checked), and when
+# it stayed stopped (migrated, or outcome unknown).
+GUEST_RAN_ON = "was running at the end; every page's stamp is intact"
+GUEST_STOPPED = "was stopped at the end; every page's stamp is intact"
+
+
 def run_source(uri, *args, timeout=120):
     cmd = [LIVEMIG, "source", "--connect", uri, "--no-progress"] + list(args)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

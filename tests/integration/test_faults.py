@@ -58,7 +58,7 @@ if (c.check(rc == 1 and drc == 1, "%s: exit %s/%s\n%s\n%s" % (name, rc, drc, err
                     "%s: source says %r" % (name, err))
         and c.check("source reported: timeout: not done within 3 s" in derr,
                     "%s: destination says %r" % (name, derr))
-        and c.check("the guest wrote" in err, "%s: the guest did not run on" % name)):
+        and c.check(t.GUEST_RAN_ON in err, "%s: the guest did not run on" % name)):
     print("ok: %s: source exit 1 after %.1f s: %s" % (name, dt, last_line(err)))
 
 
@@ -121,7 +121,7 @@ def stopped(which):
             and check_time(name + " (after SIGCONT)", sdt, 2.0)
             and c.check("reported: main channel: peer silent" in serr
                         or "connection closed" in serr, "%s: after SIGCONT %r" % (name, serr))
-            and c.check("the guest wrote" in err, "%s: the guest did not run on" % name)):
+            and c.check(t.GUEST_RAN_ON in err, "%s: the guest did not run on" % name)):
         print("ok: %s: the other side exits 1 %.1f s after SIGSTOP: %s; the stopped one "
               "exits 1 %.1f s after SIGCONT: %s" % (name, dt, last_line(oerr), sdt,
                                                    last_line(serr)))
@@ -161,7 +161,7 @@ def killed_or_reset(name, act, expect):
         ok = ok and c.check(r == 1, "%s: %s exit %s\n%s" % (name, who, r, e))
         ok = ok and check_time("%s (%s)" % (name, who), when, 2.0)
         ok = ok and c.check(expect in e, "%s: %s says %r" % (name, who, e))
-    ok = ok and c.check(rc == -9 or "the guest wrote" in err, "%s: the guest did not run on" % name)
+    ok = ok and c.check(rc == -9 or t.GUEST_RAN_ON in err, "%s: the guest did not run on" % name)
     ok = ok and c.check(not os.path.exists(dump), "%s: the destination wrote an image" % name)
     if ok:
         print("ok: %s: %s" % (name, "; ".join("%s exit 1 after %.1f s: %s" % (who, when, last_line(e))
@@ -299,7 +299,7 @@ def link_case(name, cut_s, net_timeout, expect_ok):
             and check_time(name + " (destination)", ddt, upper)
             and c.check(silent in err, "%s: source says %r" % (name, err))
             and c.check(silent in derr, "%s: destination says %r" % (name, derr))
-            and c.check("the guest wrote" in err, "%s: the guest did not run on" % name)):
+            and c.check(t.GUEST_RAN_ON in err, "%s: the guest did not run on" % name)):
         print("ok: %s: source exit 1 after %.1f s: %s; destination exit 1 after %.1f s: %s"
               % (name, dt, last_line(err), ddt, last_line(derr)))
 

@@ -213,16 +213,49 @@ static void test_watchdog(void)
 	close(sv[1]);
 	livemig_session_free(s);
 
-	/* Once the final digest went out the outcome is the destination's:
-	 * the deadline changes nothing. */
+	/* Once the source has begun to commit the outcome is the
+	 * destination's: the deadline changes nothing. */
 	s = session(LIVEMIG_SOURCE, "10", "1", sv);
 	atomic_store(&s->src.complete_sent, true);
+	atomic_store(&s->src.commit_started, true);
 	CHECK(lm_watchdog_start(s) == 0);
 	usleep(1300000);
 	lm_watchdog_stop(s);
 	CHECK(!lm_quit(s));
 	close(sv[1]);
 	livemig_session_free(s);
+
+	/* The switchover deadline: downtime-limit + switchover-timeout from
+	 * the guest's stop, not before; and not once the commit began. */
+	for (int committing = 0; committing < 2; committing++) {
+		s = session(LIVEMIG_SOURCE, "10", "0", sv);
+		s->p.downtime_limit_ms = 200;
+		s->p.switchover_timeout_ms = 300;
+		atomic_store(&s->status, LIVEMIG_STATUS_DEVICE);
+		atomic_store(&s->src.commit_started, committing);
+		CHECK(lm_watchdog_start(s) == 0);
+		uint64_t t0 = lm_now_ns();
+		pthread_mutex_lock(&s->lock);
+		s->src.switchover_deadline = t0 + 500000000ull;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		usleep(400000);
+		CHECK(!lm_quit(s));
+		usleep(300000);
+		lm_watchdog_stop(s);
+		if (committing) {
+			CHECK(!lm_quit(s));
+		} else {
+			CHECK(lm_quit(s) && lm_err(s) == -ETIMEDOUT);
+			CHECKF(!strcmp(livemig_last_error(s),
+				       "switchover: the destination did not confirm within 500 ms "
+				       "of the guest's stop (downtime-limit 200 + switchover-timeout "
+				       "300 ms)"),
+			       "%s", livemig_last_error(s));
+		}
+		close(sv[1]);
+		livemig_session_free(s);
+	}
 }
 
 int main(void)

@@ -369,9 +369,10 @@ static void test_small_msgs(void)
 	struct lm_msg out;
 	uint8_t b[40] = {0};
 
-	/* READY, CANCEL and HEARTBEAT: nothing at all. */
-	static const uint16_t empty[] = {LM_MSG_READY, LM_MSG_CANCEL, LM_MSG_HEARTBEAT};
-	for (unsigned i = 0; i < 3; i++) {
+	/* READY, CANCEL, HEARTBEAT and COMMIT: nothing at all. */
+	static const uint16_t empty[] = {LM_MSG_READY, LM_MSG_CANCEL, LM_MSG_HEARTBEAT,
+					 LM_MSG_COMMIT};
+	for (unsigned i = 0; i < 4; i++) {
 		uint16_t t = empty[i];
 		struct lm_msg m = {.type = t};
 		CHECK(body_of(&m) == 0);
@@ -437,6 +438,22 @@ static void test_small_msgs(void)
 	b[1] = 0;
 	b[3] = 1;
 	CHECK(rejects(LM_MSG_RESULT, b, 28, "reserved") == 1);
+
+	/* OUTCOME: one byte, 0 or 1; COMMIT and OUTCOME are 10 and 11 on
+	 * the wire. */
+	for (int v = 0; v < 2; v++) {
+		struct lm_msg o = {.type = LM_MSG_OUTCOME, .committed = v};
+		CHECK(body_of(&o) == 1 && BODY[0] == v && lm_rd16(mbuf + 4) == 11);
+		CHECK(round_trip(&o, &out) && out.committed == (v == 1));
+	}
+	CHECK(lm_msg_encode(&(struct lm_msg){.type = LM_MSG_COMMIT}, mbuf, sizeof(mbuf)) ==
+		      (int)LM_MSG_HDR_SIZE && lm_rd16(mbuf + 4) == 10);
+	b[0] = 1;
+	CHECK(rejects(LM_MSG_OUTCOME, b, 0, "short OUTCOME") == 1);
+	CHECK(rejects(LM_MSG_OUTCOME, b, 2, "trailing") == 1);
+	b[0] = 2;
+	CHECK(rejects(LM_MSG_OUTCOME, b, 1, "neither") == 1);
+	b[0] = 0;
 
 	/* Not a message type. */
 	CHECK(rejects(0, b, 0, "unknown") == 1);

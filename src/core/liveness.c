@@ -68,11 +68,10 @@ const char *lm_phase(livemig_session *s, char *buf, size_t len)
 
 int lm_fail_silent(livemig_session *s, unsigned channel)
 {
-	char phase[32], where[32] = "main channel";
+	char where[32] = "main channel";
 	if (channel)
 		snprintf(where, sizeof(where), "channel %u", channel);
-	return lm_fail(s, -ETIMEDOUT, "%s: peer silent for %u s in phase %s", where,
-		       s->p.net_timeout_s, lm_phase(s, phase, sizeof(phase)));
+	return lm_fail(s, -ETIMEDOUT, "%s: peer silent for %u s", where, s->p.net_timeout_s);
 }
 
 void lm_heartbeat_arm(livemig_session *s)
@@ -112,16 +111,13 @@ static void heartbeat(livemig_session *s)
  * wait for RESULT is bounded by net-timeout). */
 static void expire(livemig_session *s)
 {
-	char buf[32];
-	const char *phase = lm_phase(s, buf, sizeof(buf));
 	unsigned long long limit = s->p.timeout_s;
 	pthread_mutex_lock(&s->lock);
 	bool converging = s->src.not_converged;
 	uint64_t need = lm_converge_need_ms(s->src.expected_downtime_ms);
 	pthread_mutex_unlock(&s->lock);
 	if (!converging) {
-		lm_fail_before_commit(s, -ETIMEDOUT, "timeout: not done within %llu s (phase %s)",
-				      limit, phase);
+		lm_fail_before_commit(s, -ETIMEDOUT, "timeout: not done within %llu s", limit);
 		return;
 	}
 	/* The last sync decided to go on: its estimate, with the margin
@@ -131,9 +127,9 @@ static void expire(livemig_session *s)
 		snprintf(expected, sizeof(expected), "%llu ms with its margin",
 			 (unsigned long long)need);
 	lm_fail_before_commit(s, -ETIMEDOUT,
-			      "timeout: did not converge within %llu s (phase %s): expected "
-			      "downtime %s, downtime-limit %llu ms",
-			      limit, phase, expected, (unsigned long long)s->p.downtime_limit_ms);
+			      "timeout: did not converge within %llu s: expected downtime %s, "
+			      "downtime-limit %llu ms",
+			      limit, expected, (unsigned long long)s->p.downtime_limit_ms);
 }
 
 /* The guest has been stopped for downtime-limit plus switchover-timeout

@@ -315,10 +315,17 @@ static int latch(livemig_session *s, int code, const char *msg, bool peer, bool 
 	return code;
 }
 
+/* A failure of this side: its message, then where it happened - the
+ * side and the phase ("(on the source, in phase pass 3)"); the connection
+ * is the message's own first words. */
 static int vfail(livemig_session *s, int code, bool before_commit, const char *fmt, va_list ap)
 {
-	char msg[512];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	char msg[LM_ERROR_TEXT_MAX + 1], phase[32];
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n >= 0 && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, " (on the %s, in phase %s)",
+			 s->role == LIVEMIG_SOURCE ? "source" : "destination",
+			 lm_phase(s, phase, sizeof(phase)));
 	return latch(s, code, msg, false, before_commit);
 }
 
@@ -413,7 +420,7 @@ void livemig_cancel(livemig_session *s)
 		return;
 	if (s->role == LIVEMIG_SOURCE)
 		send_now(s, &(struct lm_msg){.type = LM_MSG_CANCEL});
-	latch(s, -ECANCELED, "migration cancelled", false, false);
+	lm_fail(s, -ECANCELED, "migration cancelled");
 }
 
 int lm_write_msg_fd(int fd, const struct lm_msg *m)

@@ -54,7 +54,7 @@ drc, dout, derr = t.finish(dest, timeout=30)
 name = "timeout in the first pass"
 if (c.check(rc == 1 and drc == 1, "%s: exit %s/%s\n%s\n%s" % (name, rc, drc, err, derr))
         and check_time(name, dt, 5.0, 2.9)
-        and c.check("timeout: not done within 3 s (phase first pass)" in err,
+        and c.check("timeout: not done within 3 s (on the source, in phase first pass)" in err,
                     "%s: source says %r" % (name, err))
         and c.check("source reported: timeout: not done within 3 s" in derr,
                     "%s: destination says %r" % (name, derr))
@@ -81,7 +81,7 @@ def mute_destination(name, backlog_full):
     ls.close()
     if (c.check(rc == 1, "%s: exit %s\n%s" % (name, rc, err))
             and check_time(name, dt, 3.5, 1.9)
-            and c.check("timeout: not done within 2 s (phase setup)" in err,
+            and c.check("timeout: not done within 2 s (on the source, in phase setup)" in err,
                         "%s: source says %r" % (name, err))):
         print("ok: %s: source exit 1 after %.1f s: %s" % (name, dt, last_line(err)))
 

@@ -135,7 +135,7 @@ static void test_recv(void)
 	CHECK(lm_recv_msg(s, &m) == -ETIMEDOUT);
 	dt = now_s() - t0;
 	CHECKF(dt >= 0.9 && dt < 1.5, "%.3f s", dt);
-	CHECKF(!strcmp(livemig_last_error(s), "main channel: peer silent for 1 s in phase pass 2"),
+	CHECKF(!strcmp(livemig_last_error(s), "main channel: peer silent for 1 s (on the destination, in phase pass 2)"),
 	       "%s", livemig_last_error(s));
 	CHECK(lm_quit(s));
 	close(sv[1]);
@@ -190,7 +190,7 @@ static void test_watchdog(void)
 	pthread_mutex_unlock(&s->lock);
 	double dt = now_s() - t0;
 	CHECKF(dt >= 0.95 && dt < 1.5, "%.3f s", dt);
-	CHECKF(!strcmp(livemig_last_error(s), "timeout: not done within 1 s (phase setup)"), "%s",
+	CHECKF(!strcmp(livemig_last_error(s), "timeout: not done within 1 s (on the source, in phase setup)"), "%s",
 	       livemig_last_error(s));
 	lm_watchdog_stop(s);
 	close(sv[1]);
@@ -207,8 +207,8 @@ static void test_watchdog(void)
 	usleep(1300000);
 	lm_watchdog_stop(s);
 	CHECKF(!strcmp(livemig_last_error(s),
-		       "timeout: did not converge within 1 s (phase pass 3): expected downtime "
-		       "115 ms with its margin, downtime-limit 10 ms"),
+		       "timeout: did not converge within 1 s: expected downtime 115 ms with its "
+		       "margin, downtime-limit 10 ms (on the source, in phase pass 3)"),
 	       "%s", livemig_last_error(s));
 	close(sv[1]);
 	livemig_session_free(s);
@@ -250,7 +250,7 @@ static void test_watchdog(void)
 			CHECKF(!strcmp(livemig_last_error(s),
 				       "switchover: the destination did not confirm within 500 ms "
 				       "of the guest's stop (downtime-limit 200 + switchover-timeout "
-				       "300 ms)"),
+				       "300 ms) (on the source, in phase switchover)"),
 			       "%s", livemig_last_error(s));
 		}
 		close(sv[1]);

@@ -299,7 +299,8 @@ def link_case(name, cut_s, net_timeout, expect_ok):
             and check_time(name + " (destination)", ddt, upper)
             and c.check(silent in err, "%s: source says %r" % (name, err))
             and c.check(silent in derr, "%s: destination says %r" % (name, derr))
-            and c.check(t.GUEST_RAN_ON in err, "%s: the guest did not run on" % name)):
+            and c.check(t.GUEST_RAN_ON in err, "%s: the guest did not run on" % name)
+            and c.check(not os.path.exists(dd), "%s: the destination wrote an image" % name)):
         print("ok: %s: source exit 1 after %.1f s: %s; destination exit 1 after %.1f s: %s"
               % (name, dt, last_line(err), ddt, last_line(derr)))
 

@@ -97,7 +97,10 @@ def stopped(which):
     (or finding the connection gone)."""
     name = which + " stopped"
     uri = "tcp:127.0.0.1:%d" % t.free_port()
-    dest = t.start_dest(uri, "--set", "net-timeout=3")
+    dump = os.path.join(d, "stopped.bin")
+    if os.path.exists(dump):
+        os.unlink(dump)
+    dest = t.start_dest(uri, "--set", "net-timeout=3", dump=dump)
     src = source(uri, "--mem", "64M", "--fill", "random", "--dirty-rate", "4M",
                  "--set", "max-bandwidth=8M", "--set", "net-timeout=3")
     time.sleep(1.5)
@@ -121,7 +124,8 @@ def stopped(which):
             and check_time(name + " (after SIGCONT)", sdt, 2.0)
             and c.check("reported: main channel: peer silent" in serr
                         or "connection closed" in serr, "%s: after SIGCONT %r" % (name, serr))
-            and c.check(t.GUEST_RAN_ON in err, "%s: the guest did not run on" % name)):
+            and c.check(t.GUEST_RAN_ON in err, "%s: the guest did not run on" % name)
+            and c.check(not os.path.exists(dump), "%s: the destination wrote an image" % name)):
         print("ok: %s: the other side exits 1 %.1f s after SIGSTOP: %s; the stopped one "
               "exits 1 %.1f s after SIGCONT: %s" % (name, dt, last_line(oerr), sdt,
                                                    last_line(serr)))
@@ -187,11 +191,24 @@ killed_or_reset("destination killed", kill("destination"),
                 "connection closed on every channel: the destination exited or was killed")
 killed_or_reset("source killed", kill("source"),
                 "connection closed on every channel: the source exited or was killed")
+def reset_main_channel(dest, src, port):
+    # The oldest: the source connects the main channel first.
+    out = subprocess.run(["ss", "-Htn", "state", "established", "( sport = :%d )" % port],
+                         capture_output=True, text=True).stdout.split()
+    peers = sorted(int(w.rsplit(":", 1)[1]) for w in out if w.startswith("127.0.0.1:")
+                   and not w.endswith(":%d" % port))
+    subprocess.run(["ss", "-K", "-tn", "state", "established",
+                    "( sport = :%d and dport = :%d )" % (port, peers[0])], capture_output=True)
+
+
 if os.geteuid() != 0 or subprocess.run(["ss", "-K", "dport", "= :1"],
                                        capture_output=True).returncode:
     print("skip: resetting one connection needs root and ss -K")
 else:
     killed_or_reset("one channel reset", reset_last_channel, "channel")
+    # Both sides blame the main channel, not a multifd one that closed
+    # after it.
+    killed_or_reset("main channel reset", reset_main_channel, "main channel: ")
 
 
 # ---- the link: two network namespaces joined by a veth pair --------------------

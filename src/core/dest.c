@@ -229,6 +229,7 @@ static int adopt_params(livemig_session *s, const struct lm_msg_params *p)
 	src.channels = p->channels;
 	src.method = p->method;
 	src.zero_detect = p->zero_detect;
+	src.channel_recovery = p->channel_recovery;
 	lm_method_set_level(&src, p->method, p->level);
 	pthread_mutex_lock(&s->lock); /* the statistics read s->p */
 	int r = lm_params_match_source(&s->p, &src, why, sizeof(why));

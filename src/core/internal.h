@@ -54,6 +54,7 @@ enum lm_param_id {
 	LM_P_X_AUTO_SPEEDS,
 	LM_P_CAP_MULTIFD,        /* capabilities */
 	LM_P_CAP_AUTO_CONVERGE,
+	LM_P_CAP_CHANNEL_RECOVERY,
 	LM_P_COUNT
 };
 
@@ -71,6 +72,7 @@ struct lm_params {
 	uint64_t downtime_limit_ms;
 	uint64_t switchover_bw;      /* bytes/s, 0 = use measured */
 	bool auto_converge;
+	bool channel_recovery;       /* a lost multifd connection is replaced (both sides) */
 	char tracker[16];            /* "auto" or a tracker's name */
 	int throttle_threshold, throttle_initial, throttle_increment, throttle_max;
 	uint64_t timeout_s;          /* 0 = none */

@@ -80,6 +80,7 @@ static int negotiate(livemig_session *s)
 	p->method = s->p.method;
 	p->level = (uint8_t)lm_params_level(&s->p);
 	p->zero_detect = s->p.zero_detect;
+	p->channel_recovery = s->p.channel_recovery;
 	p->nblocks = s->nblocks;
 	for (unsigned i = 0; i < s->nblocks; i++) {
 		memcpy(p->blocks[i].name, s->blocks[i].name, LM_NAME_MAX);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Channel recovery without I/O; see recovery.h. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,17 @@ int lm_reconnect_check(const struct lm_hello *h, const uint8_t uuid[16], unsigne
 	else
 		return 0; /* lm_hello_decode: RECONNECT names a channel in 1..nchannels */
 	return -EPROTO;
+}
+
+const char *lm_lost_cause(int lost, unsigned net_timeout_s, char *buf, size_t len)
+{
+	if (lost == -ETIMEDOUT)
+		snprintf(buf, len, "peer silent for %u s", net_timeout_s);
+	else if (lost == -EPROTO)
+		snprintf(buf, len, "bytes where none may come");
+	else
+		snprintf(buf, len, "%s", strerror(-lost));
+	return buf;
 }
 
 int lm_answer_check(const struct lm_answer *a, const struct lm_sent *sent, bool *resend,

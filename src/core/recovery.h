@@ -59,6 +59,10 @@ size_t lm_ranges_entries(const struct lm_ranges *t);
 int lm_reconnect_check(const struct lm_hello *h, const uint8_t uuid[16], unsigned nchannels,
 		       const char **why);
 
+/* Why a connection was lost (lost: -errno; -ETIMEDOUT: silent for
+ * net_timeout_s; -EPROTO: bytes where none may come), for a message: buf. */
+const char *lm_lost_cause(int lost, unsigned net_timeout_s, char *buf, size_t len);
+
 /* What a sender has sent on its channel, over the connections it lost. */
 struct lm_sent {
 	uint32_t pass;   /* its current pass (0 before the first) */

@@ -80,6 +80,8 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 		st->dsa_pages += atomic_load_explicit(&c->zero_cnt.dsa_pages, memory_order_relaxed);
 		st->dsa_cpu_pages += atomic_load_explicit(&c->zero_cnt.cpu_pages,
 							  memory_order_relaxed);
+		st->channel_recoveries += atomic_load_explicit(&c->recoveries,
+							       memory_order_relaxed);
 	}
 	if (s->role == LIVEMIG_SOURCE && s->src.accel.sw) {
 		const struct lm_engine_ops *first = s->src.accel.hw ? s->src.accel.hw : s->src.accel.sw;
@@ -202,6 +204,7 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		"  \"dirty-sync-count\": %llu,\n"
 		"  \"dirty-tracker\": \"%s\",\n"
 		"  \"cpu-throttle-percentage\": %d,\n"
+		"  \"channel-recoveries\": %llu,\n"
 		"  \"parameters\": {\"multifd-channels\": %u, \"multifd-compression\": \"%s\", "
 		"\"level\": %d, \"zero-page-detection\": \"%s\", \"max-bandwidth\": %llu},\n"
 		"  \"ram\": {\n"
@@ -233,7 +236,8 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		(unsigned long long)st.total_time_ms, (unsigned long long)st.setup_time_ms,
 		(unsigned long long)st.downtime_ms, (unsigned long long)st.expected_downtime_ms,
 		(unsigned long long)st.dirty_sync_count, st.dirty_tracker,
-		st.cpu_throttle_percentage, st.channels, st.method, level,
+		st.cpu_throttle_percentage, (unsigned long long)st.channel_recoveries, st.channels,
+		st.method, level,
 		st.zero_page_detection, (unsigned long long)max_bw,
 		(unsigned long long)st.transferred, (unsigned long long)st.remaining,
 		(unsigned long long)st.total, (unsigned long long)st.duplicate,

@@ -485,9 +485,6 @@ static void summary(livemig_session *s, const char *who)
 		       "%.1f MiB sent while stopped\n",
 		       (unsigned long long)st.dirty_sync_count, st.dirty_tracker, st.dirty_pages_rate,
 		       st.cpu_throttle_percentage, st.downtime_bytes / 1048576.0);
-	if (st.channel_recoveries)
-		printf("  recovery  %" PRIu64 " multifd connection%s replaced\n",
-		       st.channel_recoveries, st.channel_recoveries == 1 ? "" : "s");
 	printf("  wire      %.1f MiB (payload %.1f MiB, ratio %.2f), %.0f Mbit/s, %.0f pages/s\n",
 	       st.transferred / 1048576.0, st.payload_bytes / 1048576.0,
 	       st.compression_ratio, st.mbps, st.pages_per_second);

@@ -115,9 +115,6 @@ struct livemig_stats {
 	uint64_t auto_none, auto_lz4, auto_zstd, auto_zstd_hi;
 	/* zero-page-detection=dsa: pages checked by the device, on the CPU. */
 	uint64_t dsa_pages, dsa_cpu_pages;
-	/* channel-recovery: multifd connections replaced after they failed
-	 * (this side's count; each is also logged). */
-	uint64_t channel_recoveries;
 };
 
 /* Log callback: level 0 error, 1 warning, 2 info.  Called from library

@@ -112,9 +112,18 @@ static void answers(void)
 	CHECK(lm_answer_check(&a, &sent, &resend, &why) == -EPROTO);
 }
 
+static void causes(void)
+{
+	char buf[64];
+	CHECK(!strcmp(lm_lost_cause(-ETIMEDOUT, 7, buf, sizeof(buf)), "peer silent for 7 s"));
+	CHECK(!strcmp(lm_lost_cause(-ECONNRESET, 7, buf, sizeof(buf)), strerror(ECONNRESET)));
+	CHECK(!strcmp(lm_lost_cause(-EPROTO, 7, buf, sizeof(buf)), "bytes where none may come"));
+}
+
 int main(void)
 {
 	ranges();
+	causes();
 	reconnect_hellos();
 	answers();
 	T_DONE();

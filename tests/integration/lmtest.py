@@ -143,8 +143,8 @@ def crc32c(data, crc=0):
     return crc ^ 0xFFFFFFFF
 
 
-def hello(channel, nchannels, uuid=b"\x11" * 16, version=1, magic=0x4C4C484D):
-    body = struct.pack("<IHHHH16s8s", magic, version, channel, nchannels, 0, uuid, bytes(8))
+def hello(channel, nchannels, uuid=b"\x11" * 16, version=1, magic=0x4C4C484D, flags=0):
+    body = struct.pack("<IHHHH16s8s", magic, version, channel, nchannels, flags, uuid, bytes(8))
     return body + struct.pack("<I", crc32c(body))
 
 

@@ -10,8 +10,10 @@ namespaces joined by a veth pair) and are skipped otherwise."""
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -293,6 +295,107 @@ def reset_two(port):
 def reset_main(dest, src, port):
     reset(port, connections(port)[-1][0])
 
+
+class Proxy:
+    """A TCP relay in front of a destination that relays the first
+    `forward` connections and resets every later one at once: a link on
+    which no replacement connection can get through."""
+
+    def __init__(self, dest_port, forward):
+        self.dest_port, self.forward, self.pairs = dest_port, forward, []
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    @staticmethod
+    def reset(sk):
+        sk.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sk.close()
+
+    def accept(self):
+        while True:
+            try:
+                a, _ = self.ls.accept()
+            except OSError:
+                return
+            if len(self.pairs) >= self.forward:
+                self.reset(a)
+                continue
+            b = socket.create_connection(("127.0.0.1", self.dest_port))
+            self.pairs.append((a, b))
+            for x, y in ((a, b), (b, a)):
+                threading.Thread(target=self.pump, args=(x, y), daemon=True).start()
+
+    @staticmethod
+    def pump(x, y):
+        try:
+            while True:
+                data = x.recv(1 << 16)
+                if not data:
+                    break
+                y.sendall(data)
+        except OSError:
+            pass
+        try:
+            y.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def cut(self, i):
+        """Resets connection i (0 = the main channel) on both sides."""
+        for sk in self.pairs[i]:
+            self.reset(sk)
+
+    def close(self):
+        self.ls.close()
+
+
+def recovery_fails(name):
+    """channel-recovery on, but the link lets no new connection through:
+    a multifd connection reset mid-pass fails the migration after the
+    source's tries, and the message says what was tried and why it failed.
+    Both sides exit 1 within a few seconds, the guest runs on, no image."""
+    port = t.free_port()
+    dump = os.path.join(d, "norec.bin")
+    if os.path.exists(dump):
+        os.unlink(dump)
+    dest = t.start_dest("tcp:127.0.0.1:%d" % port, dump=dump)
+    proxy = Proxy(port, 3)
+    src = source("tcp:127.0.0.1:%d" % proxy.port, "--mem", "64M", "--fill", "random",
+                 "--dirty-rate", "4M", "--set", "max-bandwidth=8M", "--cap",
+                 "channel-recovery=on")
+    time.sleep(1.5)
+    running = src.poll() is None and dest.poll() is None and len(proxy.pairs) == 3
+    t0 = time.time()
+    proxy.cut(2)
+    rc, out, err = t.finish(src, timeout=30)
+    dt = time.time() - t0
+    drc, dout, derr = t.finish(dest, timeout=30)
+    ddt = time.time() - t0
+    proxy.close()
+    want = "channel 2: connection lost in phase first pass (Connection reset by peer); " \
+           "channel-recovery failed after 3 attempts: no answer to its hello"
+    if (c.check(running, "%s: the migration ended before the fault" % name)
+            and c.check(rc == 1 and drc == 1, "%s: exit %s/%s\n%s\n%s" % (name, rc, drc, err, derr))
+            and check_time(name + " (source)", dt, 4.0, 1.4)
+            and check_time(name + " (destination)", ddt, 4.5)
+            and c.check(want in err, "%s: source says %r" % (name, err))
+            and c.check("source reported: " + want in derr, "%s: destination says %r" % (name, derr))
+            and c.check("the guest wrote" in err, "%s: the guest did not run on" % name)
+            and c.check(not os.path.exists(dump), "%s: the destination wrote an image" % name)):
+        print("ok: %s: source exit 1 after %.1f s: %s; destination exit 1 after %.1f s"
+              % (name, dt, last_line(err), ddt))
+
+
+recovery_fails("channel-recovery, no replacement gets through")
+killed_or_reset("channel-recovery, destination killed", kill("destination"),
+                "connection closed on every channel: the destination exited or was killed",
+                args=("--cap", "channel-recovery=on"))
+killed_or_reset("channel-recovery, source killed", kill("source"),
+                "connection closed on every channel: the source exited or was killed",
+                args=("--cap", "channel-recovery=on"))
 
 MEM = os.environ.get("LM_TEST_RECOVERY_MEM", "24M")
 if os.geteuid() != 0 or subprocess.run(["ss", "-K", "dport", "= :1"],

@@ -142,8 +142,8 @@ int (livemig_query)(livemig_session *s, struct livemig_stats *st)
 }
 
 /* channel-recovery: the connections this side replaced.  In the JSON
- * only; struct livemig_stats stays as it is (test_stats holds the 0.1.0
- * entry point to filling all of it). */
+ * only: struct livemig_stats stays as it is (test_stats checks that the
+ * 0.1.0 entry point fills all of it). */
 static uint64_t channel_recoveries(livemig_session *s, const struct livemig_stats *st)
 {
 	uint64_t n = 0;

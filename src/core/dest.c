@@ -468,7 +468,7 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 	int r;
 
 	if (c->id == s->p.x_delay_channel) {
-		struct timespec ts = {0, (long)s->p.x_delay_ms * 1000000};
+		struct timespec ts = {s->p.x_delay_ms / 1000, (long)(s->p.x_delay_ms % 1000) * 1000000};
 		nanosleep(&ts, NULL);
 	}
 	r = lm_read_full(c->fd, head, LM_PACKET_HDR_SIZE, &eof);

@@ -420,6 +420,34 @@ killed_or_reset("channel-recovery, source killed", kill("source"),
                 "connection closed on every channel: the source exited or was killed",
                 args=("--cap", "channel-recovery=on"))
 
+def recovery_in_switchover(name):
+    """An idle guest on one channel whose receiver takes 2 s before each
+    packet (x-delay-channel): its data packet at 2 s, SYNC(1) at 4 s, then
+    the guest stops and SYNC|FINAL waits 2 s more at the destination.  At
+    5 s, in the switchover, the connection is reset: the sender replaces
+    it, and the receiver - which still reads the final SYNC the old
+    connection held - answers from its end that it has it.  Both exit 0,
+    identical."""
+    port = t.free_port()
+    sd, dd = (os.path.join(d, n) for n in ("ws.bin", "wd.bin"))
+    for f in (sd, dd):
+        if os.path.exists(f):
+            os.unlink(f)
+    dest = t.start_dest("tcp:127.0.0.1:%d" % port, "--set", "x-delay-channel=1:2000", dump=dd)
+    src = source("tcp:127.0.0.1:%d" % port, "--mem", "64K", "--fill", "random",
+                 "--set", "multifd-channels=1", "--cap", "channel-recovery=on", "--dump", sd)
+    time.sleep(5.0)
+    done = reset_busiest(port)
+    rc, out, err = t.finish(src, timeout=60)
+    drc, dout, derr = t.finish(dest, timeout=30)
+    if (c.check(done, "%s: the migration ended before the reset" % name)
+            and c.check(rc == 0 and drc == 0, "%s: exit %s/%s\n%s\n%s" % (name, rc, drc, err, derr))
+            and c.check(t.same_files(sd, dd), name + ": destination bytes differ")
+            and c.check("channel 1: connection lost in phase switchover" in err,
+                        "%s: no recovery in the switchover\n%s" % (name, err))):
+        print("ok: %s: %s" % (name, [x for x in err.splitlines() if "reconnected" in x][0]))
+
+
 MEM = os.environ.get("LM_TEST_RECOVERY_MEM", "24M")
 if os.geteuid() != 0 or subprocess.run(["ss", "-K", "dport", "= :1"],
                                        capture_output=True).returncode:
@@ -431,6 +459,7 @@ else:
     recovery_case("channel-recovery, three resets, zlib", reset_three, 3,
                   "--set", "multifd-compression=zlib", "--fill", "system",
                   "--set", "max-bandwidth=4M")
+    recovery_in_switchover("channel-recovery, reset in the switchover")
     # Not the main channel: that stays fatal, and the message says so.
     # The destination sees the reset first.  The source may find, by the
     # time its half second for the peer's reason is up, every connection

@@ -150,7 +150,11 @@ LIVEMIG_API int livemig_set_parameter(livemig_session *s, const char *name, cons
 
 /* Capabilities by QEMU's name (livemig_param_get() lists them too, with
  * capability set): "multifd" (always on), "auto-converge" (throttle a guest
- * that dirties faster than the link drains).
+ * that dirties faster than the link drains), "channel-recovery" (a multifd
+ * channel whose connection fails is reconnected and its pass resent; set
+ * on the source, a destination follows it, and one that sets it must match;
+ * each recovery is logged as a warning and counted in the JSON statistics,
+ * "channel-recoveries").
  * -ENOENT unknown; -EINVAL turning multifd off, or a capability of the other
  * side only; -EBUSY after livemig_start(). */
 LIVEMIG_API int livemig_set_capability(livemig_session *s, const char *name, bool on);

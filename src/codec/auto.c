@@ -141,7 +141,9 @@ bool lm_auto_link_due(const struct lm_auto_link *l, uint64_t now_ns)
 
 void lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns)
 {
-	if (!l->win_t) {
+	/* Fewer than before: a replaced connection (channel-recovery) counts
+	 * from 0 again.  This window is lost; the next one starts here. */
+	if (!l->win_t || delivered < l->win_bytes) {
 		l->win_t = now_ns;
 		l->win_bytes = delivered;
 		return;

@@ -81,7 +81,9 @@ struct lm_auto_link {
 bool lm_auto_link_due(const struct lm_auto_link *l, uint64_t now_ns);
 /* A measurement: the session's bytes delivered so far (all channels: what
  * the peers acknowledged, or else what was written), now.  Opens the first
- * window, or closes the current one and updates l->rate. */
+ * window, or closes the current one and updates l->rate; a count lower
+ * than the window's start (a replaced connection starts from 0) opens a
+ * new window instead. */
 void lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns);
 
 #endif

@@ -9,11 +9,17 @@
  * be overtaken by its stale copy of pass k on a slower channel.  On
  * COMPLETE the control thread waits for every receiver's FINAL sync, sums
  * the per-page hashes and answers OK or FAIL.
+ *
+ * With channel-recovery an acceptor thread takes replacement connections
+ * (RECONNECT hellos) and hands each to its channel's receiver, which
+ * answers where it stands and reads on (docs/design.md, "Channel
+ * recovery").
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -52,9 +58,19 @@ static int accept_hello(livemig_session *s, int wait_ms, struct lm_hello *h, con
 	if (e) /* an old kernel: the heartbeat still bounds every wait */
 		lm_log(s, 1, "cannot set TCP keepalive: %s", strerror(-e));
 	lm_set_timeout(fd, HELLO_SECONDS);
+	/* lm_acceptor_stop may cut the wait for the hello short. */
+	pthread_mutex_lock(&s->lock);
+	bool stop = s->dst.acc_stop;
+	s->dst.hello_fd = stop ? -1 : fd;
+	pthread_mutex_unlock(&s->lock);
+	if (stop) {
+		close(fd);
+		return -EAGAIN;
+	}
 	uint8_t buf[LM_HELLO_SIZE];
 	bool eof;
 	int r = lm_read_full(fd, buf, sizeof(buf), &eof);
+	lm_set_fd(s, &s->dst.hello_fd, -1);
 	if (r && eof) {
 		close(fd);
 		lm_log(s, 1, "a connection closed before its hello; ignored");
@@ -229,6 +245,7 @@ static int adopt_params(livemig_session *s, const struct lm_msg_params *p)
 	src.channels = p->channels;
 	src.method = p->method;
 	src.zero_detect = p->zero_detect;
+	src.channel_recovery = p->channel_recovery;
 	lm_method_set_level(&src, p->method, p->level);
 	pthread_mutex_lock(&s->lock); /* the statistics read s->p */
 	int r = lm_params_match_source(&s->p, &src, why, sizeof(why));
@@ -268,6 +285,101 @@ static int take_params(livemig_session *s, const struct lm_msg_params *p)
 
 /* ---- receivers -------------------------------------------------------------- */
 
+/* c's replacement connection, if the acceptor handed one over (s->lock
+ * held), now c's to take; else -1. */
+static int pop_new_fd(struct lm_chan *c)
+{
+	int fd = c->new_fd;
+	c->new_fd = -1;
+	return fd;
+}
+
+/* Tells the sender on fd where c's receiver stands: in pass `iteration`
+ * (the first whose SYNC it has not read), with c->seq packets read whole. */
+static int answer(struct lm_chan *c, int fd, uint32_t iteration)
+{
+	uint8_t buf[LM_ANSWER_SIZE];
+	struct lm_answer a = {.iteration = iteration,
+			      .seq = c->seq,
+			      .normal = atomic_load_explicit(&c->normal, memory_order_relaxed),
+			      .zero = atomic_load_explicit(&c->zero, memory_order_relaxed)};
+	lm_answer_encode(&a, buf);
+	return lm_write_full(fd, buf, sizeof(buf));
+}
+
+/* Answers the sender on fd for c's receiver, which has ended (c->ended
+ * seen under s->lock: it writes nothing more), and closes fd. */
+static void answer_ended(struct lm_chan *c, int fd)
+{
+	answer(c, fd, c->end_pass);
+	close(fd);
+}
+
+/*
+ * c's receiver takes the replacement fd: it becomes c's connection (the
+ * old one is closed), the decoders start afresh - as the sender's encoder
+ * does - and the answer tells the sender what of the pass to send again.
+ * 0; -errno when the answer could not go (the new connection is broken
+ * too, and the next read finds it); or the session's failure (latched).
+ */
+static int take_over(struct lm_chan *c, int fd, uint32_t iteration)
+{
+	livemig_session *s = c->s;
+	char phase[32];
+	pthread_mutex_lock(&s->lock); /* shutdown_all and the acceptor read it */
+	int old = c->fd;
+	c->fd = fd;
+	pthread_mutex_unlock(&s->lock);
+	close(old);
+	int r = lm_chan_renew_codec(s, c);
+	if (!r)
+		r = answer(c, fd, iteration);
+	if (r)
+		return r;
+	atomic_store_explicit(&c->recoveries, c->recoveries + 1, memory_order_relaxed);
+	lm_log(s, 1, "channel %u: replacement connection taken in phase %s, after %llu packets, "
+		     "in pass %u", c->id, lm_phase(s, phase, sizeof(phase)),
+	       (unsigned long long)c->seq, iteration);
+	return 0;
+}
+
+/*
+ * c's connection was lost (c->lost, in c->lost_what) in pass `iteration`,
+ * with channel-recovery on: waits up to net-timeout for the replacement
+ * the acceptor hands over and takes it.  The packet the lost connection
+ * cut short is dropped (the caller rewinds c->seq): its pages come again
+ * with the rest of the sender's share of the pass.  0 when reading goes on;
+ * else the session's failure.  Ends when the session quits.
+ */
+static int await_replacement(struct lm_chan *c, uint32_t iteration)
+{
+	livemig_session *s = c->s;
+	char buf[32], cause[80];
+	const char *phase = lm_phase(s, buf, sizeof(buf));
+	lm_lost_cause(c->lost, s->p.net_timeout_s, cause, sizeof(cause));
+	lm_log(s, 1, "channel %u: connection lost %s in phase %s (%s); waiting up to %u s for its "
+		     "replacement", c->id, c->lost_what, phase, cause, s->p.net_timeout_s);
+	for (;;) {
+		uint64_t until = lm_now_ns() + s->p.net_timeout_s * 1000000000ull;
+		pthread_mutex_lock(&s->lock);
+		while (c->new_fd < 0 && !lm_quit(s) && lm_now_ns() < until)
+			lm_cond_wait_until(s, until);
+		int fd = pop_new_fd(c);
+		pthread_mutex_unlock(&s->lock);
+		if (lm_quit(s)) {
+			if (fd >= 0)
+				close(fd);
+			return lm_err(s);
+		}
+		if (fd < 0)
+			return lm_fail(s, c->lost, "channel %u: connection lost %s in phase %s (%s); "
+				       "no replacement within %u s (channel-recovery)", c->id,
+				       c->lost_what, phase, cause, s->p.net_timeout_s);
+		if (!take_over(c, fd, iteration))
+			return 0;
+	}
+}
+
 /* Every receiver waits here at the end of a pass until all have arrived. */
 static int barrier(livemig_session *s, struct lm_chan *c, uint32_t iteration, bool final)
 {
@@ -291,18 +403,37 @@ static int barrier(livemig_session *s, struct lm_chan *c, uint32_t iteration, bo
 		pthread_cond_broadcast(&s->cond);
 	} else {
 		uint32_t g = s->dst.bar_gen;
-		while (g == s->dst.bar_gen && !lm_quit(s))
-			pthread_cond_wait(&s->cond, &s->lock);
+		while (g == s->dst.bar_gen && !lm_quit(s)) {
+			int fd = pop_new_fd(c); /* only ever with channel-recovery */
+			if (fd < 0) {
+				pthread_cond_wait(&s->cond, &s->lock);
+				continue;
+			}
+			/* Replaced while it waits here with all of its pass: the
+			 * answer says so, and nothing goes again.  A broken answer
+			 * shows at the next read. */
+			pthread_mutex_unlock(&s->lock);
+			take_over(c, fd, iteration + 1);
+			pthread_mutex_lock(&s->lock);
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return lm_quit(s) ? lm_err(s) : 0;
 }
 
+/* A read on c's connection failed with r, what says where: LM_LOST with
+ * channel-recovery (the connection is then replaced), else the session's
+ * failure. */
 static int recv_fail(struct lm_chan *c, int r, const char *what)
 {
 	livemig_session *s = c->s;
 	if (lm_quit(s))
 		return lm_err(s);
+	if (s->p.channel_recovery) {
+		c->lost = r;
+		c->lost_what = what;
+		return LM_LOST;
+	}
 	if (r == -ETIMEDOUT)
 		return lm_fail_silent(s, c->id); /* TCP keepalive */
 	if (r == -ECONNRESET)
@@ -319,6 +450,12 @@ static uint32_t packet_crc(uint32_t payload_crc, const uint8_t *head, size_t hea
 	return lm_crc32c(crc, head, LM_PACKET_HDR_SIZE);
 }
 
+/* Page pg of b has (or may have) content now. */
+static inline void mark_received(struct lm_block *b, uint32_t pg)
+{
+	atomic_fetch_or_explicit(&b->received[pg / 64], 1ull << (pg % 64), memory_order_relaxed);
+}
+
 static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 {
 	livemig_session *s = c->s;
@@ -331,7 +468,7 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 	int r;
 
 	if (c->id == s->p.x_delay_channel) {
-		struct timespec ts = {0, (long)s->p.x_delay_ms * 1000000};
+		struct timespec ts = {s->p.x_delay_ms / 1000, (long)(s->p.x_delay_ms % 1000) * 1000000};
 		nanosleep(&ts, NULL);
 	}
 	r = lm_read_full(c->fd, head, LM_PACKET_HDR_SIZE, &eof);
@@ -378,15 +515,19 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 	for (uint32_t i = 0; i < h.normal; i++)
 		pages[i] = b->host + (uint64_t)idx[i] * LM_PAGE_SIZE;
 
-	bool hashed = false;
 	if (h.normal && h.method == LM_METHOD_NONE) {
 		/* Straight into guest memory.  The checksum is verified after;
 		 * a mismatch fails the whole migration, so the image that holds
-		 * the bad bytes is never reported good. */
+		 * the bad bytes is never reported good.  The pages count as
+		 * written from here: a packet that a lost connection cuts short
+		 * (channel-recovery) leaves some half written, and a zero page
+		 * sent again for one of them must clear it. */
 		struct iovec iov[LM_PACKET_PAGES];
 		int niov = 0;
-		for (uint32_t i = 0; i < h.normal; i++)
+		for (uint32_t i = 0; i < h.normal; i++) {
+			mark_received(b, idx[i]);
 			lm_iov_add_page(iov, &niov, pages[i]);
+		}
 		if ((r = lm_readv_full(c->fd, iov, niov)))
 			return recv_fail(c, r, "inside a packet's pages");
 		/* CRC and hash page by page, while each is in cache. */
@@ -395,7 +536,6 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 			crc = lm_crc32c(crc, pages[i], LM_PAGE_SIZE);
 			b->hash[idx[i]] = s->page_hash(pages[i], LM_GPN(h.block, idx[i]));
 		}
-		hashed = true;
 		if (packet_crc(crc, head, head_len) != h.crc)
 			return lm_fail(s, -EPROTO, "channel %u: packet %llu checksum mismatch",
 				       c->id, (unsigned long long)h.seq);
@@ -410,17 +550,15 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 		if (r)
 			return lm_fail(s, -EPROTO, "channel %u: packet %llu: %s data is corrupt",
 				       c->id, (unsigned long long)h.seq, codec->name);
+		for (uint32_t i = 0; i < h.normal; i++) {
+			mark_received(b, idx[i]);
+			b->hash[idx[i]] = s->page_hash(pages[i], LM_GPN(h.block, idx[i]));
+		}
 	} else if (packet_crc(0, head, head_len) != h.crc) {
 		return lm_fail(s, -EPROTO, "channel %u: packet %llu checksum mismatch", c->id,
 			       (unsigned long long)h.seq);
 	}
 
-	for (uint32_t i = 0; i < h.normal; i++) {
-		atomic_fetch_or_explicit(&b->received[idx[i] / 64], 1ull << (idx[i] % 64),
-					 memory_order_relaxed);
-		if (!hashed)
-			b->hash[idx[i]] = s->page_hash(pages[i], LM_GPN(h.block, idx[i]));
-	}
 	for (uint32_t i = h.normal; i < n; i++) {
 		/* Memory that never received this page is still zero: leave it
 		 * untouched so it is never faulted in (DESIGN.md rule 4). */
@@ -438,13 +576,134 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 static void *receiver_main(void *arg)
 {
 	struct lm_chan *c = arg;
+	livemig_session *s = c->s;
 	uint32_t iteration = 1;
 	bool done = false;
+	int r = 0;
 
-	while (!done && !recv_packet(c, &iteration, &done))
-		;
+	while (!done && !r) {
+		uint64_t seq = c->seq;
+		r = recv_packet(c, &iteration, &done);
+		if (r == LM_LOST) {
+			c->seq = seq; /* the packet cut short comes again */
+			r = await_replacement(c, iteration);
+		}
+	}
+	/* With channel-recovery the sender waits for this: every channel
+	 * has the final SYNC, its share is through. */
+	if (done && s->p.channel_recovery)
+		shutdown(c->fd, SHUT_WR);
+	pthread_mutex_lock(&s->lock);
+	c->ended = true;
+	c->end_pass = iteration;
+	int late = pop_new_fd(c);
+	pthread_mutex_unlock(&s->lock);
+	if (late >= 0) /* a replacement that came as it ended */
+		answer_ended(c, late);
 	c->cpu_seconds = lm_thread_cpu_seconds();
 	return NULL;
+}
+
+/* ---- the acceptor (channel-recovery) ------------------------------------------ */
+
+/* A replacement connection for c: to its receiver, whose old connection
+ * is shut down so that a read blocked on a silent one returns; or, when
+ * the receiver has ended, answered here. */
+static void hand_over(livemig_session *s, struct lm_chan *c, int fd)
+{
+	lm_set_timeout(fd, 0); /* as every channel's after the handshake */
+	pthread_mutex_lock(&s->lock);
+	bool ended = c->ended;
+	if (!ended) {
+		if (c->new_fd >= 0) /* one never taken: the newest is the sender's */
+			close(c->new_fd);
+		c->new_fd = fd;
+		if (c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (ended)
+		answer_ended(c, fd);
+}
+
+/*
+ * From READY until the receivers are joined: accepts connections on the
+ * listening socket.  A RECONNECT of this session goes to its channel's
+ * receiver; anything else is closed and logged, and the migration goes on.
+ */
+static void *acceptor_main(void *arg)
+{
+	livemig_session *s = arg;
+	for (;;) {
+		struct pollfd p[2] = {{.fd = s->dst.listen_fd, .events = POLLIN},
+				      {.fd = s->dst.acc_wake, .events = POLLIN}};
+		/* lm_acceptor_stop wakes it; a failure shuts the listening
+		 * socket down, which wakes it too. */
+		int n = poll(p, 2, 1000);
+		pthread_mutex_lock(&s->lock);
+		bool stop = s->dst.acc_stop;
+		pthread_mutex_unlock(&s->lock);
+		if (stop || lm_quit(s))
+			break;
+		if (n <= 0 || !(p[0].revents & POLLIN))
+			continue;
+		struct lm_hello h;
+		const char *why = NULL;
+		int fd = accept_hello(s, 0, &h, &why);
+		if (fd == -EAGAIN)
+			continue;
+		if (fd >= 0 && lm_reconnect_check(&h, s->uuid, s->p.channels, &why)) {
+			close(fd);
+			fd = -EPROTO;
+		}
+		if (fd < 0) {
+			lm_log(s, 1, "a connection during the migration: %s; closed", why);
+			continue;
+		}
+		hand_over(s, &s->ch[h.channel - 1], fd);
+	}
+	pthread_mutex_lock(&s->lock);
+	for (unsigned i = 0; i < s->p.channels; i++) {
+		int fd = pop_new_fd(&s->ch[i]);
+		if (fd >= 0)
+			close(fd);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static int acceptor_start(livemig_session *s)
+{
+	s->dst.acc_wake = eventfd(0, EFD_CLOEXEC);
+	if (s->dst.acc_wake < 0)
+		return lm_fail(s, -errno, "channel-recovery: cannot create an eventfd: %s",
+			       strerror(errno));
+	int r = pthread_create(&s->dst.acc, NULL, acceptor_main, s);
+	if (r) {
+		close(s->dst.acc_wake);
+		s->dst.acc_wake = -1;
+		return lm_fail(s, -r, "cannot create the acceptor thread");
+	}
+	s->dst.acc_started = true;
+	return 0;
+}
+
+void lm_acceptor_stop(livemig_session *s)
+{
+	if (!s->dst.acc_started)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->dst.acc_stop = true;
+	if (s->dst.hello_fd >= 0) /* a hello being read: stop waiting for it */
+		shutdown(s->dst.hello_fd, SHUT_RDWR);
+	pthread_mutex_unlock(&s->lock);
+	uint64_t one = 1;
+	(void)!write(s->dst.acc_wake, &one, sizeof(one));
+	pthread_join(s->dst.acc, NULL);
+	s->dst.acc_started = false;
+	close(s->dst.acc_wake);
+	s->dst.acc_wake = -1;
 }
 
 /*
@@ -608,6 +867,8 @@ static int dest_run(livemig_session *s)
 		return lm_fail(s, -EPROTO, "main channel: expected PARAMS, got message %u", m.type);
 	lm_heartbeat_arm(s); /* also while RAM is allocated and prefaulted */
 	if ((r = take_params(s, &m.params)) || (r = lm_start_channels(s, receiver_main)))
+		return r;
+	if (s->p.channel_recovery && (r = acceptor_start(s)))
 		return r;
 	if (lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_READY}))
 		return lm_fail(s, -ECONNRESET, "main channel: cannot send READY");

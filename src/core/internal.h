@@ -13,6 +13,7 @@
 #include "accel/accel.h"
 #include "codec/auto.h"
 #include "codec/codec.h"
+#include "core/recovery.h"
 #include "core/wire.h"
 #include "dirty/tracker.h"
 #include "util/pagehash.h"
@@ -57,6 +58,7 @@ enum lm_param_id {
 	LM_P_X_LOSE_COMMIT,
 	LM_P_CAP_MULTIFD,        /* capabilities */
 	LM_P_CAP_AUTO_CONVERGE,
+	LM_P_CAP_CHANNEL_RECOVERY,
 	LM_P_COUNT
 };
 
@@ -74,6 +76,7 @@ struct lm_params {
 	uint64_t downtime_limit_ms;
 	uint64_t switchover_bw;      /* bytes/s, 0 = use measured */
 	bool auto_converge;
+	bool channel_recovery;       /* a lost multifd connection is replaced (both sides) */
 	char tracker[16];            /* "auto" or a tracker's name */
 	int throttle_threshold, throttle_initial, throttle_increment, throttle_max;
 	uint64_t timeout_s;          /* 0 = none */
@@ -214,12 +217,27 @@ struct lm_chan {
 	size_t bufcap;
 	uint8_t *bounce;       /* live guest: a stable copy of the packet's pages */
 	bool final_pass;       /* source: this pass runs with the guest stopped */
+	/* Channel recovery (channel-recovery, docs/design.md).  The owner
+	 * thread's, but where a comment says otherwise. */
+	int lost;              /* why the connection ended (LM_LOST): -errno */
+	const char *lost_what; /* destination: where in a packet */
+	struct lm_ranges taken; /* source: the work the sender took this pass */
+	int new_fd;            /* destination: a replacement connection the acceptor
+				* handed over, -1 = none; under s->lock */
+	bool ended;            /* destination: the receiver has ended, at... */
+	uint32_t end_pass;     /* ...this pass; both under s->lock */
 	/* Counters: written by the owner thread only, read by anyone. */
 	_Atomic uint64_t normal, zero, wire_bytes, payload_bytes, packets;
+	_Atomic uint64_t recoveries; /* connections replaced */
 	struct lm_codec_counters codec_cnt;
 	struct lm_zeropage_counters zero_cnt;
 	double cpu_seconds;    /* set when the thread exits */
 };
+
+/* A channel thread's I/O function: the connection is lost and, with
+ * channel-recovery, is to be replaced (c->lost says why).  Not an error:
+ * nothing is latched. */
+#define LM_LOST 1
 
 /* Adds one packet (not a SYNC at the destination) to c's counters; c's
  * thread only. */
@@ -317,6 +335,14 @@ struct lm_dest {
 	bool final_synced;
 	bool keep_listening;     /* under lock: RESULT OK is out, a failure keeps
 				  * the listening socket for resolving connections */
+	/* Channel recovery: the acceptor thread (dest.c), from READY until
+	 * the receivers are joined. */
+	pthread_t acc;
+	bool acc_started;
+	int acc_wake;            /* eventfd: lm_acceptor_stop wakes the acceptor */
+	bool acc_stop;           /* under the lock */
+	int hello_fd;            /* under the lock: the connection whose hello is
+				  * being read, -1 = none (lm_acceptor_stop cuts it) */
 };
 
 struct livemig_session {
@@ -399,6 +425,9 @@ int lm_fail_peer(livemig_session *s, int code, const char *msg);
 int lm_fail_before_commit(livemig_session *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 bool lm_quit(livemig_session *s);
+/* Waits on s->cond (s->lock held) until a broadcast or until_ns (the
+ * clock of lm_now_ns) has passed. */
+void lm_cond_wait_until(livemig_session *s, uint64_t until_ns);
 /* Once lm_quit() is true: the latched error code, or -ECANCELED while none
  * is latched yet (livemig_cancel raises quit before it latches).  Takes the
  * lock: another thread latches the code. */
@@ -431,7 +460,20 @@ int lm_recv_msg_wait(livemig_session *s, struct lm_msg *m, int wait_ms);
  * codec and zero-page engine; a receiver: a decoder per wire method), then
  * starts thread_main(chan) for it.  Sets s->methods. */
 int lm_start_channels(livemig_session *s, void *(*thread_main)(void *));
+/* Joins every channel thread, then (destination) stops the acceptor. */
 void lm_join_channels(livemig_session *s);
+/* Channel recovery: fresh codec contexts for c's replacement connection
+ * (zlib's stream, for one, lasts across packets), for c's thread only.
+ * 0, or the session's failure (latched). */
+int lm_chan_renew_codec(livemig_session *s, struct lm_chan *c);
+/* For a main-channel failure's message, with channel-recovery on: that
+ * it stays fatal. */
+static inline const char *lm_main_fatal(const livemig_session *s)
+{
+	return s->p.channel_recovery ? " (fatal: channel-recovery replaces multifd channels, "
+				       "not the main channel)"
+				     : "";
+}
 /* The end of either control thread, r being its result: latches r unless
  * an error already is, stops and joins the channel threads (and the
  * source's return-path reader), then publishes t_end, cpu_ctl and the final
@@ -483,5 +525,7 @@ int lm_iter_record(livemig_session *s, const struct lm_iter_stat *it);
 /* source.c / dest.c: control thread bodies. */
 void *lm_source_main(void *arg);
 void *lm_dest_main(void *arg);
+/* dest.c: ends and joins the acceptor (a no-op when none runs). */
+void lm_acceptor_stop(livemig_session *s);
 
 #endif

@@ -359,6 +359,15 @@ static const struct lm_param params[LM_P_COUNT] = {
 		.help = "throttle a guest that dirties faster than the link drains",
 		FIELD(auto_converge),
 	},
+	[LM_P_CAP_CHANNEL_RECOVERY] = {
+		/* The source announces it in PARAMS; a destination follows. */
+		.name = "channel-recovery", .type = T_BOOL, .cap = true, .def = "off",
+		.sides = SRC | DST, .must_match = true,
+		.mismatch = "source has channel-recovery %s, destination was set to %s",
+		.help = "a multifd channel whose connection fails is reconnected and its pass "
+			"resent, instead of failing the migration",
+		FIELD(channel_recovery),
+	},
 };
 
 _Static_assert(LM_P_COUNT <= 32, "set_mask has a bit per parameter");

@@ -26,6 +26,8 @@ livemig_session *livemig_session_new(enum livemig_role role)
 	s->role = role;
 	lm_params_default(&s->p);
 	s->dst.listen_fd = -1;
+	s->dst.hello_fd = -1;
+	s->dst.acc_wake = -1;
 	s->main_fd = -1;
 	s->verify = -1;
 	pthread_mutex_init(&s->lock, NULL);
@@ -194,6 +196,7 @@ int livemig_start(livemig_session *s, const char *uri)
 		s->ch[i].s = s;
 		s->ch[i].id = i + 1;
 		s->ch[i].fd = -1;
+		s->ch[i].new_fd = -1;
 	}
 	s->t_start = lm_now_ns();
 	if (s->role == LIVEMIG_DEST) {
@@ -235,6 +238,14 @@ int livemig_start(livemig_session *s, const char *uri)
 bool lm_quit(livemig_session *s)
 {
 	return atomic_load_explicit(&s->quit, memory_order_relaxed);
+}
+
+void lm_cond_wait_until(livemig_session *s, uint64_t until_ns)
+{
+	/* lm_now_ns and s->cond both run on CLOCK_MONOTONIC. */
+	struct timespec ts = {.tv_sec = (time_t)(until_ns / 1000000000ull),
+			      .tv_nsec = (long)(until_ns % 1000000000ull)};
+	pthread_cond_timedwait(&s->cond, &s->lock, &ts);
 }
 
 int lm_err(livemig_session *s)
@@ -527,9 +538,10 @@ static int recv_one(livemig_session *s, struct lm_msg *m, uint64_t until_ns)
 		return lm_fail_silent(s, 0);
 	if (r)
 		return lm_quit(s) ? lm_err(s)
-				  : lm_fail_io(s, r, "main channel: %s",
+				  : lm_fail_io(s, r, "main channel: %s%s",
 					       r == -ECONNRESET ? "connection closed by peer"
-								: strerror(-r));
+								: strerror(-r),
+					       lm_main_fatal(s));
 	if (lm_msg_hdr_decode(hdr, &h, &why))
 		return lm_fail(s, -EPROTO, "main channel: %s", why);
 	r = read_main(s, payload, h.len, &eof, 0);
@@ -653,18 +665,24 @@ static int choose_engines(livemig_session *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* What sender c's codec context is set up with. */
+static struct lm_codec_cfg codec_cfg(livemig_session *s, struct lm_chan *c)
+{
+	return (struct lm_codec_cfg){.level = lm_params_level(&s->p),
+				     .channel = c->id,
+				     .accel = s->src.accel.sw ? &s->src.accel : NULL,
+				     .counters = &c->codec_cnt,
+				     .channels = s->p.channels,
+				     .max_bandwidth = s->p.max_bandwidth,
+				     .auto_speeds = s->p.x_auto,
+				     .link_rate = &s->src.link_rate};
+}
+
 /* A sender: the session's codec, its payload buffer, the bounce buffer of
  * a live guest, and the zero-page engine the policy picks. */
 static int sender_setup(livemig_session *s, struct lm_chan *c, const struct lm_codec_ops *codec)
 {
-	struct lm_codec_cfg cfg = {.level = lm_params_level(&s->p),
-				   .channel = c->id,
-				   .accel = s->src.accel.sw ? &s->src.accel : NULL,
-				   .counters = &c->codec_cnt,
-				   .channels = s->p.channels,
-				   .max_bandwidth = s->p.max_bandwidth,
-				   .auto_speeds = s->p.x_auto,
-				   .link_rate = &s->src.link_rate};
+	struct lm_codec_cfg cfg = codec_cfg(s, c);
 	int r = codec->send_setup(&c->cctx, &cfg);
 	if (r)
 		return lm_fail(s, r, "%s: cannot set up compression", codec->name);
@@ -736,6 +754,30 @@ void lm_join_channels(livemig_session *s)
 			s->ch[i].started = false;
 		}
 	}
+	if (s->role == LIVEMIG_DEST)
+		lm_acceptor_stop(s);
+}
+
+int lm_chan_renew_codec(livemig_session *s, struct lm_chan *c)
+{
+	if (s->role == LIVEMIG_SOURCE) {
+		struct lm_codec_cfg cfg = codec_cfg(s, c);
+		c->codec->send_cleanup(c->cctx);
+		c->cctx = NULL;
+		int r = c->codec->send_setup(&c->cctx, &cfg);
+		return r ? lm_fail(s, r, "%s: cannot set up compression", c->codec->name) : 0;
+	}
+	for (uint8_t m = 0; m < LM_METHOD_MAX; m++) {
+		if (!c->dctx[m])
+			continue;
+		const struct lm_codec_ops *codec = lm_codec_by_method(m);
+		codec->recv_cleanup(c->dctx[m]);
+		c->dctx[m] = NULL;
+		int r = codec->recv_setup(&c->dctx[m]);
+		if (r)
+			return lm_fail(s, r, "%s: cannot set up decompression", codec->name);
+	}
+	return 0;
 }
 
 void lm_ctl_finish(livemig_session *s, int r)

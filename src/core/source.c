@@ -12,8 +12,12 @@
  * Ownership: the work list belongs to the control thread and is read-only
  * while a pass runs; each sender owns its channel (socket, codec context,
  * counters) and the hash entries of the pages it sends in a pass.
+ *
+ * With channel-recovery a sender whose connection fails replaces it and
+ * sends its share of the pass again (docs/design.md, "Channel recovery").
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,22 +40,32 @@ static int send_hello(livemig_session *s, int fd, unsigned channel, uint16_t fla
 	return lm_write_full(fd, buf, sizeof(buf));
 }
 
-/* A connection to the destination within net-timeout, with its
- * liveness settings; or the failure (a cancel or the deadline ends the
- * wait, and then their error stands). */
+/* A connection to the destination within net-timeout, with its liveness
+ * settings: its fd, or -errno and err says why (-ECANCELED: the session
+ * quit meanwhile). */
+static int open_conn(livemig_session *s, unsigned channel, char *err, size_t errlen)
+{
+	int fd = lm_connect(&s->addr, s->p.net_timeout_s, &s->quit, err, errlen);
+	if (fd < 0)
+		return fd;
+	int e = s->addr.family != AF_UNIX ? lm_sock_liveness(fd, s->p.net_timeout_s) : 0;
+	if (e) /* an old kernel: the heartbeat still bounds every wait */
+		lm_log(s, 1, "connection %u: cannot set TCP keepalive: %s", channel, strerror(-e));
+	return fd;
+}
+
+/* open_conn, or the failure (a cancel or the deadline ends the wait, and
+ * then their error stands). */
 static int connect_one(livemig_session *s, unsigned channel)
 {
 	char err[256];
-	int fd = lm_connect(&s->addr, s->p.net_timeout_s, &s->quit, err, sizeof(err));
+	int fd = open_conn(s, channel, err, sizeof(err));
 	if (fd == -ECANCELED)
 		return lm_err(s);
 	if (fd < 0 && !channel)
 		return lm_fail(s, fd, "%s", err);
 	if (fd < 0)
 		return lm_fail(s, fd, "channel %u: %s", channel, err);
-	int e = s->addr.family != AF_UNIX ? lm_sock_liveness(fd, s->p.net_timeout_s) : 0;
-	if (e) /* an old kernel: the heartbeat still bounds every wait */
-		lm_log(s, 1, "connection %u: cannot set TCP keepalive: %s", channel, strerror(-e));
 	return fd;
 }
 
@@ -83,6 +97,7 @@ static int negotiate(livemig_session *s)
 	p->method = s->p.method;
 	p->level = (uint8_t)lm_params_level(&s->p);
 	p->zero_detect = s->p.zero_detect;
+	p->channel_recovery = s->p.channel_recovery;
 	p->nblocks = s->nblocks;
 	for (unsigned i = 0; i < s->nblocks; i++) {
 		memcpy(p->blocks[i].name, s->blocks[i].name, LM_NAME_MAX);
@@ -111,6 +126,22 @@ static const uint8_t *bounce_page(struct lm_chan *c, uint32_t k, const uint8_t *
 	uint8_t *copy = c->bounce + (size_t)k * LM_PAGE_SIZE;
 	memcpy(copy, p, LM_PAGE_SIZE);
 	return copy;
+}
+
+/* A write on c's connection failed with r: LM_LOST with channel-recovery
+ * (the connection is then replaced), else the session's failure. */
+static int send_failed(struct lm_chan *c, int r)
+{
+	livemig_session *s = c->s;
+	if (lm_quit(s))
+		return lm_err(s);
+	if (s->p.channel_recovery) {
+		c->lost = r;
+		return LM_LOST;
+	}
+	if (r == -ETIMEDOUT)
+		return lm_fail_silent(s, c->id); /* TCP_USER_TIMEOUT */
+	return lm_fail_io(s, r, "channel %u: send failed: %s", c->id, strerror(-r));
 }
 
 /*
@@ -210,12 +241,8 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	if (!c->final_pass)
 		lm_ratelimit(s, wire);
 	int r = lm_writev_full(c->fd, iov, 1 + niov);
-	if (r == -ETIMEDOUT && !lm_quit(s))
-		return lm_fail_silent(s, c->id); /* TCP_USER_TIMEOUT */
 	if (r)
-		return lm_quit(s) ? lm_err(s)
-				  : lm_fail_io(s, r, "channel %u: send failed: %s", c->id,
-					       strerror(-r));
+		return send_failed(c, r);
 	lm_chan_count(c, nn, nz, wire, payload_len);
 	return 0;
 }
@@ -237,44 +264,309 @@ static int send_chunk(struct lm_chan *c, const uint64_t *w, size_t n, uint32_t i
 	return 0;
 }
 
+/* Waits on s->cond (s->lock held) for a wake-up, at most ms. */
+static void wait_ms(livemig_session *s, long ms)
+{
+	lm_cond_wait_until(s, lm_now_ns() + (uint64_t)ms * 1000000);
+}
+
+/* A pass as one sender sees it. */
+struct share {
+	const uint64_t *work; /* the control thread's list: valid until the next pass */
+	size_t nwork;
+	uint32_t iteration;   /* 0 before the first pass */
+	bool final;
+	bool synced;          /* this channel's SYNC of the pass went out */
+};
+
+/* Takes work entries from the shared cursor and sends them, then the
+ * pass's SYNC.  With channel-recovery each chunk is recorded before it
+ * goes, so that a replaced connection can carry it again. */
+static int send_share(struct lm_chan *c, struct share *p)
+{
+	livemig_session *s = c->s;
+	size_t k;
+	int r;
+	while ((k = atomic_fetch_add(&s->src.cursor, LM_PACKET_PAGES)) < p->nwork) {
+		size_t n = p->nwork - k < LM_PACKET_PAGES ? p->nwork - k : LM_PACKET_PAGES;
+		if (c->taken.r && lm_ranges_add(&c->taken, k, n))
+			return lm_fail(s, -EOVERFLOW, "channel %u: a pass longer than the RAM", c->id);
+		if ((r = send_chunk(c, p->work + k, n, p->iteration)))
+			return r;
+	}
+	r = send_packet(c, 0, NULL, 0, p->iteration,
+			LM_PKT_FLAG_SYNC | (p->final ? LM_PKT_FLAG_FINAL : 0));
+	p->synced = !r;
+	return r;
+}
+
+/* Sends again every work entry c took in pass p, in chunks as it took them. */
+static int resend_share(struct lm_chan *c, const struct share *p)
+{
+	for (size_t i = 0; i < c->taken.n; i++) {
+		const struct lm_range *g = &c->taken.r[i];
+		for (size_t k = g->start; k < g->end; k += LM_PACKET_PAGES) {
+			size_t n = g->end - k < LM_PACKET_PAGES ? g->end - k : LM_PACKET_PAGES;
+			int r = send_chunk(c, p->work + k, n, p->iteration);
+			if (r)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* Reads the receiver's answer on fd, within net-timeout; the wait ends
+ * when the session quits.  0 or -errno (-ETIMEDOUT, -ECONNRESET: closed,
+ * -ECANCELED: quit). */
+static int read_answer(livemig_session *s, int fd, uint8_t buf[LM_ANSWER_SIZE])
+{
+	uint64_t until = lm_now_ns() + s->p.net_timeout_s * 1000000000ull;
+	size_t got = 0;
+	while (got < LM_ANSWER_SIZE) {
+		if (lm_quit(s))
+			return -ECANCELED;
+		if (lm_now_ns() >= until)
+			return -ETIMEDOUT;
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		ssize_t n = recv(fd, buf + got, LM_ANSWER_SIZE - got, MSG_DONTWAIT);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		got += n > 0 ? (size_t)n : 0;
+	}
+	return 0;
+}
+
+/*
+ * One replacement connection for c: connect, the RECONNECT hello and the
+ * receiver's answer, each within net-timeout.  0 when the new connection
+ * is c's (the old one closed), with *resend set (lm_answer_check) and c's
+ * seq and page counts taken from the answer: the packets the lost
+ * connection did not deliver are forgotten, and counted when they go
+ * again.  -ECANCELED when the session quit; -EPROTO for an answer no
+ * receiver gives; else -errno.  why gets the reason.  Until it succeeds
+ * c->fd stays the lost connection, for peer_gone()'s view of the peer.
+ */
+static int try_reconnect(struct lm_chan *c, const struct share *p, bool *resend, char *why,
+			 size_t len)
+{
+	livemig_session *s = c->s;
+	uint8_t buf[LM_ANSWER_SIZE];
+	struct lm_answer a;
+	const char *bad = NULL;
+	int fd = open_conn(s, c->id, why, len);
+	if (fd < 0)
+		return fd;
+	int r = send_hello(s, fd, c->id, LM_HELLO_RECONNECT);
+	if (!r)
+		r = read_answer(s, fd, buf);
+	if (r) {
+		snprintf(why, len, "no answer to its hello: %s",
+			 r == -ETIMEDOUT ? "timed out" : r == -ECONNRESET ? "connection closed"
+									   : strerror(-r));
+	} else {
+		struct lm_sent sent = {.pass = p->iteration,
+				       .synced = p->synced,
+				       .seq = c->seq,
+				       .normal = atomic_load_explicit(&c->normal, memory_order_relaxed),
+				       .zero = atomic_load_explicit(&c->zero, memory_order_relaxed)};
+		if (lm_answer_decode(buf, &a, &bad) || lm_answer_check(&a, &sent, resend, &bad)) {
+			snprintf(why, len, "bad answer: %s", bad);
+			r = -EPROTO;
+		}
+	}
+	if (r) {
+		close(fd);
+		return r;
+	}
+	pthread_mutex_lock(&s->lock); /* shutdown_all, peer_gone, sample_link read it */
+	int old = c->fd;
+	c->fd = fd;
+	pthread_mutex_unlock(&s->lock);
+	close(old);
+	c->seq = a.seq;
+	atomic_store_explicit(&c->normal, a.normal, memory_order_relaxed);
+	atomic_store_explicit(&c->zero, a.zero, memory_order_relaxed);
+	/* A quit that came meanwhile shut down the old connection only. */
+	return lm_quit(s) ? -ECANCELED : lm_chan_renew_codec(s, c);
+}
+
+/*
+ * Replaces c's lost connection (c->lost says why) for pass p: up to
+ * LM_RECOVER_ATTEMPTS tries, a growing pause between them.  0, with
+ * *resend as the receiver's answer says; else the session's failure,
+ * naming what was tried.  Every wait ends when the session quits.
+ */
+static int reconnect(struct lm_chan *c, const struct share *p, bool *resend)
+{
+	livemig_session *s = c->s;
+	char buf[32], cause[80], why[256] = "";
+	const char *phase = lm_phase(s, buf, sizeof(buf));
+	lm_lost_cause(c->lost, s->p.net_timeout_s, cause, sizeof(cause));
+	if (atomic_load(&c->recoveries) >= LM_RECOVER_MAX)
+		return lm_fail(s, c->lost, "channel %u: connection lost in phase %s (%s); "
+			       "channel-recovery gives up after %d recoveries", c->id, phase, cause,
+			       LM_RECOVER_MAX);
+	for (int attempt = 1; attempt <= LM_RECOVER_ATTEMPTS; attempt++) {
+		if (attempt > 1) {
+			pthread_mutex_lock(&s->lock);
+			if (!lm_quit(s))
+				wait_ms(s, 500L * (attempt - 1));
+			pthread_mutex_unlock(&s->lock);
+		}
+		int r = try_reconnect(c, p, resend, why, sizeof(why));
+		if (r == -ECANCELED || lm_quit(s))
+			return lm_err(s);
+		if (r == -EPROTO)
+			return lm_fail(s, r, "channel %u: connection lost in phase %s (%s); its "
+				       "replacement got a %s", c->id, phase, cause, why);
+		if (r)
+			continue;
+		atomic_store_explicit(&c->recoveries, c->recoveries + 1, memory_order_relaxed);
+		lm_log(s, 1, "channel %u: connection lost in phase %s (%s); reconnected (attempt "
+			     "%d), %s", c->id, phase, cause, attempt,
+		       *resend ? "sending the pass's share again" : "the receiver had all of it");
+		return 0;
+	}
+	return lm_fail(s, c->lost, "channel %u: connection lost in phase %s (%s); channel-recovery "
+		       "failed after %d attempts: %s", c->id, phase, cause, LM_RECOVER_ATTEMPTS, why);
+}
+
+/* c's connection is lost (LM_LOST) in pass p: replaces it and sends again
+ * what the receiver lacks, until that is through or recovery fails. */
+static int recover(struct lm_chan *c, struct share *p)
+{
+	int r = LM_LOST;
+	while (r == LM_LOST) {
+		bool resend;
+		if ((r = reconnect(c, p, &resend)) || !resend)
+			return r;
+		p->synced = false;
+		r = resend_share(c, p);
+		if (!r)
+			r = send_share(c, p);
+	}
+	return r;
+}
+
+enum conn { CONN_OPEN, CONN_CLOSED, CONN_BROKEN };
+
+/*
+ * Between its sends - waiting for the next pass, or for the end of the
+ * final one - whether c's connection has ended, waiting up to wait_ms:
+ * CONN_CLOSED when the receiver closed it (what it does once every channel
+ * has the final SYNC), CONN_BROKEN when it broke, c->lost saying why
+ * (-EPROTO: bytes came, which a receiver never sends).
+ */
+static enum conn conn_state(struct lm_chan *c, int wait_ms)
+{
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
+	uint8_t b;
+	if (poll(&pfd, 1, wait_ms) <= 0)
+		return CONN_OPEN;
+	ssize_t n = recv(c->fd, &b, 1, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return CONN_OPEN;
+	if (n == 0)
+		return CONN_CLOSED;
+	c->lost = n < 0 ? -errno : -EPROTO;
+	return CONN_BROKEN;
+}
+
+/*
+ * Waits for the pass after *gen and takes it into p.  With
+ * channel-recovery the connection is watched meanwhile, 10 times a
+ * second, and replaced when it ends: the last pass is still in doubt until
+ * the destination has acknowledged it.  Its work list stays valid while
+ * this runs: the control thread publishes the next pass only after that
+ * acknowledgement, which a receiver missing part of the pass cannot give.
+ */
+static int next_pass(struct lm_chan *c, uint32_t *gen, struct share *p)
+{
+	livemig_session *s = c->s;
+	pthread_mutex_lock(&s->lock);
+	while (s->src.pass_gen == *gen && !lm_quit(s)) {
+		if (!s->p.channel_recovery) {
+			pthread_cond_wait(&s->cond, &s->lock);
+			continue;
+		}
+		wait_ms(s, 100);
+		pthread_mutex_unlock(&s->lock);
+		enum conn st = conn_state(c, 0);
+		if (st == CONN_CLOSED)
+			c->lost = -ECONNRESET;
+		int r = st == CONN_OPEN ? 0 : recover(c, p);
+		pthread_mutex_lock(&s->lock);
+		if (r) {
+			pthread_mutex_unlock(&s->lock);
+			return r;
+		}
+	}
+	*gen = s->src.pass_gen;
+	*p = (struct share){.work = s->src.work,
+			    .nwork = s->src.nwork,
+			    .iteration = s->iteration,
+			    .final = s->src.pass_final};
+	c->final_pass = p->final;
+	pthread_mutex_unlock(&s->lock);
+	return lm_quit(s) ? lm_err(s) : 0;
+}
+
+/*
+ * With channel-recovery, after the final SYNC: waits until the receiver
+ * closes the connection, which it does once every channel has reached the
+ * final SYNC; a connection lost before is replaced, and the final pass
+ * goes again if the receiver lacks it.  The source sends COMPLETE only
+ * after every sender is through, so nothing of the final pass is in doubt
+ * then.  Ends when the session quits (a deadline, a cancel, a failure).
+ */
+static int await_final(struct lm_chan *c, struct share *p)
+{
+	livemig_session *s = c->s;
+	while (!lm_quit(s)) {
+		enum conn st = conn_state(c, 100);
+		if (st == CONN_CLOSED)
+			return 0;
+		int r = st == CONN_BROKEN ? recover(c, p) : 0;
+		if (r)
+			return r;
+	}
+	return lm_err(s);
+}
+
 static void *sender_main(void *arg)
 {
 	struct lm_chan *c = arg;
 	livemig_session *s = c->s;
+	struct share p = {.synced = true}; /* "pass 0": nothing in doubt */
 	uint32_t gen = 0;
 
-	for (;;) {
-		pthread_mutex_lock(&s->lock);
-		while (s->src.pass_gen == gen && !lm_quit(s))
-			pthread_cond_wait(&s->cond, &s->lock);
-		gen = s->src.pass_gen;
-		uint32_t iteration = s->iteration;
-		bool final = s->src.pass_final;
-		c->final_pass = final;
-		const uint64_t *work = s->src.work;
-		size_t nwork = s->src.nwork;
-		pthread_mutex_unlock(&s->lock);
-		if (lm_quit(s))
-			break;
-
-		size_t k;
-		int r = 0;
-		while (!r && (k = atomic_fetch_add(&s->src.cursor, LM_PACKET_PAGES)) < nwork) {
-			size_t n = nwork - k < LM_PACKET_PAGES ? nwork - k : LM_PACKET_PAGES;
-			r = send_chunk(c, work + k, n, iteration);
-		}
-		if (!r)
-			r = send_packet(c, 0, NULL, 0, iteration,
-					LM_PKT_FLAG_SYNC | (final ? LM_PKT_FLAG_FINAL : 0));
+	if (s->p.channel_recovery && lm_ranges_init(&c->taken, s->total_pages)) {
+		lm_fail(s, -ENOMEM, "out of memory");
+		goto out;
+	}
+	while (!next_pass(c, &gen, &p)) {
+		lm_ranges_clear(&c->taken);
+		int r = send_share(c, &p);
+		if (r == LM_LOST)
+			r = recover(c, &p);
 		if (r)
 			break;
 		pthread_mutex_lock(&s->lock);
 		s->src.pass_done++;
 		pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
-		if (final)
+		if (p.final) {
+			if (s->p.channel_recovery)
+				await_final(c, &p);
 			break;
+		}
 	}
+out:
+	lm_ranges_free(&c->taken);
 	c->cpu_seconds = lm_thread_cpu_seconds();
 	return NULL;
 }
@@ -292,17 +584,21 @@ static void sample_link(livemig_session *s)
 	if (!s->src.measure_link || !lm_auto_link_due(&s->src.link, now))
 		return;
 	uint64_t delivered = 0;
+	/* Under the lock: with channel-recovery a sender may replace its
+	 * connection meanwhile. */
+	pthread_mutex_lock(&s->lock);
 	for (unsigned i = 0; i < s->p.channels; i++) {
 		int64_t acked = s->ch[i].fd >= 0 ? lm_sock_acked(s->ch[i].fd) : -1;
 		delivered += acked >= 0 ? (uint64_t)acked
 					: atomic_load_explicit(&s->ch[i].wire_bytes,
 							       memory_order_relaxed);
 	}
+	pthread_mutex_unlock(&s->lock);
 	lm_auto_link(&s->src.link, delivered, now);
 	atomic_store_explicit(&s->src.link_rate, (uint64_t)s->src.link.rate, memory_order_relaxed);
 }
 
-#define LINK_TICK_NS 50000000 /* half auto's window: no window runs long */
+#define LINK_TICK_MS 50 /* half auto's window: no window runs long */
 
 /* Waits on s->cond (s->lock held) for a wake-up - or, while the link is
  * measured, a tick - then samples the link without the lock. */
@@ -312,14 +608,7 @@ static void wait_sampling(livemig_session *s)
 		pthread_cond_wait(&s->cond, &s->lock);
 		return;
 	}
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* s->cond's clock */
-	ts.tv_nsec += LINK_TICK_NS;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+	wait_ms(s, LINK_TICK_MS);
 	pthread_mutex_unlock(&s->lock);
 	sample_link(s);
 	pthread_mutex_lock(&s->lock);
@@ -352,7 +641,7 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 	s->src.iter_sent = s->iteration; /* before: its ack may come at once */
 	pthread_mutex_unlock(&s->lock);
 	if (lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_ITER, .iteration = s->iteration}))
-		return lm_fail(s, -ECONNRESET, "main channel: send failed");
+		return lm_fail(s, -ECONNRESET, "main channel: send failed%s", lm_main_fatal(s));
 	/* Wait until the destination has written the whole pass, so that what
 	 * is still queued in socket buffers drains while the guest runs. */
 	pthread_mutex_lock(&s->lock);
@@ -462,6 +751,11 @@ static int source_run(livemig_session *s)
 	pthread_mutex_lock(&s->lock); /* the statistics read it */
 	s->total_pages = total;
 	pthread_mutex_unlock(&s->lock);
+	/* Recovery resends the current pass only: the ones before must be
+	 * acknowledged. */
+	if (s->p.channel_recovery && s->p.x_no_barrier)
+		return lm_fail(s, -EINVAL, "channel-recovery needs the pass barrier (not with "
+			       "x-no-barrier)");
 	if ((r = connect_all(s)) || (r = negotiate(s)))
 		return r;
 	s->t_setup = lm_now_ns();

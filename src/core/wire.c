@@ -67,6 +67,47 @@ int lm_hello_decode(const uint8_t in[LM_HELLO_SIZE], struct lm_hello *h, const c
 }
 
 /*
+ * Answer to a RECONNECT hello, 40 bytes:
+ *   0 u32 magic  4 u32 pass  8 u64 seq  16 u64 normal  24 u64 zero
+ *  32 u32 reserved (0)  36 u32 crc32c(bytes 0..35)
+ */
+void lm_answer_encode(const struct lm_answer *a, uint8_t out[LM_ANSWER_SIZE])
+{
+	memset(out, 0, LM_ANSWER_SIZE);
+	lm_le32(out, LM_ANSWER_MAGIC);
+	lm_le32(out + 4, a->iteration);
+	lm_le64(out + 8, a->seq);
+	lm_le64(out + 16, a->normal);
+	lm_le64(out + 24, a->zero);
+	lm_le32(out + 36, lm_crc32c(0, out, 36));
+}
+
+int lm_answer_decode(const uint8_t in[LM_ANSWER_SIZE], struct lm_answer *a, const char **why)
+{
+	if (lm_rd32(in) != LM_ANSWER_MAGIC) {
+		*why = "bad answer magic";
+		return -EPROTO;
+	}
+	if (lm_rd32(in + 36) != lm_crc32c(0, in, 36)) {
+		*why = "answer checksum mismatch";
+		return -EPROTO;
+	}
+	if (lm_rd32(in + 32)) {
+		*why = "answer reserved field not zero";
+		return -EPROTO;
+	}
+	a->iteration = lm_rd32(in + 4);
+	a->seq = lm_rd64(in + 8);
+	a->normal = lm_rd64(in + 16);
+	a->zero = lm_rd64(in + 24);
+	if (!a->iteration) {
+		*why = "answer for pass 0";
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/*
  * Packet header, 64 bytes:
  *   0 u32 magic  4 u8 version  5 u8 method  6 u16 flags  8 u16 channel
  *  10 u16 reserved  12 u32 block  16 u64 seq  24 u32 iteration
@@ -249,7 +290,8 @@ int lm_msg_check_crc(const uint8_t hdr[LM_MSG_HDR_SIZE], const void *payload, ui
 
 /*
  * Control message bodies (docs/wire-format.md has the table):
- *   PARAMS    u16 channels  u8 method  u8 level  u8 zero  u8 0  u16 0
+ *   PARAMS    u16 channels  u8 method  u8 level  u8 zero  u8 0
+ *             u16 flags (LM_PARAMS_RECOVERY, else 0)
  *             u32 page size  u32 nblocks, then per block:
  *             u8 name length, name bytes (no NUL), u64 size
  *   READY, CANCEL, HEARTBEAT  empty
@@ -265,7 +307,7 @@ static void params_encode(struct lm_buf *b, const struct lm_msg_params *p)
 	lm_put_u8(b, p->level);
 	lm_put_u8(b, p->zero_detect);
 	lm_put_u8(b, 0);
-	lm_put_u16(b, 0);
+	lm_put_u16(b, p->channel_recovery ? LM_PARAMS_RECOVERY : 0);
 	lm_put_u32(b, LM_PAGE_SIZE);
 	lm_put_u32(b, p->nblocks);
 	for (uint32_t i = 0; i < p->nblocks; i++) {
@@ -363,13 +405,14 @@ static int params_decode(struct lm_buf *b, struct lm_msg_params *p, const char *
 	p->level = lm_get_u8(b);
 	uint8_t zero = lm_get_u8(b);
 	uint8_t reserved8 = lm_get_u8(b);
-	uint16_t reserved16 = lm_get_u16(b);
+	uint16_t flags = lm_get_u16(b);
 	uint32_t page_size = lm_get_u32(b);
 	p->nblocks = lm_get_u32(b);
 	if (b->bad)
 		return reject(why, length_why[LM_MSG_PARAMS].too_short);
-	if (reserved8 || reserved16)
+	if (reserved8 || (flags & ~LM_PARAMS_RECOVERY))
 		return reject(why, "PARAMS: reserved fields not zero");
+	p->channel_recovery = flags & LM_PARAMS_RECOVERY;
 	if (page_size != LM_PAGE_SIZE)
 		return reject(why, "PARAMS: page size differs from the destination's");
 	if (zero > 1)

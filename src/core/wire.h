@@ -41,6 +41,24 @@ void lm_hello_encode(const struct lm_hello *h, uint8_t out[LM_HELLO_SIZE]);
  * Returns 0 or -EPROTO with a reason in *why. */
 int lm_hello_decode(const uint8_t in[LM_HELLO_SIZE], struct lm_hello *h, const char **why);
 
+/*
+ * Answer to a RECONNECT hello (channel-recovery), 40 bytes, destination to
+ * source on the new connection: where the channel's receiver stands, so the
+ * sender knows what of its current pass to send again.
+ */
+#define LM_ANSWER_MAGIC 0x4e41524cu /* "LRAN" on the wire */
+#define LM_ANSWER_SIZE 40u
+struct lm_answer {
+	uint32_t iteration; /* the first pass whose SYNC the receiver has not read */
+	uint64_t seq;       /* packets it has read whole: the next packet's seq */
+	uint64_t normal;    /* pages it has received on this channel, all passes */
+	uint64_t zero;
+};
+void lm_answer_encode(const struct lm_answer *a, uint8_t out[LM_ANSWER_SIZE]);
+/* Validates magic, reserved bytes, pass >= 1 and the CRC.  0 or -EPROTO
+ * with a reason in *why. */
+int lm_answer_decode(const uint8_t in[LM_ANSWER_SIZE], struct lm_answer *a, const char **why);
+
 /* ---- multifd packet ---------------------------------------------------- */
 #define LM_PACKET_MAGIC 0x4b504d4cu /* "LMPK" */
 #define LM_PACKET_HDR_SIZE 64u
@@ -139,11 +157,13 @@ struct lm_msg_block {
 	char name[LM_NAME_MAX]; /* NUL-terminated, 1..LM_NAME_MAX-1 bytes */
 	uint64_t size;          /* bytes: > 0, a page multiple, < 2^32 pages */
 };
+#define LM_PARAMS_RECOVERY 0x0001u /* PARAMS flags: channel-recovery is on */
 struct lm_msg_params {
 	uint16_t channels;
 	uint8_t method;         /* LM_METHOD_* or LM_METHOD_AUTO: the decoder does */
 	uint8_t level;          /* not check these two against the codecs */
 	bool zero_detect;
+	bool channel_recovery;  /* flags bit 0 */
 	uint32_t nblocks;       /* 1..LM_MAX_BLOCKS, distinct names */
 	struct lm_msg_block blocks[LM_MAX_BLOCKS];
 };

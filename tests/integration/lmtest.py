@@ -150,8 +150,8 @@ def crc32c(data, crc=0):
     return crc ^ 0xFFFFFFFF
 
 
-def hello(channel, nchannels, uuid=b"\x11" * 16, version=1, magic=0x4C4C484D):
-    body = struct.pack("<IHHHH16s8s", magic, version, channel, nchannels, 0, uuid, bytes(8))
+def hello(channel, nchannels, uuid=b"\x11" * 16, version=1, magic=0x4C4C484D, flags=0):
+    body = struct.pack("<IHHHH16s8s", magic, version, channel, nchannels, flags, uuid, bytes(8))
     return body + struct.pack("<I", crc32c(body))
 
 
@@ -161,11 +161,23 @@ def msg(mtype, payload=b""):
     return hdr[:12] + struct.pack("<I", crc) + payload
 
 
-def params(nchannels, method=0, level=0, blocks=(("pc.ram", 1 << 20),)):
-    p = struct.pack("<HBBBBHII", nchannels, method, level, 1, 0, 0, PAGE, len(blocks))
+def params(nchannels, method=0, level=0, blocks=(("pc.ram", 1 << 20),), flags=0):
+    """flags: bit 0 channel-recovery."""
+    p = struct.pack("<HBBBBHII", nchannels, method, level, 1, 0, flags, PAGE, len(blocks))
     for name, size in blocks:
         p += struct.pack("<B", len(name)) + name.encode() + struct.pack("<Q", size)
     return p
+
+
+def answer(data):
+    """A receiver's answer to a RECONNECT hello (channel recovery), as
+    (pass, seq, normal, zero); ValueError when it is malformed."""
+    if len(data) != 40:
+        raise ValueError("answer of %d bytes" % len(data))
+    magic, npass, seq, normal, zero, reserved, crc = struct.unpack("<IIQQQII", data)
+    if magic != 0x4E41524C or reserved or crc != crc32c(data[:36]):
+        raise ValueError("bad answer magic, reserved bytes or CRC")
+    return npass, seq, normal, zero
 
 
 def packet(channel, seq, iteration, block, normal_idx, zero_idx, payload, method=0,

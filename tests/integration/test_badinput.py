@@ -21,7 +21,7 @@ def connect(port):
     return s
 
 
-def handshake(port, nch=2, method=0, level=0, blocks=(("pc.ram", 1 << 20),)):
+def handshake(port, nch=2, method=0, level=0, blocks=(("pc.ram", 1 << 20),), flags=0):
     """A well-behaved opening: returns (main, [channels])."""
     main = connect(port)
     main.sendall(t.hello(0, nch))
@@ -30,7 +30,7 @@ def handshake(port, nch=2, method=0, level=0, blocks=(("pc.ram", 1 << 20),)):
         ch = connect(port)
         ch.sendall(t.hello(i, nch))
         chans.append(ch)
-    main.sendall(t.msg(1, t.params(nch, method, level, blocks)))
+    main.sendall(t.msg(1, t.params(nch, method, level, blocks, flags)))
     ready = main.recv(16)
     if len(ready) != 16 or struct.unpack("<H", ready[4:6])[0] != 2:
         raise RuntimeError("no READY")
@@ -234,6 +234,37 @@ def nothing_sent(port):
     return [main] + chans
 
 
+def reconnect_answer(port):
+    """channel-recovery (PARAMS flags bit 0): channel 1 delivers one packet
+    of two raw pages and one zero page, then half of the next, then a
+    RECONNECT replaces it.  The receiver drops the cut packet and answers
+    on the new connection: pass 1, one packet read whole, 2 + 1 pages.  A
+    RECONNECT of another session is refused on the way.  Then the source
+    goes, which fails the migration."""
+    main, chans = handshake(port, flags=1)
+    chans[0].sendall(t.packet(1, 0, 1, 0, [1, 2], [3], os.urandom(2 * PAGE)))
+    chans[0].sendall(t.packet(1, 1, 1, 0, [4, 5], [], os.urandom(2 * PAGE))[:5000])
+    stranger = connect(port)
+    stranger.sendall(t.hello(1, 2, uuid=b"\x77" * 16, flags=1))
+    new = connect(port)
+    new.sendall(t.hello(1, 2, flags=1))
+    got = b""
+    while len(got) < 40:
+        more = new.recv(40 - len(got))
+        if not more:
+            break
+        got += more
+    try:
+        ans = t.answer(got)
+    except ValueError as e:
+        ans = str(e)
+    c.check(ans == (1, 1, 2, 1), "reconnect answer: %r, want (1, 1, 2, 1)" % (ans,))
+    c.check(stranger.recv(1) == b"", "another session's RECONNECT was not closed")
+    for sk in [main, new, stranger] + chans:
+        sk.close()
+    return []
+
+
 def silent_hello(port):
     s = connect(port)
     time.sleep(12)
@@ -264,6 +295,7 @@ case("SYNC passes disagree", sync_mismatch, "while others are at")
 case("COMPLETE before the channels finished", complete_too_early, "connection closed")
 case("COMPLETE for an image with no page", nothing_sent, "256 pages never arrived")
 case("silent peer", silent_hello, "timed out")
+case("channel-recovery: the answer to a RECONNECT", reconnect_answer, "connection closed")
 
 # A source that stalls mid-message: SIGINT on the destination still ends it.
 port = t.free_port()

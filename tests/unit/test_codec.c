@@ -748,6 +748,22 @@ static void auto_codec(void)
 	cfg.max_bandwidth = 20000000000ull;
 	link = 1000000;
 	CHECK(auto_run(&cfg, C_RANDOM, 2) == LM_METHOD_NONE);
+
+	/* The session's link: the best 100 ms window, slowly forgotten.  A
+	 * count that goes down (a replaced connection starts from 0) opens
+	 * a new window and does not read as a huge rate. */
+	struct lm_auto_link l = {0};
+	const uint64_t ms = 1000000;
+	CHECK(lm_auto_link_due(&l, 1));
+	lm_auto_link(&l, 1000, 1 * ms);
+	CHECK(!lm_auto_link_due(&l, 50 * ms) && lm_auto_link_due(&l, 101 * ms));
+	lm_auto_link(&l, 1000 + 10000000, 101 * ms); /* 10 MB in 100 ms */
+	CHECKF(l.rate > 0.99e8 && l.rate < 1.01e8, "%.0f", l.rate);
+	lm_auto_link(&l, 5000, 201 * ms);
+	CHECKF(l.rate > 0.98e8 && l.rate < 1.01e8, "%.0f", l.rate);
+	CHECK(l.win_t == 201 * ms && l.win_bytes == 5000);
+	lm_auto_link(&l, 5000 + 30000000, 301 * ms);
+	CHECKF(l.rate > 2.99e8 && l.rate < 3.01e8, "%.0f", l.rate);
 	fprintf(stderr, "codec auto: done\n");
 }
 

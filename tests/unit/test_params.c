@@ -434,6 +434,17 @@ static void must_match(void)
 	p = dest_with("zero-page-detection", "dsa");
 	src = announced(2, LM_METHOD_NONE, 0, true);
 	CHECK(lm_params_match_source(&p, &src, err, sizeof(err)) == 0);
+	/* channel-recovery follows the source's PARAMS; one set must match. */
+	src.channel_recovery = true;
+	lm_params_default(&p);
+	CHECK(!p.channel_recovery);
+	CHECK(lm_params_match_source(&p, &src, err, sizeof(err)) == 0 && p.channel_recovery);
+	lm_params_default(&p);
+	CHECK(lm_params_cap(&p, LIVEMIG_DEST, "channel-recovery", false, err, sizeof(err)) == 0);
+	CHECK(lm_params_match_source(&p, &src, err, sizeof(err)) == -EINVAL &&
+	      !strcmp(err, "source has channel-recovery on, destination was set to off"));
+	CHECK(lm_params_cap(&p, LIVEMIG_DEST, "channel-recovery", true, err, sizeof(err)) == 0);
+	CHECK(lm_params_match_source(&p, &src, err, sizeof(err)) == 0 && p.channel_recovery);
 }
 
 static void levels(void)

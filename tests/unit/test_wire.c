@@ -172,6 +172,35 @@ static void test_hello(void)
 	CHECK(lm_hello_decode(buf, &out, &why) == -EPROTO);
 }
 
+/* The answer to a RECONNECT hello. */
+static void test_answer(void)
+{
+	struct lm_answer a = {.iteration = 3, .seq = 0x0102030405060708ull, .normal = 1000,
+			      .zero = 24},
+			 out;
+	uint8_t buf[LM_ANSWER_SIZE];
+	const char *why;
+	lm_answer_encode(&a, buf);
+	CHECK(buf[0] == 'L' && buf[1] == 'R' && buf[2] == 'A' && buf[3] == 'N');
+	CHECK(buf[4] == 3 && buf[8] == 8 && buf[15] == 1);
+	CHECK(lm_answer_decode(buf, &out, &why) == 0);
+	CHECK(out.iteration == 3 && out.seq == a.seq && out.normal == 1000 && out.zero == 24);
+	for (unsigned i = 0; i < LM_ANSWER_SIZE; i++) {
+		uint8_t bad[LM_ANSWER_SIZE];
+		memcpy(bad, buf, sizeof(bad));
+		bad[i] ^= 0x10;
+		CHECKF(lm_answer_decode(bad, &out, &why) == -EPROTO, "byte %u", i);
+	}
+	a.iteration = 0;
+	lm_answer_encode(&a, buf);
+	CHECK(lm_answer_decode(buf, &out, &why) == -EPROTO && strstr(why, "pass 0"));
+	a.iteration = 1;
+	lm_answer_encode(&a, buf);
+	buf[33] = 1; /* reserved, with a good checksum */
+	lm_le32(buf + 36, lm_crc32c(0, buf, 36));
+	CHECK(lm_answer_decode(buf, &out, &why) == -EPROTO && strstr(why, "reserved"));
+}
+
 static void test_msg(void)
 {
 	uint8_t buf[LM_MSG_HDR_SIZE + 4], *payload = buf + LM_MSG_HDR_SIZE;
@@ -254,7 +283,8 @@ static bool round_trip(const struct lm_msg *m, struct lm_msg *out)
 static bool params_equal(const struct lm_msg_params *a, const struct lm_msg_params *b)
 {
 	if (a->channels != b->channels || a->method != b->method || a->level != b->level ||
-	    a->zero_detect != b->zero_detect || a->nblocks != b->nblocks)
+	    a->zero_detect != b->zero_detect || a->channel_recovery != b->channel_recovery ||
+	    a->nblocks != b->nblocks)
 		return false;
 	for (uint32_t i = 0; i < a->nblocks; i++)
 		if (strcmp(a->blocks[i].name, b->blocks[i].name) ||
@@ -278,6 +308,7 @@ static struct lm_msg good_params(void)
 static void test_params(void)
 {
 	struct lm_msg m = good_params(), out;
+	const char *why;
 	CHECK(round_trip(&m, &out));
 	CHECK(params_equal(&out.params, &m.params));
 
@@ -318,6 +349,17 @@ static void test_params(void)
 	RESET();
 	b[7] = 1;
 	CHECK(PARAMS_REJECTS(sizeof(wire), "reserved") == 1);
+	RESET();
+	b[6] = 2; /* flags: only bit 0 (channel-recovery) is defined */
+	CHECK(PARAMS_REJECTS(sizeof(wire), "reserved") == 1);
+	RESET();
+	b[6] = 1;
+	CHECK(PARAMS_REJECTS(sizeof(wire), "") == 0);
+	CHECK(!lm_msg_decode(LM_MSG_PARAMS, b, sizeof(wire), &out, &why) &&
+	      out.params.channel_recovery);
+	m.params.channel_recovery = true;
+	CHECK(body_of(&m) == (int)sizeof(wire) && !memcmp(BODY, b, sizeof(wire)));
+	CHECK(round_trip(&m, &out) && params_equal(&out.params, &m.params));
 	RESET();
 	b[9] = 0x20; /* 8192 */
 	CHECK(PARAMS_REJECTS(sizeof(wire), "page size") == 1);
@@ -529,6 +571,7 @@ int main(void)
 {
 	test_packet();
 	test_hello();
+	test_answer();
 	test_msg();
 	test_params();
 	test_small_msgs();

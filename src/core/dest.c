@@ -372,9 +372,9 @@ static int await_replacement(struct lm_chan *c, uint32_t iteration)
 			return lm_err(s);
 		}
 		if (fd < 0)
-			return lm_fail(s, c->lost, "channel %u: connection lost %s in phase %s (%s); "
-				       "no replacement within %u s (channel-recovery)", c->id,
-				       c->lost_what, phase, cause, s->p.net_timeout_s);
+			return lm_fail(s, c->lost, "channel %u: connection lost %s (%s); no "
+				       "replacement within %u s (channel-recovery)", c->id,
+				       c->lost_what, cause, s->p.net_timeout_s);
 		if (!take_over(c, fd, iteration))
 			return 0;
 	}

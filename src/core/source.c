@@ -407,9 +407,8 @@ static int reconnect(struct lm_chan *c, const struct share *p, bool *resend)
 	const char *phase = lm_phase(s, buf, sizeof(buf));
 	lm_lost_cause(c->lost, s->p.net_timeout_s, cause, sizeof(cause));
 	if (atomic_load(&c->recoveries) >= LM_RECOVER_MAX)
-		return lm_fail(s, c->lost, "channel %u: connection lost in phase %s (%s); "
-			       "channel-recovery gives up after %d recoveries", c->id, phase, cause,
-			       LM_RECOVER_MAX);
+		return lm_fail(s, c->lost, "channel %u: connection lost (%s); channel-recovery "
+			       "gives up after %d recoveries", c->id, cause, LM_RECOVER_MAX);
 	for (int attempt = 1; attempt <= LM_RECOVER_ATTEMPTS; attempt++) {
 		if (attempt > 1) {
 			pthread_mutex_lock(&s->lock);
@@ -421,8 +420,8 @@ static int reconnect(struct lm_chan *c, const struct share *p, bool *resend)
 		if (r == -ECANCELED || lm_quit(s))
 			return lm_err(s);
 		if (r == -EPROTO)
-			return lm_fail(s, r, "channel %u: connection lost in phase %s (%s); its "
-				       "replacement got a %s", c->id, phase, cause, why);
+			return lm_fail(s, r, "channel %u: connection lost (%s); its replacement "
+				       "got a %s", c->id, cause, why);
 		if (r)
 			continue;
 		atomic_store_explicit(&c->recoveries, c->recoveries + 1, memory_order_relaxed);
@@ -431,8 +430,8 @@ static int reconnect(struct lm_chan *c, const struct share *p, bool *resend)
 		       *resend ? "sending the pass's share again" : "the receiver had all of it");
 		return 0;
 	}
-	return lm_fail(s, c->lost, "channel %u: connection lost in phase %s (%s); channel-recovery "
-		       "failed after %d attempts: %s", c->id, phase, cause, LM_RECOVER_ATTEMPTS, why);
+	return lm_fail(s, c->lost, "channel %u: connection lost (%s); channel-recovery failed "
+		       "after %d attempts: %s", c->id, cause, LM_RECOVER_ATTEMPTS, why);
 }
 
 /* c's connection is lost (LM_LOST) in pass p: replaces it and sends again

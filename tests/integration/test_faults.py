@@ -419,8 +419,9 @@ def recovery_fails(name):
             and c.check(rc == 1 and drc == 1, "%s: exit %s/%s\n%s\n%s" % (name, rc, drc, err, derr))
             and check_time(name + " (source)", dt, 4.0, 1.4)
             and check_time(name + " (destination)", ddt, 4.5)
-            and c.check("channel 2: connection lost in phase first pass (" in err
-                        and want in err, "%s: source says %r" % (name, err))
+            and c.check("channel 2: connection lost (" in err and want in err
+                        and "(on the source, in phase first pass)" in err,
+                        "%s: source says %r" % (name, err))
             and c.check("source reported: channel 2: connection lost" in derr and want in derr,
                         "%s: destination says %r" % (name, derr))
             and c.check(t.GUEST_RAN_ON in err, "%s: the guest did not run on" % name)

@@ -7,10 +7,14 @@
  * Input: u8 pages (bits 0-6 + 1; per-page methods always decode one page),
  * then the compressed bytes.
  * Holds: each engine returns 0 or -EPROTO, writes nothing outside its
- * output and on success all of it; engines of the method agree on the
- * verdict and the output ("any engine's output decodes with any engine of
- * the same method"); the decoded pages, compressed by each engine, decode
- * with every engine back to themselves.
+ * output and on success all of it; engines that both accept an input
+ * decode it to the same bytes; the decoded pages, compressed by each
+ * engine, decode with every engine back to themselves ("any engine's
+ * output decodes with any engine of the same method").  Engines need not
+ * agree on refusing: ISA-L accepts some streams that zlib refuses as
+ * invalid (a dynamic block's incomplete distance code: "invalid distances
+ * set"), which is harmless - the output stays within its pages and the
+ * packet's content CRC still decides.
  */
 #include <errno.h>
 
@@ -103,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *payload = fuzz_dup(p, len);
 	struct engine e[MAX_ENGINES];
 	uint32_t ne = engines(e, 1);
-	uint8_t *first = NULL;
+	uint8_t *first = NULL; /* the first engine's output that accepted the input */
 
 	for (uint32_t i = 0; i < ne; i++) {
 		uint8_t *a = decode(&e[i], payload, (uint32_t)len, out_len, 0xa5);
@@ -111,11 +115,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(!a == !b && (!a || !memcmp(a, b, out_len)));
 		if (b)
 			fuzz_guarded_free(b, out_len);
-		if (i == 0) {
+		if (a && !first) {
 			first = a;
 			continue;
 		}
-		FUZZ_ASSERT(!first == !a && (!a || !memcmp(first, a, out_len)));
+		FUZZ_ASSERT(!a || !memcmp(first, a, out_len));
 		if (a)
 			fuzz_guarded_free(a, out_len);
 	}

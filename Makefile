@@ -73,7 +73,7 @@ fuzz: deps fuzz-deps
 			> $(FUZZBUILD)/logs/$$t.log 2>&1; then \
 			failed="$$failed $$t"; tail -30 $(FUZZBUILD)/logs/$$t.log; \
 		fi; \
-		grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units' \
+		grep -E '^#[0-9]+[[:space:]]+DONE' \
 			$(FUZZBUILD)/logs/$$t.log | sed 's/^/  /'; \
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz: crashed:$$failed (inputs in $(FUZZBUILD)/crashes)"; \

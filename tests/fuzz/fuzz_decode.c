@@ -14,7 +14,9 @@
  * Holds: decompress returns 0 or -EPROTO, writes nothing outside the pages
  * it was given, and on success wrote every byte of them (two receivers
  * whose pages start as different patterns agree on the verdict and the
- * result); pages that decoded compress and decode back to themselves.
+ * result); pages that decoded compress and decode back to themselves, and
+ * so do pages made of the input's own bytes (the first byte's page count
+ * and layout), which a decoder that refuses everything would fail.
  */
 #include <errno.h>
 
@@ -91,11 +93,26 @@ static void round_trip(const struct lm_codec_ops *codec, const struct pages *s)
 	codec->send_cleanup(snd);
 }
 
+/* Pages holding the input's bytes over and over (zeros for no input). */
+static void input_round_trip(const struct lm_codec_ops *codec, const uint8_t *data,
+			     size_t size)
+{
+	struct pages s;
+	pages_alloc(&s, size ? (data[0] & 0x7fu) + 1 : 1, size && data[0] & 0x80, 0);
+	for (uint32_t i = 0; i < s.n && size; i++)
+		for (size_t k = 0; k < LM_PAGE_SIZE; k++)
+			s.p[i][k] = data[((size_t)i * LM_PAGE_SIZE + k) % size];
+	round_trip(codec, &s);
+	pages_free(&s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct lm_codec_ops *codec = lm_codec_by_method(FUZZ_METHOD);
 	struct fuzz_in in = {data, size};
 	void *ctx[2] = {NULL, NULL};
+
+	input_round_trip(codec, data, size);
 
 	FUZZ_ASSERT(codec->recv_setup(&ctx[0]) == 0 && codec->recv_setup(&ctx[1]) == 0);
 	for (int k = 0; k < MAX_PACKETS && in.n; k++) {

@@ -4,8 +4,9 @@
  * Input: the URI's text (a NUL ends it early).
  * Holds: a URI is refused with a reason, or it gives a family, a host and
  * a port of 1..5 digits up to 65535, or a path, each NUL-terminated in its
- * field; writing the address back as a URI and parsing that gives the same
- * address.
+ * field; a host is name characters (IPv4, a name) or, in brackets, an IPv6
+ * address with maybe a zone; writing the address back as a URI and parsing
+ * that gives the same address.
  */
 #include <errno.h>
 #include <sys/socket.h>
@@ -23,6 +24,16 @@ static void check_port(const char *port)
 		v = v * 10 + (unsigned long)(port[i] - '0');
 	}
 	FUZZ_ASSERT(v <= 65535);
+}
+
+static void check_host(const char *host, bool v6)
+{
+	static const char name[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
+	const char *zone = v6 ? strchr(host, '%') : NULL;
+	size_t addr = zone ? (size_t)(zone - host) : strlen(host);
+	FUZZ_ASSERT(strspn(host, v6 ? "0123456789abcdefABCDEF:." : name) == addr);
+	FUZZ_ASSERT(!v6 || (addr && memchr(host, ':', addr)));
+	FUZZ_ASSERT(!zone || (zone[1] && strspn(zone + 1, name) == strlen(zone + 1)));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -45,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_ASSERT(strnlen(a.host, sizeof(a.host)) < sizeof(a.host));
 			check_port(a.port);
 			bool v6 = a.family == AF_INET6;
+			check_host(a.host, v6);
 			snprintf(text, sizeof(text), "tcp:%s%s%s:%s", v6 ? "[" : "", a.host,
 				 v6 ? "]" : "", a.port);
 		}

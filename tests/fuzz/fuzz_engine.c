@@ -8,9 +8,10 @@
  * then the compressed bytes.
  * Holds: each engine returns 0 or -EPROTO, writes nothing outside its
  * output and on success all of it; engines that both accept an input
- * decode it to the same bytes; the decoded pages, compressed by each
- * engine, decode with every engine back to themselves ("any engine's
- * output decodes with any engine of the same method").  Engines need not
+ * decode it to the same bytes; the decoded pages, and pages made of the
+ * input's own bytes, compressed by each engine, decode with every engine
+ * back to themselves ("any engine's output decodes with any engine of the
+ * same method").  Engines need not
  * agree on refusing: ISA-L accepts some streams that zlib refuses as
  * invalid (a dynamic block's incomplete distance code: "invalid distances
  * set"), which is harmless - the output stays within its pages and the
@@ -127,6 +128,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		round_trip(e, ne, first, npages);
 		fuzz_guarded_free(first, out_len);
 	}
+	/* A decoder that refuses everything fails here. */
+	uint8_t *own = fuzz_guarded(out_len, 0);
+	for (uint32_t k = 0; k < out_len && size; k++)
+		own[k] = data[k % size];
+	round_trip(e, ne, own, npages);
+	fuzz_guarded_free(own, out_len);
 	for (uint32_t i = 0; i < ne; i++)
 		e[i].ops->cleanup(e[i].ctx);
 	free(payload);

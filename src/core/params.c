@@ -135,7 +135,7 @@ static int fault_set(struct lm_params *p, const char *v)
  * measured).  No empty field, nothing more. */
 static int auto_speeds_set(struct lm_params *p, const char *v)
 {
-	char buf[32];
+	char buf[64]; /* a size; longer is no size at all */
 	uint64_t x[LM_AUTO_N] = {0};
 	size_t pos = 0, len = strlen(v);
 	int i;

@@ -3,16 +3,22 @@
 BUILD     ?= build
 SANBUILD  ?= build-san
 TSANBUILD ?= build-tsan
+FUZZBUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(notdir $(wildcard tests/fuzz/corpus/*))
 DEPS      := gcc pkg-config meson ninja-build python3 zstd \
              zlib1g-dev libzstd-dev libisal-dev libxxhash-dev liblz4-dev \
              libjson-c-dev libgnutls28-dev
+# make fuzz only: clang and its runtimes (libFuzzer, the sanitizers).
+FUZZ_DEPS := clang libclang-rt-dev
 
-.PHONY: all deps build check demo clean
+.PHONY: all deps fuzz-deps build check demo fuzz clean
 
 all: build
 
-deps:
-	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+deps fuzz-deps: PKGS = $(if $(filter fuzz-deps,$@),$(FUZZ_DEPS),$(DEPS))
+deps fuzz-deps:
+	@missing=$$(for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "make: installing Debian packages:" $$missing; \
 		if [ "$$(id -u)" != 0 ]; then echo "make: run as root, or: apt-get install" $$missing; exit 1; fi; \
@@ -46,5 +52,32 @@ check: build
 demo: build
 	$(BUILD)/livemig bench
 
+# Each fuzz target (tests/fuzz, one per corpus directory) for FUZZ_SECONDS
+# under libFuzzer with AddressSanitizer + UndefinedBehaviorSanitizer,
+# one after the other.  The committed corpus is only read: what libFuzzer
+# finds goes to $(FUZZBUILD)/corpus/<target>, crashes to
+# $(FUZZBUILD)/crashes/, each target's log to $(FUZZBUILD)/logs/.  A crash
+# input belongs in tests/fuzz/corpus/<target>/ once the bug is fixed.
+fuzz: deps fuzz-deps
+	@[ -f $(FUZZBUILD)/build.ninja ] || CC=clang meson setup $(FUZZBUILD) -Dwerror=true \
+		-Dbuildtype=debugoptimized -Dfuzzing=true -Db_sanitize=address,undefined \
+		-Db_lundef=false
+	ninja -C $(FUZZBUILD) fuzzers
+	@mkdir -p $(FUZZBUILD)/crashes $(FUZZBUILD)/logs; failed=; \
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZBUILD)/corpus/$$t; \
+		echo "fuzz-$$t: $(FUZZ_SECONDS) s"; \
+		if ! $(FUZZBUILD)/tests/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 -artifact_prefix=$(FUZZBUILD)/crashes/$$t- \
+			$(FUZZBUILD)/corpus/$$t tests/fuzz/corpus/$$t \
+			> $(FUZZBUILD)/logs/$$t.log 2>&1; then \
+			failed="$$failed $$t"; tail -30 $(FUZZBUILD)/logs/$$t.log; \
+		fi; \
+		grep -E '^#[0-9]+[[:space:]]+DONE' \
+			$(FUZZBUILD)/logs/$$t.log | sed 's/^/  /'; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashed:$$failed (inputs in $(FUZZBUILD)/crashes)"; \
+		exit 1; fi
+
 clean:
-	rm -rf $(BUILD) $(SANBUILD) $(TSANBUILD)
+	rm -rf $(BUILD) $(SANBUILD) $(TSANBUILD) $(FUZZBUILD)

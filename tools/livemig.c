@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -251,9 +252,16 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 		case O_NOPROG:
 			o->progress = 0;
 			break;
-		case O_READY:
-			o->ready_fd = atoi(optarg);
+		case O_READY: {
+			uint64_t fd;
+			if (lm_parse_uint(optarg, 0, INT_MAX, &fd)) {
+				fprintf(stderr, "livemig: --ready-fd '%s': expected a file descriptor\n",
+					optarg);
+				return 2;
+			}
+			o->ready_fd = (int)fd;
 			break;
+		}
 		case O_HELP:
 			usage(stdout);
 			exit(0);
@@ -265,9 +273,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 			}
 			break;
 		case O_DTHREADS: {
-			char *end;
-			long t = strtol(optarg, &end, 10);
-			if (!source || *end || t < 1 || t > 64) {
+			uint64_t t;
+			if (!source || lm_parse_uint(optarg, 1, 64, &t)) {
 				fprintf(stderr, "livemig: --dirty-threads '%s': expected 1..64\n", optarg);
 				return 2;
 			}
@@ -289,9 +296,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 			o->guest.pattern = strcmp(optarg, "zipf") ? GUEST_UNIFORM : GUEST_ZIPF;
 			break;
 		case O_TIMEOUT: {
-			char *end;
-			long t = strtol(optarg, &end, 10);
-			if (!source || *end || end == optarg || t < 0) {
+			uint64_t t; /* its range: the timeout parameter's */
+			if (!source || lm_parse_uint(optarg, 0, UINT64_MAX, &t)) {
 				fprintf(stderr, "livemig: --timeout '%s': expected seconds\n", optarg);
 				return 2;
 			}

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "accel/accel.h"
+#include "util/util.h"
 
 struct fault_ctx {
 	const struct lm_engine_ops *sw;
@@ -27,40 +28,44 @@ struct fault_ctx {
 	uint64_t rng;
 };
 
-/* Parses "busy=0.5,error=0.1,corrupt=0,seed=7"; -EINVAL on anything else. */
+/* A rate: decimal digits with at most one '.', in 0..1 ("0.25", "1", ".5");
+ * no sign, space, exponent, "nan" or "inf". */
+static int parse_rate(const char *s, double *out)
+{
+	char *end;
+	if (strspn(s, "0123456789.") != strlen(s))
+		return -EINVAL;
+	double v = strtod(s, &end);
+	if (end == s || *end || !(v >= 0 && v <= 1))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Parses "busy=0.5,error=0.1,corrupt=0,seed=7" (a name given twice: the
+ * last wins); -EINVAL on anything else, an empty field included. */
 int lm_fault_parse(const char *opt, struct lm_fault_opts *o)
 {
 	*o = (struct lm_fault_opts){.seed = 1};
 	if (!opt || !*opt)
 		return 0;
-	char buf[256];
-	if (strlen(opt) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, opt);
-	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(tok, '='), *end;
-		if (!eq)
+	size_t pos = 0, len = strlen(opt);
+	while (pos <= len) {
+		char tok[64], *eq;
+		if (lm_next_field(opt, &pos, ',', tok, sizeof(tok)) || !(eq = strchr(tok, '=')))
 			return -EINVAL;
 		*eq++ = 0;
 		if (!strcmp(tok, "seed")) {
-			o->seed = strtoull(eq, &end, 10);
-		} else {
-			double v = strtod(eq, &end);
-			if (v < 0 || v > 1 || end == eq)
+			if (lm_parse_uint(eq, 0, UINT64_MAX, &o->seed))
 				return -EINVAL;
-			if (!strcmp(tok, "busy"))
-				o->busy = v;
-			else if (!strcmp(tok, "error"))
-				o->error = v;
-			else if (!strcmp(tok, "corrupt"))
-				o->corrupt = v;
-			else if (!strcmp(tok, "badlen"))
-				o->badlen = v;
-			else
-				return -EINVAL;
+			continue;
 		}
-		if (*end)
+		double *rate = !strcmp(tok, "busy")      ? &o->busy
+			       : !strcmp(tok, "error")   ? &o->error
+			       : !strcmp(tok, "corrupt") ? &o->corrupt
+			       : !strcmp(tok, "badlen")  ? &o->badlen
+						       : NULL;
+		if (!rate || parse_rate(eq, rate))
 			return -EINVAL;
 	}
 	return 0;

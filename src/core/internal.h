@@ -135,9 +135,11 @@ struct lm_addr {
 	char port[16];
 	char path[108];
 };
-/* tcp:HOST:PORT (an empty HOST: every address / the loopback; port 0: any
- * free one, for a listener), tcp:[V6]:PORT, unix:PATH (at most 107 bytes).
- * 0, or -EINVAL with the reason in err. */
+/* tcp:HOST:PORT (HOST: a name or IPv4 address, letters, digits, '.', '-'
+ * and '_'; empty: every address / the loopback), tcp:[V6]:PORT (an IPv6
+ * address, maybe with %ZONE: always in brackets), PORT decimal digits only,
+ * 0..65535 (0: any free one, for a listener); unix:PATH (at most 107
+ * bytes).  0, or -EINVAL with the reason in err. */
 int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen);
 int lm_listen(const struct lm_addr *a, char *err, size_t errlen);   /* fd or -errno */
 /* A connected socket, or -errno: -ETIMEDOUT when a TCP peer did not answer

@@ -131,16 +131,19 @@ static int fault_set(struct lm_params *p, const char *v)
 	return 0;
 }
 
-/* The zstd-hi speed may be left out (then: measured). */
+/* LINK,LZ4,ZSTD[,ZSTD_HI]: sizes; the zstd-hi speed may be left out (then:
+ * measured).  No empty field, nothing more. */
 static int auto_speeds_set(struct lm_params *p, const char *v)
 {
-	char buf[128], *save = NULL, *tok;
+	char buf[64]; /* a size; longer is no size at all */
 	uint64_t x[LM_AUTO_N] = {0};
-	snprintf(buf, sizeof(buf), "%s", v);
-	tok = strtok_r(buf, ",", &save);
-	for (int i = 0; i < LM_AUTO_N; i++, tok = strtok_r(NULL, ",", &save))
-		if ((!tok && i < LM_AUTO_N - 1) || (tok && lm_parse_size(tok, &x[i])))
+	size_t pos = 0, len = strlen(v);
+	int i;
+	for (i = 0; i < LM_AUTO_N && pos <= len; i++)
+		if (lm_next_field(v, &pos, ',', buf, sizeof(buf)) || lm_parse_size(buf, &x[i]))
 			return -EINVAL;
+	if (i < LM_AUTO_N - 1 || pos <= len) /* three or four fields */
+		return -EINVAL;
 	memcpy(p->x_auto, x, sizeof(x));
 	return 0;
 }
@@ -154,14 +157,19 @@ static void auto_speeds_get(const struct lm_params *p, char *buf, size_t len)
 	}
 }
 
+/* CHANNEL:MS, channel 1..LM_MAX_CHANNELS, ms 0..10000. */
 static int delay_set(struct lm_params *p, const char *v)
 {
-	unsigned ch, ms;
-	char tail;
-	if (sscanf(v, "%u:%u%c", &ch, &ms, &tail) != 2 || !ch || ms > 10000)
+	char ch_text[16], ms_text[16];
+	uint64_t ch, ms;
+	size_t pos = 0;
+	if (lm_next_field(v, &pos, ':', ch_text, sizeof(ch_text)) ||
+	    lm_next_field(v, &pos, ':', ms_text, sizeof(ms_text)) || pos <= strlen(v) ||
+	    lm_parse_uint(ch_text, 1, LM_MAX_CHANNELS, &ch) ||
+	    lm_parse_uint(ms_text, 0, 10000, &ms))
 		return -EINVAL;
-	p->x_delay_channel = ch;
-	p->x_delay_ms = ms;
+	p->x_delay_channel = (unsigned)ch;
+	p->x_delay_ms = (unsigned)ms;
 	return 0;
 }
 
@@ -419,19 +427,6 @@ static void put_uint(struct lm_params *p, const struct lm_param *d, uint64_t x)
 	}
 }
 
-static int parse_uint(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	if (!*v || *v == '-' || *v == '+')
-		return -EINVAL;
-	errno = 0;
-	unsigned long long x = strtoull(v, &end, 10);
-	if (errno || *end || x < lo || x > hi)
-		return -EINVAL;
-	*out = x;
-	return 0;
-}
-
 /* The accepted values as --help and livemig_param_get() show them. */
 static void values_text(const struct lm_param *d, char *buf, size_t len)
 {
@@ -477,7 +472,7 @@ static int apply(struct lm_params *p, const struct lm_param *d, const char *name
 
 	switch (d->type) {
 	case T_UINT:
-		if (parse_uint(v, d->min, d->max, &x)) {
+		if (lm_parse_uint(v, d->min, d->max, &x)) {
 			values_text(d, list, sizeof(list));
 			snprintf(err, errlen, "%s: '%s' is not a whole number in range (%s%s%s)",
 				 name, v, list, d->unit ? " " : "", d->unit ? d->unit : "");

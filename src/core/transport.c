@@ -17,6 +17,30 @@
 #include "core/internal.h"
 #include "util/util.h"
 
+/* Characters of a host name or IPv4 address, and of an IPv6 zone. */
+static bool name_chars(const char *s, size_t n)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
+	for (size_t i = 0; i < n; i++)
+		if (!s[i] || !strchr(ok, s[i]))
+			return false;
+	return true;
+}
+
+/* What goes in brackets: an IPv6 address (hex digits, ':' and '.' for a
+ * mapped IPv4 tail, at least one ':'), then maybe "%zone". */
+static bool v6_host(const char *s, size_t n)
+{
+	const char *pct = memchr(s, '%', n);
+	size_t addr = pct ? (size_t)(pct - s) : n;
+	if (!addr || !memchr(s, ':', addr))
+		return false;
+	for (size_t i = 0; i < addr; i++)
+		if (!s[i] || !strchr("0123456789abcdefABCDEF:.", s[i]))
+			return false;
+	return !pct || (n - addr > 1 && name_chars(pct + 1, n - addr - 1));
+}
+
 int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen)
 {
 	memset(a, 0, sizeof(*a));
@@ -39,18 +63,20 @@ int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen)
 		snprintf(err, errlen, "expected tcp:HOST:PORT or unix:PATH, not '%s'", uri);
 		return -EINVAL;
 	}
+	/* The reasons go first: a long URI is cut off at the end of err. */
 	const char *h = uri + 4, *colon;
 	size_t hlen;
+	int family;
 	if (*h == '[') {
 		const char *close = strchr(h, ']');
-		if (!close || close[1] != ':') {
+		if (!close || close[1] != ':' || !v6_host(h + 1, (size_t)(close - h - 1))) {
 			snprintf(err, errlen, "expected tcp:[IPV6]:PORT, not '%s'", uri);
 			return -EINVAL;
 		}
 		h++;
 		hlen = (size_t)(close - h);
 		colon = close + 1;
-		a->family = AF_INET6;
+		family = AF_INET6;
 	} else {
 		colon = strrchr(h, ':');
 		if (!colon) {
@@ -58,14 +84,20 @@ int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen)
 			return -EINVAL;
 		}
 		hlen = (size_t)(colon - h);
-		a->family = memchr(h, ':', hlen) ? AF_INET6 : AF_INET;
+		family = AF_INET;
 	}
-	const char *port = colon + 1;
-	char *end;
-	long pn = strtol(port, &end, 10);
-	/* The reason goes first: a long URI is cut off at the end of err. */
-	if (!*port || *end || pn < 0 || pn > 65535) {
+	uint64_t port;
+	if (lm_parse_uint(colon + 1, 0, 65535, &port)) {
 		snprintf(err, errlen, "bad port (0..65535) in URI '%s'", uri);
+		return -EINVAL;
+	}
+	if (family == AF_INET && memchr(h, ':', hlen)) {
+		snprintf(err, errlen, "an IPv6 address goes in brackets, tcp:[IPV6]:PORT, not '%s'",
+			 uri);
+		return -EINVAL;
+	}
+	if (family == AF_INET && !name_chars(h, hlen)) {
+		snprintf(err, errlen, "bad host (a name or an address) in URI '%s'", uri);
 		return -EINVAL;
 	}
 	if (hlen >= sizeof(a->host)) {
@@ -73,9 +105,10 @@ int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen)
 			 sizeof(a->host) - 1, uri);
 		return -EINVAL;
 	}
+	a->family = family;
 	memcpy(a->host, h, hlen);
 	a->host[hlen] = 0;
-	snprintf(a->port, sizeof(a->port), "%ld", pn);
+	snprintf(a->port, sizeof(a->port), "%u", (unsigned)port);
 	return 0;
 }
 

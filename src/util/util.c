@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdbool.h>
 #include <errno.h>
+#include <string.h>
 #include <time.h>
 
 #include "util/util.h"
@@ -101,6 +102,40 @@ int lm_parse_size(const char *s, uint64_t *out)
 	if (v > UINT64_MAX - (uint64_t)f)
 		return -EINVAL;
 	*out = v + (uint64_t)f;
+	return 0;
+}
+
+int lm_parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	if (v < lo || v > hi)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int lm_next_field(const char *s, size_t *pos, char sep, char *buf, size_t cap)
+{
+	if (*pos > strlen(s))
+		return -EINVAL;
+	const char *start = s + *pos, *end = strchr(start, sep);
+	size_t n = end ? (size_t)(end - start) : strlen(start);
+	if (n >= cap)
+		return -EINVAL;
+	memcpy(buf, start, n);
+	buf[n] = 0;
+	*pos += n + 1;
 	return 0;
 }
 

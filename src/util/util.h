@@ -24,5 +24,19 @@ double lm_thread_cpu_seconds(void);
 /* Parses "123", "4K", "1.5G" (powers of 1024 for K/M/G/T, also "KiB" etc.);
  * -EINVAL when malformed or overflowing. */
 int lm_parse_size(const char *s, uint64_t *out);
+/* Parses a whole number in lo..hi written as decimal digits only: no sign,
+ * no space, no "0x", nothing after (leading zeros are fine).  0, or -EINVAL
+ * when s is NULL, malformed, or out of range (overflow included); *out is
+ * only written on success. */
+int lm_parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+/*
+ * Splits s at sep, one field per call: copies the field that starts at
+ * s[*pos] (up to sep or the end) into buf, NUL-terminated, and moves *pos
+ * past it and its sep.  k separators make k + 1 fields, empty ones
+ * included; after the last one *pos > strlen(s).  Start with *pos = 0.
+ * 0, or -EINVAL when the field does not fit in cap bytes or no field is
+ * left.
+ */
+int lm_next_field(const char *s, size_t *pos, char sep, char *buf, size_t cap);
 
 #endif

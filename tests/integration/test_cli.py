@@ -51,7 +51,18 @@ for args, what in ((["--set", "multifd-channels=0"], "multifd-channels"),
                    (["--fill", "file:/nonexistent/x"], "/nonexistent/x"),
                    (["--fill", "sand"], "fill"),
                    (["--fill-ratio", "1.5"], "fill-ratio"),
-                   (["--mem", "lots"], "--mem")):
+                   (["--mem", "lots"], "--mem"),
+                   # Numbers are whole: no space, sign, trailing junk or wrap.
+                   (["--set", "multifd-channels= 4"], "multifd-channels"),
+                   (["--set", "multifd-channels=4x"], "multifd-channels"),
+                   (["--set", "max-bandwidth=10x"], "max-bandwidth"),
+                   (["--set", "max-bandwidth=-1"], "max-bandwidth"),
+                   (["--set", "downtime-limit=18446744073709551917"], "downtime-limit"),
+                   (["--mem", "16M "], "--mem"),
+                   (["--dirty-threads", "+4"], "--dirty-threads"),
+                   (["--timeout", " 5"], "--timeout"),
+                   (["--timeout", "5s"], "--timeout"),
+                   (["--ready-fd", "3x"], "--ready-fd")):
     rc, out, err = run("source", "--connect", "tcp:127.0.0.1:1", "--mem", "16M", *args)
     c.check(rc == 2 and what in err, "source %s: exit %s, stderr %r" % (args, rc, err))
 # A setting for the other side only is a usage error too.

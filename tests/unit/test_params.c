@@ -187,7 +187,7 @@ static void values(void)
 {
 	const struct livemig_param_info *pi;
 	for (unsigned i = 0; (pi = livemig_param_get(i)); i++) {
-		char lo[32], hi[32], below[32], above[32];
+		char lo[32], hi[32], below[32], above[40];
 		uint64_t min, max;
 		if (!strcmp(pi->type, "uint")) {
 			CHECK(sscanf(pi->values, "%" SCNu64 "..%" SCNu64, &min, &max) == 2);
@@ -205,6 +205,15 @@ static void values(void)
 			bad(pi, "-1", "is not a whole number in range");
 			bad(pi, "+2", "is not a whole number in range");
 			bad(pi, "2x", "is not a whole number in range");
+			/* Whole: no space, no other base, no wrap past 2^64. */
+			bad(pi, " 2", "is not a whole number in range");
+			bad(pi, "2 ", "is not a whole number in range");
+			bad(pi, "0x2", "is not a whole number in range");
+			bad(pi, "-0", "is not a whole number in range");
+			bad(pi, "18446744073709551617", "is not a whole number in range");
+			bad(pi, "99999999999999999999999", "is not a whole number in range");
+			snprintf(above, sizeof(above), "0%s", hi);
+			good(pi, above, hi); /* leading zeros are still the number */
 			if (*pi->unit)
 				bad(pi, "x", pi->unit);
 		} else if (!strcmp(pi->type, "size")) {
@@ -213,6 +222,11 @@ static void values(void)
 			bad(pi, "fast", "is not a byte rate");
 			bad(pi, "", "is not a byte rate");
 			bad(pi, "-1", "is not a byte rate");
+			bad(pi, "10x", "is not a byte rate");
+			bad(pi, " 1G", "is not a byte rate");
+			bad(pi, "1G ", "is not a byte rate");
+			bad(pi, "18446744073709551616", "is not a byte rate");
+			bad(pi, "16777216T", "is not a byte rate");
 		} else if (!strcmp(pi->type, "bool")) {
 			good(pi, "on", "on");
 			if (strcmp(pi->values, "on"))
@@ -273,14 +287,39 @@ static void messages(void)
 	bad(pi, "0:8", "expected CHANNEL:MS");
 	bad(pi, "1:10001", "expected CHANNEL:MS");
 	bad(pi, "1:8x", "expected CHANNEL:MS");
+	/* Each number whole and in range, nothing around them. */
+	static const char *const delays[] = {
+		"-1:8", "4294967297:8", "256:8", " 1:8", "1: 8", "+1:8", "1:+8", "1:-0", "1:",
+		":8", "1", "1:8:9", "1::8", "1:8 ", "0x1:8",
+	};
+	for (size_t i = 0; i < sizeof(delays) / sizeof(delays[0]); i++)
+		bad(pi, delays[i], "expected CHANNEL:MS");
+	good(pi, "255:0", "255:0");
 	pi = livemig_param_find("x-auto-speeds");
 	good(pi, "20G,600M,350M", "21474836480,629145600,367001600,0");
 	good(pi, "1,2,3,4", "1,2,3,4");
 	bad(pi, "1,2", "expected LINK,LZ4,ZSTD");
 	bad(pi, "1,x,3", "expected LINK,LZ4,ZSTD");
+	/* Three or four fields exactly: none empty, none extra, none cut. */
+	static const char *const speeds[] = {
+		"1,2,3,4,5", "1,,2,3", ",1,2,3", "1,2,3,", "1,2,3,4,", "", ",", "1,2,-3", "1,2,3 ",
+	};
+	for (size_t i = 0; i < sizeof(speeds) / sizeof(speeds[0]); i++)
+		bad(pi, speeds[i], "expected LINK,LZ4,ZSTD");
+	char longer[200];
+	snprintf(longer, sizeof(longer), "1,2,3,%0150d", 4); /* once cut at 128 bytes: 0 */
+	bad(pi, longer, "expected LINK,LZ4,ZSTD");
 	pi = livemig_param_find("x-fault-engine");
 	good(pi, "busy=0.4,error=0.05,seed=3", "busy=0.4,error=0.05,seed=3");
 	bad(pi, "busy=2", "expected busy=P");
+	static const char *const faults[] = {
+		"busy=nan", "busy=NAN", "busy=inf", "busy= 0.5", "busy=-0", "busy=+0.5", "busy=5e-1",
+		"busy=0x0.8", "busy=", "busy=0.5.1", "seed=-1", "seed=", "seed=1x", "seed= 1",
+		"seed=18446744073709551616", "busy=0.5,,seed=1", "busy=0.5,", ",busy=0.5", "busy",
+	};
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+		bad(pi, faults[i], "expected busy=P");
+	good(pi, "busy=.5,seed=18446744073709551615", "busy=.5,seed=18446744073709551615");
 	pi = livemig_param_find("dsa-path");
 	char longpath[200];
 	memset(longpath, 'a', sizeof(longpath) - 1);

@@ -60,8 +60,34 @@ static void test_parse(void)
 	parse_ok("tcp:[::1]:4444", AF_INET6, "::1", "4444");
 	parse_ok("tcp:[fe80::1%lo]:9", AF_INET6, "fe80::1%lo", "9");
 	parse_ok("tcp:[::]:4444", AF_INET6, "::", "4444");
-	/* Without brackets the last colon ends the host. */
-	parse_ok("tcp:::1:4444", AF_INET6, "::1", "4444");
+	parse_ok("tcp:[::ffff:10.0.0.1]:1", AF_INET6, "::ffff:10.0.0.1", "1");
+	parse_ok("tcp:my_host-1.example.org:1", AF_INET, "my_host-1.example.org", "1");
+	parse_ok("tcp:host:00080", AF_INET, "host", "80");
+	/* An IPv6 address goes in brackets, and only one does. */
+	parse_bad("tcp:::1:4444", "an IPv6 address goes in brackets");
+	parse_bad("tcp:fe80::1:4444", "an IPv6 address goes in brackets");
+	parse_bad("tcp:[]:4444", "expected tcp:[IPV6]:PORT, not");
+	parse_bad("tcp:[host]:4444", "expected tcp:[IPV6]:PORT, not");
+	parse_bad("tcp:[1.2.3.4]:4444", "expected tcp:[IPV6]:PORT, not");
+	parse_bad("tcp:[::1%]:4444", "expected tcp:[IPV6]:PORT, not");
+	parse_bad("tcp:[%lo]:4444", "expected tcp:[IPV6]:PORT, not");
+	parse_bad("tcp:[::1%l o]:4444", "expected tcp:[IPV6]:PORT, not");
+	parse_bad("tcp:[ ::1]:4444", "expected tcp:[IPV6]:PORT, not");
+	parse_bad("tcp:[::1]]:4444", "expected tcp:[IPV6]:PORT, not");
+	parse_bad("tcp:[[::1]:4444", "expected tcp:[IPV6]:PORT, not");
+	/* A host is a name or an address, nothing else. */
+	parse_bad("tcp:ho st:1", "bad host");
+	parse_bad("tcp:host/x:1", "bad host");
+	parse_bad("tcp:user@host:1", "bad host");
+	parse_bad("tcp:[::1]x:1", "expected tcp:[IPV6]:PORT, not");
+	/* The port: digits only, whole, 0..65535. */
+	parse_bad("tcp:host: 80", "bad port (0..65535) in URI");
+	parse_bad("tcp:host:+80", "bad port (0..65535) in URI");
+	parse_bad("tcp:host:-0", "bad port (0..65535) in URI");
+	parse_bad("tcp:host:0x50", "bad port (0..65535) in URI");
+	parse_bad("tcp:host:80 ", "bad port (0..65535) in URI");
+	parse_bad("tcp:host:18446744073709551696", "bad port (0..65535) in URI");
+	parse_bad("tcp:[::1]:65536", "bad port (0..65535) in URI");
 	parse_ok("unix:/tmp/x.sock", AF_UNIX, "/tmp/x.sock", NULL);
 	parse_ok("unix:rel.sock", AF_UNIX, "rel.sock", NULL);
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* util.c: lm_parse_size, and the clocks move forward. */
+/* util.c: lm_parse_size, lm_parse_uint, lm_next_field, and the clocks move forward. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,8 +61,46 @@ static void parse_size_tests(void)
 	CHECK(lm_thread_cpu_seconds() > c0);
 }
 
+static void parse_uint_tests(void)
+{
+	uint64_t v = 7;
+	CHECK(lm_parse_uint("0", 0, 10, &v) == 0 && v == 0);
+	CHECK(lm_parse_uint("0010", 0, 10, &v) == 0 && v == 10);
+	CHECK(lm_parse_uint("18446744073709551615", 0, UINT64_MAX, &v) == 0 && v == UINT64_MAX);
+	CHECK(lm_parse_uint("65535", 0, 65535, &v) == 0 && v == 65535);
+	static const char *bad[] = {
+		"", " 1", "1 ", "+1", "-1", "-0", "0x1", "1x", "1.0", "1e3", "18446744073709551616",
+		"99999999999999999999999", "\t1", "1\n", "65536", "١",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 7;
+		CHECKF(lm_parse_uint(bad[i], 0, 65535, &v) == -EINVAL && v == 7, "\"%s\" accepted",
+		       bad[i]);
+	}
+	CHECK(lm_parse_uint("4", 5, 9, &v) == -EINVAL && v == 7);
+	CHECK(lm_parse_uint(NULL, 0, 9, &v) == -EINVAL);
+}
+
+static void next_field_tests(void)
+{
+	char buf[4];
+	size_t pos = 0;
+	const char *s = "a,,bcd,";
+	CHECK(lm_next_field(s, &pos, ',', buf, sizeof(buf)) == 0 && !strcmp(buf, "a"));
+	CHECK(lm_next_field(s, &pos, ',', buf, sizeof(buf)) == 0 && !strcmp(buf, ""));
+	CHECK(lm_next_field(s, &pos, ',', buf, 3) == -EINVAL && pos == 3); /* "bcd" needs 4 */
+	CHECK(lm_next_field(s, &pos, ',', buf, sizeof(buf)) == 0 && !strcmp(buf, "bcd") &&
+	      pos == 7);
+	CHECK(lm_next_field(s, &pos, ',', buf, sizeof(buf)) == 0 && !strcmp(buf, "") && pos == 8);
+	CHECK(lm_next_field(s, &pos, ',', buf, sizeof(buf)) == -EINVAL); /* no field left */
+	pos = 0;
+	CHECK(lm_next_field("", &pos, ',', buf, sizeof(buf)) == 0 && !buf[0] && pos == 1);
+}
+
 int main(void)
 {
 	parse_size_tests();
+	parse_uint_tests();
+	next_field_tests();
 	T_DONE();
 }

@@ -84,7 +84,8 @@ static const char usage_tail[] =
 	"                may run it\n"
 	"Exit status: 0 migrated and verified (the destination runs the guest), 1 failed\n"
 	"(the guest runs on at the source), 2 usage error, 3 outcome unknown (switchover\n"
-	"interrupted after COMMIT: the guest runs nowhere; see docs/design.md).\n";
+	"interrupted: the source keeps the guest stopped and the destination may run it;\n"
+	"the destination must not run its image; see the README).\n";
 
 /* Prints text from column 24 on, broken at spaces before column 80. */
 static void print_wrapped(FILE *f, const char *text)

@@ -69,12 +69,14 @@ enum livemig_status {
 	LIVEMIG_STATUS_COMPLETED,  /* destination confirmed an identical image */
 	LIVEMIG_STATUS_FAILED,     /* the guest runs on at the source */
 	LIVEMIG_STATUS_CANCELLED,  /* likewise */
-	LIVEMIG_STATUS_UNKNOWN,    /* switchover interrupted at the one moment no side
-				    * can know the other's state: the source sent
+	LIVEMIG_STATUS_UNKNOWN,    /* switchover interrupted at the one moment a side
+				    * cannot know the other's state: the source sent
 				    * COMMIT and no answer came (its guest stays
-				    * stopped), or the destination verified and
-				    * never learnt the source's decision (it must
-				    * not run the guest); see livemig_resume_source() */
+				    * stopped; the destination may run it), or the
+				    * destination verified and never learnt the
+				    * source's decision (it must not run the guest);
+				    * see livemig_resume_source().  Only a final
+				    * status: while in doubt a session shows DEVICE */
 };
 
 /* Statistics snapshot, named after QEMU's query-migrate.  Times in ms.
@@ -271,7 +273,9 @@ LIVEMIG_API int livemig_wait(livemig_session *s);
  * now never will; the guest is resumed here (status FAILED).  -EBUSY: the
  * destination runs the guest (status COMPLETED: stop it for good here).
  * -EHOSTUNREACH: the destination could not be asked within net-timeout and
- * may run the guest: refused, the guest stays stopped (try again).
+ * may run the guest: refused, the guest stays stopped.  The destination
+ * answers while it waits in doubt (3 x its net-timeout) or while it is
+ * still finishing; after that nobody can.
  * -EINVAL: not a finished source in that state.  Call after
  * livemig_wait(), from one thread.
  */

@@ -701,6 +701,9 @@ void lm_acceptor_stop(livemig_session *s)
 	uint64_t one = 1;
 	(void)!write(s->dst.acc_wake, &one, sizeof(one));
 	pthread_join(s->dst.acc, NULL);
+	pthread_mutex_lock(&s->lock); /* accept_hello serves resolve_wait next */
+	s->dst.acc_stop = false;
+	pthread_mutex_unlock(&s->lock);
 	s->dst.acc_started = false;
 	close(s->dst.acc_wake);
 	s->dst.acc_wake = -1;
@@ -754,25 +757,33 @@ static void stall(livemig_session *s, uint64_t ms)
 	}
 }
 
+/* Whether the peer closed fd (the end of its stream) within timeout_s:
+ * how a source says it has read OUTCOME. */
+static bool peer_closed(int fd, unsigned timeout_s)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char c;
+	return poll(&p, 1, (int)timeout_s * 1000) == 1 && recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+}
+
 /*
  * In doubt (committed = false: RESULT OK went out and the source's
  * decision did not come back), or committed but unsure the source heard
  * OUTCOME: answers the source's resolving connections (a RESOLVE hello of
  * this session, then COMMIT or CANCEL) for 3 x net-timeout from now.  The
  * first decision settles it; a committed destination answers 1 whatever
- * is asked.  Returns 0 (the guest is ours), the latched error (the source
- * took the guest back; the image is discarded) or LM_OUTCOME_UNKNOWN.
+ * is asked, and goes on answering until a source closes after reading it.
+ * Returns 0 (the guest is ours), -ECANCELED (the source took the guest
+ * back; the image is discarded) or LM_OUTCOME_UNKNOWN.
  */
 static int resolve_wait(livemig_session *s, bool committed)
 {
 	unsigned wait_s = 3 * s->p.net_timeout_s;
 	uint64_t until = lm_now_ns() + wait_s * 1000000000ull;
-	if (!committed) {
-		atomic_store(&s->status, LIVEMIG_STATUS_UNKNOWN);
+	if (!committed)
 		lm_log(s, 1, "switchover: in doubt: the image is verified, but the source's decision "
 			     "did not come (%s); waiting up to %u s for it",
 		       livemig_last_error(s), wait_s);
-	}
 	while (lm_now_ns() < until) {
 		struct lm_hello h;
 		struct lm_msg m;
@@ -789,15 +800,20 @@ static int resolve_wait(livemig_session *s, bool committed)
 		    (m.type == LM_MSG_COMMIT || m.type == LM_MSG_CANCEL)) {
 			bool first = !committed;
 			committed = committed || m.type == LM_MSG_COMMIT;
-			lm_write_msg_fd(fd, &(struct lm_msg){.type = LM_MSG_OUTCOME,
-							      .committed = committed});
+			bool heard = !lm_write_msg_fd(fd, &(struct lm_msg){.type = LM_MSG_OUTCOME,
+									  .committed = committed}) &&
+				     peer_closed(fd, s->p.net_timeout_s);
 			close(fd);
-			if (committed) {
-				lm_log(s, 1, "switchover: the source %s COMMIT", first ? "sent" : "asked again; answered");
-				return 0;
+			if (!committed) {
+				lm_log(s, 0, "switchover: the source took the guest back; image "
+					     "discarded");
+				return -ECANCELED;
 			}
-			lm_log(s, 0, "switchover: the source took the guest back; image discarded");
-			return lm_err(s);
+			lm_log(s, 1, "switchover: the source %s COMMIT%s", first ? "sent" : "asked again;"
+			       " answered", heard ? "" : " (our answer unconfirmed: still listening)");
+			if (heard)
+				return 0;
+			continue;
 		}
 		if (fd >= 0) {
 			close(fd);
@@ -813,21 +829,13 @@ static int resolve_wait(livemig_session *s, bool committed)
 	return LM_OUTCOME_UNKNOWN;
 }
 
-/* The source closes the main channel once it has read OUTCOME: true when
- * it did within net-timeout. */
-static bool source_closed(livemig_session *s)
-{
-	struct pollfd p = {.fd = s->main_fd, .events = POLLIN};
-	char c;
-	return poll(&p, 1, (int)s->p.net_timeout_s * 1000) == 1 &&
-	       recv(s->main_fd, &c, 1, MSG_DONTWAIT) == 0;
-}
-
 /*
  * RESULT OK is out: the guest is ours only after the source's COMMIT
  * (docs/design.md, "Switchover").  An ERROR, a CANCEL or a clean end of
  * the main channel before it mean the source keeps the guest; a reset or
- * silence leave us in doubt.
+ * silence leave us in doubt.  Our own failure or cancel ends the main
+ * channel without OUTCOME: a source that committed meanwhile takes the
+ * guest back on seeing that.
  */
 static int await_commit(livemig_session *s)
 {
@@ -841,7 +849,7 @@ static int await_commit(livemig_session *s)
 	if (!r) {
 		atomic_store(&s->hb_stop, true); /* OUTCOME is our last word */
 		if (!lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_OUTCOME, .committed = true}) &&
-		    source_closed(s))
+		    peer_closed(s->main_fd, s->p.net_timeout_s))
 			return 0;
 		lm_log(s, 1, "switchover: the source did not confirm our OUTCOME");
 		return resolve_wait(s, true);
@@ -849,7 +857,7 @@ static int await_commit(livemig_session *s)
 	pthread_mutex_lock(&s->lock);
 	bool refused = s->peer_error;
 	pthread_mutex_unlock(&s->lock);
-	if (refused || s->main_eof)
+	if (refused || atomic_load(&s->main_eof) || r == -ECANCELED)
 		return r;
 	return resolve_wait(s, false);
 }

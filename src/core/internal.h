@@ -223,7 +223,6 @@ struct lm_chan {
 	 * thread's, but where a comment says otherwise. */
 	int lost;              /* why the connection ended (LM_LOST): -errno */
 	const char *lost_what; /* destination: where in a packet */
-	struct lm_ranges taken; /* source: the work the sender took this pass */
 	int new_fd;            /* destination: a replacement connection the acceptor
 				* handed over, -1 = none; under s->lock */
 	bool ended;            /* destination: the receiver has ended, at... */
@@ -273,6 +272,11 @@ struct lm_source {
 	pthread_t rp;            /* return-path reader */
 	bool rp_started;
 	_Atomic bool complete_sent; /* COMPLETE is out: a RESULT may come */
+	/* channel-recovery: per chunk of LM_PACKET_PAGES work entries of the
+	 * current pass, the channel that took it (0 = none yet); cleared by
+	 * run_pass, each entry written by its taker, scanned by a sender that
+	 * sends its share again.  One byte per 512 KiB of RAM. */
+	_Atomic uint8_t *chunk_owner;
 	/* Switchover (docs/design.md, "Switchover"): */
 	uint64_t switchover_deadline; /* lm_now_ns: the guest stopped; 0 = running */
 	_Atomic bool commit_started; /* set under the lock: cancel, timeout and the
@@ -377,8 +381,8 @@ struct livemig_session {
 	uint64_t deadline;       /* source: lm_now_ns when timeout expires, 0 = none */
 	_Atomic bool hb_armed;   /* main channel negotiated: heartbeats may go */
 	_Atomic bool hb_stop;    /* this side sent its last word: no more heartbeats */
-	bool main_eof;           /* the main channel ended with the peer's FIN
-				  * (not a reset); its reader's alone */
+	_Atomic bool main_eof;   /* the main channel ended with the peer's FIN */
+	_Atomic bool main_broken; /* ...or broke: a reset, silence, a failed write */
 	uint64_t main_rx;        /* lm_now_ns of the last byte read on the main
 				  * channel; its reader's alone */
 
@@ -394,6 +398,7 @@ struct livemig_session {
 	bool peer_error;         /* err came from the other side */
 	bool unknown;            /* the control thread ends in doubt (LM_OUTCOME_UNKNOWN) */
 	uint32_t iteration;      /* source: passes started; destination: passes acknowledged */
+	bool channels_joined;    /* every channel thread has ended */
 
 	/* Times (lm_now_ns), 0 = not reached.  Written by the control thread,
 	 * read by livemig_query() from any thread. */

@@ -145,20 +145,11 @@ static void switchover_expire(livemig_session *s)
 			      (unsigned long long)s->p.switchover_timeout_ms);
 }
 
-static void timedwait_until(livemig_session *s, uint64_t until_ns)
-{
-	/* lm_now_ns and s->cond both run on CLOCK_MONOTONIC. */
-	struct timespec ts = {.tv_sec = (time_t)(until_ns / 1000000000ull),
-			      .tv_nsec = (long)(until_ns % 1000000000ull)};
-	pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-}
-
 static void *watchdog_main(void *arg)
 {
 	livemig_session *s = arg;
 	uint64_t every = lm_heartbeat_ns(s->p.net_timeout_s), deadline = s->deadline;
 	uint64_t next_beat = 0; /* 0 = not armed yet */
-	bool switchover_checked = false;
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->wd_stop && !lm_quit(s)) {
@@ -170,9 +161,9 @@ static void *watchdog_main(void *arg)
 			pthread_mutex_lock(&s->lock);
 			continue;
 		}
-		uint64_t stop_by = switchover_checked ? 0 : s->src.switchover_deadline;
+		uint64_t stop_by = s->src.switchover_deadline;
 		if (stop_by && now >= stop_by) {
-			switchover_checked = true;
+			s->src.switchover_deadline = 0; /* once */
 			pthread_mutex_unlock(&s->lock);
 			switchover_expire(s);
 			pthread_mutex_lock(&s->lock);
@@ -194,7 +185,7 @@ static void *watchdog_main(void *arg)
 			wake = deadline;
 		if (stop_by && stop_by < wake)
 			wake = stop_by;
-		timedwait_until(s, wake);
+		lm_cond_wait_until(s, wake);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;

@@ -7,42 +7,6 @@
 
 #include "core/recovery.h"
 
-int lm_ranges_init(struct lm_ranges *t, size_t max_work)
-{
-	size_t cap = (max_work + LM_PACKET_PAGES - 1) / LM_PACKET_PAGES;
-	t->n = 0;
-	t->cap = cap ? cap : 1;
-	t->r = malloc(t->cap * sizeof(*t->r));
-	return t->r ? 0 : -ENOMEM;
-}
-
-void lm_ranges_free(struct lm_ranges *t)
-{
-	free(t->r);
-	t->r = NULL;
-	t->n = t->cap = 0;
-}
-
-int lm_ranges_add(struct lm_ranges *t, size_t start, size_t len)
-{
-	if (t->n && t->r[t->n - 1].end == start) {
-		t->r[t->n - 1].end += len;
-		return 0;
-	}
-	if (t->n == t->cap)
-		return -ENOSPC;
-	t->r[t->n++] = (struct lm_range){start, start + len};
-	return 0;
-}
-
-size_t lm_ranges_entries(const struct lm_ranges *t)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < t->n; i++)
-		n += t->r[i].end - t->r[i].start;
-	return n;
-}
-
 int lm_reconnect_check(const struct lm_hello *h, const uint8_t uuid[16], unsigned nchannels,
 		       const char **why)
 {

@@ -29,28 +29,6 @@
  * fixed when it is made, for every chunk of the largest work list, so
  * recording never allocates.
  */
-struct lm_range {
-	size_t start, end;
-};
-struct lm_ranges {
-	struct lm_range *r;
-	size_t n, cap;
-};
-/* Room for the chunks (LM_PACKET_PAGES entries each) of a work list of up
- * to max_work entries.  0 or -ENOMEM; lm_ranges_free accepts a zeroed or
- * freed one. */
-int lm_ranges_init(struct lm_ranges *t, size_t max_work);
-void lm_ranges_free(struct lm_ranges *t);
-static inline void lm_ranges_clear(struct lm_ranges *t)
-{
-	t->n = 0;
-}
-/* Records [start, start + len), len >= 1.  0, or -ENOSPC when the room is
- * used up (more chunks than a work list of max_work entries has). */
-int lm_ranges_add(struct lm_ranges *t, size_t start, size_t len);
-/* Entries recorded, over every range. */
-size_t lm_ranges_entries(const struct lm_ranges *t);
-
 /*
  * A connection after the handshake, by its (decoded) hello: 0 when it is a
  * RECONNECT of this session - its uuid and channel count - for one of its

@@ -368,6 +368,10 @@ static bool peer_gone(livemig_session *s)
 	struct pollfd p[1 + LM_MAX_CHANNELS];
 	nfds_t n = 0;
 	pthread_mutex_lock(&s->lock); /* the fds are published under it */
+	if (s->channels_joined) { /* the channels ended on purpose */
+		pthread_mutex_unlock(&s->lock);
+		return false;
+	}
 	if (s->main_fd >= 0)
 		p[n++] = (struct pollfd){.fd = s->main_fd, .events = POLLRDHUP};
 	for (unsigned i = 0; s->ch && i < s->nch; i++)
@@ -446,6 +450,8 @@ int lm_send_msg(livemig_session *s, const struct lm_msg *m)
 	pthread_mutex_lock(&s->main_tx);
 	int r = lm_write_msg_fd(s->main_fd, m);
 	pthread_mutex_unlock(&s->main_tx);
+	if (r)
+		atomic_store(&s->main_broken, true);
 	return r;
 }
 
@@ -509,7 +515,7 @@ static int read_main(livemig_session *s, void *buf, size_t len, bool *eof, uint6
 		ssize_t n = recv(s->main_fd, (uint8_t *)buf + got, len - got, MSG_DONTWAIT);
 		if (n == 0) {
 			*eof = !got;
-			s->main_eof = true;
+			atomic_store(&s->main_eof, true);
 			return -ECONNRESET;
 		}
 		if (n < 0) {
@@ -534,6 +540,8 @@ static int recv_one(livemig_session *s, struct lm_msg *m, uint64_t until_ns)
 	int r = read_main(s, hdr, sizeof(hdr), &eof, until_ns);
 	if (r == -EAGAIN)
 		return 1;
+	if (r && r != -ECANCELED && !atomic_load(&s->main_eof))
+		atomic_store(&s->main_broken, true);
 	if (r == -ETIMEDOUT)
 		return lm_fail_silent(s, 0);
 	if (r)
@@ -756,6 +764,9 @@ void lm_join_channels(livemig_session *s)
 	}
 	if (s->role == LIVEMIG_DEST)
 		lm_acceptor_stop(s);
+	pthread_mutex_lock(&s->lock);
+	s->channels_joined = true;
+	pthread_mutex_unlock(&s->lock);
 }
 
 int lm_chan_renew_codec(livemig_session *s, struct lm_chan *c)
@@ -932,6 +943,7 @@ void livemig_session_free(livemig_session *s)
 		free((void *)b->received);
 	}
 	free(s->src.work);
+	free((void *)s->src.chunk_owner);
 	for (unsigned i = 0; i < LM_MAX_BLOCKS; i++)
 		free(s->src.dirty[i]);
 	free(s->src.iters);

@@ -289,8 +289,9 @@ static int send_share(struct lm_chan *c, struct share *p)
 	int r;
 	while ((k = atomic_fetch_add(&s->src.cursor, LM_PACKET_PAGES)) < p->nwork) {
 		size_t n = p->nwork - k < LM_PACKET_PAGES ? p->nwork - k : LM_PACKET_PAGES;
-		if (c->taken.r && lm_ranges_add(&c->taken, k, n))
-			return lm_fail(s, -EOVERFLOW, "channel %u: a pass longer than the RAM", c->id);
+		if (s->src.chunk_owner)
+			atomic_store_explicit(&s->src.chunk_owner[k / LM_PACKET_PAGES],
+					      (uint8_t)c->id, memory_order_relaxed);
 		if ((r = send_chunk(c, p->work + k, n, p->iteration)))
 			return r;
 	}
@@ -300,17 +301,17 @@ static int send_share(struct lm_chan *c, struct share *p)
 	return r;
 }
 
-/* Sends again every work entry c took in pass p, in chunks as it took them. */
+/* Sends again every chunk c took in pass p. */
 static int resend_share(struct lm_chan *c, const struct share *p)
 {
-	for (size_t i = 0; i < c->taken.n; i++) {
-		const struct lm_range *g = &c->taken.r[i];
-		for (size_t k = g->start; k < g->end; k += LM_PACKET_PAGES) {
-			size_t n = g->end - k < LM_PACKET_PAGES ? g->end - k : LM_PACKET_PAGES;
-			int r = send_chunk(c, p->work + k, n, p->iteration);
-			if (r)
-				return r;
-		}
+	_Atomic uint8_t *owner = c->s->src.chunk_owner;
+	for (size_t k = 0; k < p->nwork; k += LM_PACKET_PAGES) {
+		if (atomic_load_explicit(&owner[k / LM_PACKET_PAGES], memory_order_relaxed) != c->id)
+			continue;
+		size_t n = p->nwork - k < LM_PACKET_PAGES ? p->nwork - k : LM_PACKET_PAGES;
+		int r = send_chunk(c, p->work + k, n, p->iteration);
+		if (r)
+			return r;
 	}
 	return 0;
 }
@@ -543,12 +544,7 @@ static void *sender_main(void *arg)
 	struct share p = {.synced = true}; /* "pass 0": nothing in doubt */
 	uint32_t gen = 0;
 
-	if (s->p.channel_recovery && lm_ranges_init(&c->taken, s->total_pages)) {
-		lm_fail(s, -ENOMEM, "out of memory");
-		goto out;
-	}
 	while (!next_pass(c, &gen, &p)) {
-		lm_ranges_clear(&c->taken);
 		int r = send_share(c, &p);
 		if (r == LM_LOST)
 			r = recover(c, &p);
@@ -564,8 +560,6 @@ static void *sender_main(void *arg)
 			break;
 		}
 	}
-out:
-	lm_ranges_free(&c->taken);
 	c->cpu_seconds = lm_thread_cpu_seconds();
 	return NULL;
 }
@@ -616,6 +610,8 @@ static void wait_sampling(livemig_session *s)
 /* Publishes a pass and waits until every channel has sent its SYNC. */
 static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 {
+	if (s->src.chunk_owner) /* the senders are between passes */
+		memset((void *)s->src.chunk_owner, 0, (n + LM_PACKET_PAGES - 1) / LM_PACKET_PAGES);
 	pthread_mutex_lock(&s->lock);
 	free(s->src.work);
 	s->src.work = work;
@@ -750,6 +746,9 @@ static int source_run(livemig_session *s)
 	pthread_mutex_lock(&s->lock); /* the statistics read it */
 	s->total_pages = total;
 	pthread_mutex_unlock(&s->lock);
+	if (s->p.channel_recovery &&
+	    !(s->src.chunk_owner = calloc((total + LM_PACKET_PAGES - 1) / LM_PACKET_PAGES, 1)))
+		return lm_fail(s, -ENOMEM, "out of memory for channel-recovery");
 	/* Recovery resends the current pass only: the ones before must be
 	 * acknowledged. */
 	if (s->p.channel_recovery && s->p.x_no_barrier)
@@ -879,8 +878,8 @@ static int resolve_commit(livemig_session *s)
 				lm_log(s, 1, "switchover: the destination confirmed COMMIT");
 				return 0;
 			}
-			/* It decided alone that the source never committed
-			 * (it saw the main channel close before COMMIT). */
+			/* Not an answer a destination gives to COMMIT; one
+			 * that gives it runs no guest. */
 			return lm_fail(s, -EIO, "the destination discarded its image");
 		}
 		uint64_t spent = lm_now_ns() - t0;
@@ -901,20 +900,19 @@ static int resolve_commit(livemig_session *s)
 
 /* The test hook x-lose-commit: COMMIT counts as written and is not, as
  * when the link dies right after the write: the main channel is reset (a
- * clean close would tell the destination that no COMMIT is coming) and
- * the end of a closed socket pair takes its place. */
+ * clean close would tell the destination that no COMMIT is coming) and an
+ * unconnected socket takes its place. */
 static int lose_commit(livemig_session *s)
 {
 	lm_log(s, 1, "x-lose-commit: COMMIT not sent, the main channel reset");
 	struct linger l = {.l_onoff = 1, .l_linger = 0};
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ||
-	    setsockopt(s->main_fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) ||
-	    dup2(sv[0], s->main_fd) < 0)
-		return -errno;
-	close(sv[0]);
-	close(sv[1]); /* what the return path reads now ends at once */
-	return 0;
+	int dummy = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r = 0;
+	if (dummy < 0 || setsockopt(s->main_fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) ||
+	    dup2(dummy, s->main_fd) < 0)
+		r = -errno;
+	if (dummy >= 0)
+		close(dummy);
+	return r; /* the return path's next read fails: not an end of stream */
 }
 
 /*
@@ -942,17 +940,22 @@ static int commit(livemig_session *s)
 
 	/* OUTCOME, within net-timeout: the destination answers at once. */
 	uint64_t until = lm_now_ns() + s->p.net_timeout_s * 1000000000ull;
-	struct timespec ts = {.tv_sec = (time_t)(until / 1000000000ull),
-			      .tv_nsec = (long)(until % 1000000000ull)};
 	pthread_mutex_lock(&s->lock);
-	while (!s->src.outcome_ready && !lm_quit(s) &&
-	       pthread_cond_timedwait(&s->cond, &s->lock, &ts) != ETIMEDOUT)
-		;
+	while (!s->src.outcome_ready && !lm_quit(s) && lm_now_ns() < until)
+		lm_cond_wait_until(s, until);
 	bool ready = s->src.outcome_ready, theirs = s->src.outcome_committed;
+	bool refused = s->peer_error;
 	pthread_mutex_unlock(&s->lock);
-	if (!ready)
-		return resolve_commit(s);
-	return theirs ? 0 : lm_fail(s, -EIO, "the destination discarded its image");
+	if (ready && theirs) {
+		shutdown(s->main_fd, SHUT_WR); /* "read": the destination may start */
+		return 0;
+	}
+	/* The destination sends OUTCOME first thing after reading COMMIT, so
+	 * its ERROR or a clean end of the stream before any OUTCOME (TCP keeps
+	 * the order) mean it never took the guest over; so does OUTCOME 0. */
+	if (ready || refused || atomic_load(&s->main_eof))
+		return lm_fail(s, -EIO, "the destination ended without taking the guest over");
+	return resolve_commit(s);
 }
 
 int livemig_resume_source(livemig_session *s)
@@ -972,8 +975,10 @@ int livemig_resume_source(livemig_session *s)
 		atomic_store(&s->status, LIVEMIG_STATUS_COMPLETED);
 		return -EBUSY;
 	}
-	s->src.guest.resume(s->src.guest_opaque);
-	s->src.guest_stopped = false;
+	if (s->src.guest_stopped) {
+		s->src.guest.resume(s->src.guest_opaque);
+		s->src.guest_stopped = false;
+	}
 	atomic_store(&s->status, LIVEMIG_STATUS_FAILED);
 	lm_log(s, 1, "resume-source: the destination discarded its image; the guest runs here");
 	return 0;
@@ -991,6 +996,12 @@ void *lm_source_main(void *arg)
 	if (r && !s->unknown && s->src.guest_stopped) {
 		s->src.guest.resume(s->src.guest_opaque);
 		s->src.guest_stopped = false;
+		/* A destination that verified the image and lost the main
+		 * channel waits in doubt for our word: tell it. */
+		bool committed;
+		if (s->src.result_ready && s->src.result_ok && !s->src.committed &&
+		    atomic_load(&s->main_broken) && !resolve_once(s, LM_MSG_CANCEL, &committed))
+			lm_log(s, 1, "switchover: the destination was told to discard its image");
 	}
 	if (s->src.live)
 		lm_precopy_end(s);

@@ -184,7 +184,9 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 	 * destination adopts, the passes the control thread records. */
 	char iters[4096] = "[]";
 	pthread_mutex_lock(&s->lock);
-	bool failed = s->err_code;
+	/* A switchover settled on a resolving connection completes after a
+	 * failure of the main channel: no error to report then. */
+	bool failed = s->err_code && st.status != LIVEMIG_STATUS_COMPLETED;
 	json_escape(s->err, err, sizeof(err));
 	int level = lm_params_level(&s->p);
 	uint64_t max_bw = s->p.max_bandwidth;

@@ -105,6 +105,16 @@ ok = (c.check(rc == 0 and drc == 0, "%s: exits %s/%s" % (name, rc, drc))
       and c.check(dt < 8, "%s: %.1f s" % (name, dt)))
 report(name, ok, rc, err, drc, derr, dt)
 
+# The same with channel-recovery on: its acceptor, stopped after the
+# passes, must leave the listening socket to the resolving connections.
+name = "COMMIT lost, resolved, channel-recovery on"
+rc, err, drc, derr, dt, image = run(name, nt, nt + ["--set", "x-lose-commit=once",
+                                                    "--cap", "channel-recovery=on"])
+ok = (c.check(rc == 0 and drc == 0, "%s: exits %s/%s" % (name, rc, drc))
+      and c.check("the destination confirmed COMMIT" in err and image,
+                  "%s: not resolved" % name))
+report(name, ok, rc, err, drc, derr, dt)
+
 # COMMIT lost and never resent: neither side can know.  Both end
 # "unknown" (exit 3, JSON status too); the guest stays stopped and the
 # destination, after waiting 3 x net-timeout, keeps no image.
@@ -133,6 +143,19 @@ ok = (c.check(rc == 1 and "resume-source: the destination discarded its image; t
       and c.check(drc == 1 and "the source took the guest back; image discarded" in derr,
                   "%s: destination exit %s" % (name, drc))
       and c.check(not image, "%s: the destination wrote an image" % name))
+report(name, ok, rc, err, drc, derr, dt)
+
+# An idle guest (no guest callbacks): resume-source has nothing to
+# resume and says what the destination did.
+name = "resume-source, idle guest"
+GUEST_SAVED = GUEST
+GUEST = ["--mem", "64M", "--fill", "random"]
+rc, err, drc, derr, dt, image = run(name, nt, nt + ["--set", "x-lose-commit=always",
+                                                    "--on-unknown", "resume-source"])
+GUEST = GUEST_SAVED
+ok = (c.check(rc == 1 and "resume-source: the destination discarded its image" in err,
+              "%s: source exit %s" % (name, rc))
+      and c.check(drc == 1 and not image, "%s: destination exit %s" % (name, drc)))
 report(name, ok, rc, err, drc, derr, dt)
 
 # ... refused while the destination cannot be asked (killed once COMMIT

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Channel recovery without I/O: the ranges a sender took, which
+/* Channel recovery without I/O: which
  * connections after the handshake are replacements, and what a receiver's
  * answer asks of the sender. */
 #include <errno.h>
@@ -7,32 +7,6 @@
 
 #include "core/recovery.h"
 #include "t.h"
-
-static void ranges(void)
-{
-	struct lm_ranges t;
-	CHECK(lm_ranges_init(&t, 10 * LM_PACKET_PAGES + 1) == 0 && t.cap == 11);
-	/* Chunks taken back to back make one range; a gap starts another. */
-	CHECK(lm_ranges_add(&t, 0, 128) == 0 && lm_ranges_add(&t, 128, 128) == 0);
-	CHECK(t.n == 1 && t.r[0].start == 0 && t.r[0].end == 256);
-	CHECK(lm_ranges_add(&t, 768, 128) == 0 && lm_ranges_add(&t, 1280, 1) == 0);
-	CHECK(t.n == 3 && t.r[1].start == 768 && t.r[1].end == 896 && t.r[2].end == 1281);
-	CHECK(lm_ranges_entries(&t) == 256 + 128 + 1);
-	lm_ranges_clear(&t);
-	CHECK(t.n == 0 && lm_ranges_entries(&t) == 0);
-
-	/* The worst case - every other chunk of the largest list, none
-	 * adjacent - fits in the room made at the start. */
-	for (size_t k = 0; k < 11; k++)
-		CHECKF(lm_ranges_add(&t, 2 * k * LM_PACKET_PAGES, LM_PACKET_PAGES) == 0, "%zu", k);
-	CHECK(t.n == 11 && lm_ranges_add(&t, 100000, 1) == -ENOSPC);
-	CHECK(lm_ranges_add(&t, 21 * LM_PACKET_PAGES, 5) == 0); /* adjacent: still fits */
-	CHECK(t.n == 11 && lm_ranges_entries(&t) == 11 * LM_PACKET_PAGES + 5);
-	lm_ranges_free(&t);
-	lm_ranges_free(&t); /* twice is fine */
-	CHECK(lm_ranges_init(&t, 0) == 0 && t.cap == 1);
-	lm_ranges_free(&t);
-}
 
 static void reconnect_hellos(void)
 {
@@ -122,7 +96,6 @@ static void causes(void)
 
 int main(void)
 {
-	ranges();
 	causes();
 	reconnect_hellos();
 	answers();

@@ -53,6 +53,11 @@ static int accept_hello(livemig_session *s, int wait_ms, struct lm_hello *h, con
 	int fd = accept4(s->dst.listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return -EAGAIN;
+	if (s->addr.family == AF_UNIX && lm_peer_allowed(fd)) {
+		close(fd);
+		*why = "a unix-socket peer of another user";
+		return -EACCES;
+	}
 	lm_sock_tune(fd, s->addr.family != AF_UNIX);
 	int e = s->addr.family != AF_UNIX ? lm_sock_liveness(fd, s->p.net_timeout_s) : 0;
 	if (e) /* an old kernel: the heartbeat still bounds every wait */
@@ -216,6 +221,17 @@ static int check_params(livemig_session *s, const struct lm_msg_params *p)
 	    (codec->max_level > 0 && p->level < codec->min_level))
 		return lm_fail(s, -EPROTO, "PARAMS: unknown method %u or level %u", p->method,
 			       p->level);
+	/* Only as much RAM as agreed to: nothing is allocated before this. */
+	uint64_t total = 0, limit = s->p.max_ram;
+	for (uint32_t i = 0; i < p->nblocks; i++)
+		total += p->blocks[i].size; /* each < 2^44: no overflow in 64 blocks */
+	if (!limit)
+		limit = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	if (total > limit)
+		return lm_fail(s, -E2BIG, "PARAMS: the source announces %llu bytes of RAM, more than "
+			       "%s %llu bytes", (unsigned long long)total,
+			       s->p.max_ram ? "max-ram" : "this machine's memory,",
+			       (unsigned long long)limit);
 	/* A block the embedder registered must come, with the same size. */
 	for (unsigned j = 0; j < s->nblocks; j++) {
 		const struct lm_block *reg = &s->blocks[j];

@@ -50,6 +50,7 @@ enum lm_param_id {
 	LM_P_TIMEOUT,
 	LM_P_NET_TIMEOUT,
 	LM_P_SWITCHOVER_TIMEOUT,
+	LM_P_MAX_RAM,
 	LM_P_X_NO_BARRIER,       /* test hooks (hidden) */
 	LM_P_X_DELAY_CHANNEL,
 	LM_P_X_FAULT_ENGINE,
@@ -81,6 +82,8 @@ struct lm_params {
 	int throttle_threshold, throttle_initial, throttle_increment, throttle_max;
 	uint64_t timeout_s;          /* 0 = none */
 	unsigned net_timeout_s;      /* a peer or connection silent this long is gone */
+	uint64_t max_ram;            /* destination: bytes of RAM a source may announce,
+				      * 0 = this machine's memory */
 	uint64_t switchover_timeout_ms; /* source: the guest's stop may last downtime-limit
 					 * plus this before the source takes it back */
 	/* Test hooks (x- names, as QEMU's): break the ordering on purpose. */
@@ -170,6 +173,9 @@ int lm_writev_full(int fd, struct iovec *iov, int iovcnt);
 int lm_read_full(int fd, void *buf, size_t len, bool *eof);
 int lm_readv_full(int fd, struct iovec *iov, int iovcnt);
 int lm_set_timeout(int fd, int seconds); /* 0 = none */
+/* A unix-socket peer may connect when it runs as this user or as root:
+ * 0, -EACCES another user, -errno. */
+int lm_peer_allowed(int fd);
 /* tcpinfo.c: bytes the TCP peer acknowledged, or -1 (not TCP). */
 int64_t lm_sock_acked(int fd);
 

@@ -317,6 +317,12 @@ static const struct lm_param params[LM_P_COUNT] = {
 			"downtime-limit plus this, or the source resumes the guest and fails",
 		FIELD(switchover_timeout_ms),
 	},
+	[LM_P_MAX_RAM] = {
+		.name = "max-ram", .type = T_SIZE, .def = "0", .unit = "bytes", .sides = DST,
+		.help = "refuse a source that announces more RAM than this, before allocating "
+			"anything; 0 = this machine's memory",
+		FIELD(max_ram),
+	},
 	/* Test hooks: see docs/design.md. */
 	[LM_P_X_NO_BARRIER] = {
 		.name = "x-no-barrier", .type = T_BOOL, .def = "off", .sides = SRC | DST,

@@ -249,7 +249,11 @@ static int attach(int fd, bool listening, const struct sockaddr *sa, socklen_t l
 	if (listening) {
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (!bind(fd, sa, len) && !listen(fd, 512))
+		/* A unix socket is this user's alone (whatever the umask),
+		 * before the first connection can come: see lm_peer_allowed. */
+		const char *path = sa->sa_family == AF_UNIX ? ((const struct sockaddr_un *)sa)->sun_path
+							   : NULL;
+		if (!bind(fd, sa, len) && (!path || !chmod(path, 0600)) && !listen(fd, 512))
 			return 0;
 	} else if (sa->sa_family != AF_UNIX) {
 		return connect_by(fd, sa, len, end_ns, stop);
@@ -324,6 +328,15 @@ int lm_connect(const struct lm_addr *a, unsigned timeout_s, const _Atomic bool *
 	       size_t errlen)
 {
 	return open_socket(a, false, timeout_s, stop, err, errlen);
+}
+
+int lm_peer_allowed(int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len))
+		return -errno;
+	return cr.uid == geteuid() || cr.uid == 0 ? 0 : -EACCES;
 }
 
 int lm_set_timeout(int fd, int seconds)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -262,11 +264,44 @@ static void test_unix(const char *dir)
 	CHECKF(r == -ENOENT, "%d", r);
 	CHECKF(strstr(err, "cannot connect to unix:") && strstr(err, path), "%s", err);
 
+	mode_t old = umask(0); /* a careless umask: the socket is 0600 anyway */
 	int lfd = lm_listen(&a, err, sizeof(err));
+	umask(old);
 	CHECKF(lfd >= 0, "listen %s: %d %s", uri, lfd, err);
 	if (lfd < 0)
 		return;
+	struct stat st;
+	CHECK(!stat(path, &st) && (st.st_mode & 0777) == 0600);
 	exchange(lfd, &a, false);
+
+	/* A peer of another user is refused even when the mode lets it in
+	 * (root only: it takes setuid). */
+	if (geteuid() == 0) {
+		chmod(path, 0666);
+		chmod(dir, 0755);
+		pid_t pid = fork();
+		if (!pid) {
+			if (setuid(65534))
+				_exit(2);
+			int fd = lm_connect(&a, 5, NULL, err, sizeof(err));
+			sleep(fd >= 0 ? 2 : 0);
+			_exit(fd >= 0 ? 0 : 1);
+		}
+		struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+		int fd = poll(&pfd, 1, 5000) == 1 ? accept4(lfd, NULL, NULL, SOCK_CLOEXEC) : -1;
+		CHECK(fd >= 0 && lm_peer_allowed(fd) == -EACCES);
+		if (fd >= 0)
+			close(fd);
+		int status;
+		waitpid(pid, &status, 0);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		int sv[2]; /* this user: allowed */
+		CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv) && lm_peer_allowed(sv[0]) == 0);
+		close(sv[0]);
+		close(sv[1]);
+		chmod(path, 0600);
+		chmod(dir, 0700);
+	}
 
 	/* A live listener is never replaced. */
 	r = lm_listen(&a, err, sizeof(err));
@@ -275,7 +310,6 @@ static void test_unix(const char *dir)
 
 	/* A socket file nobody answers on (an earlier run's) is. */
 	close(lfd);
-	struct stat st;
 	CHECK(!lstat(path, &st) && S_ISSOCK(st.st_mode));
 	unix_round_trip(&a, "stale socket");
 

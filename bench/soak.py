@@ -5,6 +5,8 @@ fault injected at a random moment (some with none), over a shaped veth
 link between two network namespaces.  Counts what an operator cares about:
 
   completed   both sides exit 0, the destination verified the image
+  no-contact  the fault came before the source reached the destination (which
+              then waits for a source, as it should, until interrupted)
   failed      both sides failed cleanly: the source guest runs on with every
               page's stamp intact, the destination wrote no image
   unknown     a side ended "outcome unknown" (exit 3)
@@ -90,12 +92,21 @@ def reset_one_channel(ns, port):
 
 
 def finish(p, bound):
+    """(exit code, output); "HANG" when it did not end within bound, or
+    "NOSOURCE" for a destination that never heard from a source (it then
+    waits for one, as it should) and ends at once when interrupted."""
     try:
         out, err = p.communicate(timeout=bound)
         return p.returncode, out + err
     except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
+        p.send_signal(signal.SIGINT)
+        try:
+            out, err = p.communicate(timeout=5)
+            if "RAM       0.0 MiB" in out:
+                return "NOSOURCE", out + err
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
         return "HANG", out + err
 
 
@@ -145,6 +156,8 @@ def one_run(i, link, args, rng, tmp):
     verified = "verify    match" in dout
     if "HANG" in (rc, drc):
         outcome = "hung"
+    elif drc == "NOSOURCE":
+        outcome = "no-contact"
     elif "DAMAGED" in sout or (drc == 0 and not verified):
         outcome = "damaged"
     elif image and RAN_ON in sout:
@@ -197,7 +210,8 @@ def main():
                     channel[1] += outcome == "completed"
     finally:
         link.close()
-    order = ["completed", "failed", "unknown", "hung", "stranded", "twice", "damaged", "other"]
+    order = ["completed", "failed", "no-contact", "unknown", "hung", "stranded", "twice",
+             "damaged", "other"]
     print("soak: %d runs in %.0f s, %s, %s guest, net-timeout %d s, link %s%s" % (
         args.runs, time.time() - t0, args.mem, args.dirty_rate, NET_TIMEOUT, args.rate,
         "".join(", --cap " + c for c in args.cap)))

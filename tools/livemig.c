@@ -579,9 +579,34 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 		fprintf(stderr, "livemig %s: migration failed: %s\n", who, livemig_last_error(s));
 	if (o->json && write_json(s, o->json))
 		rc = rc ? rc : -EIO;
-	if (!rc && o->dump && dump_ram(s, o->dump))
+	if (!rc && o->dump && dump_ram(s, o->dump)) {
+		if (!strcmp(who, "destination"))
+			fprintf(stderr, "livemig destination: the migration completed: the source has "
+					"stopped the guest for good, and its memory is here only\n");
 		rc = -EIO;
+	}
 	return rc == -EINPROGRESS ? 3 : rc ? 1 : 0;
+}
+
+/* A file an option names must be writable before anything starts (it is
+ * not created: nothing is written before the end).  0, or 2 with a
+ * message. */
+static int check_writable(const char *who, const char *opt, const char *path)
+{
+	if (!path)
+		return 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	bool created = fd >= 0;
+	if (fd < 0 && errno == EEXIST)
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "livemig %s: %s %s: %s\n", who, opt, path, strerror(errno));
+		return 2;
+	}
+	close(fd);
+	if (created)
+		unlink(path);
+	return 0;
 }
 
 static int cmd_dest(int argc, char **argv)
@@ -594,6 +619,9 @@ static int cmd_dest(int argc, char **argv)
 		fprintf(stderr, "livemig dest: --listen URI is required\n");
 		return 2;
 	}
+	if ((rc = check_writable("dest", "--dump", o.dump)) ||
+	    (rc = check_writable("dest", "--json", o.json)))
+		return rc;
 	livemig_session *s = livemig_session_new(LIVEMIG_DEST);
 	if (!s)
 		return 1;
@@ -631,6 +659,9 @@ static int cmd_source(int argc, char **argv)
 		fprintf(stderr, "livemig source: --connect URI is required\n");
 		return 2;
 	}
+	if ((rc = check_writable("source", "--dump", o.dump)) ||
+	    (rc = check_writable("source", "--json", o.json)))
+		return rc;
 	if (!o.mem_set && o.fill.kind != FILL_FILE) {
 		fprintf(stderr, "livemig source: --mem SIZE is required (or --fill file:PATH)\n");
 		return 2;

@@ -39,13 +39,14 @@ static bool explicitly(const livemig_session *s, enum lm_param_id id)
 
 /*
  * Accepts one connection (waiting up to wait_ms for it) and reads its
- * hello within HELLO_SECONDS.  Returns the connection's fd with *h set;
+ * hello within hello_s seconds.  Returns the connection's fd with *h set;
  * -EAGAIN when none came, or one closed before its first byte (a port
  * probe such as "nc -z": keep waiting); else -ETIMEDOUT or -EPROTO, the
  * connection closed and why says what it sent.  Fails nothing: the caller
  * decides what a bad connection means.
  */
-static int accept_hello(livemig_session *s, int wait_ms, struct lm_hello *h, const char **why)
+static int accept_hello(livemig_session *s, int wait_ms, int hello_s, struct lm_hello *h,
+			const char **why)
 {
 	struct pollfd pfd = {.fd = s->dst.listen_fd, .events = POLLIN};
 	if (poll(&pfd, 1, wait_ms) <= 0)
@@ -62,7 +63,7 @@ static int accept_hello(livemig_session *s, int wait_ms, struct lm_hello *h, con
 	int e = s->addr.family != AF_UNIX ? lm_sock_liveness(fd, s->p.net_timeout_s) : 0;
 	if (e) /* an old kernel: the heartbeat still bounds every wait */
 		lm_log(s, 1, "cannot set TCP keepalive: %s", strerror(-e));
-	lm_set_timeout(fd, HELLO_SECONDS);
+	lm_set_timeout(fd, hello_s);
 	/* lm_acceptor_stop may cut the wait for the hello short. */
 	pthread_mutex_lock(&s->lock);
 	bool stop = s->dst.acc_stop;
@@ -103,7 +104,7 @@ static int accept_all(livemig_session *s)
 	while (!want || have < want) {
 		struct lm_hello h;
 		const char *why = NULL;
-		int fd = accept_hello(s, 100, &h, &why);
+		int fd = accept_hello(s, 100, HELLO_SECONDS, &h, &why);
 		if (lm_quit(s)) {
 			if (fd >= 0)
 				close(fd);
@@ -666,7 +667,7 @@ static void *acceptor_main(void *arg)
 			continue;
 		struct lm_hello h;
 		const char *why = NULL;
-		int fd = accept_hello(s, 0, &h, &why);
+		int fd = accept_hello(s, 0, HELLO_SECONDS, &h, &why);
 		if (fd == -EAGAIN)
 			continue;
 		if (fd >= 0 && lm_reconnect_check(&h, s->uuid, s->p.channels, &why)) {
@@ -782,21 +783,23 @@ static bool peer_closed(int fd, unsigned timeout_s)
 	return poll(&p, 1, (int)timeout_s * 1000) == 1 && recv(fd, &c, 1, MSG_DONTWAIT) == 0;
 }
 
+/* The destination's word on the guest once RESULT OK is out. */
+enum decision { UNDECIDED, COMMITTED, DISCARDED };
+
 /*
- * In doubt (committed = false: RESULT OK went out and the source's
- * decision did not come back), or committed but unsure the source heard
- * OUTCOME: answers the source's resolving connections (a RESOLVE hello of
- * this session, then COMMIT or CANCEL) for 3 x net-timeout from now.  The
- * first decision settles it; a committed destination answers 1 whatever
- * is asked, and goes on answering until a source closes after reading it.
- * Returns 0 (the guest is ours), -ECANCELED (the source took the guest
- * back; the image is discarded) or LM_OUTCOME_UNKNOWN.
+ * Answers the source's resolving connections (a RESOLVE hello of this
+ * session, then COMMIT or CANCEL) for 3 x net-timeout from now, with our
+ * decision: 1 committed, 0 discarded; an undecided destination (in doubt)
+ * adopts the first request.  Ends early once a source closes the
+ * connection after reading the answer.  Returns 0 (the guest is ours),
+ * failed (the latched error: the image is discarded) or
+ * LM_OUTCOME_UNKNOWN (still undecided at the end).
  */
-static int resolve_wait(livemig_session *s, bool committed)
+static int resolve_wait(livemig_session *s, enum decision d, int failed)
 {
 	unsigned wait_s = 3 * s->p.net_timeout_s;
 	uint64_t until = lm_now_ns() + wait_s * 1000000000ull;
-	if (!committed)
+	if (d == UNDECIDED)
 		lm_log(s, 1, "switchover: in doubt: the image is verified, but the source's decision "
 			     "did not come (%s); waiting up to %u s for it",
 		       livemig_last_error(s), wait_s);
@@ -804,7 +807,9 @@ static int resolve_wait(livemig_session *s, bool committed)
 		struct lm_hello h;
 		struct lm_msg m;
 		const char *why;
-		int fd = accept_hello(s, 100, &h, &why);
+		/* A resolving source sends its hello at once: a connection
+		 * that does not may keep the real one waiting only briefly. */
+		int fd = accept_hello(s, 100, 2, &h, &why);
 		if (fd == -EAGAIN)
 			continue;
 		if (fd >= 0 && (!(h.flags & LM_HELLO_RESOLVE) || memcmp(h.uuid, s->uuid, 16))) {
@@ -814,21 +819,18 @@ static int resolve_wait(livemig_session *s, bool committed)
 		}
 		if (fd >= 0 && lm_read_msg_fd(fd, s->p.net_timeout_s, &m, &why) == 0 &&
 		    (m.type == LM_MSG_COMMIT || m.type == LM_MSG_CANCEL)) {
-			bool first = !committed;
-			committed = committed || m.type == LM_MSG_COMMIT;
+			if (d == UNDECIDED)
+				d = m.type == LM_MSG_COMMIT ? COMMITTED : DISCARDED;
 			bool heard = !lm_write_msg_fd(fd, &(struct lm_msg){.type = LM_MSG_OUTCOME,
-									  .committed = committed}) &&
+									  .committed = d == COMMITTED}) &&
 				     peer_closed(fd, s->p.net_timeout_s);
 			close(fd);
-			if (!committed) {
-				lm_log(s, 0, "switchover: the source took the guest back; image "
-					     "discarded");
-				return -ECANCELED;
-			}
-			lm_log(s, 1, "switchover: the source %s COMMIT%s", first ? "sent" : "asked again;"
-			       " answered", heard ? "" : " (our answer unconfirmed: still listening)");
+			lm_log(s, 1, "switchover: the source asked (%s); answered that the image is %s%s",
+			       m.type == LM_MSG_COMMIT ? "COMMIT" : "CANCEL",
+			       d == COMMITTED ? "taken over" : "discarded",
+			       heard ? "" : " (unconfirmed: still listening)");
 			if (heard)
-				return 0;
+				break;
 			continue;
 		}
 		if (fd >= 0) {
@@ -837,8 +839,10 @@ static int resolve_wait(livemig_session *s, bool committed)
 		}
 		lm_log(s, 1, "switchover: a connection while waiting for the source: %s; ignored", why);
 	}
-	if (committed)
+	if (d == COMMITTED)
 		return 0;
+	if (d == DISCARDED)
+		return failed ? failed : lm_fail(s, -ECANCELED, "the source took the guest back");
 	lm_log(s, 0, "outcome unknown: the source's decision never came; the image is verified and "
 		     "must not run unless the source is known to have stopped for good");
 	s->unknown = true;
@@ -847,11 +851,12 @@ static int resolve_wait(livemig_session *s, bool committed)
 
 /*
  * RESULT OK is out: the guest is ours only after the source's COMMIT
- * (docs/design.md, "Switchover").  An ERROR, a CANCEL or a clean end of
- * the main channel before it mean the source keeps the guest; a reset or
- * silence leave us in doubt.  Our own failure or cancel ends the main
- * channel without OUTCOME: a source that committed meanwhile takes the
- * guest back on seeing that.
+ * (docs/design.md, "Switchover").  The source's ERROR or CANCEL mean it
+ * kept the guest and knows we discard.  Anything else that ends the main
+ * channel - a clean close, a reset, silence, our own failure or cancel -
+ * may have swallowed a COMMIT (or, through a relay, be no proof of
+ * anything): we answer resolving connections, discarded when we ended it
+ * ourselves or saw it close, in doubt otherwise.
  */
 static int await_commit(livemig_session *s)
 {
@@ -861,21 +866,22 @@ static int await_commit(livemig_session *s)
 	struct lm_msg m;
 	int r = lm_recv_msg(s, &m);
 	if (!r && m.type != LM_MSG_COMMIT)
-		return lm_fail(s, -EPROTO, "main channel: message %u instead of COMMIT", m.type);
+		r = lm_fail(s, -EPROTO, "main channel: message %u instead of COMMIT", m.type);
 	if (!r) {
 		atomic_store(&s->hb_stop, true); /* OUTCOME is our last word */
 		if (!lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_OUTCOME, .committed = true}) &&
 		    peer_closed(s->main_fd, s->p.net_timeout_s))
 			return 0;
 		lm_log(s, 1, "switchover: the source did not confirm our OUTCOME");
-		return resolve_wait(s, true);
+		return resolve_wait(s, COMMITTED, 0);
 	}
 	pthread_mutex_lock(&s->lock);
-	bool refused = s->peer_error;
+	bool told = s->peer_error;
 	pthread_mutex_unlock(&s->lock);
-	if (refused || atomic_load(&s->main_eof) || r == -ECANCELED)
+	if (told)
 		return r;
-	return resolve_wait(s, false);
+	bool broken = atomic_load(&s->main_broken) && !atomic_load(&s->main_eof);
+	return resolve_wait(s, broken ? UNDECIDED : DISCARDED, r);
 }
 
 static int dest_run(livemig_session *s)

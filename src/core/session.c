@@ -547,8 +547,8 @@ static int recv_one(livemig_session *s, struct lm_msg *m, uint64_t until_ns)
 	if (r)
 		return lm_quit(s) ? lm_err(s)
 				  : lm_fail_io(s, r, "main channel: %s%s",
-					       r == -ECONNRESET ? "connection closed by peer"
-								: strerror(-r),
+					       atomic_load(&s->main_eof) ? "connection closed by peer"
+									 : strerror(-r),
 					       lm_main_fatal(s));
 	if (lm_msg_hdr_decode(hdr, &h, &why))
 		return lm_fail(s, -EPROTO, "main channel: %s", why);

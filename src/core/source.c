@@ -944,17 +944,16 @@ static int commit(livemig_session *s)
 	while (!s->src.outcome_ready && !lm_quit(s) && lm_now_ns() < until)
 		lm_cond_wait_until(s, until);
 	bool ready = s->src.outcome_ready, theirs = s->src.outcome_committed;
-	bool refused = s->peer_error;
 	pthread_mutex_unlock(&s->lock);
 	if (ready && theirs) {
 		shutdown(s->main_fd, SHUT_WR); /* "read": the destination may start */
 		return 0;
 	}
-	/* The destination sends OUTCOME first thing after reading COMMIT, so
-	 * its ERROR or a clean end of the stream before any OUTCOME (TCP keeps
-	 * the order) mean it never took the guest over; so does OUTCOME 0. */
-	if (ready || refused || atomic_load(&s->main_eof))
-		return lm_fail(s, -EIO, "the destination ended without taking the guest over");
+	if (ready)
+		return lm_fail(s, -EIO, "the destination discarded its image");
+	/* Nothing else proves anything: a clean close or an ERROR may come
+	 * from a relay between us that swallowed the destination's OUTCOME.
+	 * Only the destination itself, asked again, can say. */
 	return resolve_commit(s);
 }
 
@@ -996,11 +995,16 @@ void *lm_source_main(void *arg)
 	if (r && !s->unknown && s->src.guest_stopped) {
 		s->src.guest.resume(s->src.guest_opaque);
 		s->src.guest_stopped = false;
-		/* A destination that verified the image and lost the main
-		 * channel waits in doubt for our word: tell it. */
+		/* A destination that may have verified the image and lost
+		 * the main channel (or failed on its own) waits for our word
+		 * on a resolving connection: tell it. */
+		pthread_mutex_lock(&s->lock); /* the return path may still run */
+		bool asked = s->peer_error;
+		pthread_mutex_unlock(&s->lock);
 		bool committed;
-		if (s->src.result_ready && s->src.result_ok && !s->src.committed &&
-		    atomic_load(&s->main_broken) && !resolve_once(s, LM_MSG_CANCEL, &committed))
+		if (atomic_load(&s->src.complete_sent) && !s->src.committed &&
+		    (atomic_load(&s->main_broken) || asked) &&
+		    !resolve_once(s, LM_MSG_CANCEL, &committed))
 			lm_log(s, 1, "switchover: the destination was told to discard its image");
 	}
 	if (s->src.live)

@@ -80,6 +80,19 @@ rc, out, err = run("source", "--connect", "tcp:127.0.0.1:1")
 c.check(rc == 2 and "--mem" in err, "source without --mem")
 rc, out, err = run("dest")
 c.check(rc == 2 and "--listen" in err, "dest without --listen")
+# An output file that cannot be written is a usage error before anything
+# starts (the destination must not take a guest it cannot write), and
+# nothing is left behind.
+for side, where in (("dest", ["--listen", "tcp:127.0.0.1:%d" % t.free_port()]),
+                    ("source", ["--connect", "tcp:127.0.0.1:1", "--mem", "4M"])):
+    for opt in ("--dump", "--json"):
+        rc, out, err = run(side, *where, opt, "/nonexistent-dir/x")
+        c.check(rc == 2 and "%s /nonexistent-dir/x" % opt in err,
+                "%s %s unwritable: %s %r" % (side, opt, rc, err))
+probe = os.path.join(t.tmpdir(), "not-created.bin")
+rc, out, err = run("source", "--connect", "tcp:127.0.0.1:1", "--mem", "4M", "--set",
+                   "net-timeout=1", "--dump", probe)
+c.check(rc == 1 and not os.path.exists(probe), "a checked --dump path is not left behind")
 rc, out, err = run("dest", "--listen", "udp:1.2.3.4:5")
 c.check(rc == 1 and "tcp:HOST:PORT" in err, "dest with a bad URI: %s %r" % (rc, err))
 

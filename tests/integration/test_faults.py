@@ -486,7 +486,7 @@ else:
     # time its half second for the peer's reason is up, every connection
     # closed by the destination's own failure: then it blames a gone peer.
     killed_or_reset("channel-recovery, main channel reset", reset_main,
-                    [("main channel: connection closed by peer (fatal: channel-recovery",
+                    [("main channel: Connection reset by peer (fatal: channel-recovery",
                       "connection closed on every channel"),
                      "main channel: Software caused connection abort (fatal: "
                      "channel-recovery replaces multifd channels, not the main channel)"],

@@ -98,7 +98,7 @@ nt = ["--set", "net-timeout=2"]
 rc, err, drc, derr, dt, image = run(name, nt, nt + ["--set", "x-lose-commit=once"])
 ok = (c.check(rc == 0 and drc == 0, "%s: exits %s/%s" % (name, rc, drc))
       and c.check("the destination confirmed COMMIT" in err, "%s: source" % name)
-      and c.check("in doubt" in derr and "the source sent COMMIT" in derr,
+      and c.check("in doubt" in derr and "answered that the image is taken over" in derr,
                   "%s: destination" % name)
       and c.check(t.GUEST_STOPPED in err, "%s: the source guest runs" % name)
       and c.check("verify    match" in derr and image, "%s: no verified image" % name)
@@ -140,7 +140,8 @@ rc, err, drc, derr, dt, image = run(name, nt, nt + ["--set", "x-lose-commit=alwa
 ok = (c.check(rc == 1 and "resume-source: the destination discarded its image; the guest "
               "runs here" in err, "%s: source exit %s" % (name, rc))
       and c.check(t.GUEST_RAN_ON in err, "%s: the source guest is not running intact" % name)
-      and c.check(drc == 1 and "the source took the guest back; image discarded" in derr,
+      and c.check(drc == 1 and "the source asked (CANCEL); answered that the image is "
+                  "discarded" in derr,
                   "%s: destination exit %s" % (name, drc))
       and c.check(not image, "%s: the destination wrote an image" % name))
 report(name, ok, rc, err, drc, derr, dt)

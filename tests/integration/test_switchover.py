@@ -11,8 +11,11 @@ codes, time, messages, the source guest's state and every page's stamp,
 and that a destination that must not run the guest wrote no image."""
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -178,5 +181,96 @@ ok = (c.check(rc == 3 and "resume-source: refused: the destination cannot be ask
               "run the guest" in err, "%s: source exit %s" % (name, rc))
       and c.check(t.GUEST_STOPPED in err, "%s: the source guest runs" % name)
       and c.check(drc == -9, "%s: destination exit %s" % (name, drc)))
+report(name, ok, rc, err, drc, derr, dt)
+
+# A relay between the two (socat, ssh -L) that passes COMMIT on, reads the
+# destination's OUTCOME and dies before passing it back: the destination
+# runs the guest; the source must not resume it on seeing the relay's
+# close - it asks again (through the dead relay: no answer) and ends
+# "unknown" with the guest stopped.  Never both.
+def relay(listen, target, swallow_outcome):
+    """Forwards every connection to target; on the main channel (hello
+    channel 0) drops the connection both ways when the destination's
+    OUTCOME (type 11) comes, and then stops relaying new ones."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", listen))
+    ls.listen(16)
+    dead = threading.Event()
+
+    def pump(a, b, watch):
+        buf = b""
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                if watch:
+                    buf += data
+                    while len(buf) >= 16:
+                        mtype, mlen = struct.unpack_from("<HxxI", buf, 4)
+                        if mtype == 11 and swallow_outcome:
+                            dead.set()  # a clean close both ways, no OUTCOME
+                            for x in (a, b):
+                                x.shutdown(socket.SHUT_RDWR)
+                                x.close()
+                            return
+                        if len(buf) < 16 + mlen:
+                            break
+                        buf = buf[16 + mlen:]
+                b.sendall(data)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def serve():
+        while not dead.is_set():
+            ls.settimeout(0.2)
+            try:
+                a, _ = ls.accept()
+            except OSError:
+                continue
+            if dead.is_set():
+                a.close()
+                break
+            b = socket.create_connection(("127.0.0.1", target))
+            hello = b""
+            while len(hello) < 40:
+                chunk = a.recv(40 - len(hello))
+                if not chunk:
+                    break
+                hello += chunk
+            b.sendall(hello)
+            main = len(hello) == 40 and struct.unpack_from("<H", hello, 6)[0] == 0
+            threading.Thread(target=pump, args=(a, b, False), daemon=True).start()
+            threading.Thread(target=pump, args=(b, a, main), daemon=True).start()
+        ls.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+
+
+name = "relay dies with OUTCOME"
+dport, rport = t.free_port(), t.free_port()
+dump = os.path.join(d, "image.bin")
+if os.path.exists(dump):
+    os.unlink(dump)
+dest = t.start_dest("tcp:127.0.0.1:%d" % dport, *nt, dump=dump)
+relay(rport, dport, True)
+t0 = time.time()
+src = subprocess.Popen([t.LIVEMIG, "source", "--connect", "tcp:127.0.0.1:%d" % rport,
+                        "--no-progress"] + GUEST + nt, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+rc, out, err = t.finish(src, timeout=60)
+dt = time.time() - t0
+drc, dout, derr = t.finish(dest, timeout=60)
+err, derr = out + err, dout + derr
+ok = (c.check(not (drc == 0 and t.GUEST_RAN_ON in err), "%s: the guest runs on both sides" % name)
+      and c.check(drc == 0 and os.path.exists(dump), "%s: destination exit %s" % (name, drc))
+      and c.check(rc == 3 and t.GUEST_STOPPED in err and "outcome unknown" in err,
+                  "%s: source exit %s" % (name, rc)))
 report(name, ok, rc, err, drc, derr, dt)
 c.done()

@@ -774,13 +774,14 @@ static void stall(livemig_session *s, uint64_t ms)
 	}
 }
 
-/* Whether the peer closed fd (the end of its stream) within timeout_s:
- * how a source says it has read OUTCOME. */
-static bool peer_closed(int fd, unsigned timeout_s)
+/* Whether the source echoed our OUTCOME on fd within timeout_s: the one
+ * proof that it read it (a close may come from a relay, or from a source
+ * that gave up waiting). */
+static bool echoed(int fd, unsigned timeout_s)
 {
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	char c;
-	return poll(&p, 1, (int)timeout_s * 1000) == 1 && recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+	struct lm_msg m;
+	const char *why;
+	return !lm_read_msg_fd(fd, timeout_s, &m, &why) && m.type == LM_MSG_OUTCOME;
 }
 
 /* The destination's word on the guest once RESULT OK is out. */
@@ -790,8 +791,8 @@ enum decision { UNDECIDED, COMMITTED, DISCARDED };
  * Answers the source's resolving connections (a RESOLVE hello of this
  * session, then COMMIT or CANCEL) for 3 x net-timeout from now, with our
  * decision: 1 committed, 0 discarded; an undecided destination (in doubt)
- * adopts the first request.  Ends early once a source closes the
- * connection after reading the answer.  Returns 0 (the guest is ours),
+ * adopts the first request.  Ends early once a source echoes the answer
+ * (it read it).  Returns 0 (the guest is ours),
  * failed (the latched error: the image is discarded) or
  * LM_OUTCOME_UNKNOWN (still undecided at the end).
  */
@@ -823,7 +824,7 @@ static int resolve_wait(livemig_session *s, enum decision d, int failed)
 				d = m.type == LM_MSG_COMMIT ? COMMITTED : DISCARDED;
 			bool heard = !lm_write_msg_fd(fd, &(struct lm_msg){.type = LM_MSG_OUTCOME,
 									  .committed = d == COMMITTED}) &&
-				     peer_closed(fd, s->p.net_timeout_s);
+				     echoed(fd, s->p.net_timeout_s);
 			close(fd);
 			lm_log(s, 1, "switchover: the source asked (%s); answered that the image is %s%s",
 			       m.type == LM_MSG_COMMIT ? "COMMIT" : "CANCEL",
@@ -870,7 +871,7 @@ static int await_commit(livemig_session *s)
 	if (!r) {
 		atomic_store(&s->hb_stop, true); /* OUTCOME is our last word */
 		if (!lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_OUTCOME, .committed = true}) &&
-		    peer_closed(s->main_fd, s->p.net_timeout_s))
+		    echoed(s->main_fd, s->p.net_timeout_s))
 			return 0;
 		lm_log(s, 1, "switchover: the source did not confirm our OUTCOME");
 		return resolve_wait(s, COMMITTED, 0);

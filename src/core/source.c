@@ -845,6 +845,8 @@ static int resolve_once(livemig_session *s, uint16_t msg, bool *committed)
 		r = lm_read_msg_fd(fd, s->p.net_timeout_s, &m, &why);
 	if (!r && m.type != LM_MSG_OUTCOME)
 		r = -EPROTO;
+	if (!r) /* the echo: proof for the destination that we read it */
+		lm_write_msg_fd(fd, &m);
 	close(fd);
 	if (!r)
 		*committed = m.committed;
@@ -946,7 +948,9 @@ static int commit(livemig_session *s)
 	bool ready = s->src.outcome_ready, theirs = s->src.outcome_committed;
 	pthread_mutex_unlock(&s->lock);
 	if (ready && theirs) {
-		shutdown(s->main_fd, SHUT_WR); /* "read": the destination may start */
+		/* The echo: the destination's proof that we read it. */
+		lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_OUTCOME, .committed = true});
+		shutdown(s->main_fd, SHUT_WR);
 		return 0;
 	}
 	if (ready)

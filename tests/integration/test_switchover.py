@@ -118,6 +118,24 @@ ok = (c.check(rc == 0 and drc == 0, "%s: exits %s/%s" % (name, rc, drc))
                   "%s: not resolved" % name))
 report(name, ok, rc, err, drc, derr, dt)
 
+# ... also while a stranger connects and says nothing (it holds the
+# destination's accept for 2 s, longer than the source waits for an answer
+# with net-timeout 2: the first answer goes unheard, the next one counts).
+name = "COMMIT lost, resolved past a silent stranger"
+
+
+def stranger(dest, src):
+    time.sleep(0.5)
+    stranger.sock = socket.create_connection(("127.0.0.1", int(dest.args[3].rsplit(":", 1)[1])))
+
+
+rc, err, drc, derr, dt, image = run(name, nt, nt + ["--set", "x-lose-commit=once",
+                                                    "--set", "max-bandwidth=40M"], stranger)
+stranger.sock.close()
+ok = (c.check(rc == 0 and drc == 0, "%s: exits %s/%s" % (name, rc, drc))
+      and c.check("no complete hello" in derr and image, "%s: destination" % name))
+report(name, ok, rc, err, drc, derr, dt)
+
 # COMMIT lost and never resent: neither side can know.  Both end
 # "unknown" (exit 3, JSON status too); the guest stays stopped and the
 # destination, after waiting 3 x net-timeout, keeps no image.

@@ -5,7 +5,7 @@ SANBUILD  ?= build-san
 TSANBUILD ?= build-tsan
 DEPS      := gcc pkg-config meson ninja-build python3 zstd \
              zlib1g-dev libzstd-dev libisal-dev libxxhash-dev liblz4-dev \
-             libjson-c-dev libgnutls28-dev
+             libjson-c-dev libgnutls28-dev gnutls-bin
 
 .PHONY: all deps build check demo clean
 

@@ -150,6 +150,17 @@ if s and c.check(s["tls"] and s["tls"]["protocol"].startswith("TLS1.")
                  and t.load_json(dj)["tls"] == s["tls"], "psk: JSON tls %r" % s["tls"]):
     print("ok: psk: migrated and verified over %s" % s["tls"])
 
+# A COMMIT lost on the main channel goes again on a resolving connection,
+# which runs its own TLS handshake.
+port = t.free_port()
+uri = "tcp:127.0.0.1:%d" % port
+nt = ["--set", "net-timeout=2"]
+dest = t.start_dest(uri, *(creds("psk", psk) + nt))
+s, derr = migrate(uri, dest, *(creds("psk", psk) + nt), "--set", "x-lose-commit=once",
+                  name="psk: COMMIT resolved")
+if s and c.check("the source sent COMMIT" in derr, "COMMIT resolved over TLS: %r" % derr):
+    print("ok: psk: a lost COMMIT resolved on a TLS connection")
+
 # Over a unix socket too (no host name needed for PSK), with the summary line.
 sock = os.path.join(d, "tls.sock")
 dest = t.start_dest("unix:" + sock, *creds("psk", psk))

@@ -182,6 +182,7 @@ static int accept_all(livemig_session *s)
 			deadline = lm_now_ns() + ACCEPT_REST_SECONDS * 1000000000ull;
 			s->t_start = lm_now_ns();
 		}
+		/* The TLS session first: whoever sees the fd published may use it. */
 		if (h.channel) {
 			s->ch[h.channel - 1].tls = tls;
 			lm_set_fd(s, &s->ch[h.channel - 1].fd, fd);

@@ -413,7 +413,8 @@ struct livemig_session {
 	struct lm_addr addr;
 	struct lm_tls *tls;      /* credentials loaded by livemig_start, NULL = off */
 	int main_fd;
-	struct lm_tls_conn *main_tls; /* over main_fd, NULL = plaintext */
+	struct lm_tls_conn *main_tls; /* over main_fd, NULL = plaintext; set before
+				       * main_fd is published (send_now reads both) */
 	struct lm_tls_info tls_info; /* the main channel's handshake (protocol
 				      * NULL = none); under lock */
 	pthread_mutex_t main_tx; /* serialises writes on the main channel */

@@ -97,8 +97,8 @@ static int connect_all(livemig_session *s)
 	int fd = connect_one(s, 0, &tls);
 	if (fd < 0)
 		return fd;
+	s->main_tls = tls; /* before the fd is published: send_now reads both */
 	lm_set_fd(s, &s->main_fd, fd);
-	s->main_tls = tls;
 	lm_main_tls_up(s);
 	s->main_rx = lm_now_ns(); /* the silence on the main channel counts from here */
 	if (send_hello(s, fd, tls, 0, 0))

@@ -316,6 +316,10 @@ class Run:
                "-mon", "chardev=qmp,mode=control"]
         if role == "dst":
             cmd += ["-incoming", "defer"]
+        if a.tls_psk:
+            # QEMU's PSK credentials: DIR/keys.psk, the client as "qemu".
+            cmd += ["-object", "tls-creds-psk,id=tls0,dir=%s,endpoint=%s"
+                    % (a.tls_psk, "client" if role == "src" else "server")]
         return cmd, qmp
 
     def start(self, role, size):
@@ -370,6 +374,8 @@ class Run:
         if role == "src":
             p["max-bandwidth"] = a.max_bandwidth
             p["downtime-limit"] = a.downtime_limit
+        if a.tls_psk:
+            p["tls-creds"] = "tls0"
         return p
 
     def run(self):
@@ -539,12 +545,20 @@ def main():
     ap.add_argument("--no-netns", action="store_true",
                     help="do not run in a private network namespace (then no wire byte count)")
     ap.add_argument("--events", action="store_true", help="enable the 'events' capability")
+    ap.add_argument("--tls-psk", metavar="DIR",
+                    help="TLS on every channel with PSK credentials DIR/keys.psk (identity qemu): "
+                         "tls-creds-psk objects and the tls-creds parameter on both sides")
     ap.add_argument("--qemu", default=shutil.which("qemu-system-x86_64") or "qemu-system-x86_64")
     ap.add_argument("--json", metavar="FILE", help="also write the JSON to FILE")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
     if not os.path.isfile(a.image):
         ap.error("image %s not found (make one with bench/make-image.sh)" % a.image)
+    if a.tls_psk:
+        a.tls_psk = os.path.abspath(a.tls_psk)
+        if not os.path.isfile(os.path.join(a.tls_psk, "keys.psk")):
+            ap.error("--tls-psk %s: no keys.psk there (psktool -u qemu -p DIR/keys.psk)"
+                     % a.tls_psk)
     if a.compression != "zlib" and a.zlib_level is not None:
         log("warning: --zlib-level has no effect with --compression %s" % a.compression)
     if a.compression != "zstd" and a.zstd_level is not None:

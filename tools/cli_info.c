@@ -132,6 +132,11 @@ static void print_text(json_object *in)
 		       flag(z, "usable") ? "usable: " : "not usable: ", str(z, "why"));
 	}
 
+	json_object *tls = NULL;
+	json_object_object_get_ex(in, "tls", &tls);
+	printf("tls: %s %s (tls-creds psk:DIR or x509:DIR); records sealed %s\n",
+	       str(tls, "library"), str(tls, "version"), str(tls, "records"));
+
 	printf("dirty trackers (best first; auto picks the first usable):\n");
 	arr = list(in, "dirty_trackers", &n);
 	for (size_t i = 0; i < n; i++) {

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "cli.h"
 #include "fill.h"
 #include "guest.h"
@@ -46,7 +48,7 @@ struct opts {
 static const char usage_text[] =
 	"usage:\n"
 	"  livemig dest   --listen URI [--prealloc] [--set NAME=VALUE]... [--cap NAME=on|off]...\n"
-	"                 [--json FILE] [--dump FILE]\n"
+	"                 [--timeout SECONDS] [--json FILE] [--dump FILE]\n"
 	"  livemig source --connect URI --mem SIZE [--fill SPEC] [--fill-ratio R]\n"
 	"                 [--dirty-rate RATE [--dirty-threads N] [--dirty-hot SIZE]\n"
 	"                 [--dirty-pattern uniform|zipf]] [--timeout SECONDS]\n"
@@ -73,7 +75,8 @@ static const char usage_tail[] =
 	"  --dirty-hot SIZE      the writes fall in the first SIZE bytes (default all)\n"
 	"  --dirty-pattern P     uniform (default) or zipf\n"
 	"  --timeout SECONDS     give up when not done this long after the start, in any\n"
-	"                        phase (source; default none)\n"
+	"                        phase (default none); destination: when the source's\n"
+	"                        connections have not all come by then\n"
 	"--json FILE     statistics as JSON in the shape of QEMU's query-migrate\n"
 	"--dump FILE     after a successful migration, write the guest memory to FILE\n"
 	"--prealloc      destination: fault in all RAM before pages arrive\n"
@@ -298,7 +301,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 			break;
 		case O_TIMEOUT: {
 			uint64_t t; /* its range: the timeout parameter's */
-			if (!source || lm_parse_uint(optarg, 0, UINT64_MAX, &t)) {
+			if (lm_parse_uint(optarg, 0, UINT64_MAX, &t)) {
 				fprintf(stderr, "livemig: --timeout '%s': expected seconds\n", optarg);
 				return 2;
 			}
@@ -491,6 +494,25 @@ fail:
 	return -1;
 }
 
+/* The summary's TLS line, from the JSON statistics ("tls"). */
+static void print_tls(livemig_session *s)
+{
+	char buf[8192];
+	livemig_stats_json(s, buf, sizeof(buf));
+	json_object *st = json_tokener_parse(buf), *tls, *v;
+	const char *f[4] = {"", "", "", ""};
+	static const char *const keys[4] = {"protocol", "cipher", "key-exchange", "records"};
+	bool on = st && json_object_object_get_ex(st, "tls", &tls) && tls;
+	for (int i = 0; on && i < 4; i++)
+		if (json_object_object_get_ex(tls, keys[i], &v))
+			f[i] = json_object_get_string(v);
+	if (on && *f[0])
+		printf("  tls       %s %s %s, records sealed in %s\n", f[0], f[1], f[2], f[3]);
+	else
+		printf("  tls       %s\n", on ? "no handshake completed" : "off");
+	json_object_put(st);
+}
+
 static void summary(livemig_session *s, const char *who)
 {
 	struct livemig_stats st;
@@ -510,6 +532,7 @@ static void summary(livemig_session *s, const char *who)
 		       "%.1f MiB sent while stopped\n",
 		       (unsigned long long)st.dirty_sync_count, st.dirty_tracker, st.dirty_pages_rate,
 		       st.cpu_throttle_percentage, st.downtime_bytes / 1048576.0);
+	print_tls(s);
 	printf("  wire      %.1f MiB (payload %.1f MiB, ratio %.2f), %.0f Mbit/s, %.0f pages/s\n",
 	       st.transferred / 1048576.0, st.payload_bytes / 1048576.0,
 	       st.compression_ratio, st.mbps, st.pages_per_second);
@@ -545,7 +568,7 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 	int rc = livemig_start(s, o->uri);
 	if (rc) {
 		fprintf(stderr, "livemig %s: %s\n", who, livemig_last_error(s));
-		return 1;
+		return rc == -ENOKEY ? 2 : 1; /* bad TLS credentials: a usage error */
 	}
 	if (o->ready_fd >= 0) {
 		(void)!write(o->ready_fd, "1", 1);
@@ -627,6 +650,10 @@ static int cmd_dest(int argc, char **argv)
 		return 1;
 	livemig_set_log(s, log_cb, &o);
 	rc = apply_settings(s, &o);
+	if (!rc && o.timeout && livemig_set_parameter(s, "timeout", o.timeout)) {
+		fprintf(stderr, "livemig dest: %s\n", livemig_last_error(s));
+		rc = 2;
+	}
 	if (!rc) {
 		livemig_set_prealloc(s, o.prealloc);
 		rc = run(s, &o, "destination");

@@ -238,13 +238,23 @@ LIVEMIG_API int livemig_set_prealloc(livemig_session *s, bool on);
  * Source: connects the main channel and multifd-channels channels to uri
  * ("tcp:HOST:PORT", "tcp:[V6]:PORT", "unix:PATH").
  * Destination: binds and listens on uri before returning, so a source may
- * connect as soon as this returns; the rest happens in the background.  A
- * connection that closes before sending a byte (a port probe) is ignored;
- * anything else that is not a livemig hello fails the migration.
- * Returns -EINVAL bad uri or no RAM block (source), -EADDRINUSE/-EEXIST/...
- * when the destination cannot listen, -EBUSY when already started.  The
- * source connects in the background: its connection errors come from
- * livemig_wait().
+ * connect as soon as this returns; the rest happens in the background.
+ * Until every connection of one source has come, a connection that is not
+ * one of them (a failed TLS handshake, a bad hello, another session's, a
+ * duplicate) is closed, logged as a warning and counted (JSON
+ * "refused-connections"), and the destination waits on - for ever, or for
+ * the parameter timeout; after the first good one the rest must come
+ * within 30 s.
+ * With tls-creds, the credentials are loaded here, once: every connection
+ * (main, multifd, replacements, resolving ones) runs a TLS handshake before
+ * anything else, the source as client; the JSON statistics say which TLS
+ * ran ("tls").
+ * Returns -EINVAL bad uri or no RAM block (source), -ENOKEY when tls-creds
+ * (or tls-authz, or the host tls-creds=x509 checks) cannot be used - a
+ * missing or malformed file, an identity keys.psk lacks -,
+ * -EADDRINUSE/-EEXIST/... when the destination cannot listen, -EBUSY when
+ * already started.  The source connects in the background: its connection
+ * errors, TLS refusals included, come from livemig_wait().
  */
 LIVEMIG_API int livemig_start(livemig_session *s, const char *uri);
 

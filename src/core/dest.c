@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -34,21 +35,24 @@
 /* ---- handshake ------------------------------------------------------------ */
 static bool explicitly(const livemig_session *s, enum lm_param_id id)
 {
-	return s->p.set_mask & (1u << id);
+	return s->p.set_mask & (1ull << id);
 }
 
 /*
- * Accepts one connection (waiting up to wait_ms for it) and reads its
- * hello within hello_s seconds.  Returns the connection's fd with *h set;
- * -EAGAIN when none came, or one closed before its first byte (a port
- * probe such as "nc -z": keep waiting); else -ETIMEDOUT or -EPROTO, the
- * connection closed and why says what it sent.  Fails nothing: the caller
- * decides what a bad connection means.
+ * Accepts one connection (waiting up to wait_ms for it), runs its TLS
+ * handshake (with tls-creds) and reads its hello, each within
+ * HELLO_SECONDS.  Returns the connection's fd with *h and *tls (NULL
+ * without TLS) set; -EAGAIN when none came, or one closed before its first
+ * byte (a port probe such as "nc -z": keep waiting); else -ETIMEDOUT,
+ * -EACCES (TLS refused the peer, or the peer us) or -EPROTO, the
+ * connection closed and why saying what it sent or did.  Fails nothing:
+ * the caller decides what a bad connection means.
  */
 static int accept_hello(livemig_session *s, int wait_ms, int hello_s, struct lm_hello *h,
-			const char **why)
+			struct lm_tls_conn **tls, char *why, size_t len)
 {
 	struct pollfd pfd = {.fd = s->dst.listen_fd, .events = POLLIN};
+	*tls = NULL;
 	if (poll(&pfd, 1, wait_ms) <= 0)
 		return -EAGAIN;
 	int fd = accept4(s->dst.listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -56,7 +60,7 @@ static int accept_hello(livemig_session *s, int wait_ms, int hello_s, struct lm_
 		return -EAGAIN;
 	if (s->addr.family == AF_UNIX && lm_peer_allowed(fd)) {
 		close(fd);
-		*why = "a unix-socket peer of another user";
+		snprintf(why, len, "a unix-socket peer of another user");
 		return -EACCES;
 	}
 	lm_sock_tune(fd, s->addr.family != AF_UNIX);
@@ -64,7 +68,8 @@ static int accept_hello(livemig_session *s, int wait_ms, int hello_s, struct lm_
 	if (e) /* an old kernel: the heartbeat still bounds every wait */
 		lm_log(s, 1, "cannot set TCP keepalive: %s", strerror(-e));
 	lm_set_timeout(fd, hello_s);
-	/* lm_acceptor_stop may cut the wait for the hello short. */
+	/* lm_acceptor_stop may cut the wait for the handshake and the hello
+	 * short. */
 	pthread_mutex_lock(&s->lock);
 	bool stop = s->dst.acc_stop;
 	s->dst.hello_fd = stop ? -1 : fd;
@@ -73,58 +78,102 @@ static int accept_hello(livemig_session *s, int wait_ms, int hello_s, struct lm_
 		close(fd);
 		return -EAGAIN;
 	}
+	/* TLS first: a peer without it is refused before anything it sent
+	 * is read as ours. */
+	int r = s->tls ? lm_tls_start(s->tls, fd, (unsigned)hello_s, tls, why, len) : 0;
+	bool eof = r == -ECONNRESET;
 	uint8_t buf[LM_HELLO_SIZE];
-	bool eof;
-	int r = lm_read_full(fd, buf, sizeof(buf), &eof);
+	const char *bad;
+	if (!r && (r = lm_io_read(fd, *tls, buf, sizeof(buf), &eof)))
+		snprintf(why, len, "no complete hello (%s)", r == -ETIMEDOUT ? "timed out" : "closed early");
 	lm_set_fd(s, &s->dst.hello_fd, -1);
-	if (r && eof) {
-		close(fd);
+	if (!r && (r = lm_hello_decode(buf, h, &bad)))
+		snprintf(why, len, "%s", buf[0] == 0x16 && buf[1] == 0x03 /* a TLS record */
+						 ? "a TLS handshake, and tls-creds is not set here"
+						 : bad);
+	if (!r)
+		return fd;
+	lm_io_close(fd, *tls);
+	*tls = NULL;
+	if (eof) {
 		lm_log(s, 1, "a connection closed before its hello; ignored");
 		return -EAGAIN;
 	}
-	if (r) {
-		close(fd);
-		*why = r == -ETIMEDOUT ? "no complete hello (timed out)" : "no complete hello (closed early)";
-		return r == -ETIMEDOUT ? r : -EPROTO;
-	}
-	if ((r = lm_hello_decode(buf, h, why))) {
-		close(fd);
-		return r;
-	}
-	return fd;
+	return r == -ETIMEDOUT || r == -EACCES ? r : -EPROTO;
 }
 
+/* A connection of accept_all's that is not the source's: closed, counted
+ * and logged; the destination waits on for the source. */
+static void refuse(livemig_session *s, int fd, struct lm_tls_conn *tls, const char *why)
+{
+	lm_io_close(fd, tls);
+	atomic_fetch_add(&s->dst.refused, 1);
+	lm_log(s, 1, "refused a connection: %s (still waiting for the source)", why);
+}
+
+/*
+ * Why the connection with hello h cannot be the next of this migration
+ * (NULL: it can): first is whether none has been taken yet.  why holds
+ * the text when it needs one.
+ */
+static const char *misfit(livemig_session *s, const struct lm_hello *h, bool first, char *why,
+			  size_t len)
+{
+	if (h->flags) {
+		snprintf(why, len, "a %s hello before the migration began",
+			 h->flags & LM_HELLO_RESOLVE ? "resolving" : "reconnecting");
+		return why;
+	}
+	if (!first && (memcmp(s->uuid, h->uuid, sizeof(s->uuid)) || h->nchannels != s->p.channels))
+		return "it belongs to another migration (session id or channel count differs)";
+	if ((h->channel ? s->ch[h->channel - 1].fd : s->main_fd) >= 0) {
+		snprintf(why, len, "duplicate channel id %u", h->channel);
+		return why;
+	}
+	return NULL;
+}
+
+/*
+ * Takes the source's connections: the main channel and every multifd
+ * channel, in any order.  A connection that cannot be one of them (a bad
+ * TLS handshake or hello, another session's, a duplicate) is refused and
+ * the wait goes on; after the first good one the rest must come within
+ * ACCEPT_REST_SECONDS, and with timeout all of them within that.
+ */
 static int accept_all(livemig_session *s)
 {
 	unsigned have = 0, want = 0; /* connections incl. main */
 	unsigned wanted = 0;         /* channels the user set, if any */
-	uint64_t deadline = 0;
+	uint64_t deadline = 0;       /* for the rest, from the first one */
+	uint64_t give_up = s->p.timeout_s ? lm_now_ns() + s->p.timeout_s * 1000000000ull : 0;
 	bool first = true;
 
 	while (!want || have < want) {
 		struct lm_hello h;
-		const char *why = NULL;
-		int fd = accept_hello(s, 100, HELLO_SECONDS, &h, &why);
-		if (lm_quit(s)) {
-			if (fd >= 0)
-				close(fd);
+		struct lm_tls_conn *tls;
+		char buf[256];
+		int fd = accept_hello(s, 100, HELLO_SECONDS, &h, &tls, buf, sizeof(buf));
+		uint64_t now = lm_now_ns();
+		if (fd >= 0 && (lm_quit(s) || (deadline && now > deadline) ||
+				(give_up && now > give_up)))
+			lm_io_close(fd, tls);
+		if (lm_quit(s))
 			return lm_err(s);
-		}
-		if (deadline && lm_now_ns() > deadline) {
-			if (fd >= 0)
-				close(fd);
+		if (deadline && now > deadline)
 			return lm_fail(s, -ETIMEDOUT,
 				       "only %u of %u connections arrived within %d s", have, want,
 				       ACCEPT_REST_SECONDS);
-		}
+		if (give_up && now > give_up)
+			return lm_fail(s, -ETIMEDOUT, "timeout: the source did not connect within "
+				       "%llu s (%llu connections refused)",
+				       (unsigned long long)s->p.timeout_s,
+				       (unsigned long long)atomic_load(&s->dst.refused));
 		if (fd == -EAGAIN)
 			continue;
-		if (fd < 0)
-			return lm_fail(s, fd, "connection %u: %s", have + 1, why);
-		if (h.flags) {
-			close(fd);
-			return lm_fail(s, -EPROTO, "connection %u: a %s hello before the migration began",
-				       have + 1, h.flags & LM_HELLO_RESOLVE ? "resolving" : "reconnecting");
+		const char *why = fd < 0 ? buf : misfit(s, &h, first, buf, sizeof(buf));
+		if (why) {
+			refuse(s, fd, tls, why);
+			continue;
 		}
 		if (first) {
 			if (explicitly(s, LM_P_CHANNELS))
@@ -137,20 +186,15 @@ static int accept_all(livemig_session *s)
 			want = h.nchannels + 1u;
 			deadline = lm_now_ns() + ACCEPT_REST_SECONDS * 1000000000ull;
 			s->t_start = lm_now_ns();
-		} else if (memcmp(s->uuid, h.uuid, sizeof(s->uuid)) ||
-			   h.nchannels != s->p.channels) {
-			close(fd);
-			return lm_fail(s, -EPROTO,
-				       "connection %u belongs to another migration (session id or "
-				       "channel count differs)",
-				       have + 1);
 		}
-		int *slot = h.channel ? &s->ch[h.channel - 1].fd : &s->main_fd;
-		if (*slot >= 0) {
-			close(fd);
-			return lm_fail(s, -EPROTO, "duplicate channel id %u", h.channel);
+		/* The TLS session first: whoever sees the fd published may use it. */
+		if (h.channel) {
+			s->ch[h.channel - 1].tls = tls;
+			lm_set_fd(s, &s->ch[h.channel - 1].fd, fd);
+		} else {
+			s->main_tls = tls;
+			lm_set_fd(s, &s->main_fd, fd);
 		}
-		lm_set_fd(s, slot, fd);
 		have++;
 	}
 	/* From here a silent peer is a slow peer, not an attack on the
@@ -159,6 +203,7 @@ static int accept_all(livemig_session *s)
 	lm_set_timeout(s->main_fd, 0);
 	for (unsigned i = 0; i < s->p.channels; i++)
 		lm_set_timeout(s->ch[i].fd, 0);
+	lm_main_tls_up(s);
 	s->main_rx = lm_now_ns();
 	/* Checked once every connection is in, so the main channel can carry
 	 * the reason back to the source. */
@@ -303,17 +348,20 @@ static int take_params(livemig_session *s, const struct lm_msg_params *p)
 /* ---- receivers -------------------------------------------------------------- */
 
 /* c's replacement connection, if the acceptor handed one over (s->lock
- * held), now c's to take; else -1. */
-static int pop_new_fd(struct lm_chan *c)
+ * held), now c's to take, with its TLS session (*tls); else -1. */
+static int pop_new_fd(struct lm_chan *c, struct lm_tls_conn **tls)
 {
 	int fd = c->new_fd;
+	*tls = c->new_tls;
 	c->new_fd = -1;
+	c->new_tls = NULL;
 	return fd;
 }
 
-/* Tells the sender on fd where c's receiver stands: in pass `iteration`
- * (the first whose SYNC it has not read), with c->seq packets read whole. */
-static int answer(struct lm_chan *c, int fd, uint32_t iteration)
+/* Tells the sender on fd (tls) where c's receiver stands: in pass
+ * `iteration` (the first whose SYNC it has not read), with c->seq packets
+ * read whole. */
+static int answer(struct lm_chan *c, int fd, struct lm_tls_conn *tls, uint32_t iteration)
 {
 	uint8_t buf[LM_ANSWER_SIZE];
 	struct lm_answer a = {.iteration = iteration,
@@ -321,15 +369,15 @@ static int answer(struct lm_chan *c, int fd, uint32_t iteration)
 			      .normal = atomic_load_explicit(&c->normal, memory_order_relaxed),
 			      .zero = atomic_load_explicit(&c->zero, memory_order_relaxed)};
 	lm_answer_encode(&a, buf);
-	return lm_write_full(fd, buf, sizeof(buf));
+	return lm_io_write(fd, tls, buf, sizeof(buf));
 }
 
 /* Answers the sender on fd for c's receiver, which has ended (c->ended
  * seen under s->lock: it writes nothing more), and closes fd. */
-static void answer_ended(struct lm_chan *c, int fd)
+static void answer_ended(struct lm_chan *c, int fd, struct lm_tls_conn *tls)
 {
-	answer(c, fd, c->end_pass);
-	close(fd);
+	answer(c, fd, tls, c->end_pass);
+	lm_io_close(fd, tls);
 }
 
 /*
@@ -339,18 +387,20 @@ static void answer_ended(struct lm_chan *c, int fd)
  * 0; -errno when the answer could not go (the new connection is broken
  * too, and the next read finds it); or the session's failure (latched).
  */
-static int take_over(struct lm_chan *c, int fd, uint32_t iteration)
+static int take_over(struct lm_chan *c, int fd, struct lm_tls_conn *tls, uint32_t iteration)
 {
 	livemig_session *s = c->s;
 	char phase[32];
 	pthread_mutex_lock(&s->lock); /* shutdown_all and the acceptor read it */
 	int old = c->fd;
+	struct lm_tls_conn *old_tls = c->tls;
 	c->fd = fd;
+	c->tls = tls;
 	pthread_mutex_unlock(&s->lock);
-	close(old);
+	lm_io_close(old, old_tls);
 	int r = lm_chan_renew_codec(s, c);
 	if (!r)
-		r = answer(c, fd, iteration);
+		r = answer(c, fd, tls, iteration);
 	if (r)
 		return r;
 	atomic_store_explicit(&c->recoveries, c->recoveries + 1, memory_order_relaxed);
@@ -378,21 +428,21 @@ static int await_replacement(struct lm_chan *c, uint32_t iteration)
 		     "replacement", c->id, c->lost_what, phase, cause, s->p.net_timeout_s);
 	for (;;) {
 		uint64_t until = lm_now_ns() + s->p.net_timeout_s * 1000000000ull;
+		struct lm_tls_conn *tls;
 		pthread_mutex_lock(&s->lock);
 		while (c->new_fd < 0 && !lm_quit(s) && lm_now_ns() < until)
 			lm_cond_wait_until(s, until);
-		int fd = pop_new_fd(c);
+		int fd = pop_new_fd(c, &tls);
 		pthread_mutex_unlock(&s->lock);
 		if (lm_quit(s)) {
-			if (fd >= 0)
-				close(fd);
+			lm_io_close(fd, tls);
 			return lm_err(s);
 		}
 		if (fd < 0)
 			return lm_fail(s, c->lost, "channel %u: connection lost %s (%s); no "
 				       "replacement within %u s (channel-recovery)", c->id,
 				       c->lost_what, cause, s->p.net_timeout_s);
-		if (!take_over(c, fd, iteration))
+		if (!take_over(c, fd, tls, iteration))
 			return 0;
 	}
 }
@@ -421,7 +471,8 @@ static int barrier(livemig_session *s, struct lm_chan *c, uint32_t iteration, bo
 	} else {
 		uint32_t g = s->dst.bar_gen;
 		while (g == s->dst.bar_gen && !lm_quit(s)) {
-			int fd = pop_new_fd(c); /* only ever with channel-recovery */
+			struct lm_tls_conn *tls;
+			int fd = pop_new_fd(c, &tls); /* only ever with channel-recovery */
 			if (fd < 0) {
 				pthread_cond_wait(&s->cond, &s->lock);
 				continue;
@@ -430,7 +481,7 @@ static int barrier(livemig_session *s, struct lm_chan *c, uint32_t iteration, bo
 			 * answer says so, and nothing goes again.  A broken answer
 			 * shows at the next read. */
 			pthread_mutex_unlock(&s->lock);
-			take_over(c, fd, iteration + 1);
+			take_over(c, fd, tls, iteration + 1);
 			pthread_mutex_lock(&s->lock);
 		}
 	}
@@ -488,7 +539,7 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 		struct timespec ts = {s->p.x_delay_ms / 1000, (long)(s->p.x_delay_ms % 1000) * 1000000};
 		nanosleep(&ts, NULL);
 	}
-	r = lm_read_full(c->fd, head, LM_PACKET_HDR_SIZE, &eof);
+	r = lm_io_read(c->fd, c->tls, head, LM_PACKET_HDR_SIZE, &eof);
 	if (r)
 		return recv_fail(c, r, eof ? "before the final SYNC" : "inside a packet header");
 	uint64_t block_pages[LM_MAX_BLOCKS];
@@ -510,7 +561,7 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 	memset(head + 60, 0, 4);
 	uint32_t n = h.normal + h.zero;
 	size_t head_len = LM_PACKET_HDR_SIZE + 4 * (size_t)n;
-	if (n && (r = lm_read_full(c->fd, head + LM_PACKET_HDR_SIZE, 4 * (size_t)n, NULL)))
+	if (n && (r = lm_io_read(c->fd, c->tls, head + LM_PACKET_HDR_SIZE, 4 * (size_t)n, NULL)))
 		return recv_fail(c, r, "inside a packet's page list");
 	if (h.flags & LM_PKT_FLAG_SYNC) {
 		if (packet_crc(0, head, head_len) != h.crc)
@@ -545,7 +596,7 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 			mark_received(b, idx[i]);
 			lm_iov_add_page(iov, &niov, pages[i]);
 		}
-		if ((r = lm_readv_full(c->fd, iov, niov)))
+		if ((r = lm_io_readv(c->fd, c->tls, iov, niov)))
 			return recv_fail(c, r, "inside a packet's pages");
 		/* CRC and hash page by page, while each is in cache. */
 		uint32_t crc = 0;
@@ -557,7 +608,7 @@ static int recv_packet(struct lm_chan *c, uint32_t *iteration, bool *done)
 			return lm_fail(s, -EPROTO, "channel %u: packet %llu checksum mismatch",
 				       c->id, (unsigned long long)h.seq);
 	} else if (h.normal) {
-		if ((r = lm_read_full(c->fd, c->buf, h.payload_len, NULL)))
+		if ((r = lm_io_read(c->fd, c->tls, c->buf, h.payload_len, NULL)))
 			return recv_fail(c, r, "inside a packet's payload");
 		if (packet_crc(lm_crc32c(0, c->buf, h.payload_len), head, head_len) != h.crc)
 			return lm_fail(s, -EPROTO, "channel %u: packet %llu checksum mismatch",
@@ -610,13 +661,14 @@ static void *receiver_main(void *arg)
 	 * has the final SYNC, its share is through. */
 	if (done && s->p.channel_recovery)
 		shutdown(c->fd, SHUT_WR);
+	struct lm_tls_conn *late_tls;
 	pthread_mutex_lock(&s->lock);
 	c->ended = true;
 	c->end_pass = iteration;
-	int late = pop_new_fd(c);
+	int late = pop_new_fd(c, &late_tls);
 	pthread_mutex_unlock(&s->lock);
 	if (late >= 0) /* a replacement that came as it ended */
-		answer_ended(c, late);
+		answer_ended(c, late, late_tls);
 	c->cpu_seconds = lm_thread_cpu_seconds();
 	return NULL;
 }
@@ -626,22 +678,23 @@ static void *receiver_main(void *arg)
 /* A replacement connection for c: to its receiver, whose old connection
  * is shut down so that a read blocked on a silent one returns; or, when
  * the receiver has ended, answered here. */
-static void hand_over(livemig_session *s, struct lm_chan *c, int fd)
+static void hand_over(livemig_session *s, struct lm_chan *c, int fd, struct lm_tls_conn *tls)
 {
 	lm_set_timeout(fd, 0); /* as every channel's after the handshake */
 	pthread_mutex_lock(&s->lock);
 	bool ended = c->ended;
 	if (!ended) {
 		if (c->new_fd >= 0) /* one never taken: the newest is the sender's */
-			close(c->new_fd);
+			lm_io_close(c->new_fd, c->new_tls);
 		c->new_fd = fd;
+		c->new_tls = tls;
 		if (c->fd >= 0)
 			shutdown(c->fd, SHUT_RDWR);
 		pthread_cond_broadcast(&s->cond);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (ended)
-		answer_ended(c, fd);
+		answer_ended(c, fd, tls);
 }
 
 /*
@@ -666,25 +719,28 @@ static void *acceptor_main(void *arg)
 		if (n <= 0 || !(p[0].revents & POLLIN))
 			continue;
 		struct lm_hello h;
-		const char *why = NULL;
-		int fd = accept_hello(s, 0, HELLO_SECONDS, &h, &why);
+		struct lm_tls_conn *tls;
+		char buf[256];
+		const char *why = buf;
+		int fd = accept_hello(s, 0, HELLO_SECONDS, &h, &tls, buf, sizeof(buf));
 		if (fd == -EAGAIN)
 			continue;
 		if (fd >= 0 && lm_reconnect_check(&h, s->uuid, s->p.channels, &why)) {
-			close(fd);
+			lm_io_close(fd, tls);
 			fd = -EPROTO;
 		}
 		if (fd < 0) {
+			atomic_fetch_add(&s->dst.refused, 1);
 			lm_log(s, 1, "a connection during the migration: %s; closed", why);
 			continue;
 		}
-		hand_over(s, &s->ch[h.channel - 1], fd);
+		hand_over(s, &s->ch[h.channel - 1], fd, tls);
 	}
 	pthread_mutex_lock(&s->lock);
 	for (unsigned i = 0; i < s->p.channels; i++) {
-		int fd = pop_new_fd(&s->ch[i]);
-		if (fd >= 0)
-			close(fd);
+		struct lm_tls_conn *tls;
+		int fd = pop_new_fd(&s->ch[i], &tls);
+		lm_io_close(fd, tls);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -777,11 +833,11 @@ static void stall(livemig_session *s, uint64_t ms)
 /* Whether the source echoed our OUTCOME on fd within timeout_s: the one
  * proof that it read it (a close may come from a relay, or from a source
  * that gave up waiting). */
-static bool echoed(int fd, unsigned timeout_s)
+static bool echoed(int fd, struct lm_tls_conn *tls, unsigned timeout_s)
 {
 	struct lm_msg m;
 	const char *why;
-	return !lm_read_msg_fd(fd, timeout_s, &m, &why) && m.type == LM_MSG_OUTCOME;
+	return !lm_read_msg_fd(fd, tls, timeout_s, &m, &why) && m.type == LM_MSG_OUTCOME;
 }
 
 /* The destination's word on the guest once RESULT OK is out. */
@@ -807,25 +863,27 @@ static int resolve_wait(livemig_session *s, enum decision d, int failed)
 	while (lm_now_ns() < until) {
 		struct lm_hello h;
 		struct lm_msg m;
-		const char *why;
+		struct lm_tls_conn *tls;
+		char buf[256];
+		const char *why = buf;
 		/* A resolving source sends its hello at once: a connection
 		 * that does not may keep the real one waiting only briefly. */
-		int fd = accept_hello(s, 100, 2, &h, &why);
+		int fd = accept_hello(s, 100, 2, &h, &tls, buf, sizeof(buf));
 		if (fd == -EAGAIN)
 			continue;
 		if (fd >= 0 && (!(h.flags & LM_HELLO_RESOLVE) || memcmp(h.uuid, s->uuid, 16))) {
-			close(fd);
+			lm_io_close(fd, tls);
 			fd = -EPROTO;
 			why = "not a resolving connection of this migration";
 		}
-		if (fd >= 0 && lm_read_msg_fd(fd, s->p.net_timeout_s, &m, &why) == 0 &&
+		if (fd >= 0 && lm_read_msg_fd(fd, tls, s->p.net_timeout_s, &m, &why) == 0 &&
 		    (m.type == LM_MSG_COMMIT || m.type == LM_MSG_CANCEL)) {
 			if (d == UNDECIDED)
 				d = m.type == LM_MSG_COMMIT ? COMMITTED : DISCARDED;
-			bool heard = !lm_write_msg_fd(fd, &(struct lm_msg){.type = LM_MSG_OUTCOME,
+			bool heard = !lm_write_msg_fd(fd, tls, &(struct lm_msg){.type = LM_MSG_OUTCOME,
 									  .committed = d == COMMITTED}) &&
-				     echoed(fd, s->p.net_timeout_s);
-			close(fd);
+				     echoed(fd, tls, s->p.net_timeout_s);
+			lm_io_close(fd, tls);
 			lm_log(s, 1, "switchover: the source asked (%s); answered that the image is %s%s",
 			       m.type == LM_MSG_COMMIT ? "COMMIT" : "CANCEL",
 			       d == COMMITTED ? "taken over" : "discarded",
@@ -835,9 +893,10 @@ static int resolve_wait(livemig_session *s, enum decision d, int failed)
 			continue;
 		}
 		if (fd >= 0) {
-			close(fd);
+			lm_io_close(fd, tls);
 			why = "no COMMIT or CANCEL";
 		}
+		atomic_fetch_add(&s->dst.refused, 1);
 		lm_log(s, 1, "switchover: a connection while waiting for the source: %s; ignored", why);
 	}
 	if (d == COMMITTED)
@@ -871,7 +930,7 @@ static int await_commit(livemig_session *s)
 	if (!r) {
 		atomic_store(&s->hb_stop, true); /* OUTCOME is our last word */
 		if (!lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_OUTCOME, .committed = true}) &&
-		    echoed(s->main_fd, s->p.net_timeout_s))
+		    echoed(s->main_fd, s->main_tls, s->p.net_timeout_s))
 			return 0;
 		lm_log(s, 1, "switchover: the source did not confirm our OUTCOME");
 		return resolve_wait(s, COMMITTED, 0);

@@ -15,6 +15,7 @@
 
 #include "accel/accel.h"
 #include "codec/codec.h"
+#include "core/tls.h"
 #include "dirty/tracker.h"
 #include "livemig/livemig.h"
 #include "util/util.h"
@@ -219,6 +220,21 @@ static void add_trackers(struct builder *b, json_object *root)
 	}
 }
 
+/* TLS: the library, and whether records could be sealed in the kernel. */
+static void add_tls(struct builder *b, json_object *root)
+{
+	struct lm_tls_support t;
+	lm_tls_support(&t);
+	json_object *o = put(b, root, "tls", json_object_new_object());
+	put_str(b, o, "library", "GnuTLS");
+	put_str(b, o, "version", t.version);
+	json_object *creds = put(b, o, "credentials", json_object_new_array());
+	push(b, creds, json_object_new_string("psk"));
+	push(b, creds, json_object_new_string("x509"));
+	put_bool(b, o, "kernel_tls", t.kernel_tls);
+	put_str(b, o, "records", t.records);
+}
+
 int livemig_info_json(char *buf, size_t len)
 {
 	struct builder b = {false};
@@ -239,6 +255,7 @@ int livemig_info_json(char *buf, size_t len)
 	add_zero_page_engines(&b, root);
 	add_trackers(&b, root);
 	add_parameters(&b, root);
+	add_tls(&b, root);
 
 	const char *text = b.oom ? NULL : json_object_to_json_string_ext(
 		root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);

@@ -14,6 +14,7 @@
 #include "codec/auto.h"
 #include "codec/codec.h"
 #include "core/recovery.h"
+#include "core/tls.h"
 #include "core/wire.h"
 #include "dirty/tracker.h"
 #include "util/pagehash.h"
@@ -51,6 +52,10 @@ enum lm_param_id {
 	LM_P_NET_TIMEOUT,
 	LM_P_SWITCHOVER_TIMEOUT,
 	LM_P_MAX_RAM,
+	LM_P_TLS_CREDS,
+	LM_P_TLS_PSK_IDENTITY,
+	LM_P_TLS_HOSTNAME,
+	LM_P_TLS_AUTHZ,
 	LM_P_X_NO_BARRIER,       /* test hooks (hidden) */
 	LM_P_X_DELAY_CHANNEL,
 	LM_P_X_FAULT_ENGINE,
@@ -80,12 +85,19 @@ struct lm_params {
 	bool channel_recovery;       /* a lost multifd connection is replaced (both sides) */
 	char tracker[16];            /* "auto" or a tracker's name */
 	int throttle_threshold, throttle_initial, throttle_increment, throttle_max;
-	uint64_t timeout_s;          /* 0 = none */
+	uint64_t timeout_s;          /* 0 = none; a destination: for the source's
+				      * connections to arrive */
 	unsigned net_timeout_s;      /* a peer or connection silent this long is gone */
 	uint64_t max_ram;            /* destination: bytes of RAM a source may announce,
 				      * 0 = this machine's memory */
 	uint64_t switchover_timeout_ms; /* source: the guest's stop may last downtime-limit
 					 * plus this before the source takes it back */
+	/* TLS (docs/design.md, "TLS"), QEMU's names; "" = not set. */
+	char tls_creds[256];         /* psk:DIR or x509:DIR; "" = plaintext */
+	char tls_psk_identity[64];   /* source: the line of keys.psk to use */
+	char tls_hostname[256];      /* source: the name in the destination's
+				      * certificate; "" = the URI's host */
+	char tls_authz[256];         /* destination: a file of allowed identities */
 	/* Test hooks (x- names, as QEMU's): break the ordering on purpose. */
 	bool x_no_barrier;           /* no SYNC barrier wait, no ITER_ACK wait */
 	unsigned x_delay_channel;    /* destination: this channel's receiver... */
@@ -96,7 +108,7 @@ struct lm_params {
 	char x_lose_commit[8];       /* source: "once": COMMIT counts as written and is
 				      * not (an in-doubt destination); "always": nor
 				      * is it resent ("off": neither) */
-	uint32_t set_mask;           /* 1 << lm_param_id for explicitly set ones */
+	uint64_t set_mask;           /* 1 << lm_param_id for explicitly set ones */
 };
 
 /* Every setting at its table default, none explicitly set. */
@@ -176,6 +188,45 @@ int lm_set_timeout(int fd, int seconds); /* 0 = none */
 /* A unix-socket peer may connect when it runs as this user or as root:
  * 0, -EACCES another user, -errno. */
 int lm_peer_allowed(int fd);
+/* SO_RCVTIMEO alone, in ms (0 = none).  0 or -errno. */
+int lm_set_recv_timeout_ms(int fd, int ms);
+
+/* ---- I/O on a connection: its fd and, with TLS (docs/design.md, "TLS"),
+ * the session over it - NULL for plaintext, and then exactly the calls
+ * above.  One thread may send while another receives; never two senders. */
+static inline int lm_io_write(int fd, struct lm_tls_conn *tls, const void *buf, size_t len)
+{
+	return tls ? lm_tls_write(tls, buf, len) : lm_write_full(fd, buf, len);
+}
+static inline int lm_io_writev(int fd, struct lm_tls_conn *tls, struct iovec *iov, int iovcnt)
+{
+	return tls ? lm_tls_writev(tls, iov, iovcnt) : lm_writev_full(fd, iov, iovcnt);
+}
+static inline int lm_io_read(int fd, struct lm_tls_conn *tls, void *buf, size_t len, bool *eof)
+{
+	return tls ? lm_tls_read(tls, buf, len, eof) : lm_read_full(fd, buf, len, eof);
+}
+static inline int lm_io_readv(int fd, struct lm_tls_conn *tls, struct iovec *iov, int iovcnt)
+{
+	return tls ? lm_tls_readv(tls, iov, iovcnt) : lm_readv_full(fd, iov, iovcnt);
+}
+/*
+ * What has come, waiting up to wait_ms for something: as recv(), the bytes
+ * read (at most len), 0 at the end of the stream (the peer's FIN), -EAGAIN
+ * when nothing came in time, or -errno (lm_tls_read's, with TLS).  With
+ * TLS the socket needs a short SO_RCVTIMEO (lm_set_recv_timeout_ms): a
+ * record that came in part then waits no longer than that, and what
+ * GnuTLS has already decrypted counts as come.
+ */
+ssize_t lm_io_recv(int fd, struct lm_tls_conn *tls, void *buf, size_t len, int wait_ms);
+/*
+ * Writes buf (a control message) now or never: -EAGAIN, nothing written,
+ * when the socket has no room; else lm_io_write's result.  Takes no lock:
+ * the caller holds the connection's writer lock.
+ */
+int lm_io_write_now(int fd, struct lm_tls_conn *tls, const void *buf, size_t len);
+/* Ends tls (NULL: none) and closes fd (< 0: none). */
+void lm_io_close(int fd, struct lm_tls_conn *tls);
 /* tcpinfo.c: bytes the TCP peer acknowledged, or -1 (not TCP). */
 int64_t lm_sock_acked(int fd);
 
@@ -210,6 +261,7 @@ struct lm_chan {
 	livemig_session *s;
 	unsigned id;           /* 1..channels */
 	int fd;
+	struct lm_tls_conn *tls; /* over fd, NULL = plaintext; moves with fd */
 	pthread_t thread;
 	bool started;
 	/* Sender: the session's codec, its context, and its zero-page engine. */
@@ -231,6 +283,7 @@ struct lm_chan {
 	const char *lost_what; /* destination: where in a packet */
 	int new_fd;            /* destination: a replacement connection the acceptor
 				* handed over, -1 = none; under s->lock */
+	struct lm_tls_conn *new_tls; /* ... its TLS session, under s->lock */
 	bool ended;            /* destination: the receiver has ended, at... */
 	uint32_t end_pass;     /* ...this pass; both under s->lock */
 	/* Counters: written by the owner thread only, read by anyone. */
@@ -355,6 +408,8 @@ struct lm_dest {
 	bool acc_stop;           /* under the lock */
 	int hello_fd;            /* under the lock: the connection whose hello is
 				  * being read, -1 = none (lm_acceptor_stop cuts it) */
+	_Atomic uint64_t refused; /* connections dropped: a bad hello or TLS
+				   * handshake, a stranger, another session */
 };
 
 struct livemig_session {
@@ -368,7 +423,12 @@ struct livemig_session {
 	uint64_t total_pages;
 
 	struct lm_addr addr;
+	struct lm_tls *tls;      /* credentials loaded by livemig_start, NULL = off */
 	int main_fd;
+	struct lm_tls_conn *main_tls; /* over main_fd, NULL = plaintext; set before
+				       * main_fd is published (send_now reads both) */
+	struct lm_tls_info tls_info; /* the main channel's handshake (protocol
+				      * NULL = none); under lock */
 	pthread_mutex_t main_tx; /* serialises writes on the main channel */
 	struct lm_chan *ch;      /* nch entries, allocated at start, fd -1 until used */
 	unsigned nch;
@@ -452,11 +512,12 @@ void lm_set_fd(livemig_session *s, int *slot, int fd);
  * or -errno; the caller reports a failure. */
 int lm_send_msg(livemig_session *s, const struct lm_msg *m);
 /* A control message on a connection outside the session's main channel
- * (a resolving one, see switchover): written whole, or read within
- * timeout_s seconds.  0, or -errno (-ETIMEDOUT, -ECONNRESET; -EPROTO with
- * *why set for a malformed message). */
-int lm_write_msg_fd(int fd, const struct lm_msg *m);
-int lm_read_msg_fd(int fd, unsigned timeout_s, struct lm_msg *m, const char **why);
+ * (a resolving one, see switchover), with TLS when tls: written whole, or
+ * read within timeout_s seconds.  0, or -errno (-ETIMEDOUT, -ECONNRESET;
+ * -EPROTO with *why set for a malformed message). */
+int lm_write_msg_fd(int fd, struct lm_tls_conn *tls, const struct lm_msg *m);
+int lm_read_msg_fd(int fd, struct lm_tls_conn *tls, unsigned timeout_s, struct lm_msg *m,
+		   const char **why);
 /* The outcome is unknown (source: COMMIT went out, no OUTCOME came;
  * destination: RESULT OK went out, no decision came): the control thread's
  * result that lm_ctl_finish turns into LIVEMIG_STATUS_UNKNOWN. */
@@ -469,6 +530,16 @@ int lm_recv_msg(livemig_session *s, struct lm_msg *m);
 /* The same, but returns 1 when no message has begun within wait_ms (the
  * caller has something else to watch). */
 int lm_recv_msg_wait(livemig_session *s, struct lm_msg *m, int wait_ms);
+/* The main channel's TLS session is up (s->main_fd and s->main_tls set, the
+ * handshake done): records what it agreed for the statistics and gives the
+ * socket the short receive timeout read_main's slices need.  A no-op
+ * without TLS.  The control thread, before the main channel is read. */
+void lm_main_tls_up(livemig_session *s);
+/* A write on the main channel failed during setup: when the peer refused
+ * this side's TLS credentials, or its lack of TLS (its alert waits to be
+ * read), fails the session saying so and returns -EACCES; else 0, nothing
+ * latched.  May wait for one 100 ms slice. */
+int lm_main_refused(livemig_session *s);
 /* Sets up each channel for the session's role (a sender: the session's
  * codec and zero-page engine; a receiver: a decoder per wire method), then
  * starts thread_main(chan) for it.  Sets s->methods. */

@@ -20,9 +20,7 @@
  * sockets down, so every blocked send, receive and wait returns.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "core/converge.h"
@@ -94,15 +92,8 @@ static void heartbeat(livemig_session *s)
 	/* After its last word (the source's COMMIT, the destination's
 	 * OUTCOME) a side sends nothing more: the peer reads no more then,
 	 * and bytes it never reads would turn its close into a reset. */
-	struct pollfd p = {.fd = s->main_fd, .events = POLLOUT};
-	if (!atomic_load(&s->hb_stop) && poll(&p, 1, 0) == 1 && (p.revents & POLLOUT)) {
-		ssize_t w = send(s->main_fd, buf, sizeof(buf), MSG_NOSIGNAL | MSG_DONTWAIT);
-		/* POLLOUT means room for far more than 16 bytes, so this is
-		 * not expected; but a message cut short would garble the
-		 * stream, so finish it. */
-		if (w > 0 && w < n)
-			lm_write_full(s->main_fd, buf + w, (size_t)(n - w));
-	}
+	if (!atomic_load(&s->hb_stop))
+		lm_io_write_now(s->main_fd, s->main_tls, buf, sizeof(buf));
 	pthread_mutex_unlock(&s->main_tx);
 }
 

@@ -298,9 +298,10 @@ static const struct lm_param params[LM_P_COUNT] = {
 	},
 	[LM_P_TIMEOUT] = {
 		.name = "timeout", .type = T_UINT, .min = 0, .max = 1000000000, .def = "0",
-		.unit = "s", .sides = SRC,
-		.help = "give up when not done this long after the start, in any phase, "
-			"0 = never (also --timeout)",
+		.unit = "s", .sides = SRC | DST,
+		.help = "give up when not done this long after the start, in any phase "
+			"(destination: when the source's connections have not all come by "
+			"then), 0 = never (also --timeout)",
 		FIELD(timeout_s),
 	},
 	[LM_P_NET_TIMEOUT] = {
@@ -322,6 +323,35 @@ static const struct lm_param params[LM_P_COUNT] = {
 		.help = "refuse a source that announces more RAM than this, before allocating "
 			"anything; 0 = this machine's memory",
 		FIELD(max_ram),
+	},
+	[LM_P_TLS_CREDS] = {
+		/* Checked when livemig_start loads them (a usage error). */
+		.name = "tls-creds", .type = T_STRING, .values = "psk:DIR|x509:DIR",
+		.what = "psk:DIR or x509:DIR", .sides = SRC | DST,
+		.help = "TLS on every connection with QEMU's credentials: DIR/keys.psk "
+			"(identity:hexkey lines), or DIR/ca-cert.pem, server-cert.pem, "
+			"server-key.pem, client-cert.pem, client-key.pem; default: no TLS",
+		FIELD(tls_creds),
+	},
+	[LM_P_TLS_PSK_IDENTITY] = {
+		.name = "tls-psk-identity", .type = T_STRING, .values = "NAME",
+		.what = "an identity of keys.psk", .def = "qemu", .sides = SRC,
+		.help = "tls-creds=psk: the line of keys.psk to use",
+		FIELD(tls_psk_identity),
+	},
+	[LM_P_TLS_HOSTNAME] = {
+		.name = "tls-hostname", .type = T_STRING, .values = "NAME",
+		.what = "a host name", .sides = SRC,
+		.help = "tls-creds=x509: the name the destination's certificate must carry; "
+			"default: the host of the URI",
+		FIELD(tls_hostname),
+	},
+	[LM_P_TLS_AUTHZ] = {
+		.name = "tls-authz", .type = T_STRING, .values = "FILE",
+		.what = "a file name", .sides = DST,
+		.help = "only the clients listed in FILE (x509 distinguished names or PSK "
+			"identities, one per line); default: any the credentials admit",
+		FIELD(tls_authz),
 	},
 	/* Test hooks: see docs/design.md. */
 	[LM_P_X_NO_BARRIER] = {
@@ -384,7 +414,7 @@ static const struct lm_param params[LM_P_COUNT] = {
 	},
 };
 
-_Static_assert(LM_P_COUNT <= 32, "set_mask has a bit per parameter");
+_Static_assert(LM_P_COUNT <= 64, "set_mask has a bit per parameter");
 
 /* ---- reading and writing a field ------------------------------------------ */
 static void *field(struct lm_params *p, const struct lm_param *d)
@@ -604,7 +634,7 @@ static int set_one(struct lm_params *p, enum livemig_role role, const char *name
 	}
 	int r = apply(p, d, name, value, err, errlen);
 	if (!r)
-		p->set_mask |= 1u << (d - params);
+		p->set_mask |= 1ull << (d - params);
 	return r;
 }
 
@@ -684,7 +714,7 @@ int lm_params_match_source(struct lm_params *p, const struct lm_params *src, cha
 {
 	for (size_t i = 0; i < LM_P_COUNT; i++) {
 		const struct lm_param *d = &params[i];
-		if (!matters(d, src) || !(p->set_mask & (1u << i)) ||
+		if (!matters(d, src) || !(p->set_mask & (1ull << i)) ||
 		    !memcmp(cfield(p, d), cfield(src, d), d->size))
 			continue;
 		char theirs[64], ours[64];

@@ -16,6 +16,8 @@
 #include "core/internal.h"
 #include "util/util.h"
 
+#define MAIN_SLICE_MS 100 /* read_main's waits: a cancel ends them this soon */
+
 livemig_session *livemig_session_new(enum livemig_role role)
 {
 	if (role != LIVEMIG_SOURCE && role != LIVEMIG_DEST)
@@ -59,6 +61,7 @@ void lm_log(livemig_session *s, int level, const char *fmt, ...)
 }
 
 static int choose_engines(livemig_session *s, char *err, size_t errlen);
+static int load_tls(livemig_session *s, char *err, size_t errlen);
 
 static void set_err(livemig_session *s, int code, const char *msg)
 {
@@ -182,6 +185,10 @@ int livemig_start(livemig_session *s, const char *uri)
 		set_err(s, r, err);
 		return r;
 	}
+	if (s->p.tls_creds[0] && (r = load_tls(s, err, sizeof(err)))) {
+		set_err(s, r, err);
+		return r;
+	}
 	s->page_hash = lm_page_hash_select(NULL);
 	/* The destination learns the channel count from the hellos: room for
 	 * the most there can be. */
@@ -292,7 +299,7 @@ static void send_now(livemig_session *s, const struct lm_msg *m)
 	int fd = s->main_fd;
 	pthread_mutex_unlock(&s->lock);
 	if (n > 0 && fd >= 0 && !pthread_mutex_trylock(&s->main_tx)) {
-		send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		lm_io_write_now(fd, s->main_tls, buf, (size_t)n);
 		pthread_mutex_unlock(&s->main_tx);
 	}
 }
@@ -438,35 +445,36 @@ void livemig_cancel(livemig_session *s)
 	lm_fail(s, -ECANCELED, "migration cancelled");
 }
 
-int lm_write_msg_fd(int fd, const struct lm_msg *m)
+int lm_write_msg_fd(int fd, struct lm_tls_conn *tls, const struct lm_msg *m)
 {
 	uint8_t buf[LM_MSG_HDR_SIZE + LM_MSG_BODY_MAX];
 	int n = lm_msg_encode(m, buf, sizeof(buf));
-	return n < 0 ? n : lm_write_full(fd, buf, (size_t)n);
+	return n < 0 ? n : lm_io_write(fd, tls, buf, (size_t)n);
 }
 
 int lm_send_msg(livemig_session *s, const struct lm_msg *m)
 {
 	pthread_mutex_lock(&s->main_tx);
-	int r = lm_write_msg_fd(s->main_fd, m);
+	int r = lm_write_msg_fd(s->main_fd, s->main_tls, m);
 	pthread_mutex_unlock(&s->main_tx);
 	if (r)
 		atomic_store(&s->main_broken, true);
 	return r;
 }
 
-int lm_read_msg_fd(int fd, unsigned timeout_s, struct lm_msg *m, const char **why)
+int lm_read_msg_fd(int fd, struct lm_tls_conn *tls, unsigned timeout_s, struct lm_msg *m,
+		   const char **why)
 {
 	uint8_t hdr[LM_MSG_HDR_SIZE], payload[LM_MSG_MAX_PAYLOAD];
 	struct lm_msg_hdr h;
 	int r;
 	*why = "malformed message";
 	lm_set_timeout(fd, (int)timeout_s);
-	if ((r = lm_read_full(fd, hdr, sizeof(hdr), NULL)))
+	if ((r = lm_io_read(fd, tls, hdr, sizeof(hdr), NULL)))
 		return r;
 	if (lm_msg_hdr_decode(hdr, &h, why))
 		return -EPROTO;
-	if ((r = lm_read_full(fd, payload, h.len, NULL)))
+	if ((r = lm_io_read(fd, tls, payload, h.len, NULL)))
 		return r;
 	if (lm_msg_check_crc(hdr, payload, h.len)) {
 		*why = "message checksum mismatch";
@@ -475,13 +483,27 @@ int lm_read_msg_fd(int fd, unsigned timeout_s, struct lm_msg *m, const char **wh
 	return lm_msg_decode(h.type, payload, h.len, m, why);
 }
 
+void lm_main_tls_up(livemig_session *s)
+{
+	if (!s->main_tls)
+		return;
+	/* read_main's slices: a record that came in part waits no longer. */
+	lm_set_recv_timeout_ms(s->main_fd, MAIN_SLICE_MS);
+	struct lm_tls_info info;
+	lm_tls_get_info(s->main_tls, &info);
+	pthread_mutex_lock(&s->lock); /* the statistics read it */
+	s->tls_info = info;
+	pthread_mutex_unlock(&s->lock);
+}
+
 /*
  * Reads len bytes of the main channel.  Polls in 100 ms slices so a cancel or
  * a failure elsewhere always ends the wait, even when the peer has stalled
  * mid-message (the main channel is never shut down for reading, see
  * shutdown_all()).  -ETIMEDOUT when nothing at all has come for
  * net-timeout (the peer sends a HEARTBEAT at least every quarter of it);
- * -EAGAIN when until_ns (0 = none) passes before the first byte.
+ * -EAGAIN when until_ns (0 = none) passes before the first byte.  With TLS
+ * the same, record by record (lm_io_recv).
  */
 static int read_main(livemig_session *s, void *buf, size_t len, bool *eof, uint64_t until_ns)
 {
@@ -491,17 +513,14 @@ static int read_main(livemig_session *s, void *buf, size_t len, bool *eof, uint6
 	while (got < len) {
 		if (lm_quit(s))
 			return -ECANCELED;
-		int ms = 100;
+		int ms = MAIN_SLICE_MS;
 		if (until_ns && !got) {
 			uint64_t now = lm_now_ns();
 			ms = now >= until_ns ? 0 : (int)((until_ns - now) / 1000000) + 1;
-			ms = ms < 100 ? ms : 100;
+			ms = ms < MAIN_SLICE_MS ? ms : MAIN_SLICE_MS;
 		}
-		struct pollfd pfd = {.fd = s->main_fd, .events = POLLIN};
-		int pr = poll(&pfd, 1, ms);
-		if (pr < 0 && errno != EINTR)
-			return -errno;
-		if (pr <= 0) {
+		ssize_t n = lm_io_recv(s->main_fd, s->main_tls, (uint8_t *)buf + got, len - got, ms);
+		if (n == -EAGAIN) {
 			/* Checked only when nothing is waiting: after this
 			 * process was stopped itself, what the peer sent
 			 * meanwhile counts first. */
@@ -512,28 +531,61 @@ static int read_main(livemig_session *s, void *buf, size_t len, bool *eof, uint6
 				return -EAGAIN;
 			continue;
 		}
-		ssize_t n = recv(s->main_fd, (uint8_t *)buf + got, len - got, MSG_DONTWAIT);
 		if (n == 0) {
 			*eof = !got;
 			atomic_store(&s->main_eof, true);
 			return -ECONNRESET;
 		}
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return -errno;
-		}
+		if (n < 0)
+			return (int)n;
 		got += (size_t)n;
 		s->main_rx = lm_now_ns();
 	}
 	return 0;
 }
 
+/*
+ * Whether the main channel failed (with r, after the bytes first) because
+ * the peer refused this side's TLS credentials - its alert, read as a
+ * record - or its lack of TLS - an alert, read as bytes: the peer speaks
+ * TLS and this side does not.  Then why says so.
+ */
+static bool tls_refused(livemig_session *s, int r, const uint8_t first[2], char *why,
+			size_t len)
+{
+	const char *peer = s->role == LIVEMIG_SOURCE ? "destination" : "source";
+	if (s->main_tls && r == -EACCES)
+		snprintf(why, len, "TLS: the %s refused our credentials (alert: %s)", peer,
+			 lm_tls_alert(s->main_tls));
+	else if (!s->main_tls && first[0] == 0x15 && first[1] == 0x03) /* a TLS alert record */
+		snprintf(why, len, "the %s uses TLS and this side does not (it answered with a "
+			 "TLS alert): set tls-creds on both sides or on neither", peer);
+	else
+		return false;
+	return true;
+}
+
+int lm_main_refused(livemig_session *s)
+{
+	uint8_t first[2] = {0};
+	char why[160];
+	int r;
+	if (s->main_tls) { /* a record: waits for one read_main slice at most */
+		uint8_t b[LM_MSG_HDR_SIZE];
+		r = (int)lm_tls_recv(s->main_tls, b, sizeof(b));
+	} else {
+		r = recv(s->main_fd, first, sizeof(first), MSG_PEEK | MSG_DONTWAIT) < 0 ? -errno : 0;
+	}
+	return tls_refused(s, r, first, why, sizeof(why)) ? lm_fail(s, -EACCES, "main channel: %s",
+								      why)
+							   : 0;
+}
+
 /* One control message, HEARTBEAT included: lm_recv_msg_wait's 0 and
  * errors; 1 when until_ns passed before it began. */
 static int recv_one(livemig_session *s, struct lm_msg *m, uint64_t until_ns)
 {
-	uint8_t hdr[LM_MSG_HDR_SIZE], payload[LM_MSG_MAX_PAYLOAD];
+	uint8_t hdr[LM_MSG_HDR_SIZE] = {0}, payload[LM_MSG_MAX_PAYLOAD];
 	struct lm_msg_hdr h;
 	const char *why;
 	bool eof;
@@ -544,6 +596,9 @@ static int recv_one(livemig_session *s, struct lm_msg *m, uint64_t until_ns)
 		atomic_store(&s->main_broken, true);
 	if (r == -ETIMEDOUT)
 		return lm_fail_silent(s, 0);
+	char tls[160];
+	if (r && !lm_quit(s) && tls_refused(s, r, hdr, tls, sizeof(tls)))
+		return lm_fail(s, -EACCES, "main channel: %s", tls);
 	if (r)
 		return lm_quit(s) ? lm_err(s)
 				  : lm_fail_io(s, r, "main channel: %s%s",
@@ -671,6 +726,32 @@ static int choose_engines(livemig_session *s, char *err, size_t errlen)
 	       ch->hw ? ch->hw->name : ch->sw->name, ch->hw ? ", falling back to " : "",
 	       ch->hw ? ch->sw->name : "");
 	return 0;
+}
+
+/*
+ * The session's TLS credentials (tls-creds), loaded once by livemig_start:
+ * every connection's handshake uses them.  A source checks the
+ * destination's certificate against tls-hostname, else the URI's host.
+ * 0, or -ENOKEY (-ENOMEM) with err saying why.
+ */
+static int load_tls(livemig_session *s, char *err, size_t errlen)
+{
+	bool server = s->role == LIVEMIG_DEST;
+	const char *host = s->p.tls_hostname[0] ? s->p.tls_hostname : s->addr.host;
+	if (!server && !strncmp(s->p.tls_creds, "x509:", 5) && !*host) {
+		snprintf(err, errlen, "tls-creds=%.100s: the URI names no host to check the "
+			 "destination's certificate against: set tls-hostname", s->p.tls_creds);
+		return -ENOKEY;
+	}
+	struct lm_tls_config cfg = {.creds = s->p.tls_creds,
+				    .server = server,
+				    .psk_identity = s->p.tls_psk_identity,
+				    .hostname = server ? NULL : host,
+				    .authz = s->p.tls_authz[0] ? s->p.tls_authz : NULL};
+	lm_tls_close(s->tls); /* a retried start */
+	s->tls = NULL;
+	int r = lm_tls_open(&cfg, &s->tls, err, errlen);
+	return r == -ENOMEM || !r ? r : -ENOKEY;
 }
 
 /* What sender c's codec context is set up with. */
@@ -918,19 +999,17 @@ void livemig_session_free(livemig_session *s)
 		livemig_cancel(s);
 		livemig_wait(s);
 	}
-	if (s->main_fd >= 0) {
-		if (s->err_code && !s->peer_error)
-			linger_for_peer(s->main_fd);
-		close(s->main_fd);
-	}
+	if (s->main_fd >= 0 && s->err_code && !s->peer_error)
+		linger_for_peer(s->main_fd); /* bytes, not records: they are dropped */
+	lm_io_close(s->main_fd, s->main_tls);
 	if (s->ch) {
 		for (unsigned i = 0; i < s->nch; i++) {
-			if (s->ch[i].fd >= 0)
-				close(s->ch[i].fd);
+			lm_io_close(s->ch[i].fd, s->ch[i].tls);
 			chan_free(&s->ch[i]);
 		}
 		free(s->ch);
 	}
+	lm_tls_close(s->tls);
 	if (s->role == LIVEMIG_DEST && s->dst.listen_fd >= 0 && s->addr.family == AF_UNIX)
 		unlink(s->addr.path); /* the socket file we created */
 	if (s->dst.listen_fd >= 0)

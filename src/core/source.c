@@ -28,7 +28,8 @@
 #include "core/internal.h"
 #include "util/util.h"
 
-static int send_hello(livemig_session *s, int fd, unsigned channel, uint16_t flags)
+static int send_hello(livemig_session *s, int fd, struct lm_tls_conn *tls, unsigned channel,
+		      uint16_t flags)
 {
 	struct lm_hello h = {.version = LM_WIRE_VERSION,
 			     .channel = (uint16_t)channel,
@@ -37,54 +38,80 @@ static int send_hello(livemig_session *s, int fd, unsigned channel, uint16_t fla
 	uint8_t buf[LM_HELLO_SIZE];
 	memcpy(h.uuid, s->uuid, sizeof(h.uuid));
 	lm_hello_encode(&h, buf);
-	return lm_write_full(fd, buf, sizeof(buf));
+	return lm_io_write(fd, tls, buf, sizeof(buf));
 }
 
-/* A connection to the destination within net-timeout, with its liveness
- * settings: its fd, or -errno and err says why (-ECANCELED: the session
- * quit meanwhile). */
-static int open_conn(livemig_session *s, unsigned channel, char *err, size_t errlen)
+/*
+ * A connection to the destination within net-timeout, with its liveness
+ * settings and, with tls-creds, its TLS session (*tls, else NULL) -
+ * the handshake within net-timeout too: its fd, or -errno and err says
+ * why (-ECANCELED: *stop was raised meanwhile; NULL: never).
+ */
+static int open_conn(livemig_session *s, unsigned channel, const _Atomic bool *stop,
+		     struct lm_tls_conn **tls, char *err, size_t errlen)
 {
-	int fd = lm_connect(&s->addr, s->p.net_timeout_s, &s->quit, err, errlen);
+	*tls = NULL;
+	int fd = lm_connect(&s->addr, s->p.net_timeout_s, stop, err, errlen);
 	if (fd < 0)
 		return fd;
 	int e = s->addr.family != AF_UNIX ? lm_sock_liveness(fd, s->p.net_timeout_s) : 0;
 	if (e) /* an old kernel: the heartbeat still bounds every wait */
 		lm_log(s, 1, "connection %u: cannot set TCP keepalive: %s", channel, strerror(-e));
+	if (s->tls && (e = lm_tls_start(s->tls, fd, s->p.net_timeout_s, tls, err, errlen))) {
+		close(fd);
+		return e;
+	}
 	return fd;
 }
 
 /* open_conn, or the failure (a cancel or the deadline ends the wait, and
  * then their error stands). */
-static int connect_one(livemig_session *s, unsigned channel)
+static int connect_one(livemig_session *s, unsigned channel, struct lm_tls_conn **tls)
 {
 	char err[256];
-	int fd = open_conn(s, channel, err, sizeof(err));
+	int fd = open_conn(s, channel, &s->quit, tls, err, sizeof(err));
+	if (fd >= 0)
+		return fd;
 	if (fd == -ECANCELED)
 		return lm_err(s);
-	if (fd < 0 && !channel)
-		return lm_fail(s, fd, "%s", err);
-	if (fd < 0)
-		return lm_fail(s, fd, "channel %u: %s", channel, err);
-	return fd;
+	if (!channel)
+		return lm_fail(s, fd, "main channel: %s", err);
+	/* Refused after the main channel's handshake (tls-authz): say that. */
+	return lm_main_refused(s) ? lm_err(s) : lm_fail(s, fd, "channel %u: %s", channel, err);
+}
+
+/* A hello could not go on channel (0: main): the session's failure, or
+ * first the destination's refusal of this side's TLS (or of its lack). */
+static int hello_failed(livemig_session *s, unsigned channel)
+{
+	if (lm_main_refused(s))
+		return lm_err(s);
+	if (!channel)
+		return lm_fail(s, -ECONNRESET, "main channel: hello failed");
+	return lm_fail(s, -ECONNRESET, "channel %u: hello failed", channel);
 }
 
 static int connect_all(livemig_session *s)
 {
-	int fd = connect_one(s, 0);
+	struct lm_tls_conn *tls;
+	int fd = connect_one(s, 0, &tls);
 	if (fd < 0)
 		return fd;
+	s->main_tls = tls; /* before the fd is published: send_now reads both */
 	lm_set_fd(s, &s->main_fd, fd);
+	lm_main_tls_up(s);
 	s->main_rx = lm_now_ns(); /* the silence on the main channel counts from here */
-	if (send_hello(s, fd, 0, 0))
-		return lm_fail(s, -ECONNRESET, "main channel: hello failed");
+	if (send_hello(s, fd, tls, 0, 0))
+		return hello_failed(s, 0);
 	for (unsigned i = 0; i < s->p.channels; i++) {
-		fd = connect_one(s, i + 1);
+		struct lm_chan *c = &s->ch[i];
+		fd = connect_one(s, i + 1, &tls);
 		if (fd < 0)
 			return fd;
-		lm_set_fd(s, &s->ch[i].fd, fd);
-		if (send_hello(s, fd, i + 1, 0))
-			return lm_fail(s, -ECONNRESET, "channel %u: hello failed", i + 1);
+		c->tls = tls;
+		lm_set_fd(s, &c->fd, fd);
+		if (send_hello(s, fd, tls, i + 1, 0))
+			return hello_failed(s, i + 1);
 	}
 	return lm_quit(s) ? lm_err(s) : 0;
 }
@@ -104,7 +131,8 @@ static int negotiate(livemig_session *s)
 		p->blocks[i].size = s->blocks[i].size;
 	}
 	if (lm_send_msg(s, &m))
-		return lm_fail(s, -ECONNRESET, "main channel: cannot send parameters");
+		return lm_main_refused(s) ? lm_err(s)
+					  : lm_fail(s, -ECONNRESET, "main channel: cannot send parameters");
 	lm_heartbeat_arm(s);
 
 	int r = lm_recv_msg(s, &m);
@@ -240,7 +268,7 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	uint64_t wire = head_len + payload_len;
 	if (!c->final_pass)
 		lm_ratelimit(s, wire);
-	int r = lm_writev_full(c->fd, iov, 1 + niov);
+	int r = lm_io_writev(c->fd, c->tls, iov, 1 + niov);
 	if (r)
 		return send_failed(c, r);
 	lm_chan_count(c, nn, nz, wire, payload_len);
@@ -316,26 +344,26 @@ static int resend_share(struct lm_chan *c, const struct share *p)
 	return 0;
 }
 
-/* Reads the receiver's answer on fd, within net-timeout; the wait ends
- * when the session quits.  0 or -errno (-ETIMEDOUT, -ECONNRESET: closed,
- * -ECANCELED: quit). */
-static int read_answer(livemig_session *s, int fd, uint8_t buf[LM_ANSWER_SIZE])
+/* Reads the receiver's answer on fd (with TLS: on tls), within
+ * net-timeout; the wait ends when the session quits.  0 or -errno
+ * (-ETIMEDOUT, -ECONNRESET: closed, -ECANCELED: quit). */
+static int read_answer(livemig_session *s, int fd, struct lm_tls_conn *tls,
+		       uint8_t buf[LM_ANSWER_SIZE])
 {
 	uint64_t until = lm_now_ns() + s->p.net_timeout_s * 1000000000ull;
 	size_t got = 0;
+	if (tls) /* a record that came in part waits no longer than a slice */
+		lm_set_recv_timeout_ms(fd, 100);
 	while (got < LM_ANSWER_SIZE) {
 		if (lm_quit(s))
 			return -ECANCELED;
 		if (lm_now_ns() >= until)
 			return -ETIMEDOUT;
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		ssize_t n = recv(fd, buf + got, LM_ANSWER_SIZE - got, MSG_DONTWAIT);
+		ssize_t n = lm_io_recv(fd, tls, buf + got, LM_ANSWER_SIZE - got, 100);
 		if (n == 0)
 			return -ECONNRESET;
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return -errno;
+		if (n < 0 && n != -EAGAIN)
+			return (int)n;
 		got += n > 0 ? (size_t)n : 0;
 	}
 	return 0;
@@ -357,13 +385,14 @@ static int try_reconnect(struct lm_chan *c, const struct share *p, bool *resend,
 	livemig_session *s = c->s;
 	uint8_t buf[LM_ANSWER_SIZE];
 	struct lm_answer a;
+	struct lm_tls_conn *tls;
 	const char *bad = NULL;
-	int fd = open_conn(s, c->id, why, len);
+	int fd = open_conn(s, c->id, &s->quit, &tls, why, len);
 	if (fd < 0)
 		return fd;
-	int r = send_hello(s, fd, c->id, LM_HELLO_RECONNECT);
+	int r = send_hello(s, fd, tls, c->id, LM_HELLO_RECONNECT);
 	if (!r)
-		r = read_answer(s, fd, buf);
+		r = read_answer(s, fd, tls, buf);
 	if (r) {
 		snprintf(why, len, "no answer to its hello: %s",
 			 r == -ETIMEDOUT ? "timed out" : r == -ECONNRESET ? "connection closed"
@@ -380,14 +409,16 @@ static int try_reconnect(struct lm_chan *c, const struct share *p, bool *resend,
 		}
 	}
 	if (r) {
-		close(fd);
+		lm_io_close(fd, tls);
 		return r;
 	}
 	pthread_mutex_lock(&s->lock); /* shutdown_all, peer_gone, sample_link read it */
 	int old = c->fd;
+	struct lm_tls_conn *old_tls = c->tls;
 	c->fd = fd;
+	c->tls = tls;
 	pthread_mutex_unlock(&s->lock);
-	close(old);
+	lm_io_close(old, old_tls);
 	c->seq = a.seq;
 	atomic_store_explicit(&c->normal, a.normal, memory_order_relaxed);
 	atomic_store_explicit(&c->zero, a.zero, memory_order_relaxed);
@@ -459,7 +490,9 @@ enum conn { CONN_OPEN, CONN_CLOSED, CONN_BROKEN };
  * final one - whether c's connection has ended, waiting up to wait_ms:
  * CONN_CLOSED when the receiver closed it (what it does once every channel
  * has the final SYNC), CONN_BROKEN when it broke, c->lost saying why
- * (-EPROTO: bytes came, which a receiver never sends).
+ * (-EPROTO: bytes came, which a receiver never sends).  On the socket even
+ * with TLS: a receiver sends no record either (no session tickets, no
+ * close_notify), so any byte is wrong.
  */
 static enum conn conn_state(struct lm_chan *c, int wait_ms)
 {
@@ -835,19 +868,21 @@ static int resolve_once(livemig_session *s, uint16_t msg, bool *committed)
 	char err[256];
 	const char *why;
 	struct lm_msg m;
-	int fd = lm_connect(&s->addr, s->p.net_timeout_s, NULL, err, sizeof(err));
+	struct lm_tls_conn *tls;
+	/* Not ended by quit: it may be what brought us here. */
+	int fd = open_conn(s, 0, NULL, &tls, err, sizeof(err));
 	if (fd < 0)
 		return fd;
-	int r = send_hello(s, fd, 0, LM_HELLO_RESOLVE);
+	int r = send_hello(s, fd, tls, 0, LM_HELLO_RESOLVE);
 	if (!r)
-		r = lm_write_msg_fd(fd, &(struct lm_msg){.type = msg});
+		r = lm_write_msg_fd(fd, tls, &(struct lm_msg){.type = msg});
 	if (!r)
-		r = lm_read_msg_fd(fd, s->p.net_timeout_s, &m, &why);
+		r = lm_read_msg_fd(fd, tls, s->p.net_timeout_s, &m, &why);
 	if (!r && m.type != LM_MSG_OUTCOME)
 		r = -EPROTO;
 	if (!r) /* the echo: proof for the destination that we read it */
-		lm_write_msg_fd(fd, &m);
-	close(fd);
+		lm_write_msg_fd(fd, tls, &m);
+	lm_io_close(fd, tls);
 	if (!r)
 		*committed = m.committed;
 	return r;

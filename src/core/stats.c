@@ -190,6 +190,15 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 	json_escape(s->err, err, sizeof(err));
 	int level = lm_params_level(&s->p);
 	uint64_t max_bw = s->p.max_bandwidth;
+	/* Which TLS ran: what the main channel's handshake agreed (every
+	 * connection uses the same credentials); "" before one did. */
+	char tls[256] = "null";
+	const struct lm_tls_info *ti = &s->tls_info;
+	if (s->tls)
+		snprintf(tls, sizeof(tls), "{\"protocol\": \"%s\", \"cipher\": \"%s\", "
+			 "\"key-exchange\": \"%s\", \"records\": \"%s\"}",
+			 ti->protocol ? ti->protocol : "", ti->protocol ? ti->cipher : "",
+			 ti->protocol ? ti->kx : "", ti->protocol ? ti->records : "");
 	size_t o = 0, i;
 	for (i = 0; i < s->src.niters && o + 200 < sizeof(iters); i++) {
 		const struct lm_iter_stat *it = &s->src.iters[i];
@@ -217,6 +226,8 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		"  \"dirty-tracker\": \"%s\",\n"
 		"  \"cpu-throttle-percentage\": %d,\n"
 		"  \"channel-recoveries\": %llu,\n"
+		"  \"refused-connections\": %llu,\n"
+		"  \"tls\": %s,\n"
 		"  \"parameters\": {\"multifd-channels\": %u, \"multifd-compression\": \"%s\", "
 		"\"level\": %d, \"zero-page-detection\": \"%s\", \"max-bandwidth\": %llu},\n"
 		"  \"ram\": {\n"
@@ -249,6 +260,7 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		(unsigned long long)st.downtime_ms, (unsigned long long)st.expected_downtime_ms,
 		(unsigned long long)st.dirty_sync_count, st.dirty_tracker,
 		st.cpu_throttle_percentage, (unsigned long long)channel_recoveries(s, &st),
+		(unsigned long long)atomic_load(&s->dst.refused), tls,
 		st.channels, st.method, level,
 		st.zero_page_detection, (unsigned long long)max_bw,
 		(unsigned long long)st.transferred, (unsigned long long)st.remaining,

@@ -348,6 +348,53 @@ int lm_set_timeout(int fd, int seconds)
 	return 0;
 }
 
+int lm_set_recv_timeout_ms(int fd, int ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ? -errno : 0;
+}
+
+ssize_t lm_io_recv(int fd, struct lm_tls_conn *tls, void *buf, size_t len, int wait_ms)
+{
+	if (!tls || !lm_tls_pending(tls)) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int pr = poll(&p, 1, wait_ms);
+		if (pr < 0 && errno != EINTR)
+			return -errno;
+		if (pr <= 0)
+			return -EAGAIN;
+	}
+	if (tls)
+		return lm_tls_recv(tls, buf, len);
+	ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+	return n;
+}
+
+int lm_io_write_now(int fd, struct lm_tls_conn *tls, const void *buf, size_t len)
+{
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
+		return -EAGAIN;
+	/* POLLOUT means room for far more than a control message (or its
+	 * record), so nothing below waits in practice. */
+	if (tls)
+		return lm_tls_write(tls, buf, len);
+	ssize_t w = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (w < 0)
+		return errno == EAGAIN ? -EAGAIN : -errno;
+	/* A message cut short would garble the stream: finish it. */
+	return (size_t)w < len ? lm_write_full(fd, (const uint8_t *)buf + w, len - (size_t)w) : 0;
+}
+
+void lm_io_close(int fd, struct lm_tls_conn *tls)
+{
+	lm_tls_end(tls);
+	if (fd >= 0)
+		close(fd);
+}
+
 static int io_errno(void)
 {
 	/* A receive timeout (SO_RCVTIMEO) reads as EAGAIN: call it a time-out. */

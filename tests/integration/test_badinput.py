@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """A destination fed bad input must fail cleanly: non-zero exit (not a
-signal), a clear message, no hang.  The streams are built by an independent
-encoder of the wire format (lmtest.py)."""
+signal), a clear message, no hang.  A bad connection before the migration
+began (a bad hello, another session's, a duplicate, a silent one) is refused
+and logged instead, and the destination waits on for the source.  The
+streams are built by an independent encoder of the wire format
+(lmtest.py)."""
 import os
 import socket
 import struct
@@ -14,6 +17,7 @@ import lmtest as t  # noqa: E402
 
 c = t.Checker("bad-input")
 PAGE = t.PAGE
+d = t.tmpdir()
 
 
 def connect(port):
@@ -59,6 +63,50 @@ def case(name, attack, expect, timeout=30):
         print("ok: %s -> %s" % (name, err.strip().splitlines()[-1]))
 
 
+def refused(name, attack, expect, finish=None):
+    """A connection the destination must refuse before the migration began:
+    it logs why, waits on, and then the real source migrates to it - or,
+    when the attack's own session got in first, finish(port) brings the
+    rest of that session's connections, which it takes, and the session's
+    end then fails it ("closed")."""
+    port = t.free_port()
+    uri = "tcp:127.0.0.1:%d" % port
+    dj = os.path.join(d, "d.json")
+    dest = t.start_dest(uri, json_path=dj)
+    socks = []
+    try:
+        socks = attack(port) or []
+        time.sleep(0.3)
+        socks += finish(port) if finish else []
+    except (OSError, RuntimeError) as e:
+        print("note: %s: %s" % (name, e))
+    waiting = dest.poll() is None
+    if finish:
+        for s in socks:
+            s.close()
+        rc, src_err = 0, ""
+    else:
+        rc, out, src_err = t.run_source(uri, "--mem", "4M", "--fill", "random")
+    drc, dout, err = t.finish(dest, timeout=30)
+    for s in socks:
+        s.close()
+    log = [x for x in err.splitlines() if "refused a connection: " in x]
+    ok = c.check(drc != "HANG", name + ": destination hung")
+    ok = ok and c.check(waiting, name + ": the destination did not wait on")
+    ok = ok and c.check(log and expect in log[0],
+                        "%s: expected 'refused a connection: ...%s' in stderr, got:\n%s"
+                        % (name, expect, err))
+    ok = ok and c.check(t.load_json(dj)["refused-connections"] >= 1, name + ": not counted")
+    if finish:  # the attack's session went on: its connections were taken
+        ok = ok and c.check(drc == 1 and "closed" in err.strip().splitlines()[-1],
+                            "%s: exit %s (want 1, the session's end)\n%s" % (name, drc, err))
+    else:
+        ok = ok and c.check(rc == 0 and drc == 0, "%s: the source after it: exit %s/%s\n%s\n%s"
+                            % (name, rc, drc, src_err, err))
+    if ok:
+        print("ok: %s -> %s" % (name, log[0]))
+
+
 def garbage(port):
     s = connect(port)
     s.sendall(os.urandom(100))
@@ -99,6 +147,20 @@ def other_session(port):
     b = connect(port)
     b.sendall(t.hello(1, 2, uuid=b"\x22" * 16))
     return [a, b]
+
+
+def rest_of_session(first, nch=2):
+    """The multifd channels from first on, of the session the attacks
+    open with (uuid 0x11...)."""
+    def more(port):
+        socks = []
+        for ch in range(first, nch + 1):
+            s = connect(port)
+            s.sendall(t.hello(ch, nch))
+            socks.append(s)
+        time.sleep(0.3)
+        return socks
+    return more
 
 
 def bad_params(port):
@@ -271,12 +333,13 @@ def silent_hello(port):
     return [s]
 
 
-case("garbage instead of a hello", garbage, "bad hello magic")
-case("truncated hello", truncated_hello, "no complete hello")
-case("wrong magic", wrong_magic, "bad hello magic")
-case("wrong version", wrong_version, "unsupported wire version")
-case("duplicate channel id", duplicate_channel, "duplicate channel id 1")
-case("connection of another session", other_session, "another migration")
+refused("garbage instead of a hello", garbage, "bad hello magic")
+refused("truncated hello", truncated_hello, "no complete hello")
+refused("wrong magic", wrong_magic, "bad hello magic")
+refused("wrong version", wrong_version, "unsupported wire version")
+refused("duplicate channel id", duplicate_channel, "duplicate channel id 1", rest_of_session(2))
+refused("connection of another session", other_session, "another migration",
+        rest_of_session(1))
 case("bad PARAMS", bad_params, "page size")
 case("control message checksum", bad_message_crc, "checksum")
 case("page index out of range", page_out_of_range, "beyond the end of its RAM block")
@@ -294,8 +357,19 @@ case("zlib payload short of its page count", zstd_wrong_page_count, "zlib data i
 case("SYNC passes disagree", sync_mismatch, "while others are at")
 case("COMPLETE before the channels finished", complete_too_early, "connection closed")
 case("COMPLETE for an image with no page", nothing_sent, "256 pages never arrived")
-case("silent peer", silent_hello, "timed out")
+refused("silent peer", silent_hello, "no complete hello (timed out)")
 case("channel-recovery: the answer to a RECONNECT", reconnect_answer, "connection closed")
+
+# Nothing but bad peers: the destination's --timeout ends the wait.
+port = t.free_port()
+dest = t.start_dest("tcp:127.0.0.1:%d" % port, "--timeout", "2")
+t0 = time.time()
+junk = garbage(port)
+rc, out, err = t.finish(dest, timeout=30)
+junk[0].close()
+c.check(rc == 1 and 1.9 < time.time() - t0 < 4 and
+        "timeout: the source did not connect within 2 s (1 connections refused)" in err,
+        "only bad peers, --timeout 2: exit %s after %.1f s %r" % (rc, time.time() - t0, err))
 
 # A source that stalls mid-message: SIGINT on the destination still ends it.
 port = t.free_port()

@@ -119,6 +119,12 @@ int main(void)
 		CHECKF(find(params, livemig_param_get(i)->name, NULL), "%s",
 		       livemig_param_get(i)->name);
 
+	json_object *tls = get(in, "tls");
+	CHECK(!strncmp(json_object_get_string(get(tls, "version")), "3.", 2));
+	CHECK(json_object_array_length(get(tls, "credentials")) == 2);
+	CHECK(strstr(json_object_get_string(get(tls, "records")),
+		     json_object_get_boolean(get(tls, "kernel_tls")) ? "kernel" : "userspace"));
+
 	json_object_put(in);
 	free(buf);
 	T_DONE();

@@ -161,8 +161,8 @@ static int try(const struct livemig_param_info *pi, const char *v, struct lm_par
 		       v);
 		CHECKF(strstr(err, pi->name), "%s=%s: message '%s'", pi->name, v, err);
 	} else {
-		CHECKF(out->set_mask == 1u << (pi - livemig_param_get(0)), "%s: set_mask %#x",
-		       pi->name, out->set_mask);
+		CHECKF(out->set_mask == 1ull << (pi - livemig_param_get(0)), "%s: set_mask %#llx",
+		       pi->name, (unsigned long long)out->set_mask);
 	}
 	return r;
 }
@@ -273,7 +273,7 @@ static void messages(void)
 	CHECK(lm_params_cap(&p, LIVEMIG_SOURCE, "multifd", false, err, sizeof(err)) == -EINVAL &&
 	      strstr(err, "capability multifd cannot be turned off"));
 	CHECK(lm_params_cap(&p, LIVEMIG_SOURCE, "auto-converge", true, err, sizeof(err)) == 0 &&
-	      p.auto_converge && p.set_mask == 1u << LM_P_CAP_AUTO_CONVERGE);
+	      p.auto_converge && p.set_mask == 1ull << LM_P_CAP_AUTO_CONVERGE);
 
 	const struct livemig_param_info *pi;
 	struct lm_params q;
@@ -340,7 +340,7 @@ static void aliases(void)
 	lm_params_default(&p);
 	CHECK(lm_params_set(&p, LIVEMIG_SOURCE, "accel-path", "/dev/dsa/wq1.0", err,
 			    sizeof(err)) == 0);
-	CHECK(!strcmp(p.dsa_path, "/dev/dsa/wq1.0") && p.set_mask == 1u << LM_P_DSA_PATH);
+	CHECK(!strcmp(p.dsa_path, "/dev/dsa/wq1.0") && p.set_mask == 1ull << LM_P_DSA_PATH);
 	/* Its messages use the name the user gave. */
 	CHECK(lm_params_set(&p, LIVEMIG_SOURCE, "accel-path", "", err, sizeof(err)) == -EINVAL &&
 	      !strncmp(err, "accel-path: ", 12));

@@ -125,8 +125,18 @@ name = "COMMIT lost, resolved past a silent stranger"
 
 
 def stranger(dest, src):
-    time.sleep(0.5)
-    stranger.sock = socket.create_connection(("127.0.0.1", int(dest.args[3].rsplit(":", 1)[1])))
+    # Only once the source's three connections are in: during the handshake
+    # the destination reads hellos one at a time (issue 10), and a silent
+    # stranger there would hold the source up instead.
+    port = int(dest.args[3].rsplit(":", 1)[1])
+    end = time.time() + 30
+    while time.time() < end:
+        out = subprocess.run(["ss", "-Htn", "state", "established", "( sport = :%d )" % port],
+                             capture_output=True, text=True).stdout
+        if len(out.splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    stranger.sock = socket.create_connection(("127.0.0.1", port))
 
 
 rc, err, drc, derr, dt, image = run(name, nt, nt + ["--set", "x-lose-commit=once",

@@ -391,13 +391,7 @@ static int take_over(struct lm_chan *c, int fd, struct lm_tls_conn *tls, uint32_
 {
 	livemig_session *s = c->s;
 	char phase[32];
-	pthread_mutex_lock(&s->lock); /* shutdown_all and the acceptor read it */
-	int old = c->fd;
-	struct lm_tls_conn *old_tls = c->tls;
-	c->fd = fd;
-	c->tls = tls;
-	pthread_mutex_unlock(&s->lock);
-	lm_io_close(old, old_tls);
+	lm_chan_replace_conn(s, c, fd, tls);
 	int r = lm_chan_renew_codec(s, c);
 	if (!r)
 		r = answer(c, fd, tls, iteration);

@@ -550,6 +550,12 @@ void lm_join_channels(livemig_session *s);
  * (zlib's stream, for one, lasts across packets), for c's thread only.
  * 0, or the session's failure (latched). */
 int lm_chan_renew_codec(livemig_session *s, struct lm_chan *c);
+/* Channel recovery: c's connection becomes fd (with its TLS session, or
+ * NULL) and the old one is closed.  c's own thread only; the swap is under
+ * the lock, since shutdown_all, peer_gone, sample_link and the acceptor
+ * read c->fd from other threads. */
+void lm_chan_replace_conn(livemig_session *s, struct lm_chan *c, int fd,
+			  struct lm_tls_conn *tls);
 /* For a main-channel failure's message, with channel-recovery on: that
  * it stays fatal. */
 static inline const char *lm_main_fatal(const livemig_session *s)

@@ -850,6 +850,18 @@ void lm_join_channels(livemig_session *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void lm_chan_replace_conn(livemig_session *s, struct lm_chan *c, int fd,
+			  struct lm_tls_conn *tls)
+{
+	pthread_mutex_lock(&s->lock);
+	int old = c->fd;
+	struct lm_tls_conn *old_tls = c->tls;
+	c->fd = fd;
+	c->tls = tls;
+	pthread_mutex_unlock(&s->lock);
+	lm_io_close(old, old_tls);
+}
+
 int lm_chan_renew_codec(livemig_session *s, struct lm_chan *c)
 {
 	if (s->role == LIVEMIG_SOURCE) {

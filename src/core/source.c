@@ -412,13 +412,7 @@ static int try_reconnect(struct lm_chan *c, const struct share *p, bool *resend,
 		lm_io_close(fd, tls);
 		return r;
 	}
-	pthread_mutex_lock(&s->lock); /* shutdown_all, peer_gone, sample_link read it */
-	int old = c->fd;
-	struct lm_tls_conn *old_tls = c->tls;
-	c->fd = fd;
-	c->tls = tls;
-	pthread_mutex_unlock(&s->lock);
-	lm_io_close(old, old_tls);
+	lm_chan_replace_conn(s, c, fd, tls);
 	c->seq = a.seq;
 	atomic_store_explicit(&c->normal, a.normal, memory_order_relaxed);
 	atomic_store_explicit(&c->zero, a.zero, memory_order_relaxed);

@@ -2,7 +2,7 @@
 # tls.sh: what TLS costs - livemig with and without TLS-PSK, and QEMU 7.2's
 # multifd with TLS-PSK, on the same memory image, back to back.
 #
-# usage: tls.sh [-c CHANNELS] [-m "METHODS"] [-r REPS] [-w SEC] [-Q] [-o DIR] [IMAGE]
+# usage: tls.sh [-c CHANNELS] [-m "METHODS"] [-r REPS] [-w SEC] [-l RATE] [-Q] [-o DIR] [IMAGE]
 #   IMAGE   guest memory image (default /var/tmp/lm-img-1g.bin; made with
 #           make-image.sh IMAGE 1G when missing)
 #   -c      multifd-channels (default 2)
@@ -10,6 +10,9 @@
 #   -r      repetitions (default 3): each runs every variant once, round-robin
 #   -w SEC  before each run wait up to SEC s for the shared machine to be
 #           idle (other processes using < 0.15 CPU); 0 = don't (default 300)
+#   -l RATE every run in its own network namespace whose loopback is shaped
+#           with tc tbf to RATE (e.g. 1gbit): a link of that rate between the
+#           two sides, one direction at a time (root; default: loopback as is)
 #   -Q      without QEMU (QEMU needs root and qemu-system-x86_64)
 #   -o DIR  the per-run JSON files (default /var/tmp/livemig-bench/tls-DATE)
 # The PSK credentials (DIR/keys.psk, identity qemu) are made with psktool
@@ -20,18 +23,19 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 LIVEMIG=${LIVEMIG:-$ROOT/build/livemig}
-CHANNELS=2 METHODS="none zstd" REPS=3 WAIT=300 QEMU=1 OUTDIR=''
+CHANNELS=2 METHODS="none zstd" REPS=3 WAIT=300 QEMU=1 OUTDIR='' LINK=''
 die() { echo "tls.sh: $*" >&2; exit 2; }
 
-while getopts "c:m:r:w:Qo:h" opt; do
+while getopts "c:m:r:w:l:Qo:h" opt; do
 	case $opt in
 	c) CHANNELS=$OPTARG ;;
 	m) METHODS=$OPTARG ;;
 	r) REPS=$OPTARG ;;
 	w) WAIT=$OPTARG ;;
+	l) LINK=$OPTARG ;;
 	Q) QEMU=0 ;;
 	o) OUTDIR=$OPTARG ;;
-	h) sed -n '2,18p' "$0"; exit 0 ;;
+	h) sed -n '2,21p' "$0"; exit 0 ;;
 	*) die "bad option (see -h)" ;;
 	esac
 done
@@ -45,6 +49,11 @@ if [ "$QEMU" = 1 ] && { [ "$(id -u)" != 0 ] || ! command -v qemu-system-x86_64 >
 	QEMU=0
 fi
 [ -f "$IMAGE" ] || "$HERE/make-image.sh" "$IMAGE" 1G || die "cannot make $IMAGE"
+if [ -n "$LINK" ]; then
+	[ "$(id -u)" = 0 ] || die "-l needs root (network namespaces and tc)"
+	unshare -n tc qdisc add dev lo root tbf rate "$LINK" burst 512kb latency 50ms ||
+		die "cannot shape a loopback to $LINK with tc tbf"
+fi
 OUTDIR=${OUTDIR:-/var/tmp/livemig-bench/tls-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUTDIR/psk" || die "cannot create $OUTDIR"
 rm -f "$OUTDIR/psk/keys.psk"
@@ -65,6 +74,14 @@ while time.time() - t0 < float(sys.argv[1]):
 PY
 }
 
+# Runs "$@" on the link: as it is, or in a new network namespace whose
+# loopback is shaped to $LINK.
+on_link() {
+	[ -z "$LINK" ] && { "$@"; return; }
+	unshare -n bash -c 'ip link set lo up && tc qdisc add dev lo root tbf rate "$0" \
+		burst 512kb latency 50ms && exec "$@"' "$LINK" "$@"
+}
+
 # One run: VARIANT (lm, lm-tls, qemu-tls) METHOD REP -> OUTDIR/VARIANT-METHOD-REP.json
 run() {
 	local variant=$1 method=$2 rep=$3 out="$OUTDIR/$1-$2-$3.json"
@@ -73,10 +90,12 @@ run() {
 	lm | lm-tls)
 		local tls=()
 		[ "$variant" = lm-tls ] && tls=(--set "tls-creds=psk:$OUTDIR/psk")
-		"$LIVEMIG" bench --fill "file:$IMAGE" --set "multifd-channels=$CHANNELS" \
+		on_link "$LIVEMIG" bench --fill "file:$IMAGE" --set "multifd-channels=$CHANNELS" \
 			--set "multifd-compression=$method" "${tls[@]}" --json "$out" >/dev/null ;;
 	qemu-tls)
-		python3 "$HERE/qemu-migrate.py" --image "$IMAGE" --channels "$CHANNELS" \
+		local netns=()
+		[ -n "$LINK" ] && netns=(--no-netns) # on_link made one
+		on_link python3 "$HERE/qemu-migrate.py" "${netns[@]}" --image "$IMAGE" --channels "$CHANNELS" \
 			--compression "$method" --tls-psk "$OUTDIR/psk" --json "$out" >/dev/null ;;
 	esac || echo "tls.sh: $variant $method run $rep failed" >&2
 }
@@ -91,11 +110,12 @@ for rep in $(seq 1 "$REPS"); do
 	done
 done
 
-python3 - "$OUTDIR" "$METHODS" "$variants" "$IMAGE" "$CHANNELS" <<'PY'
+python3 - "$OUTDIR" "$METHODS" "$variants" "$IMAGE" "$CHANNELS" "${LINK:-loopback}" <<'PY'
 import glob, json, statistics, sys
-out, methods, variants, image, channels = sys.argv[1:]
+out, methods, variants, image, channels, link = sys.argv[1:]
 names = {"lm": "livemig", "lm-tls": "livemig TLS-PSK", "qemu-tls": "QEMU 7.2 TLS-PSK"}
-print("image %s, %s channels, loopback; medians of each variant's runs" % (image, channels))
+print("image %s, %s channels, link: %s; medians of each variant's runs" % (image, channels,
+      link if link == "loopback" else "loopback shaped with tbf to " + link))
 print("%-6s %-17s %5s %10s %8s %8s %9s %7s  %s" % ("method", "variant", "runs", "total(ms)",
       "src-cpu", "dst-cpu", "vs plain", "verify", "tls"))
 for m in methods.split():

@@ -458,13 +458,18 @@ static void log_cb(void *opaque, int level, const char *msg)
 
 static int write_json(livemig_session *s, const char *path)
 {
-	char buf[8192];
-	int n = livemig_stats_json(s, buf, sizeof(buf));
-	FILE *f = fopen(path, "w");
+	int n = livemig_stats_json(s, NULL, 0);
+	char *buf = n > 0 ? malloc((size_t)n + 1) : NULL;
+	if (buf)
+		n = livemig_stats_json(s, buf, (size_t)n + 1);
+	FILE *f = buf && n > 0 ? fopen(path, "w") : NULL;
 	if (!f || fwrite(buf, 1, (size_t)n, f) != (size_t)n || fclose(f)) {
-		fprintf(stderr, "livemig: cannot write %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "livemig: cannot write %s: %s\n", path,
+			strerror(buf && n > 0 ? errno : ENOMEM));
+		free(buf);
 		return -1;
 	}
+	free(buf);
 	return 0;
 }
 
@@ -494,58 +499,82 @@ fail:
 	return -1;
 }
 
-/* The summary's TLS line, from the JSON statistics ("tls"). */
-static void print_tls(livemig_session *s)
+/* "1 pass", "2 passes". */
+static const char *plural(uint64_t n, const char *one, const char *many)
 {
-	char buf[8192];
-	livemig_stats_json(s, buf, sizeof(buf));
-	json_object *st = json_tokener_parse(buf), *tls, *v;
-	const char *f[4] = {"", "", "", ""};
-	static const char *const keys[4] = {"protocol", "cipher", "key-exchange", "records"};
-	bool on = st && json_object_object_get_ex(st, "tls", &tls) && tls;
-	for (int i = 0; on && i < 4; i++)
-		if (json_object_object_get_ex(tls, keys[i], &v))
-			f[i] = json_object_get_string(v);
-	if (on && *f[0])
-		printf("  tls       %s %s %s, records sealed in %s\n", f[0], f[1], f[2], f[3]);
-	else
-		printf("  tls       %s\n", on ? "no handshake completed" : "off");
-	json_object_put(st);
+	return n == 1 ? one : many;
 }
 
+/* A CPU figure of the summary: "0.12 s (10%)", or that the side never
+ * reported one. */
+static void print_cpu(const char *side, double sec, double secs)
+{
+	if (sec < 0)
+		printf("%s not reported", side);
+	else
+		printf("%s %.2f s (%.0f%%)", side, sec, secs > 0 ? 100 * sec / secs : 0);
+}
+
+/* The summary.  Rates are in MiB/s (2^20 bytes), as sizes and the
+ * max-bandwidth suffixes are; the JSON keeps QEMU's mbps. */
 static void summary(livemig_session *s, const char *who)
 {
 	struct livemig_stats st;
+	char buf[16384];
 	livemig_query(s, &st);
+	/* What struct livemig_stats does not carry: TLS, the zero-page engine
+	 * that ran. */
+	int n = livemig_stats_json(s, buf, sizeof(buf));
+	json_object *js = n > 0 && (size_t)n < sizeof(buf) ? json_tokener_parse(buf) : NULL;
+	json_object *tls = NULL, *zp, *v;
+	const char *f[4] = {"", "", "", ""}, *zero_ran = st.zero_page_detection;
+	static const char *const keys[4] = {"protocol", "cipher", "key-exchange", "records"};
+	bool tls_on = js && json_object_object_get_ex(js, "tls", &tls) && tls;
+	for (int i = 0; tls_on && i < 4; i++)
+		if (json_object_object_get_ex(tls, keys[i], &v))
+			f[i] = json_object_get_string(v);
+	if (js && json_object_object_get_ex(js, "zero-page", &zp) &&
+	    json_object_object_get_ex(zp, "engine", &v))
+		zero_ran = json_object_get_string(v);
+
 	double secs = st.total_time_ms / 1e3;
 	printf("livemig %s: %s in %" PRIu64 " ms (setup %" PRIu64 " ms", who,
 	       livemig_status_name(st.status), st.total_time_ms, st.setup_time_ms);
 	if (!strcmp(who, "source"))
 		printf(", downtime %" PRIu64 " ms", st.downtime_ms);
 	printf(")\n");
-	printf("  RAM       %.1f MiB: %" PRIu64 " normal pages, %" PRIu64 " zero pages\n",
-	       st.total / 1048576.0, st.normal, st.duplicate);
-	printf("  method    %s, %u channels, zero-page-detection %s\n", st.method, st.channels,
-	       st.zero_page_detection);
+	printf("  RAM       %.1f MiB: %" PRIu64 " normal pages, %" PRIu64 " zero pages", st.total / 1048576.0,
+	       st.normal, st.duplicate);
+	if (st.remaining)
+		printf(", %.1f MiB not sent", st.remaining / 1048576.0);
+	printf("\n  method    %s, %u %s, zero-page-detection %s", st.method, st.channels,
+	       plural(st.channels, "channel", "channels"), st.zero_page_detection);
+	if (strcmp(zero_ran, st.zero_page_detection))
+		printf(" (ran as %s: no device)", zero_ran);
+	printf("\n");
 	if (strcmp(st.dirty_tracker, "none"))
-		printf("  precopy   %llu passes, tracker %s, %.0f dirty pages/s, throttle %d%%, "
+		printf("  precopy   %llu %s, tracker %s, %.0f dirty pages/s, throttle %d%%, "
 		       "%.1f MiB sent while stopped\n",
-		       (unsigned long long)st.dirty_sync_count, st.dirty_tracker, st.dirty_pages_rate,
-		       st.cpu_throttle_percentage, st.downtime_bytes / 1048576.0);
-	print_tls(s);
-	printf("  wire      %.1f MiB (payload %.1f MiB, ratio %.2f), %.0f Mbit/s, %.0f pages/s\n",
-	       st.transferred / 1048576.0, st.payload_bytes / 1048576.0,
-	       st.compression_ratio, st.mbps, st.pages_per_second);
-	if (!strcmp(who, "source"))
-		printf("  CPU       source %.2f s (%.0f%%), destination %.2f s (%.0f%%)\n",
-		       st.cpu_source_seconds, secs > 0 ? 100 * st.cpu_source_seconds / secs : 0,
-		       st.cpu_dest_seconds, secs > 0 ? 100 * st.cpu_dest_seconds / secs : 0);
+		       (unsigned long long)st.dirty_sync_count,
+		       plural(st.dirty_sync_count, "pass", "passes"), st.dirty_tracker,
+		       st.dirty_pages_rate, st.cpu_throttle_percentage, st.downtime_bytes / 1048576.0);
+	if (tls_on && *f[0])
+		printf("  tls       %s %s %s, records sealed in %s\n", f[0], f[1], f[2], f[3]);
 	else
-		printf("  CPU       destination %.2f s (%.0f%%)\n", st.cpu_dest_seconds,
-		       secs > 0 ? 100 * st.cpu_dest_seconds / secs : 0);
-	printf("  verify    %s\n", st.verify_match == 1   ? "match: destination image equals source"
-			       : st.verify_match == 0 ? "MISMATCH"
-						      : "not reached");
+		printf("  tls       %s\n", tls_on ? "no handshake completed" : "off");
+	json_object_put(js);
+	printf("  wire      %.1f MiB (payload %.1f MiB, ratio %.2f), %.1f MiB/s, %.0f pages/s\n",
+	       st.transferred / 1048576.0, st.payload_bytes / 1048576.0, st.compression_ratio,
+	       secs > 0 ? st.transferred / 1048576.0 / secs : 0, st.pages_per_second);
+	printf("  CPU       ");
+	if (!strcmp(who, "source")) {
+		print_cpu("source", st.cpu_source_seconds, secs);
+		printf(", ");
+	}
+	print_cpu("destination", st.cpu_dest_seconds, secs);
+	printf("\n  verify    %s\n", st.verify_match == 1   ? "match: destination image equals source"
+				   : st.verify_match == 0 ? "MISMATCH"
+							  : "not reached");
 	fflush(stdout);
 }
 
@@ -595,11 +624,15 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 				      : "refused: the destination cannot be asked and may run the guest");
 		rc = e == -EBUSY ? 0 : e ? rc : -ECANCELED;
 	}
-	summary(s, who);
+	/* The error first; then the summary, unless nothing moved at all. */
 	if (rc == -EINPROGRESS)
 		fprintf(stderr, "livemig %s: outcome unknown: %s\n", who, livemig_last_error(s));
 	else if (rc)
 		fprintf(stderr, "livemig %s: migration failed: %s\n", who, livemig_last_error(s));
+	struct livemig_stats st;
+	livemig_query(s, &st);
+	if (!rc || st.transferred)
+		summary(s, who);
 	if (o->json && write_json(s, o->json))
 		rc = rc ? rc : -EIO;
 	if (!rc && o->dump && dump_ram(s, o->dump)) {

@@ -79,6 +79,9 @@ enum livemig_status {
 				    * status: while in doubt a session shows DEVICE */
 };
 
+/* A CPU figure in struct livemig_stats that no one measured (yet). */
+#define LIVEMIG_CPU_UNKNOWN (-1.0)
+
 /* Statistics snapshot, named after QEMU's query-migrate.  Times in ms.
  * Versioned by size: new fields are only ever appended (see
  * livemig_query_sized). */
@@ -90,16 +93,27 @@ struct livemig_stats {
 	uint64_t expected_downtime_ms;
 	uint64_t transferred;        /* bytes on the wire, all channels, headers included */
 	uint64_t total;              /* bytes of guest RAM */
-	uint64_t remaining;          /* bytes still to send in the current pass */
+	uint64_t remaining;          /* bytes still to send: while active, in pass 1
+				      * what it has not sent, later what the last
+				      * dirty sync found; 0 once completed; after a
+				      * failure or cancel (source) what the last pass
+				      * had not sent (everything before pass 1) */
 	uint64_t duplicate;          /* zero pages (sent as indices only) */
 	uint64_t normal;             /* pages sent with content */
 	uint64_t normal_bytes;       /* normal * page size */
 	uint64_t payload_bytes;      /* page payload bytes on the wire (after compression) */
-	double mbps;                 /* wire megabits per second */
+	double mbps;                 /* wire megabits (10^6 bits) per second, as
+				      * QEMU's; people see MiB/s (the CLI) */
 	double pages_per_second;     /* (normal + duplicate) / total time */
-	uint64_t dirty_sync_count;   /* passes started */
-	double cpu_source_seconds;   /* CPU of the library's threads on the source */
-	double cpu_dest_seconds;     /* as reported by the destination */
+	uint64_t dirty_sync_count;   /* passes started (both sides count the same:
+				      * the destination's pass k has started once it
+				      * acknowledged pass k - 1) */
+	/* CPU seconds of the library's threads; LIVEMIG_CPU_UNKNOWN (< 0)
+	 * until known: this side's once its threads ended, the destination's
+	 * on the source once it reported it, the source's never on the
+	 * destination. */
+	double cpu_source_seconds;
+	double cpu_dest_seconds;
 	double compression_ratio;    /* normal_bytes / payload_bytes */
 	int verify_match;            /* 1 equal, 0 differ, -1 not (yet) known */
 	uint64_t precopy_bytes;      /* wire bytes sent while the guest ran */

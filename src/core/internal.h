@@ -465,6 +465,8 @@ struct livemig_session {
 	bool unknown;            /* the control thread ends in doubt (LM_OUTCOME_UNKNOWN) */
 	uint32_t iteration;      /* source: passes started; destination: passes acknowledged */
 	bool channels_joined;    /* every channel thread has ended */
+	char zero_ran[16];       /* source: the zero-page engine the senders opened
+				  * ("" before they did); under the lock */
 
 	/* Times (lm_now_ns), 0 = not reached.  Written by the control thread,
 	 * read by livemig_query() from any thread. */

@@ -792,8 +792,13 @@ static int sender_setup(livemig_session *s, struct lm_chan *c, const struct lm_c
 			     note, sizeof(note));
 	if (r < 0)
 		return lm_fail(s, r, "%s", note);
-	if (note[0] && c->id == 1) /* once per session */
-		lm_log(s, r == LM_ZEROPAGE_FALLBACK ? 1 : 2, "%s", note);
+	if (c->id == 1) { /* once per session */
+		pthread_mutex_lock(&s->lock); /* the statistics show which ran */
+		snprintf(s->zero_ran, sizeof(s->zero_ran), "%s", c->zero_engine.ops->name);
+		pthread_mutex_unlock(&s->lock);
+		if (note[0])
+			lm_log(s, r == LM_ZEROPAGE_FALLBACK ? 1 : 2, "%s", note);
+	}
 	return 0;
 }
 

@@ -263,7 +263,10 @@ LIVEMIG_API int livemig_set_prealloc(livemig_session *s, bool on);
  * (main, multifd, replacements, resolving ones) runs a TLS handshake before
  * anything else, the source as client; the JSON statistics say which TLS
  * ran ("tls").
- * Returns -EINVAL bad uri or no RAM block (source), -ENOKEY when tls-creds
+ * Returns -EINVAL bad uri, no RAM block (source), a compression engine
+ * that cannot run, or tls-psk-identity/tls-hostname/tls-authz without
+ * tls-creds; -ENODEV a forced hardware engine without its device;
+ * -ENOKEY when tls-creds
  * (or tls-authz, or the host tls-creds=x509 checks) cannot be used - a
  * missing or malformed file, an identity keys.psk lacks -,
  * -EADDRINUSE/-EEXIST/... when the destination cannot listen, -EBUSY when
@@ -271,6 +274,16 @@ LIVEMIG_API int livemig_set_prealloc(livemig_session *s, bool on);
  * errors, TLS refusals included, come from livemig_wait().
  */
 LIVEMIG_API int livemig_start(livemig_session *s, const char *uri);
+
+/*
+ * Destination, after a successful livemig_start(): the URI it listens on
+ * as a source would connect to it - the real port when the URI said 0,
+ * an IPv6 address in brackets (tcp:[::1]:4444), unix:PATH - into buf (len
+ * bytes, always terminated).  Any thread.  Returns the length of the URI
+ * (snprintf's contract), -EINVAL for a source or a destination not
+ * listening, -errno when the socket cannot be asked.
+ */
+LIVEMIG_API int livemig_listen_uri(livemig_session *s, char *buf, size_t len);
 
 /* Asks a running migration to stop; livemig_wait() then returns -ECANCELED,
  * the destination discards what it received and a stopped guest resumes at

@@ -2,19 +2,26 @@
 /*
  * liblivemig: live migration of memory regions ("RAM blocks") from a source
  * process to a destination process over one main channel plus N parallel
- * "multifd" channels, as QEMU's multifd migration does.
+ * "multifd" channels, as QEMU's multifd migration does: each page sent
+ * raw or compressed by a method (none, zlib, zstd, lz4, deflate as qpl /
+ * qatzip / uadk with hardware engines and a software fallback, or auto,
+ * chosen per packet from the link), zero pages as indices only, optional
+ * TLS on every connection, the destination's image verified against the
+ * source's digest before it may run the guest.  livemig_param_get() lists
+ * every parameter and capability.
  *
  * Ownership
  *   - A session is created with livemig_session_new() and owned by the caller
  *     until livemig_session_free().  All strings passed in are copied.
  *   - Source RAM blocks stay owned by the caller; they must stay mapped until
- *     livemig_wait() has returned.  This version migrates an idle guest: the
- *     source RAM may change during the migration only when the embedder
- *     has given the library a way to stop the guest (livemig_set_guest()):
- *     the library then tracks dirty pages (userfaultfd write-protect, or the
- *     embedder's own dirty log, livemig_set_dirty_log()) and runs pre-copy
- *     passes until the rest fits in downtime-limit.  Without it the guest is
- *     taken as idle: its RAM must not change until livemig_wait() returns.
+ *     livemig_wait() has returned.  A running guest is migrated with
+ *     pre-copy when the embedder gives the library a way to stop it
+ *     (livemig_set_guest()): the library tracks dirty pages (userfaultfd
+ *     write-protect, or the embedder's own dirty log,
+ *     livemig_set_dirty_log()), runs passes until the rest fits in
+ *     downtime-limit (auto-converge may throttle the guest), then stops the
+ *     guest for the final pass.  Without guest ops the guest is taken as
+ *     idle: its RAM must not change until livemig_wait() returns.
  *   - Destination RAM is allocated by the library from the sizes the source
  *     announces (livemig_ram_get() exposes it) unless the caller registered a
  *     block of that name and size beforehand.  Library-allocated memory lives

@@ -133,4 +133,18 @@ for limit in (1, 4):
     except (OSError, ValueError, KeyError) as e:
         c.check(False, "JSON, downtime-limit=%d: %s" % (limit, e))
 
+# The man page names every parameter and capability of the table, every
+# option of every subcommand and every exit status.
+man = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                        "livemig.1")).read().replace("\\-", "-")
+for p in t.info_json()["parameters"]:
+    if not p["hidden"]:
+        c.check('"%s"' % p["name"] in man, "livemig.1 lists %s" % p["name"])
+for sub in ("dest", "source", "bench"):
+    rc, out, err = run(sub, "--help")
+    for opt in set(re.findall(r"^  (--[a-z-]+)", out, re.M)):
+        c.check(opt in man, "livemig.1 documents %s %s" % (sub, opt))
+for code in ("0", "1", "2", "3"):
+    c.check("\n.B %s\n" % code in man, "livemig.1: exit status %s" % code)
+
 c.done()

@@ -8,6 +8,59 @@
 #ifndef LM_CLI_H
 #define LM_CLI_H
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fill.h"
+#include "guest.h"
+#include "livemig/livemig.h"
+
+/* The subcommands, as bits of an option's cli_opts[].cmds. */
+#define CLI_DEST 1u
+#define CLI_SOURCE 2u
+#define CLI_BENCH 4u
+
+#define MAX_SETS 64
+
+/* What the options of dest, source and bench say. */
+struct opts {
+	const char *uri;
+	uint64_t mem;
+	bool mem_set;
+	struct fill_spec fill;
+	bool fill_set, ratio_set;
+	const char *sets[MAX_SETS];
+	int nsets;
+	const char *caps[MAX_SETS];
+	int ncaps;
+	const char *json;
+	const char *dump;
+	bool prealloc;
+	struct guest_spec guest;
+	const char *timeout;
+	bool resume_on_unknown; /* --on-unknown resume-source */
+	int progress; /* -1 auto (stderr is a TTY), 0 off, 1 on */
+	bool progress_on; /* decided by run() */
+	int ready_fd;
+};
+
+/* Parses argv (argv[0] the subcommand) for the subcommand cmd into *o: 0,
+ * or 2 after a message on stderr (unknown option, an option of another
+ * subcommand, a bad value).  --help prints cmd's options and exits 0. */
+int cli_parse_opts(int argc, char **argv, struct opts *o, unsigned cmd);
+
+/* Usage for the subcommands in cmds (all three: the whole tool). */
+void cli_usage(FILE *f, unsigned cmds);
+
+/* Applies --set and --cap to s: 0, or 2 after a message. */
+int cli_apply_settings(livemig_session *s, const struct opts *o);
+
+/* A file an option names must be writable before anything starts (it is
+ * not created: nothing is written before the end).  0, or 2 with a
+ * message; 0 for NULL. */
+int cli_check_writable(const char *who, const char *opt, const char *path);
+
 /* livemig info [--json]: version, CPU features, engines built in. */
 int cli_info(int argc, char **argv);
 

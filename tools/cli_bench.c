@@ -22,31 +22,6 @@
 
 #define DEFAULT_MEM "4G"
 
-static const char bench_usage[] =
-	"usage: livemig bench [--mem SIZE] [--fill SPEC] [--fill-ratio R] [--set NAME=VALUE]...\n"
-	"                     [--cap NAME=on|off]... [--uri URI] [--json FILE]\n"
-	"                     [--dirty-rate RATE [--dirty-threads N] [--dirty-hot SIZE]\n"
-	"                     [--dirty-pattern uniform|zipf]] [--timeout SECONDS]\n"
-	"Runs 'livemig dest' and 'livemig source' as two processes over loopback\n"
-	"(default tcp:127.0.0.1:<free port>) and prints one row: total time, downtime,\n"
-	"network bandwidth, pages per second, CPU of each side.  --mem defaults to " DEFAULT_MEM
-	"\n(or the file's size with --fill file:PATH), --fill to system.  See 'livemig --help'.\n";
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-	    getsockname(fd, (struct sockaddr *)&a, &len)) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
 /* Finds "key": NUMBER (first occurrence) in our own JSON output. */
 static double json_num(const char *js, const char *key)
 {
@@ -105,12 +80,13 @@ static pid_t spawn(char **argv, int quiet_stdout, int keep_fd)
 	return pid;
 }
 
-/* Whether the destination gets this option: --set and --cap that apply to
- * it, and unknown or malformed ones (it explains them, exit 2). */
-static bool for_dest(const char *opt, const char *value)
+/* Whether side (source or destination) gets this option: --set and --cap
+ * that apply to it (all were checked before); the source gets every other
+ * one. */
+static bool for_side(const char *opt, const char *value, bool dest)
 {
 	if (strcmp(opt, "--set") && strcmp(opt, "--cap"))
-		return false;
+		return !dest;
 	char name[128];
 	size_t n = strcspn(value, "=");
 	if (!value[n] || n >= sizeof(name))
@@ -118,53 +94,81 @@ static bool for_dest(const char *opt, const char *value)
 	memcpy(name, value, n);
 	name[n] = 0;
 	const struct livemig_param_info *pi = livemig_param_find(name);
-	return !pi || pi->destination;
+	return !pi || (dest ? pi->destination : pi->source);
+}
+
+/* Every --set and --cap on a session of the side it is for: a bad one is a
+ * usage error before any process starts.  0 or 2. */
+static int check_settings(const struct opts *o)
+{
+	struct opts side[2] = {*o, *o}; /* [0] source, [1] destination */
+	side[0].nsets = side[1].nsets = side[0].ncaps = side[1].ncaps = 0;
+	for (int i = 0; i < o->nsets; i++) {
+		bool d = !for_side("--set", o->sets[i], false);
+		side[d].sets[side[d].nsets++] = o->sets[i];
+	}
+	for (int i = 0; i < o->ncaps; i++) {
+		bool d = !for_side("--cap", o->caps[i], false);
+		side[d].caps[side[d].ncaps++] = o->caps[i];
+	}
+	int rc = 0;
+	for (int d = 0; d < 2 && !rc; d++) {
+		livemig_session *s = livemig_session_new(d ? LIVEMIG_DEST : LIVEMIG_SOURCE);
+		rc = s ? cli_apply_settings(s, &side[d]) : 1;
+		livemig_session_free(s);
+	}
+	return rc;
 }
 
 int cli_bench(int argc, char **argv)
 {
-	const char *json = NULL, *uri = NULL, *mem = NULL;
+	const char *json, *uri, *mem = NULL;
 	char *pass[256]; /* --set/--cap/--fill... forwarded */
-	int npass = 0;
+	char *args[256];
+	int npass = 0, nargs = 0;
 	bool file_fill = false;
+	struct opts o;
 
+	/* --opt=value as two words, as getopt takes them: the forwarding
+	 * below walks pairs. */
+	args[nargs++] = argv[0];
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--help")) {
-			fputs(bench_usage, stdout);
-			return 0;
-		}
-		bool takes = !strcmp(a, "--mem") || !strcmp(a, "--fill") ||
-			     !strcmp(a, "--fill-ratio") || !strcmp(a, "--set") ||
-			     !strcmp(a, "--cap") || !strcmp(a, "--json") || !strcmp(a, "--uri") ||
-			     !strcmp(a, "--dirty-rate") || !strcmp(a, "--dirty-threads") ||
-			     !strcmp(a, "--dirty-hot") || !strcmp(a, "--dirty-pattern") ||
-			     !strcmp(a, "--timeout");
-		if (!takes) {
-			fprintf(stderr, "livemig bench: unknown option '%s'\n%s", a, bench_usage);
+		char *eq = strchr(argv[i], '=');
+		if (nargs > 250) {
+			fprintf(stderr, "livemig bench: too many options\n");
 			return 2;
 		}
-		if (i + 1 >= argc) {
-			fprintf(stderr, "livemig bench: %s needs a value\n", a);
-			return 2;
+		if (!strncmp(argv[i], "--", 2) && eq) {
+			*eq = 0;
+			args[nargs++] = argv[i];
+			args[nargs++] = eq + 1;
+		} else {
+			args[nargs++] = argv[i];
 		}
-		const char *v = argv[++i];
-		if (!strcmp(a, "--json"))
-			json = v;
-		else if (!strcmp(a, "--uri"))
-			uri = v;
-		else if (!strcmp(a, "--mem"))
+	}
+	args[nargs] = NULL;
+	/* Everything checked here, before a process starts. */
+	int rc = cli_parse_opts(nargs, args, &o, CLI_BENCH);
+	if (rc || (rc = check_settings(&o)) || (rc = cli_check_writable("bench", "--json", o.json)))
+		return rc;
+	json = o.json;
+	uri = o.uri ? o.uri : "tcp:127.0.0.1:0";
+	for (int i = 1; i < nargs; i++) {
+		const char *a = args[i];
+		bool flag = !strcmp(a, "--verbose") || !strcmp(a, "--no-progress");
+		if (flag || !strcmp(a, "--json") || !strcmp(a, "--uri")) {
+			i += !flag;
+			continue;
+		}
+		const char *v = args[++i];
+		if (!strcmp(a, "--mem")) {
 			mem = v;
-		else {
-			if (npass > 240) {
-				fprintf(stderr, "livemig bench: too many options\n");
-				return 2;
-			}
-			if (!strcmp(a, "--fill") && !strncmp(v, "file:", 5))
-				file_fill = true;
-			pass[npass++] = (char *)a;
-			pass[npass++] = (char *)v;
+			continue;
 		}
+		if (!strcmp(a, "--fill") && !strncmp(v, "file:", 5))
+			file_fill = true;
+		pass[npass++] = (char *)a;
+		pass[npass++] = (char *)v;
 	}
 
 	char tmpl[] = "/tmp/livemig-bench-XXXXXX";
@@ -172,16 +176,7 @@ int cli_bench(int argc, char **argv)
 		perror("livemig bench: mkdtemp");
 		return 1;
 	}
-	char uribuf[160], src_json[96], dst_json[96];
-	if (!uri) {
-		int port = free_port();
-		if (port < 0) {
-			perror("livemig bench: no free loopback port");
-			return 1;
-		}
-		snprintf(uribuf, sizeof(uribuf), "tcp:127.0.0.1:%d", port);
-		uri = uribuf;
-	}
+	char uribuf[320], src_json[96], dst_json[96];
 	snprintf(src_json, sizeof(src_json), "%s/source.json", tmpl);
 	snprintf(dst_json, sizeof(dst_json), "%s/dest.json", tmpl);
 
@@ -206,7 +201,7 @@ int cli_bench(int argc, char **argv)
 	dargv[dn++] = "--json";
 	dargv[dn++] = dst_json;
 	for (int i = 0; i < npass; i += 2) {
-		if (for_dest(pass[i], pass[i + 1])) {
+		if (for_side(pass[i], pass[i + 1], true)) {
 			dargv[dn++] = pass[i];
 			dargv[dn++] = pass[i + 1];
 		}
@@ -214,8 +209,15 @@ int cli_bench(int argc, char **argv)
 	dargv[dn] = NULL;
 	pid_t dpid = spawn(dargv, 1, ready[1]);
 	close(ready[1]);
-	char byte;
-	if (read(ready[0], &byte, 1) != 1) {
+	/* The destination writes the URI it listens on (the real port for
+	 * :0) and a newline. */
+	ssize_t got = 0, r;
+	while ((size_t)got < sizeof(uribuf) - 1 &&
+	       (r = read(ready[0], uribuf + got, sizeof(uribuf) - 1 - (size_t)got)) > 0)
+		got += r;
+	uribuf[got] = 0;
+	uribuf[strcspn(uribuf, "\n")] = 0;
+	if (!uribuf[0]) {
 		int st = 0;
 		close(ready[0]);
 		waitpid(dpid, &st, 0);
@@ -231,15 +233,19 @@ int cli_bench(int argc, char **argv)
 	sargv[sn++] = "livemig";
 	sargv[sn++] = "source";
 	sargv[sn++] = "--connect";
-	sargv[sn++] = (char *)uri;
+	sargv[sn++] = uribuf;
 	if (mem || !file_fill) {
 		sargv[sn++] = "--mem";
 		sargv[sn++] = (char *)(mem ? mem : DEFAULT_MEM);
 	}
 	sargv[sn++] = "--json";
 	sargv[sn++] = src_json;
-	for (int i = 0; i < npass; i++)
-		sargv[sn++] = pass[i];
+	for (int i = 0; i < npass; i += 2) {
+		if (for_side(pass[i], pass[i + 1], false)) {
+			sargv[sn++] = pass[i];
+			sargv[sn++] = pass[i + 1];
+		}
+	}
 	sargv[sn] = NULL;
 	pid_t spid = spawn(sargv, 1, -1);
 
@@ -252,7 +258,7 @@ int cli_bench(int argc, char **argv)
 	int dcode = WIFEXITED(dst) ? WEXITSTATUS(dst) : 1;
 
 	char *sj = slurp(src_json), *dj = slurp(dst_json);
-	int rc = 0;
+	rc = 0;
 	if (scode == 2) {
 		rc = 2; /* usage error, already explained by the source */
 	} else if (!sj || scode || dcode) {

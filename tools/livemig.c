@@ -22,73 +22,100 @@
 #include "livemig/livemig.h"
 #include "util/util.h"
 
-#define MAX_SETS 64
 
-struct opts {
-	const char *uri;
-	uint64_t mem;
-	bool mem_set;
-	struct fill_spec fill;
-	bool fill_set, ratio_set;
-	const char *sets[MAX_SETS];
-	int nsets;
-	const char *caps[MAX_SETS];
-	int ncaps;
-	const char *json;
-	const char *dump;
-	bool prealloc;
-	struct guest_spec guest;
-	const char *timeout;
-	bool resume_on_unknown; /* --on-unknown resume-source */
-	int progress; /* -1 auto (stderr is a TTY), 0 off, 1 on */
-	bool progress_on; /* decided by run() */
-	int ready_fd;
+/*
+ * Every option of the migrating subcommands, once: getopt's table, the
+ * "does not apply here" check and each subcommand's --help are made from
+ * it.  cmds: the subcommands that take the option (CLI_DEST, CLI_SOURCE,
+ * CLI_BENCH; bench forwards what it does not use itself).  A new
+ * subcommand adds its bit and its usage line.
+ */
+enum { O_LISTEN = 256, O_CONNECT, O_MEM, O_FILL, O_RATIO, O_SET, O_CAP, O_JSON, O_DUMP,
+       O_PREALLOC, O_NOPROG, O_VERBOSE, O_READY, O_HELP, O_DRATE, O_DTHREADS, O_DHOT,
+       O_DPATTERN, O_TIMEOUT, O_UNKNOWN, O_URI };
+
+#define CLI_ALL (CLI_DEST | CLI_SOURCE | CLI_BENCH)
+static const struct cli_opt {
+	const char *name, *arg; /* arg NULL: a flag */
+	int code;
+	unsigned cmds;
+	const char *help;
+} cli_opts[] = {
+	{"listen", "URI", O_LISTEN, CLI_DEST, "where to listen (tcp:HOST:0 picks a free port; "
+	 "the destination prints 'listening on URI')"},
+	{"connect", "URI", O_CONNECT, CLI_SOURCE, "the destination to migrate to"},
+	{"uri", "URI", O_URI, CLI_BENCH, "where the bench's destination listens (default "
+	 "tcp:127.0.0.1:0, a free port)"},
+	{"mem", "SIZE", O_MEM, CLI_SOURCE | CLI_BENCH, "guest memory (bench: default 4G); a size "
+	 "that is not a whole number of 4 KiB pages is rounded up, with a notice"},
+	{"fill", "SPEC", O_FILL, CLI_SOURCE | CLI_BENCH, "what the guest memory holds (SPEC below; "
+	 "default system)"},
+	{"fill-ratio", "R", O_RATIO, CLI_SOURCE | CLI_BENCH, "share of pages filled (default 0.9), "
+	 "the rest are zero pages spread through memory; ignored by file:"},
+	{"set", "NAME=VALUE", O_SET, CLI_ALL, "a migration parameter (below); repeatable"},
+	{"cap", "NAME=on|off", O_CAP, CLI_ALL, "a migration capability (below); repeatable"},
+	{"json", "FILE", O_JSON, CLI_ALL, "statistics as JSON in the shape of QEMU's query-migrate; "
+	 "an unwritable FILE is a usage error before anything starts"},
+	{"dump", "FILE", O_DUMP, CLI_DEST | CLI_SOURCE, "after a successful migration, write the "
+	 "guest memory to FILE"},
+	{"prealloc", NULL, O_PREALLOC, CLI_DEST, "fault in all RAM before pages arrive"},
+	{"dirty-rate", "RATE", O_DRATE, CLI_SOURCE | CLI_BENCH, "a running guest: bytes/s of pages "
+	 "it dirties (e.g. 200M; default 0, an idle guest)"},
+	{"dirty-threads", "N", O_DTHREADS, CLI_SOURCE | CLI_BENCH, "the guest's writer threads "
+	 "(default 1)"},
+	{"dirty-hot", "SIZE", O_DHOT, CLI_SOURCE | CLI_BENCH, "the writes fall in the first SIZE "
+	 "bytes (default all)"},
+	{"dirty-pattern", "P", O_DPATTERN, CLI_SOURCE | CLI_BENCH, "uniform (default) or zipf"},
+	{"timeout", "SECONDS", O_TIMEOUT, CLI_ALL, "give up when not done this long after the "
+	 "start, in any phase (default none); destination: when the source's connections have not "
+	 "all come by then"},
+	{"on-unknown", "stay|resume-source", O_UNKNOWN, CLI_SOURCE, "when COMMIT went out and no "
+	 "answer came, keep the guest stopped (stay, the default) or ask the destination to "
+	 "discard its image and resume the guest here - refused while the destination may run it"},
+	{"no-progress", NULL, O_NOPROG, CLI_DEST | CLI_SOURCE, "no progress line (the default when "
+	 "stderr is not a terminal)"},
+	{"verbose", NULL, O_VERBOSE, CLI_DEST | CLI_SOURCE, "progress even when stderr is not a "
+	 "terminal: a line per pass"},
+	{"ready-fd", "FD", O_READY, CLI_DEST | CLI_SOURCE, "once started, write the URI listened "
+	 "on (destination) or connected to (source) and a newline to FD, then close it"},
+	{"help", NULL, O_HELP, CLI_ALL, "this subcommand's options (also -h)"},
+};
+#define N_OPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))
+
+static const struct {
+	unsigned cmd;
+	const char *name, *line;
+} cli_cmds[] = {
+	{CLI_DEST, "dest", "livemig dest --listen URI [OPTION]..."},
+	{CLI_SOURCE, "source", "livemig source --connect URI --mem SIZE [OPTION]..."},
+	{CLI_BENCH, "bench", "livemig bench [OPTION]...  (a destination and a source on this machine, "
+	 "one row of figures)"},
 };
 
 static const char usage_text[] =
 	"usage:\n"
-	"  livemig dest   --listen URI [--prealloc] [--set NAME=VALUE]... [--cap NAME=on|off]...\n"
-	"                 [--timeout SECONDS] [--json FILE] [--dump FILE]\n"
-	"  livemig source --connect URI --mem SIZE [--fill SPEC] [--fill-ratio R]\n"
-	"                 [--dirty-rate RATE [--dirty-threads N] [--dirty-hot SIZE]\n"
-	"                 [--dirty-pattern uniform|zipf]] [--timeout SECONDS]\n"
-	"                 [--on-unknown stay|resume-source]\n"
-	"                 [--set NAME=VALUE]... [--cap NAME=on|off]... [--json FILE] [--dump FILE]\n"
-	"  livemig bench  [--mem SIZE] [--fill SPEC] [--fill-ratio R] [--set NAME=VALUE]...\n"
-	"                 [--cap NAME=on|off]... [--uri URI] [--json FILE]\n"
+	"  livemig dest   --listen URI [OPTION]...\n"
+	"  livemig source --connect URI --mem SIZE [OPTION]...\n"
+	"  livemig bench  [OPTION]...\n"
 	"  livemig info   [--json]\n"
-	"\n"
-	"URI:   tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH\n"
-	"SIZE:  bytes, or with a K/M/G/T suffix (powers of 1024)\n"
+	"  livemig SUBCOMMAND --help   that subcommand's options only\n"
+	"\n";
+
+static const char usage_formats[] =
+	"URI:   tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH (at most 107 bytes)\n"
+	"SIZE:  bytes, or with a K/M/G/T suffix (powers of 1024); RATE likewise, per second\n"
 	"SPEC:  system   (default) a corpus built from files on this machine\n"
 	"       file:PATH   guest memory is exactly this file (mapped; --mem defaults to its size)\n"
 	"       corpus:PATH this file's bytes repeated over the filled pages\n"
 	"       random | zero\n"
-	"--fill-ratio R  share of pages filled (default 0.9), the rest are zero pages,\n"
-	"                spread through memory; ignored by file:\n";
+	"Rates shown (progress, summary) are MiB/s, as sizes and max-bandwidth's suffixes\n"
+	"(powers of 1024); the JSON's ram.mbps is QEMU's wire Mbit/s.\n";
 
-/* Then the parameters and capabilities, from the library's table. */
-static const char usage_tail[] =
-	"A running guest (source; default idle):\n"
-	"  --dirty-rate RATE     bytes/s of pages the guest dirties (e.g. 200M)\n"
-	"  --dirty-threads N     writer threads (default 1)\n"
-	"  --dirty-hot SIZE      the writes fall in the first SIZE bytes (default all)\n"
-	"  --dirty-pattern P     uniform (default) or zipf\n"
-	"  --timeout SECONDS     give up when not done this long after the start, in any\n"
-	"                        phase (default none); destination: when the source's\n"
-	"                        connections have not all come by then\n"
-	"--json FILE     statistics as JSON in the shape of QEMU's query-migrate\n"
-	"--dump FILE     after a successful migration, write the guest memory to FILE\n"
-	"--prealloc      destination: fault in all RAM before pages arrive\n"
-	"--on-unknown stay|resume-source\n"
-	"                source: when COMMIT went out and no answer came, keep the guest\n"
-	"                stopped (stay, the default) or ask the destination to discard its\n"
-	"                image and resume the guest here - refused while the destination\n"
-	"                may run it\n"
+static const char usage_exit[] =
 	"Exit status: 0 migrated and verified (the destination runs the guest), 1 failed\n"
-	"(the guest runs on at the source), 2 usage error, 3 outcome unknown (switchover\n"
-	"interrupted: the source keeps the guest stopped and the destination may run it;\n"
-	"the destination must not run its image; see the README).\n";
+	"(the guest runs on at the source), 2 usage error (nothing started), 3 outcome\n"
+	"unknown (switchover interrupted: the source keeps the guest stopped and the\n"
+	"destination may run it; the destination must not run its image; see the README).\n";
 
 /* Prints text from column 24 on, broken at spaces before column 80. */
 static void print_wrapped(FILE *f, const char *text)
@@ -111,11 +138,15 @@ static void print_wrapped(FILE *f, const char *text)
 
 /* The --set or --cap settings: name, values, default, side, one line of
  * help. */
-static void usage_settings(FILE *f, bool caps)
+static void usage_settings(FILE *f, bool caps, unsigned cmds)
 {
 	const struct livemig_param_info *pi;
 	for (unsigned i = 0; (pi = livemig_param_get(i)); i++) {
 		if (pi->hidden || pi->capability != caps)
+			continue;
+		/* dest --help: what a destination takes; source and bench:
+		 * the source's (bench gives the destination its share). */
+		if (cmds == CLI_DEST ? !pi->destination : cmds != CLI_ALL && !pi->source)
 			continue;
 		char note[160] = "";
 		const char *side = !pi->destination ? "source only"
@@ -137,45 +168,69 @@ static void usage_settings(FILE *f, bool caps)
 	}
 }
 
-static void usage(FILE *f)
+/* The options of the subcommands in cmds, one per line, help wrapped. */
+static void usage_options(FILE *f, unsigned cmds)
 {
-	fputs(usage_text, f);
-	fputs("Parameters (--set NAME=VALUE), QEMU's names:\n", f);
-	usage_settings(f, false);
-	fputs("Capabilities (--cap NAME=on|off):\n", f);
-	usage_settings(f, true);
-	fputs(usage_tail, f);
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct cli_opt *o = &cli_opts[i];
+		if (!(o->cmds & cmds))
+			continue;
+		char head[48];
+		snprintf(head, sizeof(head), "--%s%s%s", o->name, o->arg ? " " : "",
+			 o->arg ? o->arg : "");
+		fprintf(f, "  %s%s\n", head, o->cmds == CLI_ALL || cmds != CLI_ALL ? "" :
+			o->cmds == CLI_DEST ? "  (dest)" : o->cmds == CLI_SOURCE ? "  (source)" :
+			o->cmds == CLI_BENCH ? "  (bench)" : !(o->cmds & CLI_DEST) ? "  (source, bench)" :
+			"  (dest, source)");
+		print_wrapped(f, o->help);
+	}
 }
 
-static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool dest)
+void cli_usage(FILE *f, unsigned cmds)
 {
-	enum { O_LISTEN = 256, O_CONNECT, O_MEM, O_FILL, O_RATIO, O_SET, O_CAP, O_JSON,
-	       O_DUMP, O_PREALLOC, O_NOPROG, O_READY, O_HELP, O_DRATE, O_DTHREADS, O_DHOT,
-	       O_DPATTERN, O_TIMEOUT, O_UNKNOWN };
-	static const struct option lo[] = {
-		{"listen", required_argument, 0, O_LISTEN},
-		{"connect", required_argument, 0, O_CONNECT},
-		{"mem", required_argument, 0, O_MEM},
-		{"fill", required_argument, 0, O_FILL},
-		{"fill-ratio", required_argument, 0, O_RATIO},
-		{"set", required_argument, 0, O_SET},
-		{"cap", required_argument, 0, O_CAP},
-		{"json", required_argument, 0, O_JSON},
-		{"dump", required_argument, 0, O_DUMP},
-		{"prealloc", no_argument, 0, O_PREALLOC},
-		{"no-progress", no_argument, 0, O_NOPROG},
-		{"ready-fd", required_argument, 0, O_READY},
-		{"help", no_argument, 0, O_HELP},
-		{"dirty-rate", required_argument, 0, O_DRATE},
-		{"dirty-threads", required_argument, 0, O_DTHREADS},
-		{"dirty-hot", required_argument, 0, O_DHOT},
-		{"dirty-pattern", required_argument, 0, O_DPATTERN},
-		{"timeout", required_argument, 0, O_TIMEOUT},
-		{"on-unknown", required_argument, 0, O_UNKNOWN},
-		{0, 0, 0, 0},
-	};
+	if (cmds == CLI_ALL) {
+		fputs(usage_text, f);
+	} else {
+		for (size_t i = 0; i < sizeof(cli_cmds) / sizeof(cli_cmds[0]); i++)
+			if (cli_cmds[i].cmd == cmds)
+				fprintf(f, "usage: %s\n\n", cli_cmds[i].line);
+	}
+	fputs("Options:\n", f);
+	usage_options(f, cmds);
+	fputs(usage_formats, f);
+	fputs("Parameters (--set NAME=VALUE), QEMU's names:\n", f);
+	usage_settings(f, false, cmds);
+	fputs("Capabilities (--cap NAME=on|off):\n", f);
+	usage_settings(f, true, cmds);
+	fputs(usage_exit, f);
+}
+
+/* The page size the CLI's sizes are rounded to. */
+#define CLI_PAGE 4096u
+
+/* A SIZE that is not a whole number of pages is rounded up, visibly. */
+static uint64_t whole_pages(const char *who, const char *opt, uint64_t v)
+{
+	uint64_t r = (v + CLI_PAGE - 1) / CLI_PAGE * CLI_PAGE;
+	if (r != v)
+		fprintf(stderr, "livemig %s: %s %llu is not a whole number of %u-byte pages: "
+			"using %llu\n", who, opt, (unsigned long long)v, CLI_PAGE,
+			(unsigned long long)r);
+	return r;
+}
+
+int cli_parse_opts(int argc, char **argv, struct opts *o, unsigned cmd)
+{
+	bool source = cmd & (CLI_SOURCE | CLI_BENCH), dest = cmd & CLI_DEST;
+	struct option lo[N_OPTS + 1];
+	for (size_t i = 0; i < N_OPTS; i++)
+		lo[i] = (struct option){cli_opts[i].name,
+					cli_opts[i].arg ? required_argument : no_argument, 0,
+					cli_opts[i].code};
+	lo[N_OPTS] = (struct option){0, 0, 0, 0};
+	const char *who = argv[0];
 	char err[256];
-	int c;
+	int c, idx;
 
 	memset(o, 0, sizeof(*o));
 	o->progress = -1;
@@ -185,31 +240,43 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 	o->fill.seed = 1;
 	o->guest.seed = 1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	opterr = 0; /* the messages below name the subcommand */
+	while ((c = getopt_long(argc, argv, "h", lo, &idx)) != -1) {
+		if (c == '?') {
+			if (optopt)
+				fprintf(stderr, "livemig %s: option '%s' needs a value (see 'livemig %s "
+					"--help')\n", who, argv[optind - 1], who);
+			else
+				fprintf(stderr, "livemig %s: unknown option '%s' (see 'livemig %s "
+					"--help')\n", who, argv[optind - 1], who);
+			return 2;
+		}
+		if (c == 'h')
+			c = O_HELP;
+		else if (!(cli_opts[idx].cmds & cmd)) {
+			unsigned m = cli_opts[idx].cmds;
+			fprintf(stderr, "livemig %s: --%s is for %s only (see 'livemig %s --help')\n",
+				who, cli_opts[idx].name,
+				m & CLI_DEST ? (m & CLI_SOURCE ? "dest and source" : "dest")
+					     : m & CLI_BENCH ? "source and bench" : "source", who);
+			return 2;
+		}
 		switch (c) {
 		case O_LISTEN:
-			if (!dest)
-				goto wrong;
-			o->uri = optarg;
-			break;
 		case O_CONNECT:
-			if (!source || dest)
-				goto wrong;
+		case O_URI:
 			o->uri = optarg;
 			break;
 		case O_MEM:
-			if (!source)
-				goto wrong;
 			if (lm_parse_size(optarg, &o->mem) || !o->mem) {
-				fprintf(stderr, "livemig: --mem '%s': expected a size such as 4G\n",
-					optarg);
+				fprintf(stderr, "livemig %s: --mem '%s': expected a size above 0 such "
+					"as 4G\n", who, optarg);
 				return 2;
 			}
+			o->mem = whole_pages(who, "--mem", o->mem);
 			o->mem_set = true;
 			break;
 		case O_FILL: {
-			if (!source)
-				goto wrong;
 			double ratio = o->fill.ratio;
 			if (fill_parse(optarg, &o->fill, err, sizeof(err))) {
 				fprintf(stderr, "livemig: --fill: %s\n", err);
@@ -220,8 +287,6 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 			break;
 		}
 		case O_RATIO: {
-			if (!source)
-				goto wrong;
 			char *end;
 			double r = strtod(optarg, &end);
 			if (*end || end == optarg || !(r >= 0 && r <= 1)) {
@@ -249,12 +314,13 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 			o->dump = optarg;
 			break;
 		case O_PREALLOC:
-			if (!dest)
-				goto wrong;
 			o->prealloc = true;
 			break;
 		case O_NOPROG:
 			o->progress = 0;
+			break;
+		case O_VERBOSE:
+			o->progress = 1;
 			break;
 		case O_READY: {
 			uint64_t fd;
@@ -267,10 +333,10 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 			break;
 		}
 		case O_HELP:
-			usage(stdout);
+			cli_usage(stdout, cmd);
 			exit(0);
 		case O_DRATE:
-			if (!source || lm_parse_size(optarg, &o->guest.rate)) {
+			if (lm_parse_size(optarg, &o->guest.rate)) {
 				fprintf(stderr, "livemig: --dirty-rate '%s': expected bytes/s such as "
 						"200M\n", optarg);
 				return 2;
@@ -278,7 +344,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 			break;
 		case O_DTHREADS: {
 			uint64_t t;
-			if (!source || lm_parse_uint(optarg, 1, 64, &t)) {
+			if (lm_parse_uint(optarg, 1, 64, &t)) {
 				fprintf(stderr, "livemig: --dirty-threads '%s': expected 1..64\n", optarg);
 				return 2;
 			}
@@ -286,14 +352,15 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 			break;
 		}
 		case O_DHOT:
-			if (!source || lm_parse_size(optarg, &o->guest.hot) || !o->guest.hot) {
+			if (lm_parse_size(optarg, &o->guest.hot) || !o->guest.hot) {
 				fprintf(stderr, "livemig: --dirty-hot '%s': expected a size such as 256M\n",
 					optarg);
 				return 2;
 			}
+			o->guest.hot = whole_pages(who, "--dirty-hot", o->guest.hot);
 			break;
 		case O_DPATTERN:
-			if (!source || (strcmp(optarg, "uniform") && strcmp(optarg, "zipf"))) {
+			if (strcmp(optarg, "uniform") && strcmp(optarg, "zipf")) {
 				fprintf(stderr, "livemig: --dirty-pattern '%s': uniform or zipf\n", optarg);
 				return 2;
 			}
@@ -309,27 +376,25 @@ static int parse_opts(int argc, char **argv, struct opts *o, bool source, bool d
 			break;
 		}
 		case O_UNKNOWN:
-			if (!source || (strcmp(optarg, "stay") && strcmp(optarg, "resume-source"))) {
-				fprintf(stderr, "livemig: --on-unknown '%s': stay or resume-source "
-						"(source only)\n", optarg);
+			if (strcmp(optarg, "stay") && strcmp(optarg, "resume-source")) {
+				fprintf(stderr, "livemig: --on-unknown '%s': stay or resume-source\n",
+					optarg);
 				return 2;
 			}
 			o->resume_on_unknown = !strcmp(optarg, "resume-source");
 			break;
 		default:
-			fprintf(stderr, "livemig %s: see 'livemig --help'\n", argv[0]);
+			fprintf(stderr, "livemig %s: see 'livemig %s --help'\n", who, who);
 			return 2;
 		}
 	}
+	(void)source;
+	(void)dest;
 	if (optind < argc) {
-		fprintf(stderr, "livemig %s: unexpected argument '%s'\n", argv[0], argv[optind]);
+		fprintf(stderr, "livemig %s: unexpected argument '%s'\n", who, argv[optind]);
 		return 2;
 	}
 	return 0;
-wrong:
-	fprintf(stderr, "livemig %s: option '%s' does not apply here (see --help)\n", argv[0],
-		argv[optind - 1]);
-	return 2;
 toomany:
 	fprintf(stderr, "livemig: too many --set/--cap options\n");
 	return 2;
@@ -337,7 +402,7 @@ toomany:
 
 /* Applies --set and --cap to a session: any bad one is a usage error before
  * anything starts. */
-static int apply_settings(livemig_session *s, const struct opts *o)
+int cli_apply_settings(livemig_session *s, const struct opts *o)
 {
 	for (int i = 0; i < o->nsets; i++) {
 		char name[128];
@@ -375,7 +440,7 @@ static int apply_settings(livemig_session *s, const struct opts *o)
 /* ---- progress, signals ------------------------------------------------------ */
 struct runner {
 	livemig_session *s;
-	bool progress;
+	bool lines; /* a line per pass change, not a line redrawn in place */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool done;
@@ -400,11 +465,29 @@ static void *signal_main(void *arg)
 	return NULL;
 }
 
+/* Seconds as "12.3 s", or "-" when unknown. */
+static const char *eta_text(double sec, char *buf, size_t len)
+{
+	if (sec < 0 || sec > 1e6)
+		return "-";
+	snprintf(buf, len, "%.1f s", sec);
+	return buf;
+}
+
+/*
+ * Progress, like `virsh migrate --verbose`: the pass, the rates of the last
+ * half second (wire bytes and guest RAM - zero pages count as RAM moved),
+ * what remains, the time it would take at that RAM rate, and in pre-copy
+ * (pass 2 on) the expected downtime and the throttle.  On a terminal one
+ * line redrawn every 0.5 s; otherwise (--verbose) a line when the pass
+ * changes.  Rates in MiB/s.
+ */
 static void *progress_main(void *arg)
 {
 	struct runner *r = arg;
-	uint64_t last_bytes = 0, last_ns = lm_now_ns();
-	double rate = 0;
+	uint64_t last_ram = 0, last_wire = 0, last_ns = lm_now_ns(), shown_pass = 0;
+	double ram_rate = 0, wire_rate = 0;
+	bool any = false;
 
 	pthread_mutex_lock(&r->lock);
 	while (!r->done) {
@@ -421,50 +504,64 @@ static void *progress_main(void *arg)
 		struct livemig_stats st;
 		livemig_query(r->s, &st);
 		uint64_t now = lm_now_ns();
-		uint64_t bytes = st.normal_bytes + st.duplicate * 4096ull;
+		uint64_t ram = (st.normal + st.duplicate) * 4096ull;
 		if (now > last_ns) {
-			double inst = (bytes - last_bytes) / ((now - last_ns) / 1e9);
-			rate = rate ? 0.5 * rate + 0.5 * inst : inst;
+			double dt = (now - last_ns) / 1e9;
+			double ri = (ram - last_ram) / dt, wi = (st.transferred - last_wire) / dt;
+			ram_rate = any ? 0.5 * ram_rate + 0.5 * ri : ri;
+			wire_rate = any ? 0.5 * wire_rate + 0.5 * wi : wi;
+			any = true;
 		}
-		last_bytes = bytes;
+		last_ram = ram;
+		last_wire = st.transferred;
 		last_ns = now;
-		double pct = st.total ? 100.0 * bytes / st.total : 0;
-		double eta = rate > 0 && st.total > bytes ? (st.total - bytes) / rate : 0;
-		if (st.dirty_sync_count > 1) /* pre-copy: what is left matters now */
-			fprintf(stderr, "\r  %-9s pass %-4llu remaining %8.1f MiB, expected downtime "
-					"%5llu ms, throttle %2d%% ",
-				livemig_status_name(st.status),
-				(unsigned long long)st.dirty_sync_count, st.remaining / 1048576.0,
-				(unsigned long long)st.expected_downtime_ms,
-				st.cpu_throttle_percentage);
+		if (r->lines && (st.dirty_sync_count == shown_pass || !st.dirty_sync_count))
+			continue;
+		shown_pass = st.dirty_sync_count;
+		char eta[32], line[200];
+		int n = snprintf(line, sizeof(line), "%-9s pass %llu, wire %.1f MiB/s, RAM %.1f MiB/s, "
+				 "remaining %.1f MiB, ETA %s",
+				 livemig_status_name(st.status), (unsigned long long)st.dirty_sync_count,
+				 wire_rate / 1048576.0, ram_rate / 1048576.0, st.remaining / 1048576.0,
+				 eta_text(ram_rate > 0 ? st.remaining / ram_rate : -1, eta, sizeof(eta)));
+		if (st.dirty_sync_count > 1 && n > 0 && (size_t)n < sizeof(line))
+			snprintf(line + n, sizeof(line) - (size_t)n,
+				 ", expected downtime %llu ms, throttle %d%%",
+				 (unsigned long long)st.expected_downtime_ms, st.cpu_throttle_percentage);
+		if (r->lines)
+			fprintf(stderr, "livemig: %s\n", line);
 		else
-			fprintf(stderr, "\r  %-9s %5.1f%%  %8.1f MB/s  ETA %5.1f s ",
-				livemig_status_name(st.status), pct > 100 ? 100 : pct, rate / 1e6,
-				eta);
+			fprintf(stderr, "\r  %-118s", line);
 	}
 	pthread_mutex_unlock(&r->lock);
-	fprintf(stderr, "\r%90s\r", "");
+	if (!r->lines)
+		fprintf(stderr, "\r%120s\r", "");
 	return NULL;
 }
 
 static void log_cb(void *opaque, int level, const char *msg)
 {
 	const struct opts *o = opaque;
-	if (o->progress_on) /* start on a clean line, not after the progress */
-		fprintf(stderr, "\r%90s\r", "");
+	if (o->progress_on && isatty(2)) /* a clean line, not after the progress */
+		fprintf(stderr, "\r%120s\r", "");
 	fprintf(stderr, "livemig: %s%s\n", level == 0 ? "error: " : level == 1 ? "warning: " : "",
 		msg);
 }
 
 static int write_json(livemig_session *s, const char *path)
 {
-	char buf[8192];
-	int n = livemig_stats_json(s, buf, sizeof(buf));
-	FILE *f = fopen(path, "w");
+	int n = livemig_stats_json(s, NULL, 0);
+	char *buf = n > 0 ? malloc((size_t)n + 1) : NULL;
+	if (buf)
+		n = livemig_stats_json(s, buf, (size_t)n + 1);
+	FILE *f = buf && n > 0 ? fopen(path, "w") : NULL;
 	if (!f || fwrite(buf, 1, (size_t)n, f) != (size_t)n || fclose(f)) {
-		fprintf(stderr, "livemig: cannot write %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "livemig: cannot write %s: %s\n", path,
+			strerror(buf && n > 0 ? errno : ENOMEM));
+		free(buf);
 		return -1;
 	}
+	free(buf);
 	return 0;
 }
 
@@ -494,58 +591,82 @@ fail:
 	return -1;
 }
 
-/* The summary's TLS line, from the JSON statistics ("tls"). */
-static void print_tls(livemig_session *s)
+/* "1 pass", "2 passes". */
+static const char *plural(uint64_t n, const char *one, const char *many)
 {
-	char buf[8192];
-	livemig_stats_json(s, buf, sizeof(buf));
-	json_object *st = json_tokener_parse(buf), *tls, *v;
-	const char *f[4] = {"", "", "", ""};
-	static const char *const keys[4] = {"protocol", "cipher", "key-exchange", "records"};
-	bool on = st && json_object_object_get_ex(st, "tls", &tls) && tls;
-	for (int i = 0; on && i < 4; i++)
-		if (json_object_object_get_ex(tls, keys[i], &v))
-			f[i] = json_object_get_string(v);
-	if (on && *f[0])
-		printf("  tls       %s %s %s, records sealed in %s\n", f[0], f[1], f[2], f[3]);
-	else
-		printf("  tls       %s\n", on ? "no handshake completed" : "off");
-	json_object_put(st);
+	return n == 1 ? one : many;
 }
 
+/* A CPU figure of the summary: "0.12 s (10%)", or that the side never
+ * reported one. */
+static void print_cpu(const char *side, double sec, double secs)
+{
+	if (sec < 0)
+		printf("%s not reported", side);
+	else
+		printf("%s %.2f s (%.0f%%)", side, sec, secs > 0 ? 100 * sec / secs : 0);
+}
+
+/* The summary.  Rates are in MiB/s (2^20 bytes), as sizes and the
+ * max-bandwidth suffixes are; the JSON keeps QEMU's mbps. */
 static void summary(livemig_session *s, const char *who)
 {
 	struct livemig_stats st;
+	char buf[16384];
 	livemig_query(s, &st);
+	/* What struct livemig_stats does not carry: TLS, the zero-page engine
+	 * that ran. */
+	int n = livemig_stats_json(s, buf, sizeof(buf));
+	json_object *js = n > 0 && (size_t)n < sizeof(buf) ? json_tokener_parse(buf) : NULL;
+	json_object *tls = NULL, *zp, *v;
+	const char *f[4] = {"", "", "", ""}, *zero_ran = st.zero_page_detection;
+	static const char *const keys[4] = {"protocol", "cipher", "key-exchange", "records"};
+	bool tls_on = js && json_object_object_get_ex(js, "tls", &tls) && tls;
+	for (int i = 0; tls_on && i < 4; i++)
+		if (json_object_object_get_ex(tls, keys[i], &v))
+			f[i] = json_object_get_string(v);
+	if (js && json_object_object_get_ex(js, "zero-page", &zp) &&
+	    json_object_object_get_ex(zp, "engine", &v))
+		zero_ran = json_object_get_string(v);
+
 	double secs = st.total_time_ms / 1e3;
 	printf("livemig %s: %s in %" PRIu64 " ms (setup %" PRIu64 " ms", who,
 	       livemig_status_name(st.status), st.total_time_ms, st.setup_time_ms);
 	if (!strcmp(who, "source"))
 		printf(", downtime %" PRIu64 " ms", st.downtime_ms);
 	printf(")\n");
-	printf("  RAM       %.1f MiB: %" PRIu64 " normal pages, %" PRIu64 " zero pages\n",
-	       st.total / 1048576.0, st.normal, st.duplicate);
-	printf("  method    %s, %u channels, zero-page-detection %s\n", st.method, st.channels,
-	       st.zero_page_detection);
+	printf("  RAM       %.1f MiB: %" PRIu64 " normal pages, %" PRIu64 " zero pages", st.total / 1048576.0,
+	       st.normal, st.duplicate);
+	if (st.remaining)
+		printf(", %.1f MiB not sent", st.remaining / 1048576.0);
+	printf("\n  method    %s, %u %s, zero-page-detection %s", st.method, st.channels,
+	       plural(st.channels, "channel", "channels"), st.zero_page_detection);
+	if (strcmp(zero_ran, st.zero_page_detection))
+		printf(" (ran as %s: no device)", zero_ran);
+	printf("\n");
 	if (strcmp(st.dirty_tracker, "none"))
-		printf("  precopy   %llu passes, tracker %s, %.0f dirty pages/s, throttle %d%%, "
+		printf("  precopy   %llu %s, tracker %s, %.0f dirty pages/s, throttle %d%%, "
 		       "%.1f MiB sent while stopped\n",
-		       (unsigned long long)st.dirty_sync_count, st.dirty_tracker, st.dirty_pages_rate,
-		       st.cpu_throttle_percentage, st.downtime_bytes / 1048576.0);
-	print_tls(s);
-	printf("  wire      %.1f MiB (payload %.1f MiB, ratio %.2f), %.0f Mbit/s, %.0f pages/s\n",
-	       st.transferred / 1048576.0, st.payload_bytes / 1048576.0,
-	       st.compression_ratio, st.mbps, st.pages_per_second);
-	if (!strcmp(who, "source"))
-		printf("  CPU       source %.2f s (%.0f%%), destination %.2f s (%.0f%%)\n",
-		       st.cpu_source_seconds, secs > 0 ? 100 * st.cpu_source_seconds / secs : 0,
-		       st.cpu_dest_seconds, secs > 0 ? 100 * st.cpu_dest_seconds / secs : 0);
+		       (unsigned long long)st.dirty_sync_count,
+		       plural(st.dirty_sync_count, "pass", "passes"), st.dirty_tracker,
+		       st.dirty_pages_rate, st.cpu_throttle_percentage, st.downtime_bytes / 1048576.0);
+	if (tls_on && *f[0])
+		printf("  tls       %s %s %s, records sealed in %s\n", f[0], f[1], f[2], f[3]);
 	else
-		printf("  CPU       destination %.2f s (%.0f%%)\n", st.cpu_dest_seconds,
-		       secs > 0 ? 100 * st.cpu_dest_seconds / secs : 0);
-	printf("  verify    %s\n", st.verify_match == 1   ? "match: destination image equals source"
-			       : st.verify_match == 0 ? "MISMATCH"
-						      : "not reached");
+		printf("  tls       %s\n", tls_on ? "no handshake completed" : "off");
+	json_object_put(js);
+	printf("  wire      %.1f MiB (payload %.1f MiB, ratio %.2f), %.1f MiB/s, %.0f pages/s\n",
+	       st.transferred / 1048576.0, st.payload_bytes / 1048576.0, st.compression_ratio,
+	       secs > 0 ? st.transferred / 1048576.0 / secs : 0, st.pages_per_second);
+	printf("  CPU       ");
+	if (!strcmp(who, "source")) {
+		print_cpu("source", st.cpu_source_seconds, secs);
+		printf(", ");
+	}
+	print_cpu("destination", st.cpu_dest_seconds, secs);
+	printf("\n  verify    %s\n", st.verify_match == 1   ? "match: destination image equals source"
+				   : st.verify_match == 0 ? "MISMATCH"
+							  : "not reached");
 	fflush(stdout);
 }
 
@@ -554,8 +675,10 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 {
 	struct runner r = {.s = s};
 	pthread_t sig_th, prog_th;
-	bool prog = o->progress < 0 ? isatty(2) : o->progress;
+	bool tty = isatty(2);
+	bool prog = o->progress < 0 ? tty : o->progress;
 	o->progress_on = prog;
+	r.lines = !tty; /* --verbose to a file or pipe: a line per pass */
 
 	pthread_mutex_init(&r.lock, NULL);
 	pthread_cond_init(&r.cond, NULL);
@@ -568,10 +691,17 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 	int rc = livemig_start(s, o->uri);
 	if (rc) {
 		fprintf(stderr, "livemig %s: %s\n", who, livemig_last_error(s));
-		return rc == -ENOKEY ? 2 : 1; /* bad TLS credentials: a usage error */
+		/* Nothing started: a bad URI, an engine that cannot run, TLS
+		 * credentials that cannot be used are usage errors; a port in
+		 * use or no memory are not. */
+		return rc == -EINVAL || rc == -ENODEV || rc == -ENOKEY ? 2 : 1;
 	}
+	char where[300];
+	snprintf(where, sizeof(where), "%s", o->uri);
+	if (!strcmp(who, "destination") && livemig_listen_uri(s, where, sizeof(where)) > 0)
+		fprintf(stderr, "livemig %s: listening on %s\n", who, where);
 	if (o->ready_fd >= 0) {
-		(void)!write(o->ready_fd, "1", 1);
+		dprintf(o->ready_fd, "%s\n", where);
 		close(o->ready_fd);
 	}
 	pthread_create(&sig_th, NULL, signal_main, &r);
@@ -595,11 +725,15 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 				      : "refused: the destination cannot be asked and may run the guest");
 		rc = e == -EBUSY ? 0 : e ? rc : -ECANCELED;
 	}
-	summary(s, who);
+	/* The error first; then the summary, unless nothing moved at all. */
 	if (rc == -EINPROGRESS)
 		fprintf(stderr, "livemig %s: outcome unknown: %s\n", who, livemig_last_error(s));
 	else if (rc)
 		fprintf(stderr, "livemig %s: migration failed: %s\n", who, livemig_last_error(s));
+	struct livemig_stats st;
+	livemig_query(s, &st);
+	if (!rc || st.transferred)
+		summary(s, who);
 	if (o->json && write_json(s, o->json))
 		rc = rc ? rc : -EIO;
 	if (!rc && o->dump && dump_ram(s, o->dump)) {
@@ -614,7 +748,7 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 /* A file an option names must be writable before anything starts (it is
  * not created: nothing is written before the end).  0, or 2 with a
  * message. */
-static int check_writable(const char *who, const char *opt, const char *path)
+int cli_check_writable(const char *who, const char *opt, const char *path)
 {
 	if (!path)
 		return 0;
@@ -635,21 +769,21 @@ static int check_writable(const char *who, const char *opt, const char *path)
 static int cmd_dest(int argc, char **argv)
 {
 	struct opts o;
-	int rc = parse_opts(argc, argv, &o, false, true);
+	int rc = cli_parse_opts(argc, argv, &o, CLI_DEST);
 	if (rc)
 		return rc;
 	if (!o.uri) {
 		fprintf(stderr, "livemig dest: --listen URI is required\n");
 		return 2;
 	}
-	if ((rc = check_writable("dest", "--dump", o.dump)) ||
-	    (rc = check_writable("dest", "--json", o.json)))
+	if ((rc = cli_check_writable("dest", "--dump", o.dump)) ||
+	    (rc = cli_check_writable("dest", "--json", o.json)))
 		return rc;
 	livemig_session *s = livemig_session_new(LIVEMIG_DEST);
 	if (!s)
 		return 1;
 	livemig_set_log(s, log_cb, &o);
-	rc = apply_settings(s, &o);
+	rc = cli_apply_settings(s, &o);
 	if (!rc && o.timeout && livemig_set_parameter(s, "timeout", o.timeout)) {
 		fprintf(stderr, "livemig dest: %s\n", livemig_last_error(s));
 		rc = 2;
@@ -679,15 +813,15 @@ static int cmd_source(int argc, char **argv)
 {
 	struct opts o;
 	char err[512];
-	int rc = parse_opts(argc, argv, &o, true, false);
+	int rc = cli_parse_opts(argc, argv, &o, CLI_SOURCE);
 	if (rc)
 		return rc;
 	if (!o.uri) {
 		fprintf(stderr, "livemig source: --connect URI is required\n");
 		return 2;
 	}
-	if ((rc = check_writable("source", "--dump", o.dump)) ||
-	    (rc = check_writable("source", "--json", o.json)))
+	if ((rc = cli_check_writable("source", "--dump", o.dump)) ||
+	    (rc = cli_check_writable("source", "--json", o.json)))
 		return rc;
 	if (!o.mem_set && o.fill.kind != FILL_FILE) {
 		fprintf(stderr, "livemig source: --mem SIZE is required (or --fill file:PATH)\n");
@@ -699,7 +833,7 @@ static int cmd_source(int argc, char **argv)
 	if (!s)
 		return 1;
 	livemig_set_log(s, log_cb, &o);
-	rc = apply_settings(s, &o);
+	rc = cli_apply_settings(s, &o);
 	if (rc) {
 		livemig_session_free(s);
 		return rc;
@@ -753,7 +887,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
-		usage(argc < 2 ? stderr : stdout);
+		cli_usage(argc < 2 ? stderr : stdout, CLI_ALL);
 		return argc < 2 ? 2 : 0;
 	}
 	if (!strcmp(argv[1], "--version")) {

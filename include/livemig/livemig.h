@@ -2,19 +2,26 @@
 /*
  * liblivemig: live migration of memory regions ("RAM blocks") from a source
  * process to a destination process over one main channel plus N parallel
- * "multifd" channels, as QEMU's multifd migration does.
+ * "multifd" channels, as QEMU's multifd migration does: each page sent
+ * raw or compressed by a method (none, zlib, zstd, lz4, deflate as qpl /
+ * qatzip / uadk with hardware engines and a software fallback, or auto,
+ * chosen per packet from the link), zero pages as indices only, optional
+ * TLS on every connection, the destination's image verified against the
+ * source's digest before it may run the guest.  livemig_param_get() lists
+ * every parameter and capability.
  *
  * Ownership
  *   - A session is created with livemig_session_new() and owned by the caller
  *     until livemig_session_free().  All strings passed in are copied.
  *   - Source RAM blocks stay owned by the caller; they must stay mapped until
- *     livemig_wait() has returned.  This version migrates an idle guest: the
- *     source RAM may change during the migration only when the embedder
- *     has given the library a way to stop the guest (livemig_set_guest()):
- *     the library then tracks dirty pages (userfaultfd write-protect, or the
- *     embedder's own dirty log, livemig_set_dirty_log()) and runs pre-copy
- *     passes until the rest fits in downtime-limit.  Without it the guest is
- *     taken as idle: its RAM must not change until livemig_wait() returns.
+ *     livemig_wait() has returned.  A running guest is migrated with
+ *     pre-copy when the embedder gives the library a way to stop it
+ *     (livemig_set_guest()): the library tracks dirty pages (userfaultfd
+ *     write-protect, or the embedder's own dirty log,
+ *     livemig_set_dirty_log()), runs passes until the rest fits in
+ *     downtime-limit (auto-converge may throttle the guest), then stops the
+ *     guest for the final pass.  Without guest ops the guest is taken as
+ *     idle: its RAM must not change until livemig_wait() returns.
  *   - Destination RAM is allocated by the library from the sizes the source
  *     announces (livemig_ram_get() exposes it) unless the caller registered a
  *     block of that name and size beforehand.  Library-allocated memory lives
@@ -79,6 +86,9 @@ enum livemig_status {
 				    * status: while in doubt a session shows DEVICE */
 };
 
+/* A CPU figure in struct livemig_stats that no one measured (yet). */
+#define LIVEMIG_CPU_UNKNOWN (-1.0)
+
 /* Statistics snapshot, named after QEMU's query-migrate.  Times in ms.
  * Versioned by size: new fields are only ever appended (see
  * livemig_query_sized). */
@@ -90,16 +100,27 @@ struct livemig_stats {
 	uint64_t expected_downtime_ms;
 	uint64_t transferred;        /* bytes on the wire, all channels, headers included */
 	uint64_t total;              /* bytes of guest RAM */
-	uint64_t remaining;          /* bytes still to send in the current pass */
+	uint64_t remaining;          /* bytes still to send: while active, in pass 1
+				      * what it has not sent, later what the last
+				      * dirty sync found; 0 once completed; after a
+				      * failure or cancel (source) what the last pass
+				      * had not sent (everything before pass 1) */
 	uint64_t duplicate;          /* zero pages (sent as indices only) */
 	uint64_t normal;             /* pages sent with content */
 	uint64_t normal_bytes;       /* normal * page size */
 	uint64_t payload_bytes;      /* page payload bytes on the wire (after compression) */
-	double mbps;                 /* wire megabits per second */
+	double mbps;                 /* wire megabits (10^6 bits) per second, as
+				      * QEMU's; people see MiB/s (the CLI) */
 	double pages_per_second;     /* (normal + duplicate) / total time */
-	uint64_t dirty_sync_count;   /* passes started */
-	double cpu_source_seconds;   /* CPU of the library's threads on the source */
-	double cpu_dest_seconds;     /* as reported by the destination */
+	uint64_t dirty_sync_count;   /* passes started (both sides count the same:
+				      * the destination's pass k has started once it
+				      * acknowledged pass k - 1) */
+	/* CPU seconds of the library's threads; LIVEMIG_CPU_UNKNOWN (< 0)
+	 * until known: this side's once its threads ended, the destination's
+	 * on the source once it reported it, the source's never on the
+	 * destination. */
+	double cpu_source_seconds;
+	double cpu_dest_seconds;
 	double compression_ratio;    /* normal_bytes / payload_bytes */
 	int verify_match;            /* 1 equal, 0 differ, -1 not (yet) known */
 	uint64_t precopy_bytes;      /* wire bytes sent while the guest ran */
@@ -249,7 +270,10 @@ LIVEMIG_API int livemig_set_prealloc(livemig_session *s, bool on);
  * (main, multifd, replacements, resolving ones) runs a TLS handshake before
  * anything else, the source as client; the JSON statistics say which TLS
  * ran ("tls").
- * Returns -EINVAL bad uri or no RAM block (source), -ENOKEY when tls-creds
+ * Returns -EINVAL bad uri, no RAM block (source), a compression engine
+ * that cannot run, or tls-psk-identity/tls-hostname/tls-authz without
+ * tls-creds; -ENODEV a forced hardware engine without its device;
+ * -ENOKEY when tls-creds
  * (or tls-authz, or the host tls-creds=x509 checks) cannot be used - a
  * missing or malformed file, an identity keys.psk lacks -,
  * -EADDRINUSE/-EEXIST/... when the destination cannot listen, -EBUSY when
@@ -257,6 +281,16 @@ LIVEMIG_API int livemig_set_prealloc(livemig_session *s, bool on);
  * errors, TLS refusals included, come from livemig_wait().
  */
 LIVEMIG_API int livemig_start(livemig_session *s, const char *uri);
+
+/*
+ * Destination, after a successful livemig_start(): the URI it listens on
+ * as a source would connect to it - the real port when the URI said 0,
+ * an IPv6 address in brackets (tcp:[::1]:4444), unix:PATH - into buf (len
+ * bytes, always terminated).  Any thread.  Returns the length of the URI
+ * (snprintf's contract), -EINVAL for a source or a destination not
+ * listening, -errno when the socket cannot be asked.
+ */
+LIVEMIG_API int livemig_listen_uri(livemig_session *s, char *buf, size_t len);
 
 /* Asks a running migration to stop; livemig_wait() then returns -ECANCELED,
  * the destination discards what it received and a stopped guest resumes at

@@ -4,9 +4,10 @@
 #include "core/wire.h"
 #include "util/page.h"
 
-uint64_t lm_converge_need_ms(uint64_t expected_ms)
+uint64_t lm_converge_need_ms(uint64_t expected_ms, uint64_t limit_ms)
 {
-	uint64_t margin = expected_ms / 10 + 5;
+	uint64_t fixed = limit_ms / 2 < LM_CONVERGE_MARGIN_MS ? limit_ms / 2 : LM_CONVERGE_MARGIN_MS;
+	uint64_t margin = expected_ms / 10 + fixed;
 	return expected_ms > UINT64_MAX - margin ? UINT64_MAX : expected_ms + margin;
 }
 
@@ -28,7 +29,10 @@ void lm_converge_decide(struct lm_converge *cv, const struct lm_converge_sample 
 	uint64_t expected = rate ? (uint64_t)(in->pending * per_page * 1000 / (double)rate)
 				 : UINT64_MAX;
 	plan->expected_ms = expected;
-	if (lm_converge_need_ms(expected) <= cv->downtime_limit_ms) {
+	plan->need_ms = lm_converge_need_ms(expected, cv->downtime_limit_ms);
+	/* The margin's fixed part is at most half the limit: nothing pending
+	 * (expected 0) always fits once the link was measured. */
+	if (plan->need_ms <= cv->downtime_limit_ms) {
 		plan->switchover = true;
 		return;
 	}

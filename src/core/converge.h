@@ -44,15 +44,21 @@ struct lm_converge_sample {
 
 struct lm_converge_plan {
 	uint64_t expected_ms;    /* expected downtime; UINT64_MAX when no bandwidth is known */
-	bool switchover;         /* lm_converge_need_ms(expected) <= downtime-limit */
+	uint64_t need_ms;        /* lm_converge_need_ms(expected_ms, downtime-limit) */
+	bool switchover;         /* need_ms <= downtime-limit */
 	bool throttle;           /* set the guest's throttle to cv->throttle_pct now */
 };
 
+/* The fixed part of the margin, ms, for limits of 10 ms and more. */
+#define LM_CONVERGE_MARGIN_MS 5
+
 /* The expected downtime with the rule's margin for what the estimate
  * leaves out (the final sync, the digest exchange, a pass slower than the
- * last one): + 10 % + 5 ms.  Switch over when it is <= downtime-limit.
- * Saturates: UINT64_MAX (no bandwidth known) stays UINT64_MAX. */
-uint64_t lm_converge_need_ms(uint64_t expected_ms);
+ * last one): + 10 % + LM_CONVERGE_MARGIN_MS, the fixed part at most half
+ * of limit_ms so that every limit (1 ms too) can be met.  Switch over when
+ * it is <= downtime-limit: nothing pending always is.  Saturates:
+ * UINT64_MAX (no bandwidth known) stays UINT64_MAX. */
+uint64_t lm_converge_need_ms(uint64_t expected_ms, uint64_t limit_ms);
 
 /* Decides for one sync; updates *cv.  When plan->switchover is set the
  * auto-converge state is left as it was.  Pure: no I/O, no clock. */

@@ -11,13 +11,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "accel/accel.h"
 #include "codec/codec.h"
 #include "core/tls.h"
 #include "dirty/tracker.h"
 #include "livemig/livemig.h"
+#include "util/json.h"
 #include "util/util.h"
 #include "zeropage/zeropage.h"
 
@@ -59,87 +58,33 @@ static const struct lm_engine_ops *serving(uint8_t m)
 	return ch.hw ? ch.hw : ch.sw;
 }
 
-/*
- * json-c returns NULL when out of memory, and a NULL value would be stored
- * as a JSON null: every value goes through put() or push(), which notice
- * it (and return NULL, which the next put() notices in turn), so that a
- * short object is never passed off as the answer.
- */
-struct builder {
-	bool oom;
-};
-
-static json_object *put(struct builder *b, json_object *obj, const char *key, json_object *v)
+static void add_methods(struct lm_json *b, json_object *root)
 {
-	if (!obj || !v || json_object_object_add(obj, key, v)) {
-		json_object_put(v);
-		b->oom = true;
-		return NULL;
-	}
-	return v;
-}
-
-static json_object *push(struct builder *b, json_object *arr, json_object *v)
-{
-	if (!arr || !v || json_object_array_add(arr, v)) {
-		json_object_put(v);
-		b->oom = true;
-		return NULL;
-	}
-	return v;
-}
-
-static void put_str(struct builder *b, json_object *obj, const char *key, const char *s)
-{
-	put(b, obj, key, json_object_new_string(s ? s : ""));
-}
-
-static void put_bool(struct builder *b, json_object *obj, const char *key, bool v)
-{
-	put(b, obj, key, json_object_new_boolean(v));
-}
-
-static void put_int(struct builder *b, json_object *obj, const char *key, int v)
-{
-	put(b, obj, key, json_object_new_int(v));
-}
-
-/* A string, or JSON null for NULL. */
-static void put_str_or_null(struct builder *b, json_object *obj, const char *key, const char *s)
-{
-	if (s)
-		put_str(b, obj, key, s);
-	else if (!obj || json_object_object_add(obj, key, NULL))
-		b->oom = true;
-}
-
-static void add_methods(struct builder *b, json_object *root)
-{
-	json_object *arr = put(b, root, "methods", json_object_new_array());
+	json_object *arr = lm_json_put(b, root, "methods", json_object_new_array());
 	size_t n;
 	const struct lm_codec_ops *const *t = lm_codec_table(&n);
 
 	for (size_t i = 0; i < n; i++) {
 		const struct lm_codec_ops *c = t[i];
 		const struct lm_engine_ops *use = serving(c->method);
-		json_object *o = push(b, arr, json_object_new_object());
+		json_object *o = lm_json_push(b, arr, json_object_new_object());
 
-		put_str(b, o, "name", c->name);
-		put_int(b, o, "min_level", c->min_level);
-		put_int(b, o, "max_level", c->max_level);
-		put_int(b, o, "default_level", c->default_level);
+		lm_json_str(b, o, "name", c->name);
+		lm_json_int(b, o, "min_level", c->min_level);
+		lm_json_int(b, o, "max_level", c->max_level);
+		lm_json_int(b, o, "default_level", c->default_level);
 		/* A method with engines: the one in use and its software
 		 * fallback; otherwise the library, with its version. */
-		put_str(b, o, "engine", use ? use->name : c->engine ? c->engine : "built-in");
-		put_bool(b, o, "hardware", use && use->hardware);
-		put_str_or_null(b, o, "fallback", use ? lm_engine_fallback(c->method)->name : NULL);
-		put_str_or_null(b, o, "version", !use && c->version ? c->version() : NULL);
+		lm_json_str(b, o, "engine", use ? use->name : c->engine ? c->engine : "built-in");
+		lm_json_bool(b, o, "hardware", use && use->hardware);
+		lm_json_str_or_null(b, o, "fallback", use ? lm_engine_fallback(c->method)->name : NULL);
+		lm_json_str_or_null(b, o, "version", !use && c->version ? c->version() : NULL);
 	}
 }
 
-static void add_engines(struct builder *b, json_object *root)
+static void add_engines(struct lm_json *b, json_object *root)
 {
-	json_object *arr = put(b, root, "engines", json_object_new_array());
+	json_object *arr = lm_json_put(b, root, "engines", json_object_new_array());
 	size_t n;
 	const struct lm_engine_ops *const *t = lm_engine_table(&n);
 
@@ -150,106 +95,106 @@ static void add_engines(struct builder *b, json_object *root)
 		if (e->method == LM_ENGINE_ANY_METHOD)
 			continue; /* the test-only fault engine */
 		bool ok = lm_engine_usable(e, why, sizeof(why)) == 0;
-		json_object *o = push(b, arr, json_object_new_object());
-		put_str(b, o, "name", e->name);
-		put_str(b, o, "method", lm_codec_by_method(e->method)->name);
-		put_bool(b, o, "hardware", e->hardware);
-		put_bool(b, o, "built", !e->absent);
-		put_bool(b, o, "usable", ok);
-		put_str(b, o, "why", why);
+		json_object *o = lm_json_push(b, arr, json_object_new_object());
+		lm_json_str(b, o, "name", e->name);
+		lm_json_str(b, o, "method", lm_codec_by_method(e->method)->name);
+		lm_json_bool(b, o, "hardware", e->hardware);
+		lm_json_bool(b, o, "built", !e->absent);
+		lm_json_bool(b, o, "usable", ok);
+		lm_json_str(b, o, "why", why);
 	}
 }
 
-static void add_zero_page_engines(struct builder *b, json_object *root)
+static void add_zero_page_engines(struct lm_json *b, json_object *root)
 {
-	json_object *arr = put(b, root, "zero_page_engines", json_object_new_array());
+	json_object *arr = lm_json_put(b, root, "zero_page_engines", json_object_new_array());
 	size_t n;
 	const struct lm_zeropage_ops *const *t = lm_zeropage_table(&n);
 
 	for (size_t i = 0; i < n; i++) {
 		char why[256] = "";
 		bool ok = t[i]->probe(why, sizeof(why)) == 0;
-		json_object *o = push(b, arr, json_object_new_object());
-		put_str(b, o, "name", t[i]->name);
-		put_bool(b, o, "built", true);
-		put_bool(b, o, "usable", ok);
-		put_str(b, o, "why", why);
+		json_object *o = lm_json_push(b, arr, json_object_new_object());
+		lm_json_str(b, o, "name", t[i]->name);
+		lm_json_bool(b, o, "built", true);
+		lm_json_bool(b, o, "usable", ok);
+		lm_json_str(b, o, "why", why);
 	}
 }
 
 /* The parameter table, as livemig_param_get() gives it. */
-static void add_parameters(struct builder *b, json_object *root)
+static void add_parameters(struct lm_json *b, json_object *root)
 {
-	json_object *arr = put(b, root, "parameters", json_object_new_array());
+	json_object *arr = lm_json_put(b, root, "parameters", json_object_new_array());
 	const struct livemig_param_info *p;
 
 	for (unsigned i = 0; (p = livemig_param_get(i)); i++) {
-		json_object *o = push(b, arr, json_object_new_object());
-		put_str(b, o, "name", p->name);
-		put_str_or_null(b, o, "alias", p->alias);
-		put_str(b, o, "type", p->type);
-		put_str(b, o, "values", p->values);
-		put_str_or_null(b, o, "default", p->default_value);
-		put_str(b, o, "unit", p->unit);
-		put_str(b, o, "help", p->help);
-		put_bool(b, o, "capability", p->capability);
-		put_bool(b, o, "source", p->source);
-		put_bool(b, o, "destination", p->destination);
-		put_bool(b, o, "changeable", p->changeable);
-		put_bool(b, o, "must_match", p->must_match);
-		put_bool(b, o, "hidden", p->hidden);
+		json_object *o = lm_json_push(b, arr, json_object_new_object());
+		lm_json_str(b, o, "name", p->name);
+		lm_json_str_or_null(b, o, "alias", p->alias);
+		lm_json_str(b, o, "type", p->type);
+		lm_json_str(b, o, "values", p->values);
+		lm_json_str_or_null(b, o, "default", p->default_value);
+		lm_json_str(b, o, "unit", p->unit);
+		lm_json_str(b, o, "help", p->help);
+		lm_json_bool(b, o, "capability", p->capability);
+		lm_json_bool(b, o, "source", p->source);
+		lm_json_bool(b, o, "destination", p->destination);
+		lm_json_bool(b, o, "changeable", p->changeable);
+		lm_json_bool(b, o, "must_match", p->must_match);
+		lm_json_bool(b, o, "hidden", p->hidden);
 	}
 }
 
-static void add_trackers(struct builder *b, json_object *root)
+static void add_trackers(struct lm_json *b, json_object *root)
 {
-	json_object *arr = put(b, root, "dirty_trackers", json_object_new_array());
+	json_object *arr = lm_json_put(b, root, "dirty_trackers", json_object_new_array());
 	size_t n;
 	const struct lm_tracker_ops *const *t = lm_tracker_table(&n);
 
 	for (size_t i = 0; i < n; i++) {
 		const char *why = NULL;
 		int r = t[i]->probe(&why);
-		json_object *o = push(b, arr, json_object_new_object());
+		json_object *o = lm_json_push(b, arr, json_object_new_object());
 
-		put_str(b, o, "name", t[i]->name);
-		put_bool(b, o, "usable", r == 0);
-		put_str(b, o, "reason", r ? why : "");
-		put_bool(b, o, "auto", !t[i]->needs_log); /* may "auto" pick it */
-		put_str(b, o, "help", t[i]->help);
+		lm_json_str(b, o, "name", t[i]->name);
+		lm_json_bool(b, o, "usable", r == 0);
+		lm_json_str(b, o, "reason", r ? why : "");
+		lm_json_bool(b, o, "auto", !t[i]->needs_log); /* may "auto" pick it */
+		lm_json_str(b, o, "help", t[i]->help);
 	}
 }
 
 /* TLS: the library, and whether records could be sealed in the kernel. */
-static void add_tls(struct builder *b, json_object *root)
+static void add_tls(struct lm_json *b, json_object *root)
 {
 	struct lm_tls_support t;
 	lm_tls_support(&t);
-	json_object *o = put(b, root, "tls", json_object_new_object());
-	put_str(b, o, "library", "GnuTLS");
-	put_str(b, o, "version", t.version);
-	json_object *creds = put(b, o, "credentials", json_object_new_array());
-	push(b, creds, json_object_new_string("psk"));
-	push(b, creds, json_object_new_string("x509"));
-	put_bool(b, o, "kernel_tls", t.kernel_tls);
-	put_str(b, o, "records", t.records);
+	json_object *o = lm_json_put(b, root, "tls", json_object_new_object());
+	lm_json_str(b, o, "library", "GnuTLS");
+	lm_json_str(b, o, "version", t.version);
+	json_object *creds = lm_json_put(b, o, "credentials", json_object_new_array());
+	lm_json_push(b, creds, json_object_new_string("psk"));
+	lm_json_push(b, creds, json_object_new_string("x509"));
+	lm_json_bool(b, o, "kernel_tls", t.kernel_tls);
+	lm_json_str(b, o, "records", t.records);
 }
 
 int livemig_info_json(char *buf, size_t len)
 {
-	struct builder b = {false};
+	struct lm_json b = {false};
 	json_object *root = json_object_new_object();
 
-	put_str(&b, root, "version", LIVEMIG_VERSION);
-	json_object *cpu = put(&b, root, "cpu", json_object_new_object());
+	lm_json_str(&b, root, "version", LIVEMIG_VERSION);
+	json_object *cpu = lm_json_put(&b, root, "cpu", json_object_new_object());
 	for (size_t i = 0; i < COUNT(cpu_features); i++)
-		put_bool(&b, cpu, cpu_features[i], cpu_has(i));
-	json_object *crc = put(&b, root, "crc32c", json_object_new_object());
-	put_str(&b, crc, "engine", "isa-l crc32_iscsi");
-	put_str(&b, crc, "library", "isa-l");
-	put_str(&b, crc, "version", ISAL_VERSION_STRING);
+		lm_json_bool(&b, cpu, cpu_features[i], cpu_has(i));
+	json_object *crc = lm_json_put(&b, root, "crc32c", json_object_new_object());
+	lm_json_str(&b, crc, "engine", "isa-l crc32_iscsi");
+	lm_json_str(&b, crc, "library", "isa-l");
+	lm_json_str(&b, crc, "version", ISAL_VERSION_STRING);
 	/* The standard CRC32C check value: proves the ISA-L wiring, costs nothing. */
-	put_bool(&b, crc, "self_check", lm_crc32c(0, "123456789", 9) == 0xe3069283u);
+	lm_json_bool(&b, crc, "self_check", lm_crc32c(0, "123456789", 9) == 0xe3069283u);
 	add_methods(&b, root);
 	add_engines(&b, root);
 	add_zero_page_engines(&b, root);
@@ -257,9 +202,5 @@ int livemig_info_json(char *buf, size_t len)
 	add_parameters(&b, root);
 	add_tls(&b, root);
 
-	const char *text = b.oom ? NULL : json_object_to_json_string_ext(
-		root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
-	int n = text ? snprintf(buf, len, "%s\n", text) : -ENOMEM;
-	json_object_put(root); /* frees text too */
-	return n;
+	return lm_json_print(&b, root, buf, len);
 }

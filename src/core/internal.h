@@ -157,6 +157,9 @@ struct lm_addr {
  * bytes).  0, or -EINVAL with the reason in err. */
 int lm_uri_parse(const char *uri, struct lm_addr *a, char *err, size_t errlen);
 int lm_listen(const struct lm_addr *a, char *err, size_t errlen);   /* fd or -errno */
+/* The URI a socket is bound to (tcp:ADDR:PORT, IPv6 in brackets;
+ * unix:PATH) into buf: its length as snprintf, or -errno. */
+int lm_sock_uri(int fd, char *buf, size_t len);
 /* A connected socket, or -errno: -ETIMEDOUT when a TCP peer did not answer
  * within timeout_s seconds, -ECANCELED as soon as *stop (NULL: never) is
  * raised; err gets the reason. */
@@ -465,6 +468,8 @@ struct livemig_session {
 	bool unknown;            /* the control thread ends in doubt (LM_OUTCOME_UNKNOWN) */
 	uint32_t iteration;      /* source: passes started; destination: passes acknowledged */
 	bool channels_joined;    /* every channel thread has ended */
+	char zero_ran[16];       /* source: the zero-page engine the senders opened
+				  * ("" before they did); under the lock */
 
 	/* Times (lm_now_ns), 0 = not reached.  Written by the control thread,
 	 * read by livemig_query() from any thread. */

@@ -105,7 +105,7 @@ static void expire(livemig_session *s)
 	unsigned long long limit = s->p.timeout_s;
 	pthread_mutex_lock(&s->lock);
 	bool converging = s->src.not_converged;
-	uint64_t need = lm_converge_need_ms(s->src.expected_downtime_ms);
+	uint64_t need = lm_converge_need_ms(s->src.expected_downtime_ms, s->p.downtime_limit_ms);
 	pthread_mutex_unlock(&s->lock);
 	if (!converging) {
 		lm_fail_before_commit(s, -ETIMEDOUT, "timeout: not done within %llu s", limit);

@@ -18,6 +18,9 @@
 #include "core/internal.h"
 #include "util/util.h"
 
+/* The shortest period between two dirty syncs that go on with pre-copy. */
+#define LM_PASS_MIN_MS 10
+
 static uint64_t words(const struct lm_block *b)
 {
 	return lm_bitmap_words(b->pages);
@@ -134,10 +137,19 @@ int lm_precopy_converge(livemig_session *s,
 				 .throttle_pct = s->src.throttle_pct};
 
 	for (;;) {
+		/* Never spin: a sync comes at least LM_PASS_MIN_MS after the
+		 * last one, so a guest writing a few pages gets a pass per
+		 * period, not thousands a second each with a SYNC on every
+		 * channel.  No deadline here: the watchdog owns it
+		 * (liveness.c), in every phase, and names non-convergence
+		 * from not_converged. */
+		uint64_t next = last_sync + LM_PASS_MIN_MS * 1000000ull;
+		pthread_mutex_lock(&s->lock);
+		while (!lm_quit(s) && lm_now_ns() < next)
+			lm_cond_wait_until(s, next);
+		pthread_mutex_unlock(&s->lock);
 		if (lm_quit(s))
 			return lm_err(s);
-		/* No deadline here: the watchdog owns it (liveness.c), in every
-		 * phase, and names non-convergence from not_converged. */
 		uint64_t now = lm_now_ns();
 		int64_t reported = dirty_sync(s);
 		if (reported < 0)
@@ -178,9 +190,10 @@ int lm_precopy_converge(livemig_session *s,
 		if (s->src.niters == 3 || s->src.niters % 20 == 0)
 			lm_log(s, 1,
 			       "not converging yet: pass %zu, %llu dirty pages, expected downtime "
-			       "%llu ms > downtime-limit %llu ms",
+			       "%llu ms + margin %llu ms > downtime-limit %llu ms",
 			       s->src.niters, (unsigned long long)pending,
 			       (unsigned long long)plan.expected_ms,
+			       (unsigned long long)(plan.need_ms - plan.expected_ms),
 			       (unsigned long long)s->p.downtime_limit_ms);
 
 		size_t n;

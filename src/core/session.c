@@ -185,6 +185,16 @@ int livemig_start(livemig_session *s, const char *uri)
 		set_err(s, r, err);
 		return r;
 	}
+	/* A TLS setting without credentials would be silently ignored. */
+	uint64_t set = s->p.set_mask;
+	const char *orphan = set & 1ull << LM_P_TLS_PSK_IDENTITY ? "tls-psk-identity"
+			     : set & 1ull << LM_P_TLS_HOSTNAME   ? "tls-hostname"
+			     : set & 1ull << LM_P_TLS_AUTHZ      ? "tls-authz" : NULL;
+	if (!s->p.tls_creds[0] && orphan) {
+		snprintf(err, sizeof(err), "%s needs tls-creds", orphan);
+		set_err(s, -EINVAL, err);
+		return -EINVAL;
+	}
 	if (s->p.tls_creds[0] && (r = load_tls(s, err, sizeof(err)))) {
 		set_err(s, r, err);
 		return r;
@@ -253,6 +263,13 @@ void lm_cond_wait_until(livemig_session *s, uint64_t until_ns)
 	struct timespec ts = {.tv_sec = (time_t)(until_ns / 1000000000ull),
 			      .tv_nsec = (long)(until_ns % 1000000000ull)};
 	pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+}
+
+int livemig_listen_uri(livemig_session *s, char *buf, size_t len)
+{
+	if (!s || s->role != LIVEMIG_DEST || s->dst.listen_fd < 0)
+		return -EINVAL;
+	return lm_sock_uri(s->dst.listen_fd, buf, len);
 }
 
 int lm_err(livemig_session *s)
@@ -792,8 +809,13 @@ static int sender_setup(livemig_session *s, struct lm_chan *c, const struct lm_c
 			     note, sizeof(note));
 	if (r < 0)
 		return lm_fail(s, r, "%s", note);
-	if (note[0] && c->id == 1) /* once per session */
-		lm_log(s, r == LM_ZEROPAGE_FALLBACK ? 1 : 2, "%s", note);
+	if (c->id == 1) { /* once per session */
+		pthread_mutex_lock(&s->lock); /* the statistics show which ran */
+		snprintf(s->zero_ran, sizeof(s->zero_ran), "%s", c->zero_engine.ops->name);
+		pthread_mutex_unlock(&s->lock);
+		if (note[0])
+			lm_log(s, r == LM_ZEROPAGE_FALLBACK ? 1 : 2, "%s", note);
+	}
 	return 0;
 }
 

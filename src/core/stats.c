@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "util/json.h"
 #include "util/util.h"
 
 /*
@@ -44,7 +45,18 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 	st->expected_downtime_ms = s->src.expected_downtime_ms;
 	st->dirty_pages_rate = s->src.dirty_pages_rate;
 	st->cpu_throttle_percentage = s->src.throttle_pct;
-	st->dirty_sync_count = s->iteration;
+	/* Passes started, counted alike on both sides: a destination knows
+	 * pass k has begun once it acknowledged pass k - 1 (the source starts
+	 * the next pass, or the final one, right after the ack). */
+	st->dirty_sync_count = s->role == LIVEMIG_SOURCE ? s->iteration
+			       : atomic_load(&s->t_setup) ? s->iteration + 1u : 0;
+	/* What the last pass published has not sent: its list less what the
+	 * senders took from it (a chunk taken counts as sent); before the
+	 * first pass, everything. */
+	size_t taken = atomic_load(&s->src.cursor);
+	uint64_t unsent = !s->iteration ? s->total_pages
+			  : s->src.nwork > taken ? s->src.nwork - taken : 0;
+	bool cpu_remote_known = s->src.result_ready;
 	snprintf(st->dirty_tracker, sizeof(st->dirty_tracker), "%s",
 		 !s->src.live ? "none" : s->src.tracker ? s->src.tracker->name : "pending");
 	double cpu_remote = s->src.cpu_remote;
@@ -52,7 +64,7 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 
 	if (t_stop && s->role == LIVEMIG_SOURCE)
 		st->downtime_ms = (end - t_stop) / 1000000;
-	double cpu = done ? s->cpu_ctl : 0;
+	double cpu = done ? s->cpu_ctl : LIVEMIG_CPU_UNKNOWN;
 	unsigned nch = st->status >= LIVEMIG_STATUS_ACTIVE ? st->channels : 0;
 	for (unsigned i = 0; i < nch && s->ch; i++) {
 		struct lm_chan *c = &s->ch[i];
@@ -89,8 +101,10 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 	}
 	st->total = total_pages * LM_PAGE_SIZE;
 	uint64_t sent = st->normal + st->duplicate;
-	if (done)
+	if (st->status == LIVEMIG_STATUS_COMPLETED)
 		st->remaining = 0;
+	else if (s->role == LIVEMIG_SOURCE && done) /* what never went out */
+		st->remaining = unsent * LM_PAGE_SIZE;
 	else if (niters) /* a running guest, after pass 1: what is dirty */
 		st->remaining = remaining_pages * LM_PAGE_SIZE;
 	else
@@ -107,10 +121,14 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 		st->mbps = st->transferred * 8.0 / 1e6 / secs;
 		st->pages_per_second = sent / secs;
 	}
+	/* A side's CPU is known once its threads ended (this side) or it
+	 * reported it (the destination's RESULT); the source never reports
+	 * to the destination. */
 	if (s->role == LIVEMIG_SOURCE) {
 		st->cpu_source_seconds = cpu;
-		st->cpu_dest_seconds = cpu_remote;
+		st->cpu_dest_seconds = cpu_remote_known ? cpu_remote : LIVEMIG_CPU_UNKNOWN;
 	} else {
+		st->cpu_source_seconds = LIVEMIG_CPU_UNKNOWN;
 		st->cpu_dest_seconds = cpu;
 	}
 	st->compression_ratio = st->payload_bytes ? (double)st->normal_bytes / st->payload_bytes : 0;
@@ -153,128 +171,125 @@ static uint64_t channel_recoveries(livemig_session *s, const struct livemig_stat
 	return n;
 }
 
-/* The error text may come from the peer: escape it for JSON. */
-static void json_escape(const char *in, char *out, size_t len)
+/* A CPU figure, or null when that side never reported one. */
+static void put_cpu(struct lm_json *b, json_object *o, const char *key, double v, const char *fmt)
 {
-	size_t o = 0;
-	for (; *in && o + 7 < len; in++) {
-		unsigned char ch = (unsigned char)*in;
-		if (ch == '"' || ch == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)ch;
-		} else if (ch < 0x20 || ch >= 0x7f) {
-			o += (size_t)snprintf(out + o, len - o, "\\u%04x", ch);
-		} else {
-			out[o++] = (char)ch;
-		}
-	}
-	out[o] = 0;
+	if (v < 0)
+		lm_json_null(b, o, key);
+	else
+		lm_json_double(b, o, key, v, fmt);
 }
+
+/* At most this many passes are listed (then "..."): the JSON stays a few
+ * kilobytes however long a migration ran. */
+#define MAX_LISTED_PASSES 40
 
 int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 {
 	struct livemig_stats st;
-	char err[3 * sizeof(s->err)];
+	struct lm_json b = {false};
+	json_object *root = json_object_new_object(), *o;
 	livemig_query(s, &st);
 	double secs = st.total_time_ms / 1e3;
-	double src_pct = secs > 0 ? 100.0 * st.cpu_source_seconds / secs : 0;
-	double dst_pct = secs > 0 ? 100.0 * st.cpu_dest_seconds / secs : 0;
-	const char *verify = st.verify_match < 0 ? "null" : st.verify_match ? "true" : "false";
+
+	lm_json_str(&b, root, "role", s->role == LIVEMIG_SOURCE ? "source" : "destination");
+	lm_json_str(&b, root, "status", livemig_status_name(st.status));
 	/* Under the lock: the error a failing thread latches, the parameters a
 	 * destination adopts, the passes the control thread records. */
-	char iters[4096] = "[]";
 	pthread_mutex_lock(&s->lock);
 	/* A switchover settled on a resolving connection completes after a
 	 * failure of the main channel: no error to report then. */
 	bool failed = s->err_code && st.status != LIVEMIG_STATUS_COMPLETED;
-	json_escape(s->err, err, sizeof(err));
-	int level = lm_params_level(&s->p);
-	uint64_t max_bw = s->p.max_bandwidth;
+	lm_json_str_or_null(&b, root, "error", failed ? s->err : NULL);
+	lm_json_u64(&b, root, "total-time", st.total_time_ms);
+	lm_json_u64(&b, root, "setup-time", st.setup_time_ms);
+	lm_json_u64(&b, root, "downtime", st.downtime_ms);
+	lm_json_u64(&b, root, "expected-downtime", st.expected_downtime_ms);
+	lm_json_u64(&b, root, "dirty-sync-count", st.dirty_sync_count);
+	lm_json_str(&b, root, "dirty-tracker", st.dirty_tracker);
+	lm_json_int(&b, root, "cpu-throttle-percentage", st.cpu_throttle_percentage);
+	lm_json_u64(&b, root, "channel-recoveries", channel_recoveries(s, &st));
+	lm_json_u64(&b, root, "refused-connections", atomic_load(&s->dst.refused));
 	/* Which TLS ran: what the main channel's handshake agreed (every
 	 * connection uses the same credentials); "" before one did. */
-	char tls[256] = "null";
 	const struct lm_tls_info *ti = &s->tls_info;
-	if (s->tls)
-		snprintf(tls, sizeof(tls), "{\"protocol\": \"%s\", \"cipher\": \"%s\", "
-			 "\"key-exchange\": \"%s\", \"records\": \"%s\"}",
-			 ti->protocol ? ti->protocol : "", ti->protocol ? ti->cipher : "",
-			 ti->protocol ? ti->kx : "", ti->protocol ? ti->records : "");
-	size_t o = 0, i;
-	for (i = 0; i < s->src.niters && o + 200 < sizeof(iters); i++) {
-		const struct lm_iter_stat *it = &s->src.iters[i];
-		o += (size_t)snprintf(iters + o, sizeof(iters) - o,
-				      "%s{\"pages\": %llu, \"bytes\": %llu, \"duration-ms\": %llu, "
-				      "\"dirty-pages-rate\": %.0f}",
-				      i ? ", " : "[", (unsigned long long)it->pages,
-				      (unsigned long long)it->bytes,
-				      (unsigned long long)it->duration_ms, it->dirty_rate);
+	if (s->tls) {
+		o = lm_json_put(&b, root, "tls", json_object_new_object());
+		lm_json_str(&b, o, "protocol", ti->protocol);
+		lm_json_str(&b, o, "cipher", ti->protocol ? ti->cipher : "");
+		lm_json_str(&b, o, "key-exchange", ti->protocol ? ti->kx : "");
+		lm_json_str(&b, o, "records", ti->protocol ? ti->records : "");
+	} else {
+		lm_json_null(&b, root, "tls");
 	}
-	if (o)
-		snprintf(iters + o, sizeof(iters) - o, "%s", i < s->src.niters ? ", \"...\"]" : "]");
+	o = lm_json_put(&b, root, "parameters", json_object_new_object());
+	lm_json_u64(&b, o, "multifd-channels", st.channels);
+	lm_json_str(&b, o, "multifd-compression", st.method);
+	lm_json_int(&b, o, "level", lm_params_level(&s->p));
+	lm_json_str(&b, o, "zero-page-detection", st.zero_page_detection);
+	lm_json_u64(&b, o, "max-bandwidth", s->p.max_bandwidth);
+	json_object *passes = json_object_new_array();
+	for (size_t i = 0; i < s->src.niters && i < MAX_LISTED_PASSES; i++) {
+		const struct lm_iter_stat *it = &s->src.iters[i];
+		json_object *p = lm_json_push(&b, passes, json_object_new_object());
+		lm_json_u64(&b, p, "pages", it->pages);
+		lm_json_u64(&b, p, "bytes", it->bytes);
+		lm_json_u64(&b, p, "duration-ms", it->duration_ms);
+		lm_json_double(&b, p, "dirty-pages-rate", it->dirty_rate, "%.0f");
+	}
+	if (s->src.niters > MAX_LISTED_PASSES)
+		lm_json_push(&b, passes, json_object_new_string("..."));
+	char zero_ran[sizeof(s->zero_ran)];
+	snprintf(zero_ran, sizeof(zero_ran), "%s", s->zero_ran[0] ? s->zero_ran : st.zero_page_detection);
 	pthread_mutex_unlock(&s->lock);
-	return snprintf(
-		buf, len,
-		"{\n"
-		"  \"role\": \"%s\",\n"
-		"  \"status\": \"%s\",\n"
-		"  \"error\": %s%s%s,\n"
-		"  \"total-time\": %llu,\n"
-		"  \"setup-time\": %llu,\n"
-		"  \"downtime\": %llu,\n"
-		"  \"expected-downtime\": %llu,\n"
-		"  \"dirty-sync-count\": %llu,\n"
-		"  \"dirty-tracker\": \"%s\",\n"
-		"  \"cpu-throttle-percentage\": %d,\n"
-		"  \"channel-recoveries\": %llu,\n"
-		"  \"refused-connections\": %llu,\n"
-		"  \"tls\": %s,\n"
-		"  \"parameters\": {\"multifd-channels\": %u, \"multifd-compression\": \"%s\", "
-		"\"level\": %d, \"zero-page-detection\": \"%s\", \"max-bandwidth\": %llu},\n"
-		"  \"ram\": {\n"
-		"    \"transferred\": %llu,\n"
-		"    \"remaining\": %llu,\n"
-		"    \"total\": %llu,\n"
-		"    \"duplicate\": %llu,\n"
-		"    \"normal\": %llu,\n"
-		"    \"normal-bytes\": %llu,\n"
-		"    \"payload-bytes\": %llu,\n"
-		"    \"mbps\": %.1f,\n"
-		"    \"pages-per-second\": %.0f,\n"
-		"    \"dirty-pages-rate\": %.0f,\n"
-		"    \"precopy-bytes\": %llu,\n"
-		"    \"downtime-bytes\": %llu\n"
-		"  },\n"
-		"  \"cpu\": {\"source-seconds\": %.3f, \"destination-seconds\": %.3f, "
-		"\"source-percent\": %.1f, \"destination-percent\": %.1f},\n"
-		"  \"compression\": {\"ratio\": %.3f, \"engine\": \"%s\", \"fallback-engine\": \"%s\", "
-		"\"hw-jobs\": %llu, \"sw-jobs\": %llu, \"busy-retries\": %llu, \"hw-errors\": %llu, "
-		"\"raw-pages\": %llu,\n"
-		"    \"auto\": {\"none\": %llu, \"lz4\": %llu, \"zstd\": %llu, \"zstd-hi\": %llu}},\n"
-		"  \"zero-page\": {\"dsa-pages\": %llu, \"cpu-fallback-pages\": %llu},\n"
-		"  \"verify\": {\"match\": %s},\n"
-		"  \"iterations\": %s\n"
-		"}\n",
-		s->role == LIVEMIG_SOURCE ? "source" : "destination", livemig_status_name(st.status),
-		failed ? "\"" : "", failed ? err : "null", failed ? "\"" : "",
-		(unsigned long long)st.total_time_ms, (unsigned long long)st.setup_time_ms,
-		(unsigned long long)st.downtime_ms, (unsigned long long)st.expected_downtime_ms,
-		(unsigned long long)st.dirty_sync_count, st.dirty_tracker,
-		st.cpu_throttle_percentage, (unsigned long long)channel_recoveries(s, &st),
-		(unsigned long long)atomic_load(&s->dst.refused), tls,
-		st.channels, st.method, level,
-		st.zero_page_detection, (unsigned long long)max_bw,
-		(unsigned long long)st.transferred, (unsigned long long)st.remaining,
-		(unsigned long long)st.total, (unsigned long long)st.duplicate,
-		(unsigned long long)st.normal, (unsigned long long)st.normal_bytes,
-		(unsigned long long)st.payload_bytes, st.mbps, st.pages_per_second,
-		st.dirty_pages_rate, (unsigned long long)st.precopy_bytes,
-		(unsigned long long)st.downtime_bytes,
-		st.cpu_source_seconds, st.cpu_dest_seconds, src_pct, dst_pct, st.compression_ratio,
-		st.engine, st.fallback_engine, (unsigned long long)st.hw_jobs,
-		(unsigned long long)st.sw_jobs, (unsigned long long)st.busy_retries,
-		(unsigned long long)st.hw_errors, (unsigned long long)st.raw_pages,
-		(unsigned long long)st.auto_none, (unsigned long long)st.auto_lz4,
-		(unsigned long long)st.auto_zstd, (unsigned long long)st.auto_zstd_hi,
-		(unsigned long long)st.dsa_pages,
-		(unsigned long long)st.dsa_cpu_pages, verify, iters);
+
+	o = lm_json_put(&b, root, "ram", json_object_new_object());
+	lm_json_u64(&b, o, "transferred", st.transferred);
+	lm_json_u64(&b, o, "remaining", st.remaining);
+	lm_json_u64(&b, o, "total", st.total);
+	lm_json_u64(&b, o, "duplicate", st.duplicate);
+	lm_json_u64(&b, o, "normal", st.normal);
+	lm_json_u64(&b, o, "normal-bytes", st.normal_bytes);
+	lm_json_u64(&b, o, "payload-bytes", st.payload_bytes);
+	lm_json_double(&b, o, "mbps", st.mbps, "%.1f");
+	lm_json_double(&b, o, "pages-per-second", st.pages_per_second, "%.0f");
+	lm_json_double(&b, o, "dirty-pages-rate", st.dirty_pages_rate, "%.0f");
+	lm_json_u64(&b, o, "precopy-bytes", st.precopy_bytes);
+	lm_json_u64(&b, o, "downtime-bytes", st.downtime_bytes);
+
+	o = lm_json_put(&b, root, "cpu", json_object_new_object());
+	put_cpu(&b, o, "source-seconds", st.cpu_source_seconds, "%.3f");
+	put_cpu(&b, o, "destination-seconds", st.cpu_dest_seconds, "%.3f");
+	put_cpu(&b, o, "source-percent", secs > 0 && st.cpu_source_seconds >= 0
+		? 100.0 * st.cpu_source_seconds / secs : st.cpu_source_seconds, "%.1f");
+	put_cpu(&b, o, "destination-percent", secs > 0 && st.cpu_dest_seconds >= 0
+		? 100.0 * st.cpu_dest_seconds / secs : st.cpu_dest_seconds, "%.1f");
+
+	o = lm_json_put(&b, root, "compression", json_object_new_object());
+	lm_json_double(&b, o, "ratio", st.compression_ratio, "%.3f");
+	lm_json_str(&b, o, "engine", st.engine);
+	lm_json_str(&b, o, "fallback-engine", st.fallback_engine);
+	lm_json_u64(&b, o, "hw-jobs", st.hw_jobs);
+	lm_json_u64(&b, o, "sw-jobs", st.sw_jobs);
+	lm_json_u64(&b, o, "busy-retries", st.busy_retries);
+	lm_json_u64(&b, o, "hw-errors", st.hw_errors);
+	lm_json_u64(&b, o, "raw-pages", st.raw_pages);
+	json_object *a = lm_json_put(&b, o, "auto", json_object_new_object());
+	lm_json_u64(&b, a, "none", st.auto_none);
+	lm_json_u64(&b, a, "lz4", st.auto_lz4);
+	lm_json_u64(&b, a, "zstd", st.auto_zstd);
+	lm_json_u64(&b, a, "zstd-hi", st.auto_zstd_hi);
+
+	o = lm_json_put(&b, root, "zero-page", json_object_new_object());
+	lm_json_str(&b, o, "engine", zero_ran); /* which ran: dsa may fall back to multifd */
+	lm_json_u64(&b, o, "dsa-pages", st.dsa_pages);
+	lm_json_u64(&b, o, "cpu-fallback-pages", st.dsa_cpu_pages);
+
+	o = lm_json_put(&b, root, "verify", json_object_new_object());
+	if (st.verify_match < 0)
+		lm_json_null(&b, o, "match");
+	else
+		lm_json_bool(&b, o, "match", st.verify_match);
+	lm_json_put(&b, root, "iterations", passes);
+	return lm_json_print(&b, root, buf, len);
 }

@@ -324,6 +324,23 @@ int lm_listen(const struct lm_addr *a, char *err, size_t errlen)
 	return open_socket(a, true, 0, NULL, err, errlen);
 }
 
+int lm_sock_uri(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN + 1], port[16];
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
+		return -errno;
+	if (ss.ss_family == AF_UNIX)
+		return snprintf(buf, len, "unix:%s", ((struct sockaddr_un *)&ss)->sun_path);
+	if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV))
+		return -EINVAL;
+	bool v6 = ss.ss_family == AF_INET6;
+	return snprintf(buf, len, "tcp:%s%s%s:%s", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
 int lm_connect(const struct lm_addr *a, unsigned timeout_s, const _Atomic bool *stop, char *err,
 	       size_t errlen)
 {

@@ -94,7 +94,7 @@ rc, out, err = run("source", "--connect", "tcp:127.0.0.1:1", "--mem", "4M", "--s
                    "net-timeout=1", "--dump", probe)
 c.check(rc == 1 and not os.path.exists(probe), "a checked --dump path is not left behind")
 rc, out, err = run("dest", "--listen", "udp:1.2.3.4:5")
-c.check(rc == 1 and "tcp:HOST:PORT" in err, "dest with a bad URI: %s %r" % (rc, err))
+c.check(rc == 2 and "tcp:HOST:PORT" in err, "dest with a bad URI: %s %r" % (rc, err))
 
 # Nothing listening: a clear error, exit 1.
 port = t.free_port()

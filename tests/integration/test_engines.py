@@ -99,7 +99,7 @@ info = t.info_json()
 for e in info["engines"]:
     if not e["hardware"] or e["name"] == "x-fault":
         continue
-    # Built and with a device: it must run; otherwise a clear error before
+    # Built and with a device: it must run; otherwise a usage error (2) before
     # the source even connects.
     if e["usable"]:
         migrate("forced " + e["name"], "multifd-compression=" + e["method"],
@@ -108,7 +108,7 @@ for e in info["engines"]:
     rc, out, err = t.run_source("tcp:127.0.0.1:%d" % t.free_port(), "--mem", "16M",
                                 "--set", "multifd-compression=" + e["method"],
                                 "--set", "compression-engine=" + e["name"])
-    c.check(rc == 1 and "compression-engine=%s: %s" % (e["name"], e["why"]) in err,
+    c.check(rc == 2 and "compression-engine=%s: %s" % (e["name"], e["why"]) in err,
             "forced %s: reason not given:\n%s" % (e["name"], err))
     print("ok: forced %s: %s" % (e["name"], e["why"]))
 r = migrate("forced zlib", "multifd-compression=uadk", "compression-engine=zlib")

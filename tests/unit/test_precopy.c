@@ -55,7 +55,8 @@ static void test_fits(void)
 	CHECK(plan.switchover);
 }
 
-/* expected + expected/10 + 5 <= downtime-limit, at the boundary. */
+/* expected + expected/10 + min(5, limit/2) <= downtime-limit, at the
+ * boundary; nothing pending (expected 0) always fits. */
 static void test_margin(void)
 {
 	static const struct {
@@ -63,8 +64,9 @@ static void test_margin(void)
 		bool ok;
 	} c[] = {
 		{100, 115, true}, {100, 114, false}, {9, 14, true},  {9, 13, false},
-		{0, 5, true},     {0, 4, false},     {19, 25, true}, {19, 24, false},
-		{20, 27, true},   {20, 26, false},
+		{0, 5, true},     {0, 4, true},      {19, 25, true}, {19, 24, false},
+		{20, 27, true},   {20, 26, false},   {2, 4, true},   {3, 4, false},
+		{0, 1, true},     {1, 1, true},      {2, 1, false},
 	};
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		struct lm_converge cv = defaults();
@@ -83,11 +85,41 @@ static void test_margin(void)
 /* The margin alone, as the timeout's message prints it; it saturates. */
 static void test_need(void)
 {
-	CHECK(lm_converge_need_ms(0) == 5);
-	CHECK(lm_converge_need_ms(100) == 115);
-	CHECK(lm_converge_need_ms(19) == 25);
-	CHECK(lm_converge_need_ms(UINT64_MAX) == UINT64_MAX);
-	CHECK(lm_converge_need_ms(UINT64_MAX - 3) == UINT64_MAX);
+	CHECK(lm_converge_need_ms(0, 300) == 5);
+	CHECK(lm_converge_need_ms(100, 300) == 115);
+	CHECK(lm_converge_need_ms(19, 300) == 25);
+	CHECK(lm_converge_need_ms(UINT64_MAX, 300) == UINT64_MAX);
+	CHECK(lm_converge_need_ms(UINT64_MAX - 3, 300) == UINT64_MAX);
+	/* Under 10 ms the fixed part is half the limit: every limit can be met. */
+	CHECK(lm_converge_need_ms(0, 10) == 5);
+	CHECK(lm_converge_need_ms(0, 4) == 2);
+	CHECK(lm_converge_need_ms(0, 1) == 0);
+	CHECK(lm_converge_need_ms(1, 4) == 3);
+}
+
+/* Small limits (1-4 ms): a page or two pending fits; nothing pending always
+ * does once a bandwidth is known (the final pass is then the sync alone). */
+static void test_small_limits(void)
+{
+	for (uint64_t limit = 1; limit <= 4; limit++) {
+		struct lm_converge cv = defaults();
+		cv.downtime_limit_ms = limit;
+		struct lm_converge_sample in = sample(1); /* 4 us at 1 GB/s */
+		struct lm_converge_plan plan;
+		lm_converge_decide(&cv, &in, &plan);
+		CHECKF(plan.switchover && plan.need_ms <= limit, "limit %llu: need %llu",
+		       (unsigned long long)limit, (unsigned long long)plan.need_ms);
+		cv = defaults();
+		cv.downtime_limit_ms = limit;
+		in = sample(0);
+		in.pass_bytes = 1000; /* a slow link: any page would be over */
+		lm_converge_decide(&cv, &in, &plan);
+		CHECK(plan.switchover && plan.expected_ms == 0);
+		in = sample(10);
+		in.pass_bytes = 1000;
+		lm_converge_decide(&cv, &in, &plan);
+		CHECK(!plan.switchover && plan.need_ms > limit);
+	}
 }
 
 /* avail-switchover-bandwidth replaces the measured rate, both ways; the
@@ -271,6 +303,7 @@ int main(void)
 	test_fits();
 	test_margin();
 	test_need();
+	test_small_limits();
 	test_switchover_bw();
 	test_short_pass();
 	test_no_bw();

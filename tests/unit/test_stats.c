@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "livemig/livemig.h"
 #include "t.h"
 
@@ -34,6 +36,29 @@ static int all(const void *p, size_t from, size_t to, unsigned char v)
 	return 1;
 }
 
+/* The JSON of a session never started: json-c parses it; snprintf's
+ * contract; a side that never ran has no CPU figure (null, not 0). */
+static void check_json(livemig_session *s)
+{
+	char buf[16384], small[16];
+	int n = livemig_stats_json(s, buf, sizeof(buf));
+	CHECK(n > 0 && (size_t)n < sizeof(buf));
+	CHECK(livemig_stats_json(s, small, sizeof(small)) == n && strlen(small) == sizeof(small) - 1);
+	json_object *js = json_tokener_parse(buf), *v, *o;
+	CHECK(js != NULL);
+	CHECK(json_object_object_get_ex(js, "error", &v) && v == NULL);
+	CHECK(json_object_object_get_ex(js, "cpu", &o) &&
+	      json_object_object_get_ex(o, "source-seconds", &v) && v == NULL &&
+	      json_object_object_get_ex(o, "destination-percent", &v) && v == NULL);
+	CHECK(json_object_object_get_ex(js, "parameters", &o) &&
+	      json_object_object_get_ex(o, "multifd-channels", &v) && json_object_get_int(v) == 3);
+	CHECK(json_object_object_get_ex(js, "verify", &o) &&
+	      json_object_object_get_ex(o, "match", &v) && v == NULL);
+	CHECK(json_object_object_get_ex(js, "iterations", &v) &&
+	      json_object_is_type(v, json_type_array));
+	json_object_put(js);
+}
+
 int main(void)
 {
 	livemig_session *s = livemig_session_new(LIVEMIG_SOURCE);
@@ -45,6 +70,8 @@ int main(void)
 		return 1;
 	CHECK(livemig_query(s, &want) == 0);
 	CHECK(want.status == LIVEMIG_STATUS_NONE && want.channels == 3 && want.verify_match == -1);
+	CHECK(want.cpu_source_seconds < 0 && want.cpu_dest_seconds < 0);
+	check_json(s);
 
 	/* An older struct, on a buffer that shows any byte written past it. */
 	memset(buf, 0xa5, sizeof(buf));

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Operating livemig (issue 12): exit status 2 for every usage error, nothing
+started; a destination on port 0 says where it listens and bench uses it;
+ram.remaining after the destination is killed mid-way; 1 ms and 4 ms
+downtime limits complete with a nearly idle guest."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lmtest as t  # noqa: E402
+
+c = t.Checker("ops")
+L = t.LIVEMIG
+tmp = tempfile.mkdtemp(prefix="lm-ops-")
+
+
+def run(*args, timeout=60):
+    p = subprocess.run([L] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+# Usage errors: exit 2, a message naming the culprit, nothing started
+# (nothing listens on port 1: a source that got as far as connecting
+# would fail with 1).
+usage = [
+    (["source", "--connect", "udp:1.2.3.4:5", "--mem", "1M"], "tcp:HOST:PORT"),
+    (["source", "--connect", "unix:/" + "x" * 200, "--mem", "1M"], "107"),
+    (["dest", "--listen", "unix:/" + "x" * 200], "107"),
+    (["source", "--connect", "tcp:127.0.0.1:1", "--mem", "1M", "--set",
+      "multifd-compression=zstd", "--set", "compression-engine=zlib"], "compression-engine"),
+    (["source", "--connect", "tcp:127.0.0.1:1", "--mem", "1M", "--set",
+      "tls-psk-identity=a"], "tls-psk-identity needs tls-creds"),
+    (["source", "--connect", "tcp:127.0.0.1:1", "--mem", "1M", "--set",
+      "tls-hostname=a"], "tls-hostname needs tls-creds"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--set", "tls-authz=/x"], "tls-authz needs tls-creds"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--mem", "1G"], "--mem is for"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--dirty-rate", "5"], "--dirty-rate is for"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--on-unknown", "stay"], "--on-unknown is for"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--frobnicate"], "unknown option"),
+    (["source", "--connect", "tcp:127.0.0.1:1", "--mem", "0"], "--mem"),
+    (["source", "--connect", "tcp:127.0.0.1:1", "--mem", "1M", "--json",
+      "/nonexistent/x.json"], "/nonexistent/x.json"),
+    (["bench", "--mem", "0"], "--mem"),
+    (["bench", "--mem=1M", "--set=multifd-channels=0"], "multifd-channels"),
+    (["bench", "--mem", "1M", "--fill", "sand"], "fill"),
+    (["bench", "--mem", "1M", "--json", "/nonexistent/x.json"], "/nonexistent/x.json"),
+    (["bench", "--prealloc"], "--prealloc is for"),
+]
+for args, word in usage:
+    rc, out, err = run(*args, timeout=30)
+    c.check(rc == 2 and word in err, "usage error %s: exit %s, %r" % (" ".join(args), rc, err))
+
+# A size that is not a whole number of pages: rounded, with a notice.
+rc, out, err = run("source", "--connect", "tcp:127.0.0.1:1", "--mem", "1000", "--set",
+                   "net-timeout=1", "--no-progress")
+c.check(rc == 1 and "not a whole number" in err and "4096" in err, "--mem 1000: %r" % err)
+
+# SUBCOMMAND --help: that subcommand's options only.
+rc, out, err = run("dest", "--help")
+c.check(rc == 0 and "--listen" in out and "--connect" not in out and "--dirty-rate" not in out,
+        "dest --help: its own options")
+rc, out, err = run("source", "-h")
+c.check(rc == 0 and "--connect" in out and "--listen" not in out and "--ready-fd" in out,
+        "source -h: its own options")
+rc, out, err = run("bench", "--help")
+c.check(rc == 0 and "--uri" in out and "--prealloc" not in out, "bench --help")
+
+# Port 0: the destination prints the real port; a source can use it.
+d = subprocess.Popen([L, "dest", "--listen", "tcp:127.0.0.1:0", "--no-progress"],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+line = d.stderr.readline()
+m = re.search(r"listening on (tcp:127\.0\.0\.1:(\d+))", line)
+c.check(m and int(m.group(2)) > 0, "dest on port 0 says where: %r" % line)
+if m:
+    rc, out, err = t.run_source(m.group(1), "--mem", "16M")
+    c.check(rc == 0, "a source migrates to the printed port: %s %r" % (rc, err))
+rc, out, err = t.finish(d, 30)
+c.check(rc == 0, "dest on port 0 exits 0: %s" % rc)
+rc, out, err = run("bench", "--mem=32M", "--uri", "tcp:127.0.0.1:0", timeout=120)
+c.check(rc == 0 and "match" in out, "bench --uri tcp:127.0.0.1:0: %s %r" % (rc, err))
+
+# ram.remaining after the destination is killed during pass 1: what was
+# not sent, not 0; the destination's CPU is unknown (null), not 0.
+port = t.free_port()
+uri = "tcp:127.0.0.1:%d" % port
+d = t.start_dest(uri)
+js = os.path.join(tmp, "killed.json")
+s = subprocess.Popen([L, "source", "--connect", uri, "--mem", "512M", "--fill", "random",
+                      "--set", "max-bandwidth=64M", "--set", "net-timeout=2", "--no-progress",
+                      "--json", js], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+time.sleep(1.5)
+d.send_signal(signal.SIGKILL)
+rc, out, err = t.finish(s, 60)
+d.wait()
+c.check(rc == 1, "source after the kill: exit 1 (%s)" % rc)
+c.check(err.find("migration failed") >= 0 and (not out or err.find("migration failed") >= 0),
+        "the error is printed: %r" % err)
+try:
+    st = json.load(open(js))
+    ram = st["ram"]
+    sent = (ram["normal"] + ram["duplicate"]) * t.PAGE
+    c.check(st["status"] == "failed" and ram["remaining"] > 0 and
+            ram["remaining"] >= ram["total"] - sent - 64 * 128 * t.PAGE,
+            "remaining after a kill: %d of %d, %d sent" % (ram["remaining"], ram["total"], sent))
+    c.check(st["cpu"]["destination-seconds"] is None, "destination CPU unknown: %r" % st["cpu"])
+except (OSError, ValueError, KeyError) as e:
+    c.check(False, "JSON after the kill: %s" % e)
+
+# Downtime limits of 1 ms and 4 ms with a nearly idle guest (one page a
+# second): they complete, in few passes.
+for limit in (1, 4):
+    port = t.free_port()
+    uri = "tcp:127.0.0.1:%d" % port
+    d = t.start_dest(uri)
+    js = os.path.join(tmp, "limit%d.json" % limit)
+    rc, out, err = t.run_source(uri, "--mem", "32M", "--dirty-rate", "4K", "--set",
+                                "downtime-limit=%d" % limit, "--timeout", "30", "--json", js)
+    drc, dout, derr = t.finish(d, 60)
+    c.check(rc == 0 and drc == 0, "downtime-limit=%d: exit %s/%s %r" % (limit, rc, drc, err))
+    try:
+        st = json.load(open(js))
+        c.check(st["status"] == "completed" and st["dirty-sync-count"] < 200,
+                "downtime-limit=%d: %s after %d passes" % (limit, st["status"],
+                                                          st["dirty-sync-count"]))
+    except (OSError, ValueError, KeyError) as e:
+        c.check(False, "JSON, downtime-limit=%d: %s" % (limit, e))
+
+# The man page names every parameter and capability of the table, every
+# option of every subcommand and every exit status.
+man = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                        "livemig.1")).read().replace("\\-", "-")
+for p in t.info_json()["parameters"]:
+    if not p["hidden"]:
+        c.check('"%s"' % p["name"] in man, "livemig.1 lists %s" % p["name"])
+for sub in ("dest", "source", "bench"):
+    rc, out, err = run(sub, "--help")
+    for opt in set(re.findall(r"^  (--[a-z-]+)", out, re.M)):
+        c.check(opt in man, "livemig.1 documents %s %s" % (sub, opt))
+for code in ("0", "1", "2", "3"):
+    c.check("\n.B %s\n" % code in man, "livemig.1: exit status %s" % code)
+
+c.done()

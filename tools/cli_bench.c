@@ -17,35 +17,38 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "cli.h"
 #include "livemig/livemig.h"
 
 #define DEFAULT_MEM "4G"
 
-/* Finds "key": NUMBER (first occurrence) in our own JSON output. */
-static double json_num(const char *js, const char *key)
+/* The first member named key in document order, at any depth of the
+ * source's JSON, or NULL. */
+static json_object *member(json_object *o, const char *key)
 {
-	char pat[64];
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	const char *p = strstr(js, pat);
-	return p ? strtod(p + strlen(pat), NULL) : -1;
+	if (!json_object_is_type(o, json_type_object))
+		return NULL;
+	json_object_object_foreach(o, k, v) {
+		if (!strcmp(k, key))
+			return v;
+		json_object *in = member(v, key);
+		if (in)
+			return in;
+	}
+	return NULL;
 }
 
-static const char *json_str(const char *js, const char *key, char *out, size_t len)
+/* A number column: the value, or "-" for a figure that is absent or null
+ * (a CPU time nobody measured). */
+static const char *num(json_object *root, const char *key, const char *fmt, char *out, size_t len)
 {
-	char pat[64];
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	const char *p = strstr(js, pat);
-	out[0] = 0;
-	if (p) {
-		p += strlen(pat);
-		size_t n = strcspn(p, ",}\n");
-		if (*p == '"') {
-			p++;
-			n = strcspn(p, "\"");
-		}
-		snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), p);
-	}
+	json_object *v = member(root, key);
+	if (v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
+		snprintf(out, len, fmt, json_object_get_double(v));
+	else
+		snprintf(out, len, "-");
 	return out;
 }
 
@@ -266,21 +269,30 @@ int cli_bench(int argc, char **argv)
 			scode, dcode);
 		rc = 1;
 	}
-	if (sj && rc != 2) {
-		char method[32], verify[16];
-		json_str(sj, "multifd-compression", method, sizeof(method));
-		json_str(sj, "match", verify, sizeof(verify));
+	json_object *root = sj && rc != 2 ? json_tokener_parse(sj) : NULL;
+	if (sj && rc != 2 && !root) {
+		fprintf(stderr, "livemig bench: the source's JSON does not parse\n");
+		rc = rc ? rc : 1;
+	}
+	if (root) {
+		json_object *method = member(root, "multifd-compression");
+		json_object *match = member(root, "match");
+		char c[10][32];
 		printf("%-6s %5s %8s %10s %9s %10s %12s %8s %8s %6s %s\n", "method", "level",
 		       "channels", "total(ms)", "down(ms)", "bw(mbps)", "pages/s", "src-cpu",
 		       "dst-cpu", "ratio", "verify");
-		printf("%-6s %5.0f %8.0f %10.0f %9.0f %10.0f %12.0f %7.0f%% %7.0f%% %6.2f %s\n",
-		       method, json_num(sj, "level"), json_num(sj, "multifd-channels"),
-		       json_num(sj, "total-time"), json_num(sj, "downtime"), json_num(sj, "mbps"),
-		       json_num(sj, "pages-per-second"), json_num(sj, "source-percent"),
-		       json_num(sj, "destination-percent"), json_num(sj, "ratio"),
-		       !strcmp(verify, "true")	  ? "match"
-		       : !strcmp(verify, "false") ? "MISMATCH"
-						  : "not-reached");
+		printf("%-6s %5s %8s %10s %9s %10s %12s %8s %8s %6s %s\n",
+		       method ? json_object_get_string(method) : "-",
+		       num(root, "level", "%.0f", c[0], 32),
+		       num(root, "multifd-channels", "%.0f", c[1], 32),
+		       num(root, "total-time", "%.0f", c[2], 32), num(root, "downtime", "%.0f", c[3], 32),
+		       num(root, "mbps", "%.0f", c[4], 32), num(root, "pages-per-second", "%.0f", c[5], 32),
+		       num(root, "source-percent", "%.0f%%", c[6], 32),
+		       num(root, "destination-percent", "%.0f%%", c[7], 32),
+		       num(root, "ratio", "%.2f", c[8], 32),
+		       !match || !json_object_is_type(match, json_type_boolean) ? "not-reached"
+		       : json_object_get_boolean(match)			       ? "match"
+										       : "MISMATCH");
 		if (json) {
 			FILE *f = fopen(json, "w");
 			if (!f || fputs(sj, f) < 0 || fclose(f)) {
@@ -289,6 +301,7 @@ int cli_bench(int argc, char **argv)
 			}
 		}
 	}
+	json_object_put(root);
 	free(sj);
 	free(dj);
 	unlink(src_json);

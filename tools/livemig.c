@@ -524,10 +524,12 @@ static void *progress_main(void *arg)
 				 livemig_status_name(st.status), (unsigned long long)st.dirty_sync_count,
 				 wire_rate / 1048576.0, ram_rate / 1048576.0, st.remaining / 1048576.0,
 				 eta_text(ram_rate > 0 ? st.remaining / ram_rate : -1, eta, sizeof(eta)));
+		char down[32] = "unknown"; /* no bandwidth measured yet */
+		if (st.expected_downtime_ms != UINT64_MAX)
+			snprintf(down, sizeof(down), "%llu ms", (unsigned long long)st.expected_downtime_ms);
 		if (st.dirty_sync_count > 1 && n > 0 && (size_t)n < sizeof(line))
 			snprintf(line + n, sizeof(line) - (size_t)n,
-				 ", expected downtime %llu ms, throttle %d%%",
-				 (unsigned long long)st.expected_downtime_ms, st.cpu_throttle_percentage);
+				 ", expected downtime %s, throttle %d%%", down, st.cpu_throttle_percentage);
 		if (r->lines)
 			fprintf(stderr, "livemig: %s\n", line);
 		else

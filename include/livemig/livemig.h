@@ -97,7 +97,7 @@ struct livemig_stats {
 	uint64_t total_time_ms;      /* start until completion (or now) */
 	uint64_t setup_time_ms;      /* start until all channels are up */
 	uint64_t downtime_ms;        /* guest stopped until destination confirmed */
-	uint64_t expected_downtime_ms;
+	uint64_t expected_downtime_ms; /* pre-copy estimate; UINT64_MAX: no bandwidth measured yet */
 	uint64_t transferred;        /* bytes on the wire, all channels, headers included */
 	uint64_t total;              /* bytes of guest RAM */
 	uint64_t remaining;          /* bytes still to send: while active, in pass 1

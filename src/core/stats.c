@@ -204,7 +204,10 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 	lm_json_u64(&b, root, "total-time", st.total_time_ms);
 	lm_json_u64(&b, root, "setup-time", st.setup_time_ms);
 	lm_json_u64(&b, root, "downtime", st.downtime_ms);
-	lm_json_u64(&b, root, "expected-downtime", st.expected_downtime_ms);
+	if (st.expected_downtime_ms == UINT64_MAX) /* no bandwidth measured yet */
+		lm_json_null(&b, root, "expected-downtime");
+	else
+		lm_json_u64(&b, root, "expected-downtime", st.expected_downtime_ms);
 	lm_json_u64(&b, root, "dirty-sync-count", st.dirty_sync_count);
 	lm_json_str(&b, root, "dirty-tracker", st.dirty_tracker);
 	lm_json_int(&b, root, "cpu-throttle-percentage", st.cpu_throttle_percentage);

@@ -48,6 +48,8 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 	snprintf(st->dirty_tracker, sizeof(st->dirty_tracker), "%s",
 		 !s->src.live ? "none" : s->src.tracker ? s->src.tracker->name : "pending");
 	double cpu_remote = s->src.cpu_remote;
+	st->device_state_bytes = s->dev_bytes;
+	st->device_state_ms = s->dev_ms;
 	pthread_mutex_unlock(&s->lock);
 
 	if (t_stop && s->role == LIVEMIG_SOURCE)
@@ -115,6 +117,10 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 	}
 	st->compression_ratio = st->payload_bytes ? (double)st->normal_bytes / st->payload_bytes : 0;
 	st->verify_match = done ? s->verify : -1;
+	if (done) { /* the control thread's, written before it ended */
+		st->final_pass_ms = s->src.final_pass_ms;
+		st->verify_ms = s->src.verify_ms;
+	}
 }
 
 /* struct livemig_stats as 0.1.0 shipped it: it ended with dsa_cpu_pages. */
@@ -252,6 +258,8 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		"    \"auto\": {\"none\": %llu, \"lz4\": %llu, \"zstd\": %llu, \"zstd-hi\": %llu}},\n"
 		"  \"zero-page\": {\"dsa-pages\": %llu, \"cpu-fallback-pages\": %llu},\n"
 		"  \"verify\": {\"match\": %s},\n"
+		"  \"device-state\": {\"bytes\": %llu, \"time-ms\": %llu},\n"
+		"  \"switchover\": {\"final-pass-ms\": %llu, \"verify-ms\": %llu},\n"
 		"  \"iterations\": %s\n"
 		"}\n",
 		s->role == LIVEMIG_SOURCE ? "source" : "destination", livemig_status_name(st.status),
@@ -276,5 +284,7 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		(unsigned long long)st.auto_none, (unsigned long long)st.auto_lz4,
 		(unsigned long long)st.auto_zstd, (unsigned long long)st.auto_zstd_hi,
 		(unsigned long long)st.dsa_pages,
-		(unsigned long long)st.dsa_cpu_pages, verify, iters);
+		(unsigned long long)st.dsa_cpu_pages, verify,
+		(unsigned long long)st.device_state_bytes, (unsigned long long)st.device_state_ms,
+		(unsigned long long)st.final_pass_ms, (unsigned long long)st.verify_ms, iters);
 }

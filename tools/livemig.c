@@ -57,6 +57,10 @@ static const char usage_text[] =
 	"  livemig bench  [--mem SIZE] [--fill SPEC] [--fill-ratio R] [--set NAME=VALUE]...\n"
 	"                 [--cap NAME=on|off]... [--uri URI] [--json FILE]\n"
 	"  livemig info   [--json]\n"
+	"  livemig qemu-source --qmp PATH --connect URI [--set NAME=VALUE]... [--cap NAME=on|off]...\n"
+	"                 [--json FILE]\n"
+	"  livemig qemu-dest --qmp PATH --listen URI [--json FILE]\n"
+	"                 a running QEMU: RAM by livemig, device state by QEMU (docs/qemu.md)\n"
 	"\n"
 	"URI:   tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH\n"
 	"SIZE:  bytes, or with a K/M/G/T suffix (powers of 1024)\n"
@@ -771,7 +775,11 @@ int main(int argc, char **argv)
 		return cli_bench(argc, argv);
 	if (!strcmp(cmd, "info"))
 		return cli_info(argc, argv);
-	fprintf(stderr, "livemig: unknown command '%s' (dest, source, bench, info; see --help)\n",
+	if (!strcmp(cmd, "qemu-source"))
+		return cli_qemu_source(argc, argv);
+	if (!strcmp(cmd, "qemu-dest"))
+		return cli_qemu_dest(argc, argv);
+	fprintf(stderr, "livemig: unknown command '%s' (dest, source, bench, info, qemu-source, qemu-dest; see --help)\n",
 		cmd);
 	return 2;
 }

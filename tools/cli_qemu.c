@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <limits.h>
+
 #include <json-c/json.h>
 #include <livemig/livemig.h>
 
@@ -418,12 +420,31 @@ static int dst_load(void *opaque, const void *buf, size_t len)
 	return 0;
 }
 
+/* The test hook LIVEMIG_X_RAM_SNAPSHOT=PREFIX: the RAM as it is when the
+ * device state has loaded, before the guest runs here, into PREFIX.ID for
+ * each block (a running guest changes it at once: the BIOS's timer tick). */
+static void snapshot_ram(struct vm *vm)
+{
+	const char *prefix = getenv("LIVEMIG_X_RAM_SNAPSHOT");
+	for (unsigned i = 0; prefix && i < vm->nram; i++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s.%s", prefix, vm->ram[i].id);
+		FILE *f = fopen(path, "w");
+		if (!f || fwrite(vm->ram[i].host, 1, vm->ram[i].size, f) != vm->ram[i].size)
+			fprintf(stderr, "livemig qemu-dest: cannot write %s\n", path);
+		if (f)
+			fclose(f);
+	}
+}
+
 static int dst_load_end(void *opaque)
 {
 	struct dst *x = opaque;
 	int r = vm_migrate_wait(&x->vm);
 	if (r)
 		fprintf(stderr, "livemig qemu-dest: %s\n", x->vm.err);
+	else
+		snapshot_ram(&x->vm);
 	return r;
 }
 

@@ -177,6 +177,43 @@ static int register_blocks(livemig_session *s, struct vm *vm)
 	return 0;
 }
 
+/* Parses the options, connects to QEMU, makes the session: 0, -1 (--help
+ * was printed) or the exit status of a failure (message printed). */
+static int open_side(int argc, char **argv, struct qopts *o, struct vm *vm, livemig_session **s,
+		     bool source)
+{
+	int rc = parse(argc, argv, o, source);
+	if (rc)
+		return rc == 1 ? -1 : rc;
+	if (vm_open(vm, source ? "source" : "destination", o->qmp)) {
+		fprintf(stderr, "livemig %s: %s\n", source ? "qemu-source" : "qemu-dest", vm->err);
+		return 2;
+	}
+	if (!(*s = livemig_session_new(source ? LIVEMIG_SOURCE : LIVEMIG_DEST))) {
+		vm_close(vm);
+		return 1;
+	}
+	livemig_set_log(*s, log_cb, NULL);
+	return 0;
+}
+
+/* After the side's own checks (rc: 0, or 2 with vm->err): the settings,
+ * the blocks, the device ops, QEMU's end of the socketpair.  0, or the
+ * exit status with the message printed. */
+static int setup(livemig_session *s, struct vm *vm, const struct qopts *o, int rc,
+		 const struct livemig_device_ops *dev, void *opaque)
+{
+	if (!rc && (rc = apply(s, o)))
+		return rc;
+	if (!rc && (register_blocks(s, vm) || livemig_set_device_state(s, dev, opaque) ||
+		    vm_devfd(vm)))
+		rc = 1;
+	if (rc && vm->err[0])
+		fprintf(stderr, "livemig %s: %s\n", vm->who[0] == 's' ? "qemu-source" : "qemu-dest",
+			vm->err);
+	return rc;
+}
+
 /* The exit status of a finished migration: 3 unknown; 2 when the two sides
  * disagreed at PARAMS before any page moved (block sizes or names, must-
  * match parameters); 1 any other failure. */
@@ -267,20 +304,13 @@ static int live_tracking(livemig_session *s, struct vm *vm, struct livemig_guest
 int cli_qemu_source(int argc, char **argv)
 {
 	struct qopts o;
-	int rc = parse(argc, argv, &o, true);
-	if (rc)
-		return rc == 1 ? 0 : rc;
 	struct src x = {0};
 	struct vm *vm = &x.vm;
+	livemig_session *s;
 	char st[32];
-	if (vm_open(vm, "source", o.qmp)) {
-		fprintf(stderr, "livemig qemu-source: %s\n", vm->err);
-		return 2;
-	}
-	livemig_session *s = livemig_session_new(LIVEMIG_SOURCE);
-	if (!s)
-		return 1;
-	livemig_set_log(s, log_cb, NULL);
+	int rc = open_side(argc, argv, &o, vm, &s, true);
+	if (rc)
+		return rc < 0 ? 0 : rc;
 	if ((rc = vm_status(vm, st, sizeof(st))) ||
 	    (strcmp(st, "running") && strcmp(st, "paused"))) {
 		snprintf(vm->err, sizeof(vm->err), "the source QEMU is %s, not running or paused",
@@ -289,17 +319,9 @@ int cli_qemu_source(int argc, char **argv)
 	} else {
 		rc = vm_prepare(vm, false);
 	}
-	if (!rc && (rc = apply(s, &o)))
-		goto out;
 	const struct livemig_device_ops dev = {.save = src_save};
-	if (!rc && (register_blocks(s, vm) || livemig_set_device_state(s, &dev, &x) ||
-		    vm_devfd(vm)))
-		rc = 1;
-	if (rc) {
-		if (vm->err[0])
-			fprintf(stderr, "livemig qemu-source: %s\n", vm->err);
+	if ((rc = setup(s, vm, &o, rc, &dev, &x)))
 		goto out;
-	}
 
 	struct livemig_guest_ops guest = {src_stop, src_resume, NULL};
 	bool live = vm->shim && !live_tracking(s, vm, &guest);
@@ -460,20 +482,14 @@ static void dst_start(void *opaque)
 int cli_qemu_dest(int argc, char **argv)
 {
 	struct qopts o;
-	int rc = parse(argc, argv, &o, false);
-	if (rc)
-		return rc == 1 ? 0 : rc;
 	struct dst x = {0};
 	struct vm *vm = &x.vm;
+	livemig_session *s;
 	char st[32];
-	if (vm_open(vm, "destination", o.qmp)) {
-		fprintf(stderr, "livemig qemu-dest: %s\n", vm->err);
-		return 2;
-	}
-	livemig_session *s = x.s = livemig_session_new(LIVEMIG_DEST);
-	if (!s)
-		return 1;
-	livemig_set_log(s, log_cb, NULL);
+	int rc = open_side(argc, argv, &o, vm, &s, false);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	x.s = s;
 	if ((rc = vm_status(vm, st, sizeof(st))) || strcmp(st, "inmigrate")) {
 		snprintf(vm->err, sizeof(vm->err), "the destination QEMU is %s, not waiting for an "
 			 "incoming migration: start it with -incoming defer", rc ? "unreachable" : st);
@@ -481,18 +497,10 @@ int cli_qemu_dest(int argc, char **argv)
 	} else {
 		rc = vm_prepare(vm, true);
 	}
-	if (!rc && (rc = apply(s, &o)))
-		goto out;
 	const struct livemig_device_ops dev = {.load = dst_load, .load_end = dst_load_end,
 					       .start = dst_start};
-	if (!rc && (register_blocks(s, vm) || livemig_set_device_state(s, &dev, &x) ||
-		    vm_devfd(vm)))
-		rc = 1;
-	if (rc) {
-		if (vm->err[0])
-			fprintf(stderr, "livemig qemu-dest: %s\n", vm->err);
+	if ((rc = setup(s, vm, &o, rc, &dev, &x)))
 		goto out;
-	}
 	rc = livemig_start(s, o.uri);
 	if (!rc)
 		rc = livemig_wait(s);

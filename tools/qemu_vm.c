@@ -172,14 +172,23 @@ int vm_prepare(struct vm *vm, bool writable)
 	return 0;
 }
 
+/* cmd's "status" member into buf ("" when it has none), and its answer
+ * into *ret (the caller's).  0 or -errno. */
+static int query_status(struct vm *vm, const char *cmd, char *buf, size_t len, json_object **ret)
+{
+	*ret = NULL;
+	int r = run(vm, cmd, NULL, ret);
+	const char *st = r ? NULL : lm_json_str(*ret, "status");
+	snprintf(buf, len, "%s", st ? st : "");
+	return r;
+}
+
 int vm_status(struct vm *vm, char *buf, size_t len)
 {
-	json_object *ret = NULL;
-	int r = run(vm, "query-status", NULL, &ret);
-	const char *st = r ? NULL : lm_json_str(ret, "status");
-	snprintf(buf, len, "%s", st ? st : "");
+	json_object *ret;
+	int r = query_status(vm, "query-status", buf, len, &ret);
 	json_object_put(ret);
-	return r ? r : st ? 0 : -EPROTO;
+	return r ? r : buf[0] ? 0 : -EPROTO;
 }
 
 int vm_devfd(struct vm *vm)
@@ -239,11 +248,9 @@ int vm_migrate(struct vm *vm, bool incoming)
 
 int vm_migrate_status(struct vm *vm, char *buf, size_t len)
 {
-	json_object *ret = NULL;
-	int r = run(vm, "query-migrate", NULL, &ret);
-	const char *st = r ? NULL : lm_json_str(ret, "status");
-	snprintf(buf, len, "%s", st ? st : "");
-	if (st && !strcmp(st, "failed")) {
+	json_object *ret;
+	int r = query_status(vm, "query-migrate", buf, len, &ret);
+	if (!strcmp(buf, "failed")) {
 		const char *why = lm_json_str(ret, "error-desc");
 		fail(vm, 0, "QEMU's device-state migration on the %s failed: %s", vm->who,
 		     why ? why : "(no reason given)");

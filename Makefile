@@ -8,7 +8,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= $(notdir $(wildcard tests/fuzz/corpus/*))
 DEPS      := gcc pkg-config meson ninja-build python3 zstd \
              zlib1g-dev libzstd-dev libisal-dev libxxhash-dev liblz4-dev \
-             libjson-c-dev libgnutls28-dev gnutls-bin
+             libjson-c-dev libgnutls28-dev gnutls-bin \
+             qemu-system-x86
 # make fuzz only: clang and its runtimes (libFuzzer, the sanitizers).
 FUZZ_DEPS := clang libclang-rt-dev
 

@@ -67,4 +67,10 @@ int cli_info(int argc, char **argv);
 /* livemig bench ...: see tools/cli_bench.c. */
 int cli_bench(int argc, char **argv);
 
+/* livemig qemu-source / qemu-dest: a running QEMU's RAM by livemig, its
+ * device state by QEMU inside the session (tools/cli_qemu.c, docs/qemu.md).
+ * Also 3: the outcome is unknown. */
+int cli_qemu_source(int argc, char **argv);
+int cli_qemu_dest(int argc, char **argv);
+
 #endif

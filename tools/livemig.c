@@ -98,6 +98,10 @@ static const char usage_text[] =
 	"  livemig source --connect URI --mem SIZE [OPTION]...\n"
 	"  livemig bench  [OPTION]...\n"
 	"  livemig info   [--json]\n"
+	"  livemig qemu-source --qmp PATH --connect URI [--set NAME=VALUE]... [--cap NAME=on|off]...\n"
+	"                 [--json FILE]\n"
+	"  livemig qemu-dest --qmp PATH --listen URI [--set NAME=VALUE]... [--json FILE]\n"
+	"                 a running QEMU: RAM by livemig, device state by QEMU (docs/qemu.md)\n"
 	"  livemig SUBCOMMAND --help   that subcommand's options only\n"
 	"\n";
 
@@ -907,7 +911,11 @@ int main(int argc, char **argv)
 		return cli_bench(argc, argv);
 	if (!strcmp(cmd, "info"))
 		return cli_info(argc, argv);
-	fprintf(stderr, "livemig: unknown command '%s' (dest, source, bench, info; see --help)\n",
+	if (!strcmp(cmd, "qemu-source"))
+		return cli_qemu_source(argc, argv);
+	if (!strcmp(cmd, "qemu-dest"))
+		return cli_qemu_dest(argc, argv);
+	fprintf(stderr, "livemig: unknown command '%s' (dest, source, bench, info, qemu-source, qemu-dest; see --help)\n",
 		cmd);
 	return 2;
 }

@@ -46,6 +46,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -144,6 +145,15 @@ struct livemig_stats {
 	uint64_t auto_none, auto_lz4, auto_zstd, auto_zstd_hi;
 	/* zero-page-detection=dsa: pages checked by the device, on the CPU. */
 	uint64_t dsa_pages, dsa_cpu_pages;
+	/* Device state (livemig_set_device_state): bytes carried and the
+	 * milliseconds from its first byte until the destination loaded it. */
+	uint64_t device_state_bytes;
+	uint64_t device_state_ms;
+	/* Source, switchover: the final pass (guest stopped until every
+	 * channel's last packet is out) and the verification (COMPLETE until
+	 * RESULT), in milliseconds. */
+	uint64_t final_pass_ms;
+	uint64_t verify_ms;
 };
 
 /* Log callback: level 0 error, 1 warning, 2 info.  Called from library
@@ -238,6 +248,50 @@ struct livemig_guest_ops {
 	void (*throttle)(void *opaque, int percent);
 };
 LIVEMIG_API int livemig_set_guest(livemig_session *s, const struct livemig_guest_ops *ops, void *opaque);
+
+/*
+ * Device state: what a hypervisor keeps outside the RAM blocks (QEMU's
+ * device models and CPU registers), carried in the same session after the
+ * RAM and switched over with it (docs/wire-format.md, DEVSTATE).
+ *
+ * After the destination has verified the RAM (RESULT OK), the source pulls
+ * the state from its embedder and streams it on the main channel; the
+ * destination pushes it into its embedder and answers whether it loaded;
+ * only then does the source commit, and at the commit the destination's
+ * embedder starts the guest.  All of it counts in the switchover deadline
+ * (downtime-limit + switchover-timeout).  Set on both sides or neither:
+ * the source announces it in PARAMS and a destination that differs fails
+ * the migration before any page moves.
+ *
+ * Source (all called from the control thread, after the guest was stopped):
+ *   save(opaque, buf, len): writes up to len (32 KiB)
+ *     bytes of state into buf and returns how many; 0 at its end.
+ *     -EAGAIN: nothing yet - called again (so wait at most ~100 ms per call:
+ *     a cancel or the deadline is noticed between calls).  Another -errno
+ *     fails the migration: the guest resumes (guest ops) and the
+ *     destination discards.  At most 1 GiB in all.
+ * Destination (called from the control thread):
+ *   load(opaque, buf, len): the next len (1..65536) bytes, in order.  0, or
+ *     -errno: the load failed, the destination discards and tells the
+ *     source, which resumes the guest.
+ *   load_end(opaque): every byte came; 0 when the state is loaded and the
+ *     guest could start, -errno otherwise (as load).  Must return within
+ *     the switchover deadline of the source, which otherwise resumes.
+ *   start(opaque): the source committed: run the guest (QEMU: `cont`).
+ *     Called once, before this side's OUTCOME.  Not called when the
+ *     migration fails or ends in doubt: then livemig_wait() reports it and
+ *     the loaded state must never run.
+ * The fields of the other side are ignored and may be NULL.
+ * -EINVAL a callback of this side missing, -EBUSY after livemig_start().
+ */
+struct livemig_device_ops {
+	ssize_t (*save)(void *opaque, void *buf, size_t len);
+	int (*load)(void *opaque, const void *buf, size_t len);
+	int (*load_end)(void *opaque);
+	void (*start)(void *opaque);
+};
+LIVEMIG_API int livemig_set_device_state(livemig_session *s, const struct livemig_device_ops *ops,
+					 void *opaque);
 
 /*
  * A hypervisor's own dirty log (KVM_GET_DIRTY_LOG / KVM_CLEAR_DIRTY_LOG, a

@@ -267,6 +267,12 @@ static int check_params(livemig_session *s, const struct lm_msg_params *p)
 	    (codec->max_level > 0 && p->level < codec->min_level))
 		return lm_fail(s, -EPROTO, "PARAMS: unknown method %u or level %u", p->method,
 			       p->level);
+	if (p->device_state && !s->dev_on)
+		return lm_fail(s, -EINVAL, "the source sends device state and this destination has "
+			       "nothing to load it into (livemig_set_device_state)");
+	if (!p->device_state && s->dev_on)
+		return lm_fail(s, -EINVAL, "this destination expects device state and the source "
+			       "sends none (livemig_set_device_state on both sides)");
 	/* Only as much RAM as agreed to: nothing is allocated before this. */
 	uint64_t total = 0, limit = s->p.max_ram;
 	for (uint32_t i = 0; i < p->nblocks; i++)
@@ -874,6 +880,8 @@ static int resolve_wait(livemig_session *s, enum decision d, int failed)
 		    (m.type == LM_MSG_COMMIT || m.type == LM_MSG_CANCEL)) {
 			if (d == UNDECIDED)
 				d = m.type == LM_MSG_COMMIT ? COMMITTED : DISCARDED;
+			if (d == COMMITTED)
+				lm_devstate_start(s);
 			bool heard = !lm_write_msg_fd(fd, tls, &(struct lm_msg){.type = LM_MSG_OUTCOME,
 									  .committed = d == COMMITTED}) &&
 				     echoed(fd, tls, s->p.net_timeout_s);
@@ -918,10 +926,17 @@ static int await_commit(livemig_session *s)
 	s->dst.keep_listening = true;
 	pthread_mutex_unlock(&s->lock);
 	struct lm_msg m;
-	int r = lm_recv_msg(s, &m);
+	/* The source commits only after our DEVSTATE_LOADED: while that has
+	 * not gone out whole no COMMIT can come, so a failure discards
+	 * without a doubt to resolve. */
+	int r = s->dev_on ? lm_devstate_receive(s) : 0;
+	if (r)
+		return r;
+	r = lm_recv_msg(s, &m);
 	if (!r && m.type != LM_MSG_COMMIT)
 		r = lm_fail(s, -EPROTO, "main channel: message %u instead of COMMIT", m.type);
 	if (!r) {
+		lm_devstate_start(s); /* the guest is ours: run it, then say so */
 		atomic_store(&s->hb_stop, true); /* OUTCOME is our last word */
 		if (!lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_OUTCOME, .committed = true}) &&
 		    echoed(s->main_fd, s->main_tls, s->p.net_timeout_s))

@@ -357,6 +357,9 @@ struct lm_source {
 	unsigned pass_done;      /* channels finished with pass_gen */
 	uint32_t iter_sent;      /* last pass whose ITER went (or is going) out */
 	uint32_t acked_iteration; /* last pass the destination acknowledged */
+	_Atomic bool devstate_sent; /* DEVSTATE_END is out: DEVSTATE_LOADED may come */
+	bool devstate_loaded;    /* DEVSTATE_LOADED received */
+	uint64_t final_pass_ms, verify_ms; /* switchover parts, for the statistics */
 	bool result_ready;       /* RESULT received */
 	bool result_ok;
 	struct lm_h128 result_digest;
@@ -413,6 +416,7 @@ struct lm_dest {
 				  * being read, -1 = none (lm_acceptor_stop cuts it) */
 	_Atomic uint64_t refused; /* connections dropped: a bad hello or TLS
 				   * handshake, a stranger, another session */
+	bool started_guest;      /* the device ops' start ran (control thread) */
 };
 
 struct livemig_session {
@@ -478,10 +482,30 @@ struct livemig_session {
 	int verify;              /* -1 unknown, 0 mismatch, 1 match */
 	struct lm_h128 digest;
 
+	/* Device state (livemig_set_device_state); dev_on: set. */
+	struct livemig_device_ops dev;
+	void *dev_opaque;
+	bool dev_on;
+	uint64_t dev_bytes, dev_ms; /* under lock: the statistics read them */
+	/* The payload of the last message read on the main channel: a
+	 * DEVSTATE's data points here until the next read.  Its one reader's
+	 * (the source's return path, the destination's control thread). */
+	uint8_t main_rx_payload[LM_MSG_MAX_PAYLOAD];
+
 	/* Only the side's own half is used; the other stays zeroed. */
 	struct lm_source src;
 	struct lm_dest dst;
 };
+
+/* devstate.c (livemig_set_device_state), from the control thread.
+ * Source, after RESULT OK: pulls the embedder's state, streams it, waits
+ * for DEVSTATE_LOADED.  Destination, after RESULT OK: reads it into the
+ * embedder and answers DEVSTATE_LOADED.  0, or the latched failure.
+ * lm_devstate_start: the destination committed; runs the embedder's start
+ * once (nothing without device ops). */
+int lm_devstate_send(livemig_session *s);
+int lm_devstate_receive(livemig_session *s);
+void lm_devstate_start(livemig_session *s);
 
 /* session.c */
 void lm_log(livemig_session *s, int level, const char *fmt, ...)

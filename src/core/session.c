@@ -114,6 +114,23 @@ int livemig_set_guest(livemig_session *s, const struct livemig_guest_ops *ops, v
 	return 0;
 }
 
+int livemig_set_device_state(livemig_session *s, const struct livemig_device_ops *ops,
+			     void *opaque)
+{
+	if (started(s))
+		return -EBUSY;
+	bool src = s->role == LIVEMIG_SOURCE;
+	if (!ops || (src && !ops->save) || (!src && (!ops->load || !ops->load_end || !ops->start))) {
+		set_err(s, -EINVAL, "device state: a source needs save, a destination load, "
+			"load_end and start");
+		return -EINVAL;
+	}
+	s->dev = *ops;
+	s->dev_opaque = opaque;
+	s->dev_on = true;
+	return 0;
+}
+
 int livemig_set_dirty_log(livemig_session *s, livemig_dirty_log_fn fn, void *opaque)
 {
 	if (started(s))
@@ -602,7 +619,7 @@ int lm_main_refused(livemig_session *s)
  * errors; 1 when until_ns passed before it began. */
 static int recv_one(livemig_session *s, struct lm_msg *m, uint64_t until_ns)
 {
-	uint8_t hdr[LM_MSG_HDR_SIZE] = {0}, payload[LM_MSG_MAX_PAYLOAD];
+	uint8_t hdr[LM_MSG_HDR_SIZE] = {0}, *payload = s->main_rx_payload;
 	struct lm_msg_hdr h;
 	const char *why;
 	bool eof;

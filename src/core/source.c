@@ -125,6 +125,7 @@ static int negotiate(livemig_session *s)
 	p->level = (uint8_t)lm_params_level(&s->p);
 	p->zero_detect = s->p.zero_detect;
 	p->channel_recovery = s->p.channel_recovery;
+	p->device_state = s->dev_on;
 	p->nblocks = s->nblocks;
 	for (unsigned i = 0; i < s->nblocks; i++) {
 		memcpy(p->blocks[i].name, s->blocks[i].name, LM_NAME_MAX);
@@ -701,7 +702,11 @@ static void *return_path_main(void *arg)
 		bool result = m.type == LM_MSG_RESULT && atomic_load(&s->src.complete_sent) &&
 			      !s->src.result_ready;
 		bool outcome = m.type == LM_MSG_OUTCOME && atomic_load(&s->src.commit_started);
-		if (result) {
+		bool loaded = m.type == LM_MSG_DEVSTATE_LOADED && atomic_load(&s->src.devstate_sent) &&
+			      !s->src.devstate_loaded;
+		if (loaded) {
+			s->src.devstate_loaded = true;
+		} else if (result) {
 			s->src.result_ready = true;
 			s->src.result_ok = m.result.ok;
 			s->src.result_digest = m.result.digest;
@@ -714,7 +719,7 @@ static void *return_path_main(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		if (outcome)
 			break;
-		if (!result) {
+		if (!result && !loaded) {
 			lm_fail(s, -EPROTO, "main channel: unexpected message %u", m.type);
 			break;
 		}
@@ -825,6 +830,8 @@ static int source_run(livemig_session *s)
 	if ((r = timed_pass(s, w, n, true)))
 		return r;
 	lm_join_channels(s);
+	uint64_t t_verify = lm_now_ns();
+	s->src.final_pass_ms = (t_verify - s->src.t_stop) / 1000000;
 
 	struct lm_msg m = {.type = LM_MSG_COMPLETE, .complete = {.iteration = s->iteration}};
 	uint64_t unsent = lm_image_sum(s, &m.complete);
@@ -844,10 +851,17 @@ static int source_run(livemig_session *s)
 	if (!ready)
 		return lm_err(s);
 	s->t_end = lm_now_ns();
+	s->src.verify_ms = (s->t_end - t_verify) / 1000000;
 	bool same = s->src.result_digest.lo == s->digest.lo && s->src.result_digest.hi == s->digest.hi;
 	s->verify = s->src.result_ok && same;
 	if (!s->verify)
 		return lm_fail(s, -EIO, "destination image differs from the source (digest mismatch)");
+	/* The RAM is verified; the device state follows, then COMMIT. */
+	if (s->dev_on) {
+		if ((r = lm_devstate_send(s)))
+			return r;
+		s->t_end = lm_now_ns(); /* the downtime ends when the destination has it all */
+	}
 	return commit(s);
 }
 

@@ -60,6 +60,8 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 	snprintf(st->dirty_tracker, sizeof(st->dirty_tracker), "%s",
 		 !s->src.live ? "none" : s->src.tracker ? s->src.tracker->name : "pending");
 	double cpu_remote = s->src.cpu_remote;
+	st->device_state_bytes = s->dev_bytes;
+	st->device_state_ms = s->dev_ms;
 	pthread_mutex_unlock(&s->lock);
 
 	if (t_stop && s->role == LIVEMIG_SOURCE)
@@ -133,6 +135,10 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 	}
 	st->compression_ratio = st->payload_bytes ? (double)st->normal_bytes / st->payload_bytes : 0;
 	st->verify_match = done ? s->verify : -1;
+	if (done) { /* the control thread's, written before it ended */
+		st->final_pass_ms = s->src.final_pass_ms;
+		st->verify_ms = s->src.verify_ms;
+	}
 }
 
 /* struct livemig_stats as 0.1.0 shipped it: it ended with dsa_cpu_pages. */
@@ -293,6 +299,12 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 		lm_json_null(&b, o, "match");
 	else
 		lm_json_bool(&b, o, "match", st.verify_match);
+	o = lm_json_put(&b, root, "device-state", json_object_new_object());
+	lm_json_u64(&b, o, "bytes", st.device_state_bytes);
+	lm_json_u64(&b, o, "time-ms", st.device_state_ms);
+	o = lm_json_put(&b, root, "switchover", json_object_new_object());
+	lm_json_u64(&b, o, "final-pass-ms", st.final_pass_ms);
+	lm_json_u64(&b, o, "verify-ms", st.verify_ms);
 	lm_json_put(&b, root, "iterations", passes);
 	return lm_json_print(&b, root, buf, len);
 }

@@ -307,7 +307,8 @@ static void params_encode(struct lm_buf *b, const struct lm_msg_params *p)
 	lm_put_u8(b, p->level);
 	lm_put_u8(b, p->zero_detect);
 	lm_put_u8(b, 0);
-	lm_put_u16(b, p->channel_recovery ? LM_PARAMS_RECOVERY : 0);
+	lm_put_u16(b, (p->channel_recovery ? LM_PARAMS_RECOVERY : 0) |
+		      (p->device_state ? LM_PARAMS_DEVSTATE : 0));
 	lm_put_u32(b, LM_PAGE_SIZE);
 	lm_put_u32(b, p->nblocks);
 	for (uint32_t i = 0; i < p->nblocks; i++) {
@@ -342,6 +343,15 @@ int lm_msg_encode(const struct lm_msg *m, uint8_t *out, size_t cap)
 		break;
 	case LM_MSG_OUTCOME:
 		lm_put_u8(&b, m->committed);
+		break;
+	case LM_MSG_DEVSTATE:
+		if (!m->devstate.len || m->devstate.len > LM_MSG_MAX_PAYLOAD)
+			return -EINVAL;
+		lm_put_bytes(&b, m->devstate.data, m->devstate.len);
+		break;
+	case LM_MSG_DEVSTATE_END:
+	case LM_MSG_DEVSTATE_LOADED:
+		lm_put_u64(&b, m->devstate_bytes);
 		break;
 	case LM_MSG_COMPLETE:
 		lm_put_u32(&b, m->complete.iteration);
@@ -396,6 +406,9 @@ static const struct {
 	[LM_MSG_HEARTBEAT] = {NULL, "HEARTBEAT with a payload"},
 	[LM_MSG_COMMIT] = {NULL, "COMMIT with a payload"},
 	[LM_MSG_OUTCOME] = {"short OUTCOME", "OUTCOME has trailing bytes"},
+	[LM_MSG_DEVSTATE] = {"empty DEVSTATE", "DEVSTATE longer than a message"},
+	[LM_MSG_DEVSTATE_END] = {"short DEVSTATE_END", "DEVSTATE_END has trailing bytes"},
+	[LM_MSG_DEVSTATE_LOADED] = {"short DEVSTATE_LOADED", "DEVSTATE_LOADED has trailing bytes"},
 };
 
 static int params_decode(struct lm_buf *b, struct lm_msg_params *p, const char **why)
@@ -410,9 +423,10 @@ static int params_decode(struct lm_buf *b, struct lm_msg_params *p, const char *
 	p->nblocks = lm_get_u32(b);
 	if (b->bad)
 		return reject(why, length_why[LM_MSG_PARAMS].too_short);
-	if (reserved8 || (flags & ~LM_PARAMS_RECOVERY))
+	if (reserved8 || (flags & ~(LM_PARAMS_RECOVERY | LM_PARAMS_DEVSTATE)))
 		return reject(why, "PARAMS: reserved fields not zero");
 	p->channel_recovery = flags & LM_PARAMS_RECOVERY;
+	p->device_state = flags & LM_PARAMS_DEVSTATE;
 	if (page_size != LM_PAGE_SIZE)
 		return reject(why, "PARAMS: page size differs from the destination's");
 	if (zero > 1)
@@ -464,6 +478,25 @@ int lm_msg_decode(uint16_t type, const uint8_t *in, size_t len, struct lm_msg *m
 			r = reject(why, "OUTCOME neither 0 nor 1");
 		break;
 	}
+	case LM_MSG_DEVSTATE:
+		/* Bounded by the header's len (LM_MSG_MAX_PAYLOAD); the total
+		 * by the destination (LM_DEVSTATE_MAX). */
+		if (!len)
+			return reject(why, length_why[type].too_short);
+		if (len > LM_MSG_MAX_PAYLOAD)
+			return reject(why, length_why[type].too_long);
+		m->devstate.data = in;
+		m->devstate.len = (uint32_t)len;
+		b.len = b.cap;
+		break;
+	case LM_MSG_DEVSTATE_END:
+	case LM_MSG_DEVSTATE_LOADED:
+		m->devstate_bytes = lm_get_u64(&b);
+		if (!b.bad && (!m->devstate_bytes || m->devstate_bytes > LM_DEVSTATE_MAX))
+			r = reject(why, type == LM_MSG_DEVSTATE_END
+						? "DEVSTATE_END: total 0 or over " STR(LM_DEVSTATE_MAX)
+						: "DEVSTATE_LOADED: total 0 or over " STR(LM_DEVSTATE_MAX));
+		break;
 	case LM_MSG_ITER:
 	case LM_MSG_ITER_ACK:
 		m->iteration = lm_get_u32(&b);

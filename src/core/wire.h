@@ -119,9 +119,19 @@ int lm_packet_check_indices(const uint32_t *idx, uint32_t n, uint64_t block_page
 #define LM_MAX_BLOCKS 64     /* RAM blocks in PARAMS */
 #define LM_NAME_MAX 64       /* a block name with its NUL: 1..63 bytes on the wire */
 #define LM_ERROR_TEXT_MAX 511 /* ERROR text bytes */
-/* No body the encoder writes is larger (PARAMS with every block at its
- * longest name): buffers for lm_msg_encode() hold the header and this. */
-#define LM_MSG_BODY_MAX (16u + LM_MAX_BLOCKS * (1u + (LM_NAME_MAX - 1u) + 8u))
+/* Device state (DEVSTATE): what a source puts in one message (a receiver
+ * takes up to LM_MSG_MAX_PAYLOAD), and the most a destination accepts in a
+ * session.  A QEMU's device state with
+ * x-ignore-shared is a few hundred KiB plus its non-shared RAM (ROMs, video
+ * memory: tens of MiB). */
+#define LM_DEVSTATE_CHUNK (32u * 1024)
+#define LM_DEVSTATE_MAX (1ull << 30)
+/* No body the encoder writes is larger (a DEVSTATE may fill a message;
+ * PARAMS with every block at its longest name is 4.6 KiB): buffers for
+ * lm_msg_encode() hold the header and this. */
+#define LM_MSG_PARAMS_MAX (16u + LM_MAX_BLOCKS * (1u + (LM_NAME_MAX - 1u) + 8u))
+#define LM_MSG_BODY_MAX LM_MSG_MAX_PAYLOAD
+_Static_assert(LM_MSG_PARAMS_MAX <= LM_MSG_BODY_MAX, "PARAMS fits the encoder's buffers");
 
 enum lm_msg_type {
 	LM_MSG_PARAMS = 1,   /* src->dst: parameters + RAM block list */
@@ -135,6 +145,9 @@ enum lm_msg_type {
 	LM_MSG_HEARTBEAT = 9, /* either way, after PARAMS: "still here" (see liveness.c) */
 	LM_MSG_COMMIT = 10,  /* src->dst, after RESULT OK: the source stops for good */
 	LM_MSG_OUTCOME = 11, /* dst->src: the destination's final word (u8 committed) */
+	LM_MSG_DEVSTATE = 12, /* src->dst, after RESULT OK: the next bytes of device state */
+	LM_MSG_DEVSTATE_END = 13, /* src->dst: device state ends (u64 total bytes) */
+	LM_MSG_DEVSTATE_LOADED = 14, /* dst->src: the embedder loaded it (u64 total bytes) */
 	LM_MSG_MAX
 };
 
@@ -158,12 +171,14 @@ struct lm_msg_block {
 	uint64_t size;          /* bytes: > 0, a page multiple, < 2^32 pages */
 };
 #define LM_PARAMS_RECOVERY 0x0001u /* PARAMS flags: channel-recovery is on */
+#define LM_PARAMS_DEVSTATE 0x0002u /* PARAMS flags: device state follows RESULT OK */
 struct lm_msg_params {
 	uint16_t channels;
 	uint8_t method;         /* LM_METHOD_* or LM_METHOD_AUTO: the decoder does */
 	uint8_t level;          /* not check these two against the codecs */
 	bool zero_detect;
 	bool channel_recovery;  /* flags bit 0 */
+	bool device_state;      /* flags bit 1 */
 	uint32_t nblocks;       /* 1..LM_MAX_BLOCKS, distinct names */
 	struct lm_msg_block blocks[LM_MAX_BLOCKS];
 };
@@ -191,12 +206,20 @@ struct lm_msg {
 		struct lm_msg_error error;
 		bool committed;     /* OUTCOME: 1 = the destination runs the guest,
 				     * 0 = it discarded its image */
+		struct {            /* DEVSTATE: 1..LM_MSG_MAX_PAYLOAD bytes; data
+				     * points into the decoder's input (borrowed) */
+			const uint8_t *data;
+			uint32_t len;
+		} devstate;
+		uint64_t devstate_bytes; /* DEVSTATE_END, DEVSTATE_LOADED: the total,
+					  * 1..LM_DEVSTATE_MAX */
 	};
 };
 
 /* Writes m, header and body, into out[0..cap).  An ERROR's text is cut at
  * LM_ERROR_TEXT_MAX bytes.  Returns the bytes written, -EINVAL for an
- * unknown type or more than LM_MAX_BLOCKS blocks, -EMSGSIZE when cap is
+ * unknown type, more than LM_MAX_BLOCKS blocks or a DEVSTATE of 0 or more
+ * than LM_MSG_MAX_PAYLOAD bytes, -EMSGSIZE when cap is
  * smaller than the message (LM_MSG_HDR_SIZE + LM_MSG_BODY_MAX always fits). */
 int lm_msg_encode(const struct lm_msg *m, uint8_t *out, size_t cap);
 /* Decodes and validates the body of a message of the given type (from its

@@ -76,3 +76,19 @@ int lm_json_print(struct lm_json *b, json_object *root, char *buf, size_t len)
 	json_object_put(root); /* frees text too */
 	return n;
 }
+
+const char *lm_json_get_str(json_object *o, const char *key)
+{
+	json_object *v;
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+json_object *lm_json_get_obj(json_object *o, const char *key)
+{
+	json_object *v;
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_object))
+		return NULL;
+	return v;
+}

@@ -56,4 +56,10 @@ void lm_json_str_or_null(struct lm_json *b, json_object *obj, const char *key, c
  */
 int lm_json_print(struct lm_json *b, json_object *root, char *buf, size_t len);
 
+/* Reading a parsed document (QMP, the CLI's own JSON) without failing on a
+ * missing or mistyped member: the string member key of o, or NULL; the
+ * object member key of o (borrowed), or NULL.  o may be NULL. */
+const char *lm_json_get_str(json_object *o, const char *key);
+json_object *lm_json_get_obj(json_object *o, const char *key);
+
 #endif

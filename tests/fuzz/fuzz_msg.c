@@ -53,6 +53,13 @@ static void valid(const struct lm_msg *m)
 	case LM_MSG_COMPLETE:
 		FUZZ_ASSERT(m->complete.iteration >= 1);
 		break;
+	case LM_MSG_DEVSTATE:
+		FUZZ_ASSERT(m->devstate.len >= 1 && m->devstate.len <= LM_MSG_MAX_PAYLOAD);
+		break;
+	case LM_MSG_DEVSTATE_END:
+	case LM_MSG_DEVSTATE_LOADED:
+		FUZZ_ASSERT(m->devstate_bytes >= 1 && m->devstate_bytes <= LM_DEVSTATE_MAX);
+		break;
 	case LM_MSG_ERROR: {
 		size_t n = strnlen(m->error.text, sizeof(m->error.text));
 		FUZZ_ASSERT(n <= LM_ERROR_TEXT_MAX);
@@ -84,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(r || (type >= 1 && type < LM_MSG_MAX));
 	if (r == 0) {
 		valid(&m);
-		uint8_t out[LM_MSG_HDR_SIZE + LM_MSG_BODY_MAX];
+		static uint8_t out[LM_MSG_HDR_SIZE + LM_MSG_BODY_MAX];
 		int n = lm_msg_encode(&m, out, sizeof(out));
 		FUZZ_ASSERT(n >= (int)LM_MSG_HDR_SIZE);
 		size_t blen = (size_t)n - LM_MSG_HDR_SIZE;
@@ -95,6 +102,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (type != LM_MSG_ERROR)
 			FUZZ_ASSERT(blen == len && !memcmp(out + LM_MSG_HDR_SIZE, body, len));
 		FUZZ_ASSERT(lm_msg_decode(type, out + LM_MSG_HDR_SIZE, blen, &again, &why) == 0);
+		if (type == LM_MSG_DEVSTATE) { /* data points into each decoder's input */
+			FUZZ_ASSERT(m.devstate.data == body && again.devstate.len == m.devstate.len);
+			FUZZ_ASSERT(!memcmp(again.devstate.data, body, len));
+			again.devstate.data = m.devstate.data;
+		}
 		FUZZ_ASSERT(!memcmp(&m, &again, sizeof(m)));
 	}
 	free(body);

@@ -152,6 +152,10 @@ static void msgs(void)
 		m.params.blocks[i].size = (uint64_t)UINT32_MAX * LM_PAGE_SIZE;
 	}
 	msg("params-largest", &m);
+	m.params.nblocks = 1;
+	m.params.channel_recovery = true;
+	m.params.device_state = true;
+	msg("params-device-state", &m);
 
 	memset(&m, 0, sizeof(m));
 	m.type = LM_MSG_READY;
@@ -187,6 +191,26 @@ static void msgs(void)
 	for (size_t i = 5; i < sizeof(e); i++)
 		e[i] = (uint8_t)(i % 3 ? 'x' : i % 2 ? 0x1b : 0x7f);
 	put("msg", "error-hostile", e, sizeof(e));
+
+	/* Device state: a small chunk, a whole message of it, the end, the
+	 * destination's answer at the largest total. */
+	static uint8_t dev[LM_MSG_MAX_PAYLOAD];
+	for (size_t i = 0; i < sizeof(dev); i++)
+		dev[i] = (uint8_t)(i * 7 + i / 251);
+	memset(&m, 0, sizeof(m));
+	m.type = LM_MSG_DEVSTATE;
+	m.devstate.data = dev;
+	m.devstate.len = 100;
+	msg("devstate", &m);
+	m.devstate.len = LM_MSG_MAX_PAYLOAD;
+	msg("devstate-largest", &m);
+	memset(&m, 0, sizeof(m));
+	m.type = LM_MSG_DEVSTATE_END;
+	m.devstate_bytes = 206000;
+	msg("devstate-end", &m);
+	m.type = LM_MSG_DEVSTATE_LOADED;
+	m.devstate_bytes = LM_DEVSTATE_MAX;
+	msg("devstate-loaded", &m);
 }
 
 static void packet(const char *name, const struct lm_packet_hdr *h, const uint32_t *idx)

@@ -358,8 +358,150 @@ static void cancel_from_another_thread(void)
 	munmap(src, SIZE);
 }
 
+/*
+ * Device state (livemig_set_device_state) carried after the RAM: the
+ * destination's embedder gets every byte in order and starts the guest only
+ * at the commit; a load that fails resumes the guest at the source; device
+ * ops on one side only fail the migration before any page moves.
+ */
+#define DEVLEN 100000u
+enum dev_case { DEV_OK, DEV_LOAD_FAILS, DEV_DEST_HAS_NONE };
+
+struct dev_src {
+	size_t off;
+	int eagain, stops, resumes;
+};
+
+static uint8_t dev_byte(size_t i)
+{
+	return (uint8_t)(i * 7 + i / 251);
+}
+
+static ssize_t dev_save(void *o, void *buf, size_t len)
+{
+	struct dev_src *d = o;
+	if (!d->eagain++)
+		return -EAGAIN; /* nothing yet: asked again */
+	size_t n = DEVLEN - d->off < len ? DEVLEN - d->off : len;
+	for (size_t i = 0; i < n; i++)
+		((uint8_t *)buf)[i] = dev_byte(d->off + i);
+	d->off += n;
+	return (ssize_t)n;
+}
+
+struct dev_dst {
+	size_t got;
+	int bad, started, fail;
+};
+
+static int dev_load(void *o, const void *buf, size_t len)
+{
+	struct dev_dst *d = o;
+	for (size_t i = 0; i < len; i++)
+		d->bad += ((const uint8_t *)buf)[i] != dev_byte(d->got + i);
+	d->got += len;
+	return 0;
+}
+
+static int dev_load_end(void *o)
+{
+	struct dev_dst *d = o;
+	return d->fail ? -EINVAL : d->got == DEVLEN && !d->bad ? 0 : -EIO;
+}
+
+static void dev_start(void *o)
+{
+	((struct dev_dst *)o)->started++;
+}
+
+static void dev_stop_guest(void *o)
+{
+	((struct dev_src *)o)->stops++;
+}
+
+static void dev_resume_guest(void *o)
+{
+	((struct dev_src *)o)->resumes++;
+}
+
+static int no_writes(void *o, unsigned block, uint64_t *bitmap)
+{
+	(void)o, (void)block, (void)bitmap;
+	return 0;
+}
+
+static void device_state(enum dev_case c)
+{
+	char uri[64];
+	int ready;
+	pid_t pid = fork_dest(uri, sizeof(uri), "dev-", &ready);
+	if (pid == 0) {
+		livemig_session *d = livemig_session_new(LIVEMIG_DEST);
+		struct dev_dst dd = {.fail = c == DEV_LOAD_FAILS};
+		const struct livemig_device_ops ops = {.load = dev_load, .load_end = dev_load_end,
+						       .start = dev_start};
+		if ((c != DEV_DEST_HAS_NONE && livemig_set_device_state(d, &ops, &dd)) ||
+		    livemig_set_parameter(d, "net-timeout", "1") || livemig_start(d, uri))
+			_exit(2);
+		dest_listening(ready);
+		int r = livemig_wait(d);
+		struct livemig_stats st;
+		livemig_query(d, &st);
+		livemig_session_free(d);
+		if (c == DEV_OK)
+			_exit(!r && dd.started == 1 && dd.got == DEVLEN && !dd.bad &&
+					      st.device_state_bytes == DEVLEN ? 0 : 3);
+		_exit(r && !dd.started ? 0 : 4);
+	}
+	uint8_t *src = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (size_t i = 0; i < SIZE; i += 512)
+		src[i] = (uint8_t)(i / 512);
+	livemig_session *s = livemig_session_new(LIVEMIG_SOURCE);
+	struct dev_src ds = {0};
+	const struct livemig_device_ops ops = {.save = dev_save};
+	const struct livemig_guest_ops guest = {dev_stop_guest, dev_resume_guest, NULL};
+	const struct livemig_device_ops half = {.load = dev_load};
+	CHECK(livemig_set_device_state(s, &half, NULL) == -EINVAL); /* a source needs save */
+	CHECK(livemig_set_device_state(s, &ops, &ds) == 0);
+	CHECK(livemig_set_guest(s, &guest, &ds) == 0);
+	CHECK(livemig_set_dirty_log(s, no_writes, NULL) == 0);
+	CHECK(livemig_set_parameter(s, "multifd-channels", "2") == 0);
+	CHECK(livemig_ram_register(s, "ram", src, SIZE) == 0);
+	CHECK(livemig_start(s, uri) == 0);
+	CHECK(livemig_set_device_state(s, &ops, &ds) == -EBUSY);
+	int r = livemig_wait(s);
+	struct livemig_stats st;
+	livemig_query(s, &st);
+	char json[16384];
+	livemig_stats_json(s, json, sizeof(json));
+	const char *err = livemig_last_error(s);
+	if (c == DEV_OK) {
+		char want[64];
+		snprintf(want, sizeof(want), "\"bytes\": %u,", DEVLEN);
+		const char *dev = strstr(json, "\"device-state\": {");
+		CHECKF(r == 0 && st.device_state_bytes == DEVLEN && dev && strstr(dev, want) &&
+			       ds.off == DEVLEN && ds.stops == 1 && ds.resumes == 0,
+		       "device state: wait %d (%s), %llu bytes, stops %d resumes %d", r, err,
+		       (unsigned long long)st.device_state_bytes, ds.stops, ds.resumes);
+	} else if (c == DEV_LOAD_FAILS) {
+		CHECKF(r != 0 && ds.off == DEVLEN && ds.resumes == 1 &&
+			       strstr(err, "did not load it") && strstr(err, "Invalid argument"),
+		       "failed load: wait %d (%s), stops %d resumes %d", r, err, ds.stops,
+		       ds.resumes);
+	} else {
+		CHECKF(r != 0 && ds.off == 0 && strstr(err, "nothing to load it into"),
+		       "one-sided device state: wait %d (%s)", r, err);
+	}
+	livemig_session_free(s);
+	dest_exited(pid);
+	munmap(src, SIZE);
+}
+
 int main(void)
 {
+	device_state(DEV_OK);
+	device_state(DEV_LOAD_FAILS);
+	device_state(DEV_DEST_HAS_NONE);
 	api_errors();
 	dirty_destination_memory();
 	external_dirty_log();

@@ -284,6 +284,7 @@ static bool params_equal(const struct lm_msg_params *a, const struct lm_msg_para
 {
 	if (a->channels != b->channels || a->method != b->method || a->level != b->level ||
 	    a->zero_detect != b->zero_detect || a->channel_recovery != b->channel_recovery ||
+	    a->device_state != b->device_state ||
 	    a->nblocks != b->nblocks)
 		return false;
 	for (uint32_t i = 0; i < a->nblocks; i++)
@@ -330,9 +331,9 @@ static void test_params(void)
 		/* 2^32 - 1 pages, the most */
 		big.params.blocks[i].size = (uint64_t)UINT32_MAX * LM_PAGE_SIZE;
 	}
-	CHECK(body_of(&big) == (int)LM_MSG_BODY_MAX);
+	CHECK(body_of(&big) == (int)LM_MSG_PARAMS_MAX);
 	CHECK(round_trip(&big, &out) && params_equal(&out.params, &big.params));
-	CHECK(lm_msg_encode(&big, mbuf, LM_MSG_HDR_SIZE + LM_MSG_BODY_MAX - 1) == -EMSGSIZE);
+	CHECK(lm_msg_encode(&big, mbuf, LM_MSG_HDR_SIZE + LM_MSG_PARAMS_MAX - 1) == -EMSGSIZE);
 	big.params.nblocks = LM_MAX_BLOCKS + 1; /* would read past the array */
 	CHECK(lm_msg_encode(&big, mbuf, sizeof(mbuf)) == -EINVAL);
 
@@ -350,8 +351,15 @@ static void test_params(void)
 	b[7] = 1;
 	CHECK(PARAMS_REJECTS(sizeof(wire), "reserved") == 1);
 	RESET();
-	b[6] = 2; /* flags: only bit 0 (channel-recovery) is defined */
+	b[6] = 4; /* flags: only bits 0 (channel-recovery) and 1 (device state) are defined */
 	CHECK(PARAMS_REJECTS(sizeof(wire), "reserved") == 1);
+	RESET();
+	b[7] = 0x80;
+	CHECK(PARAMS_REJECTS(sizeof(wire), "reserved") == 1);
+	RESET();
+	b[6] = 2;
+	CHECK(!lm_msg_decode(LM_MSG_PARAMS, b, sizeof(wire), &out, &why) &&
+	      out.params.device_state && !out.params.channel_recovery);
 	RESET();
 	b[6] = 1;
 	CHECK(PARAMS_REJECTS(sizeof(wire), "") == 0);
@@ -404,6 +412,38 @@ static void test_params(void)
 	CHECK(PARAMS_REJECTS(sizeof(wire) + 1, "trailing") == 1);
 #undef PARAMS_REJECTS
 #undef RESET
+}
+
+/* Device state: chunks of 1..64 KiB, borrowed from the input; totals
+ * 1..LM_DEVSTATE_MAX. */
+static void test_devstate_msgs(void)
+{
+	static uint8_t data[LM_MSG_MAX_PAYLOAD + 1];
+	struct lm_msg m = {.type = LM_MSG_DEVSTATE, .devstate = {data, LM_MSG_MAX_PAYLOAD}}, out;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)t_rnd();
+	CHECK(round_trip(&m, &out) && out.devstate.len == LM_MSG_MAX_PAYLOAD &&
+	      out.devstate.data == BODY && !memcmp(BODY, data, LM_MSG_MAX_PAYLOAD));
+	m.devstate.len = 0;
+	CHECK(lm_msg_encode(&m, mbuf, sizeof(mbuf)) == -EINVAL);
+	m.devstate.len = LM_MSG_MAX_PAYLOAD + 1;
+	CHECK(lm_msg_encode(&m, mbuf, sizeof(mbuf)) == -EINVAL);
+	CHECK(rejects(LM_MSG_DEVSTATE, data, 0, "empty DEVSTATE") == 1);
+	CHECK(rejects(LM_MSG_DEVSTATE, data, 1, "") == 0);
+	CHECK(rejects(LM_MSG_DEVSTATE, data, LM_MSG_MAX_PAYLOAD + 1, "longer") == 1);
+
+	struct lm_msg end = {.type = LM_MSG_DEVSTATE_END, .devstate_bytes = 206000};
+	CHECK(round_trip(&end, &out) && out.devstate_bytes == 206000 && body_of(&end) == 8);
+	end.type = LM_MSG_DEVSTATE_LOADED;
+	end.devstate_bytes = LM_DEVSTATE_MAX;
+	CHECK(round_trip(&end, &out) && out.devstate_bytes == LM_DEVSTATE_MAX);
+	uint8_t b[9] = {0};
+	CHECK(rejects(LM_MSG_DEVSTATE_END, b, 8, "total 0") == 1);
+	lm_le64(b, LM_DEVSTATE_MAX + 1);
+	CHECK(rejects(LM_MSG_DEVSTATE_LOADED, b, 8, "total 0 or over") == 1);
+	lm_le64(b, 1);
+	CHECK(rejects(LM_MSG_DEVSTATE_END, b, 7, "short DEVSTATE_END") == 1);
+	CHECK(rejects(LM_MSG_DEVSTATE_LOADED, b, 9, "trailing") == 1);
 }
 
 static void test_small_msgs(void)
@@ -575,6 +615,7 @@ int main(void)
 	test_msg();
 	test_params();
 	test_small_msgs();
+	test_devstate_msgs();
 	test_error_msg();
 	test_buf();
 	T_DONE();

@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * livemig qemu-source / qemu-dest: migrate a running, unmodified QEMU.
+ * livemig carries the guest RAM (memory backends with share=on, mapped
+ * here from the same files); QEMU's own migration, with x-ignore-shared,
+ * carries only the device state, through a socketpair livemig hands it
+ * (getfd) and forwards inside its session (livemig_set_device_state).
+ * docs/qemu.md tells the sequence and what a failure leaves where.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <limits.h>
+
+#include <json-c/json.h>
+#include <livemig/livemig.h>
+
+#include "cli.h"
+#include "qemu_vm.h"
+
+#define MAX_SETTINGS 64
+
+struct qopts {
+	const char *qmp, *uri, *json;
+	const char *sets[MAX_SETTINGS];
+	bool is_cap[MAX_SETTINGS];
+	int nsets;
+};
+
+static int parse(int argc, char **argv, struct qopts *o, bool source)
+{
+	static const struct option longs[] = {
+		{"qmp", required_argument, NULL, 'q'}, {"connect", required_argument, NULL, 'c'},
+		{"listen", required_argument, NULL, 'l'}, {"set", required_argument, NULL, 's'},
+		{"cap", required_argument, NULL, 'C'}, {"json", required_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'}, {0}};
+	memset(o, 0, sizeof(*o));
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+		switch (c) {
+		case 'q': o->qmp = optarg; break;
+		case 'c': case 'l':
+			if ((c == 'c') != source)
+				goto usage;
+			o->uri = optarg;
+			break;
+		case 's': case 'C':
+			if (o->nsets == MAX_SETTINGS)
+				goto usage;
+			o->is_cap[o->nsets] = c == 'C';
+			o->sets[o->nsets++] = optarg;
+			break;
+		case 'j': o->json = optarg; break;
+		case 'h':
+			printf("usage: livemig %s\n", source
+			       ? "qemu-source --qmp PATH --connect URI [--set NAME=VALUE]... "
+				 "[--cap NAME=on|off]... [--json FILE]"
+			       : "qemu-dest --qmp PATH --listen URI [--set NAME=VALUE]... "
+				 "[--json FILE]");
+			printf("See docs/qemu.md for the QEMU command lines.\n");
+			return 1;
+		default:
+			goto usage;
+		}
+	}
+	if (o->qmp && o->uri && optind == argc)
+		return 0;
+usage:
+	fprintf(stderr, "usage: livemig %s\n", source
+		? "qemu-source --qmp PATH --connect URI [--set NAME=VALUE]... [--cap NAME=on|off]... "
+		  "[--json FILE]"
+		: "qemu-dest --qmp PATH --listen URI [--set NAME=VALUE]... [--json FILE]");
+	return 2;
+}
+
+/* --set NAME=VALUE and --cap NAME=on|off onto s: 0, or 2 with a message. */
+static int apply(livemig_session *s, const struct qopts *o)
+{
+	for (int i = 0; i < o->nsets; i++) {
+		char name[128];
+		const char *v = strchr(o->sets[i], '=');
+		size_t n = v ? (size_t)(v - o->sets[i]) : 0;
+		int r = -EINVAL;
+		if (n && n < sizeof(name)) {
+			memcpy(name, o->sets[i], n);
+			name[n] = 0;
+			v++;
+			if (!o->is_cap[i])
+				r = livemig_set_parameter(s, name, v);
+			else if (!strcmp(v, "on") || !strcmp(v, "off"))
+				r = livemig_set_capability(s, name, !strcmp(v, "on"));
+		}
+		if (r) {
+			fprintf(stderr, "livemig: %s '%s': %s\n", o->is_cap[i] ? "--cap" : "--set",
+				o->sets[i], n ? livemig_last_error(s) : "expected NAME=VALUE");
+			return 2;
+		}
+	}
+	return 0;
+}
+
+static void log_cb(void *opaque, int level, const char *msg)
+{
+	(void)opaque;
+	fprintf(stderr, "livemig: %s%s\n", level == 0 ? "error: " : level == 1 ? "warning: " : "",
+		msg);
+}
+
+static int64_t realtime_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts); /* QMP's event clock */
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The library's statistics plus a "qemu" object, into path (json-c). */
+static int write_json(livemig_session *s, const char *path, json_object *qemu)
+{
+	char buf[16384];
+	livemig_stats_json(s, buf, sizeof(buf));
+	json_object *all = json_tokener_parse(buf);
+	if (!all)
+		all = json_object_new_object();
+	json_object_object_add(all, "qemu", qemu);
+	FILE *f = fopen(path, "w");
+	int bad = !f || fputs(json_object_to_json_string_ext(all, JSON_C_TO_STRING_PRETTY), f) < 0;
+	if (f && fclose(f))
+		bad = 1;
+	if (bad)
+		fprintf(stderr, "livemig: cannot write %s: %s\n", path, strerror(errno));
+	json_object_put(all);
+	return bad;
+}
+
+/* What both sides put in "qemu": the QEMU, its blocks, its migration. */
+static json_object *qemu_json(struct vm *vm)
+{
+	json_object *o = json_object_new_object(), *blocks = json_object_new_array(), *qm = NULL;
+	char st[32] = "";
+	json_object_object_add(o, "pid", json_object_new_int(vm->pid));
+	json_object_object_add(o, "shim", json_object_new_boolean(vm->shim));
+	for (unsigned i = 0; i < vm->nram; i++) {
+		json_object *b = json_object_new_object();
+		json_object_object_add(b, "id", json_object_new_string(vm->ram[i].id));
+		json_object_object_add(b, "mem-path", json_object_new_string(vm->ram[i].path));
+		json_object_object_add(b, "size", json_object_new_int64((int64_t)vm->ram[i].size));
+		json_object_object_add(b, "qemu-address",
+				       json_object_new_int64((int64_t)vm->ram[i].qemu_addr));
+		json_object_array_add(blocks, b);
+	}
+	json_object_object_add(o, "blocks", blocks);
+	if (vm->q && !vm_status(vm, st, sizeof(st)))
+		json_object_object_add(o, "status", json_object_new_string(st));
+	/* QEMU's own view of the device-state stream. */
+	if (vm->q && !lm_qmp_execute(vm->q, "query-migrate", NULL, VM_QMP_MS, &qm))
+		json_object_object_add(o, "query-migrate", qm);
+	return o;
+}
+
+/* Registers every block of vm with s: 0, or 1 with a message. */
+static int register_blocks(livemig_session *s, struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nram; i++)
+		if (livemig_ram_register(s, vm->ram[i].id, vm->ram[i].host, vm->ram[i].size)) {
+			fprintf(stderr, "livemig: memory backend '%s': %s\n", vm->ram[i].id,
+				livemig_last_error(s));
+			return 1;
+		}
+	return 0;
+}
+
+/* Parses the options, connects to QEMU, makes the session: 0, -1 (--help
+ * was printed) or the exit status of a failure (message printed). */
+static int open_side(int argc, char **argv, struct qopts *o, struct vm *vm, livemig_session **s,
+		     bool source)
+{
+	int rc = parse(argc, argv, o, source);
+	if (rc)
+		return rc == 1 ? -1 : rc;
+	if (vm_open(vm, source ? "source" : "destination", o->qmp)) {
+		fprintf(stderr, "livemig %s: %s\n", source ? "qemu-source" : "qemu-dest", vm->err);
+		return 2;
+	}
+	if (!(*s = livemig_session_new(source ? LIVEMIG_SOURCE : LIVEMIG_DEST))) {
+		vm_close(vm);
+		return 1;
+	}
+	livemig_set_log(*s, log_cb, NULL);
+	return 0;
+}
+
+/* After the side's own checks (rc: 0, or 2 with vm->err): the settings,
+ * the blocks, the device ops, QEMU's end of the socketpair.  0, or the
+ * exit status with the message printed. */
+static int setup(livemig_session *s, struct vm *vm, const struct qopts *o, int rc,
+		 const struct livemig_device_ops *dev, void *opaque)
+{
+	if (!rc && (rc = apply(s, o)))
+		return rc;
+	if (!rc && (register_blocks(s, vm) || livemig_set_device_state(s, dev, opaque) ||
+		    vm_devfd(vm)))
+		rc = 1;
+	if (rc && vm->err[0])
+		fprintf(stderr, "livemig %s: %s\n", vm->who[0] == 's' ? "qemu-source" : "qemu-dest",
+			vm->err);
+	return rc;
+}
+
+/* The exit status of a finished migration: 3 unknown; 2 when the two sides
+ * disagreed at PARAMS before any page moved (block sizes or names, must-
+ * match parameters); 1 any other failure. */
+static int exit_status(livemig_session *s, int rc)
+{
+	struct livemig_stats st;
+	livemig_query(s, &st);
+	if (!rc)
+		return 0;
+	if (rc == -EINPROGRESS)
+		return 3;
+	return rc == -EINVAL && !st.normal && !st.duplicate ? 2 : 1;
+}
+
+/* ---- source ---------------------------------------------------------------- */
+
+struct src {
+	struct vm vm;
+	int64_t t_dev_us;  /* the first device-state byte was asked for */
+	bool stopped;      /* we stopped QEMU (stop-and-copy) or the library did */
+};
+
+/* The library asks for device state: QEMU's migrate writes it into our
+ * socketpair; we pass on what came within 100 ms. */
+static ssize_t src_save(void *opaque, void *buf, size_t len)
+{
+	struct src *x = opaque;
+	struct vm *vm = &x->vm;
+	if (!vm->migrating) {
+		x->t_dev_us = realtime_us();
+		if (vm_migrate(vm, false)) {
+			fprintf(stderr, "livemig qemu-source: %s\n", vm->err);
+			return -EIO;
+		}
+	}
+	struct pollfd p = {.fd = vm->devfd, .events = POLLIN};
+	if (poll(&p, 1, 100) == 0) {
+		char st[32];
+		if (!vm_migrate_status(vm, st, sizeof(st)) && !strcmp(st, "failed")) {
+			fprintf(stderr, "livemig qemu-source: %s\n", vm->err);
+			return -EIO;
+		}
+		return -EAGAIN;
+	}
+	ssize_t n = read(vm->devfd, buf, len);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? -EAGAIN : -errno;
+	if (n > 0)
+		return n;
+	/* QEMU closed its end: its migration ended, well or not. */
+	int r = vm_migrate_wait(vm);
+	if (r)
+		fprintf(stderr, "livemig qemu-source: %s\n", vm->err);
+	return r;
+}
+
+static void src_stop(void *opaque)
+{
+	struct src *x = opaque;
+	if (vm_stop(&x->vm))
+		fprintf(stderr, "livemig qemu-source: %s\n", x->vm.err);
+	x->stopped = true;
+}
+
+static void src_resume(void *opaque)
+{
+	struct src *x = opaque;
+	if (vm_cont(&x->vm))
+		fprintf(stderr, "livemig qemu-source: %s\n", x->vm.err);
+	else
+		x->stopped = false;
+}
+
+/*
+ * LEAD: the one place that joins the tracking shim (T's branch).  With
+ * liblivemig-track.so in the source QEMU, call here, for each block i,
+ *   livemig_ram_set_remote(s, vm->ram[i].id, vm->pid, vm->ram[i].qemu_addr)
+ * and set the vCPU throttle in the guest ops, then return 0: the migration
+ * then runs live (pre-copy while the guest runs).  Until then: -ENOSYS,
+ * and the caller does a stop-and-copy migration.
+ */
+static int live_tracking(livemig_session *s, struct vm *vm, struct livemig_guest_ops *ops)
+{
+	(void)s, (void)vm, (void)ops;
+	return -ENOSYS;
+}
+
+int cli_qemu_source(int argc, char **argv)
+{
+	struct qopts o;
+	struct src x = {0};
+	struct vm *vm = &x.vm;
+	livemig_session *s;
+	char st[32];
+	int rc = open_side(argc, argv, &o, vm, &s, true);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if ((rc = vm_status(vm, st, sizeof(st))) ||
+	    (strcmp(st, "running") && strcmp(st, "paused"))) {
+		snprintf(vm->err, sizeof(vm->err), "the source QEMU is %s, not running or paused",
+			 rc ? "unreachable" : st);
+		rc = 2;
+	} else {
+		rc = vm_prepare(vm, false);
+	}
+	const struct livemig_device_ops dev = {.save = src_save};
+	if ((rc = setup(s, vm, &o, rc, &dev, &x)))
+		goto out;
+
+	struct livemig_guest_ops guest = {src_stop, src_resume, NULL};
+	bool live = vm->shim && !live_tracking(s, vm, &guest);
+	if (live) {
+		livemig_set_guest(s, &guest, &x);
+	} else {
+		fprintf(stderr, "livemig qemu-source: %s: stop-and-copy (the guest stops now, for "
+			"one pass)\n", vm->shim ? "the tracking shim is loaded but this build cannot "
+			"use it" : "the source QEMU runs without the tracking shim "
+			"(LD_PRELOAD=liblivemig-track.so), so its writes cannot be tracked");
+		if (vm_stop(vm)) {
+			fprintf(stderr, "livemig qemu-source: %s\n", vm->err);
+			rc = 1;
+			goto out;
+		}
+		x.stopped = true;
+	}
+	rc = livemig_start(s, o.uri);
+	if (!rc)
+		rc = livemig_wait(s);
+	int64_t t_end = realtime_us();
+	if (rc) {
+		fprintf(stderr, "livemig qemu-source: migration failed: %s\n", livemig_last_error(s));
+		/* Before COMMIT the guest is ours again (live: the library
+		 * resumed it); in doubt it stays stopped. */
+		if (rc != -EINPROGRESS && x.stopped)
+			src_resume(&x);
+		rc = exit_status(s, rc);
+	}
+
+	json_object *q = qemu_json(vm);
+	json_object_object_add(q, "mode", json_object_new_string(live ? "live" : "stop-and-copy"));
+	if (!rc) {
+		struct livemig_stats ls;
+		livemig_query(s, &ls);
+		/* STOP until the destination said it runs the guest (its
+		 * RESUME comes before its OUTCOME): on one clock, an upper
+		 * bound of the guest's STOP->RESUME, which the destination's
+		 * "resume-us" gives exactly on this host. */
+		int64_t down = (t_end - vm->stop_us) / 1000;
+		int64_t ram = (x.t_dev_us - vm->stop_us) / 1000 - (int64_t)ls.verify_ms;
+		int64_t resume = down - ram - (int64_t)ls.verify_ms - (int64_t)ls.device_state_ms;
+		json_object *parts = json_object_new_object();
+		json_object_object_add(parts, "final-ram-pass-ms", json_object_new_int64(ram));
+		json_object_object_add(parts, "verify-ms", json_object_new_int64((int64_t)ls.verify_ms));
+		json_object_object_add(parts, "device-state-ms",
+				       json_object_new_int64((int64_t)ls.device_state_ms));
+		json_object_object_add(parts, "resume-ms", json_object_new_int64(resume));
+		json_object_object_add(q, "stop-us", json_object_new_int64(vm->stop_us));
+		json_object_object_add(q, "downtime-ms", json_object_new_int64(down));
+		json_object_object_add(q, "downtime-parts", parts);
+		json_object_object_add(q, "device-state-bytes",
+				       json_object_new_int64((int64_t)ls.device_state_bytes));
+		fprintf(stderr, "livemig qemu-source: migrated; downtime %lld ms (final RAM pass "
+			"%lld, verification %llu, device state %llu, resume %lld)\n",
+			(long long)down, (long long)ram, (unsigned long long)ls.verify_ms,
+			(unsigned long long)ls.device_state_ms, (long long)resume);
+	}
+	if (o.json && write_json(s, o.json, q) && !rc)
+		rc = 1;
+	if (!o.json)
+		json_object_put(q);
+out:
+	livemig_session_free(s);
+	vm_close(vm);
+	return rc;
+}
+
+/* ---- destination ----------------------------------------------------------- */
+
+struct dst {
+	struct vm vm;
+	livemig_session *s;
+	uint64_t bytes;
+	int64_t t_start_us;  /* start (cont) was called */
+};
+
+static int dst_load(void *opaque, const void *buf, size_t len)
+{
+	struct dst *x = opaque;
+	struct vm *vm = &x->vm;
+	if (!vm->migrating) {
+		/* Every block the source sent is one of this QEMU's. */
+		if (livemig_ram_get(x->s, 0, NULL, NULL, NULL) != (int)vm->nram) {
+			fprintf(stderr, "livemig qemu-dest: the source has memory backends this "
+				"QEMU lacks\n");
+			return -EINVAL;
+		}
+		if (vm_migrate(vm, true)) {
+			fprintf(stderr, "livemig qemu-dest: %s\n", vm->err);
+			return -EIO;
+		}
+	}
+	const char *p = buf;
+	for (int waited = 0; len;) {
+		ssize_t n = send(vm->devfd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			x->bytes += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			/* QEMU closed it: its load failed. */
+			char st[32];
+			vm_migrate_status(vm, st, sizeof(st));
+			fprintf(stderr, "livemig qemu-dest: %s\n", strcmp(st, "failed") ? strerror(errno)
+										   : vm->err);
+			return -EIO;
+		}
+		struct pollfd pf = {.fd = vm->devfd, .events = POLLOUT};
+		if (!poll(&pf, 1, 100) && (waited += 100) >= VM_MIGRATE_MS) {
+			fprintf(stderr, "livemig qemu-dest: the destination QEMU took no device state "
+				"for %d ms\n", VM_MIGRATE_MS);
+			return -ETIMEDOUT;
+		}
+	}
+	return 0;
+}
+
+/* The test hook LIVEMIG_X_RAM_SNAPSHOT=PREFIX: the RAM as it is when the
+ * device state has loaded, before the guest runs here, into PREFIX.ID for
+ * each block (a running guest changes it at once: the BIOS's timer tick). */
+static void snapshot_ram(struct vm *vm)
+{
+	const char *prefix = getenv("LIVEMIG_X_RAM_SNAPSHOT");
+	for (unsigned i = 0; prefix && i < vm->nram; i++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s.%s", prefix, vm->ram[i].id);
+		FILE *f = fopen(path, "w");
+		if (!f || fwrite(vm->ram[i].host, 1, vm->ram[i].size, f) != vm->ram[i].size)
+			fprintf(stderr, "livemig qemu-dest: cannot write %s\n", path);
+		if (f)
+			fclose(f);
+	}
+}
+
+static int dst_load_end(void *opaque)
+{
+	struct dst *x = opaque;
+	int r = vm_migrate_wait(&x->vm);
+	if (r)
+		fprintf(stderr, "livemig qemu-dest: %s\n", x->vm.err);
+	else
+		snapshot_ram(&x->vm);
+	return r;
+}
+
+static void dst_start(void *opaque)
+{
+	struct dst *x = opaque;
+	x->t_start_us = realtime_us();
+	if (vm_cont(&x->vm))
+		fprintf(stderr, "livemig qemu-dest: %s (the source has stopped for good: resume "
+			"the destination QEMU by hand)\n", x->vm.err);
+}
+
+int cli_qemu_dest(int argc, char **argv)
+{
+	struct qopts o;
+	struct dst x = {0};
+	struct vm *vm = &x.vm;
+	livemig_session *s;
+	char st[32];
+	int rc = open_side(argc, argv, &o, vm, &s, false);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	x.s = s;
+	if ((rc = vm_status(vm, st, sizeof(st))) || strcmp(st, "inmigrate")) {
+		snprintf(vm->err, sizeof(vm->err), "the destination QEMU is %s, not waiting for an "
+			 "incoming migration: start it with -incoming defer", rc ? "unreachable" : st);
+		rc = 2;
+	} else {
+		rc = vm_prepare(vm, true);
+	}
+	const struct livemig_device_ops dev = {.load = dst_load, .load_end = dst_load_end,
+					       .start = dst_start};
+	if ((rc = setup(s, vm, &o, rc, &dev, &x)))
+		goto out;
+	rc = livemig_start(s, o.uri);
+	if (!rc)
+		rc = livemig_wait(s);
+	if (rc) {
+		fprintf(stderr, "livemig qemu-dest: migration failed: %s\n", livemig_last_error(s));
+		/* A QEMU that took device state must never run it: it goes.
+		 * One that took none still waits in -incoming defer. */
+		if (rc != -EINPROGRESS && vm->migrating) {
+			fprintf(stderr, "livemig qemu-dest: the destination QEMU loaded device state "
+				"that will not run: quitting it\n");
+			lm_qmp_execute(vm->q, "quit", NULL, VM_QMP_MS, NULL);
+			vm_close(vm);
+		} else if (rc == -EINPROGRESS) {
+			fprintf(stderr, "livemig qemu-dest: the destination QEMU stays paused: run it "
+				"only once the source is known to have stopped for good\n");
+		}
+		rc = exit_status(s, rc);
+	}
+	json_object *q = qemu_json(vm);
+	if (!rc) {
+		json_object_object_add(q, "resume-us", json_object_new_int64(vm->resume_us));
+		json_object_object_add(q, "resume-ms",
+				       json_object_new_int64((vm->resume_us - x.t_start_us) / 1000));
+		json_object_object_add(q, "device-state-bytes",
+				       json_object_new_int64((int64_t)x.bytes));
+	}
+	if (o.json && write_json(s, o.json, q) && !rc)
+		rc = 1;
+	if (!o.json)
+		json_object_put(q);
+out:
+	livemig_session_free(s);
+	vm_close(vm);
+	return rc;
+}

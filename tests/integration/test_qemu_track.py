@@ -41,6 +41,11 @@ class Probe:
         self.p.stdin.flush()
         return int(self.p.stdout.readline().split()[0])
 
+    def command(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        return self.p.stdout.readline().strip()
+
     def close(self):
         if self.p.poll() is None:
             self.p.stdin.write("quit\n")
@@ -124,6 +129,51 @@ def test_untracked(exe, d):
         check(vm.qmp.status() == "running", "QEMU without the shim not running")
 
 
+def rate(probe, seconds=1.5, interval=0.25):
+    """Dirty pages per second, from the tracker."""
+    probe.sync()
+    t0, n = time.time(), 0
+    while time.time() - t0 < seconds:
+        time.sleep(interval)
+        n += probe.sync()
+    return n / (time.time() - t0)
+
+
+def test_throttle(exe, d):
+    """lm_throttle on the vCPU thread: a slowed guest (one sweep of its
+    192 MiB hot set takes about half a second) dirties about half as fast at
+    50 %, and full speed again at 0; the cgroup is gone afterwards."""
+    v2 = "/sys/fs/cgroup/cgroup.controllers"
+    if not (os.path.exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") or
+            (os.path.exists(v2) and "cpu" in open(v2).read().split())):
+        print("throttle: skipped, no cgroup cpu controller")
+        return
+    ram = os.path.join(d, "slow.ram")
+    with qemutest.Qemu(d, ram, hot_pages=49152, spin=2000) as vm:
+        check(wait_running(ram), "the slow guest never ran")
+        probe = Probe(exe, vm)
+        r = probe.command("vcpus " + " ".join(map(str, vm.vcpu_tids())))
+        check(r == "ok", "throttle open: " + r)
+        full = rate(probe)  # also what lm_throttle measures as full speed
+        r = probe.command("throttle 50")
+        check(r == "ok", "throttle 50: " + r)
+        cg = [p for p in ("/sys/fs/cgroup/cpu/livemig-throttle-%d" % vm.pid,
+                          "/sys/fs/cgroup/livemig-throttle-%d" % vm.pid) if os.path.isdir(p)]
+        check(len(cg) == 1, "throttle cgroup: %s" % cg)
+        half = rate(probe)
+        check(probe.command("throttle 0") == "ok", "throttle 0")
+        again = rate(probe)
+        print("throttle: %.0f pages/s at full speed, %.0f at 50 %%, %.0f at 0 %% again"
+              % (full, half, again))
+        # A machine shared with other work: loose bounds, but a throttle
+        # that does nothing, or never lets go, fails them.
+        check(0.3 < half / full < 0.7, "50 %% throttle: %.2f of full speed" % (half / full))
+        check(again > 1.3 * half, "unthrottled again: %.0f, not faster than throttled" % again)
+        probe.close()
+        check(not any(os.path.isdir(p) for p in cg), "cgroup left behind: %s" % cg)
+        check(vm.qmp.status() == "running", "guest not running after the throttle")
+
+
 def main():
     if not qemutest.have_qemu():
         print("skipped: no", qemutest.QEMU)
@@ -133,6 +183,7 @@ def main():
     with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="lm-qemu-track-") as d:
         test_tracked(exe, d)
         test_untracked(exe, d)
+        test_throttle(exe, d)
     print("FAILED: %d" % len(failures) if failures else "ok")
     return 1 if failures else 0
 

@@ -4,6 +4,9 @@
  * process (QEMU) that maps FILE shared at ADDR (hex) for SIZE bytes, driven
  * line by line from stdin for tests/integration/test_qemu_track.py:
  *   "sync"  -> one sync; prints "PAGES MS" (pages reported, time taken)
+ *   "vcpus TID..." -> lm_throttle_open on those threads of PID (the cgroup
+ *              is removed on quit); prints "ok" or "error: WHY"
+ *   "throttle PCT" -> lm_throttle_set; prints "ok" or "error: WHY"
  *   "quit"  -> exits 0
  * Prints "ready" once the tracker started, or "error: WHY" and exits 2.
  * FILE is mapped here too, shared, as livemig maps guest RAM.
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #include "dirty/tracker.h"
+#include "track/throttle.h"
 
 static double now_ms(void)
 {
@@ -31,6 +35,7 @@ int main(int argc, char **argv)
 {
 	const struct lm_tracker_ops *ops;
 	char line[64], why[256];
+	struct lm_throttle *thr = NULL;
 	void *ctx;
 
 	if (argc != 5) {
@@ -63,10 +68,28 @@ int main(int argc, char **argv)
 			memset(bitmap, 0, (size / 4096 + 63) / 64 * sizeof(uint64_t));
 			printf("%" PRId64 " %.3f\n", n, now_ms() - t0);
 			fflush(stdout);
+		} else if (!strncmp(line, "vcpus ", 6) && !thr) {
+			char *p = line + 6;
+			pid_t tids[64];
+			unsigned n = 0;
+
+			while (n < 64 && *p && *p != '\n')
+				tids[n++] = (pid_t)strtol(p, &p, 10);
+			if (lm_throttle_open(&thr, rem.pid, tids, n, why, sizeof(why)))
+				printf("error: %s\n", why);
+			else
+				printf("ok\n");
+			fflush(stdout);
+		} else if (!strncmp(line, "throttle ", 9) && thr) {
+			int e = lm_throttle_set(thr, atoi(line + 9));
+
+			printf(e ? "error: %s\n" : "ok\n", strerror(-e));
+			fflush(stdout);
 		} else if (!strcmp(line, "quit\n")) {
 			break;
 		}
 	}
+	lm_throttle_close(thr);
 	ops->stop(ctx);
 	return 0;
 }

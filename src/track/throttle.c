@@ -146,34 +146,33 @@ void lm_throttle_close(struct lm_throttle *t)
 	free(t);
 }
 
-static int open_v2(struct lm_throttle *t, char *why, size_t len)
+/* Finds where the threads (v1) or the process (v2) are, then creates
+ * ROOT/livemig-throttle-PID. */
+static int make_top(struct lm_throttle *t, const char *root, char *why, size_t len)
+{
+	pid_t who = t->v2 ? t->pid : t->tids[0];
+	int e;
+
+	if ((e = cgroup_of(who, t->v2, t->home, sizeof(t->home)))) {
+		snprintf(why, len, "cannot read the cgroup of %d", (int)who);
+		return e;
+	}
+	snprintf(t->top, sizeof(t->top), "%s/livemig-throttle-%d", root, (int)t->pid);
+	if (mkdir(t->top, 0755)) {
+		e = -errno;
+		snprintf(why, len, "cannot create the cgroup %s: %s", t->top, strerror(-e));
+		t->top[0] = 0;
+	}
+	return e;
+}
+
+/* Writes each thread id to t->dir/file. */
+static int move_threads(struct lm_throttle *t, const char *file, char *why, size_t len)
 {
 	int e;
 
-	if ((e = cgroup_of(t->pid, true, t->home, sizeof(t->home)))) {
-		snprintf(why, len, "cannot read the cgroup of process %d", (int)t->pid);
-		return e;
-	}
-	snprintf(t->top, sizeof(t->top), ROOT "/livemig-throttle-%d", (int)t->pid);
-	if (mkdir(t->top, 0755)) {
-		e = -errno;
-		t->top[0] = 0;
-		snprintf(why, len, "cannot create the cgroup " ROOT "/livemig-throttle-%d: %s",
-			 (int)t->pid, strerror(-e));
-		return e;
-	}
-	/* Threads of one process in different cgroups: a threaded subtree
-	 * under a domain holding the whole process. */
-	snprintf(t->dir, sizeof(t->dir), "%s/vcpu", t->top);
-	if ((e = put(ROOT, "cgroup.subtree_control", "+cpu")) ||
-	    (e = put(t->top, "cgroup.procs", "%d", (int)t->pid)) || (mkdir(t->dir, 0755) && (e = -errno)) ||
-	    (e = put(t->dir, "cgroup.type", "threaded")) ||
-	    (e = put(t->top, "cgroup.subtree_control", "+cpu"))) {
-		snprintf(why, len, "cannot set up the threaded cgroup %s: %s", t->dir, strerror(-e));
-		return e;
-	}
 	for (unsigned i = 0; i < t->n; i++)
-		if ((e = put(t->dir, "cgroup.threads", "%d", (int)t->tids[i]))) {
+		if ((e = put(t->dir, file, "%d", (int)t->tids[i]))) {
 			snprintf(why, len, "cannot move thread %d into %s: %s", (int)t->tids[i],
 				 t->dir, strerror(-e));
 			return e;
@@ -181,34 +180,37 @@ static int open_v2(struct lm_throttle *t, char *why, size_t len)
 	return 0;
 }
 
+static int open_v2(struct lm_throttle *t, char *why, size_t len)
+{
+	int e;
+
+	if ((e = make_top(t, ROOT, why, len)))
+		return e;
+	/* Threads of one process in different cgroups: a threaded subtree
+	 * under a domain holding the whole process. */
+	snprintf(t->dir, sizeof(t->dir), "%s/vcpu", t->top);
+	if ((e = put(ROOT, "cgroup.subtree_control", "+cpu")) ||
+	    (e = put(t->top, "cgroup.procs", "%d", (int)t->pid)) ||
+	    (mkdir(t->dir, 0755) && (e = -errno)) || (e = put(t->dir, "cgroup.type", "threaded")) ||
+	    (e = put(t->top, "cgroup.subtree_control", "+cpu"))) {
+		snprintf(why, len, "cannot set up the threaded cgroup %s: %s", t->dir, strerror(-e));
+		return e;
+	}
+	return move_threads(t, "cgroup.threads", why, len);
+}
+
 static int open_v1(struct lm_throttle *t, char *why, size_t len)
 {
 	int e;
 
-	if ((e = cgroup_of(t->tids[0], false, t->home, sizeof(t->home)))) {
-		snprintf(why, len, "cannot read the cpu cgroup of thread %d", (int)t->tids[0]);
+	if ((e = make_top(t, ROOT_V1, why, len)))
 		return e;
-	}
-	snprintf(t->top, sizeof(t->top), ROOT_V1 "/livemig-throttle-%d", (int)t->pid);
-	if (mkdir(t->top, 0755)) {
-		e = -errno;
-		t->top[0] = 0;
-		snprintf(why, len, "cannot create the cgroup " ROOT_V1 "/livemig-throttle-%d: %s",
-			 (int)t->pid, strerror(-e));
-		return e;
-	}
 	snprintf(t->dir, sizeof(t->dir), "%s", t->top);
 	if ((e = put(t->dir, "cpu.cfs_period_us", "%ld", PERIOD_US))) {
 		snprintf(why, len, "cannot set %s/cpu.cfs_period_us: %s", t->dir, strerror(-e));
 		return e;
 	}
-	for (unsigned i = 0; i < t->n; i++)
-		if ((e = put(t->dir, "tasks", "%d", (int)t->tids[i]))) {
-			snprintf(why, len, "cannot move thread %d into %s: %s", (int)t->tids[i],
-				 t->dir, strerror(-e));
-			return e;
-		}
-	return 0;
+	return move_threads(t, "tasks", why, len);
 }
 
 int lm_throttle_open(struct lm_throttle **tp, pid_t pid, const pid_t *tids, unsigned n,

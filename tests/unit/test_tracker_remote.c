@@ -94,18 +94,33 @@ static void child_end(struct child *ch)
 	close(ch->ack);
 }
 
-/* Forks a child that maps fd shared and, if reg, registers it the way the
- * preload library does. */
-static void fork_child(struct child *ch, int fd, bool reg)
+/* Forks with a command and an ack pipe.  Parent: ch->cmd and ch->ack set,
+ * returns the pid.  Child: returns 0 with its ends in *cmd and *ack. */
+static pid_t fork_piped(struct child *ch, int *cmd, int *ack)
 {
-	int cmd[2], ack[2];
+	int c[2], a[2];
 
-	if (pipe(cmd) || pipe(ack))
+	if (pipe(c) || pipe(a))
 		die("pipe");
 	ch->pid = fork();
 	if (ch->pid < 0)
 		die("fork");
-	if (ch->pid == 0) {
+	close(ch->pid ? c[0] : c[1]);
+	close(ch->pid ? a[1] : a[0]);
+	ch->cmd = c[1];
+	ch->ack = a[0];
+	*cmd = c[0];
+	*ack = a[1];
+	return ch->pid;
+}
+
+/* Forks a child that maps fd shared and, if reg, registers it the way the
+ * preload library does. */
+static void fork_child(struct child *ch, int fd, bool reg)
+{
+	int cmd, ack;
+
+	if (fork_piped(ch, &cmd, &ack) == 0) {
 		/* A fresh mapping at an address of its own, as QEMU's. */
 		uint8_t *m = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		const char *why = "";
@@ -120,14 +135,8 @@ static void fork_child(struct child *ch, int fd, bool reg)
 			_exit(1);
 		}
 		m[PAGE] = 1; /* written after registration, before start */
-		close(cmd[1]);
-		close(ack[0]);
-		child_loop(m, m, cmd[0], ack[1]);
+		child_loop(m, m, cmd, ack);
 	}
-	close(cmd[0]);
-	close(ack[1]);
-	ch->cmd = cmd[1];
-	ch->ack = ack[0];
 	xread(ch->ack, ch->addr, sizeof(ch->addr));
 }
 
@@ -136,27 +145,18 @@ static void fork_child(struct child *ch, int fd, bool reg)
 static void exec_child(struct child *ch, const char *self, const char *shim, const char *path,
 		       const char *track)
 {
-	int cmd[2], ack[2];
+	int cmd, ack;
 
-	if (pipe(cmd) || pipe(ack))
-		die("pipe");
-	ch->pid = fork();
-	if (ch->pid < 0)
-		die("fork");
-	if (ch->pid == 0) {
+	if (fork_piped(ch, &cmd, &ack) == 0) {
 		char c[16], a[16];
 
-		snprintf(c, sizeof(c), "%d", cmd[0]);
-		snprintf(a, sizeof(a), "%d", ack[1]);
+		snprintf(c, sizeof(c), "%d", cmd);
+		snprintf(a, sizeof(a), "%d", ack);
 		setenv("LD_PRELOAD", shim, 1);
 		setenv("LIVEMIG_TRACK", track ? track : path, 1);
 		execl(self, self, "child", path, c, a, (char *)NULL);
 		die("exec");
 	}
-	close(cmd[0]);
-	close(ack[1]);
-	ch->cmd = cmd[1];
-	ch->ack = ack[0];
 	xread(ch->ack, ch->addr, sizeof(ch->addr));
 }
 

@@ -12,13 +12,15 @@ DEPS      := gcc pkg-config meson ninja-build python3 zstd \
              qemu-system-x86
 # make fuzz only: clang and its runtimes (libFuzzer, the sanitizers).
 FUZZ_DEPS := clang libclang-rt-dev
+# make check only: a real QEMU for the tests that run one (TCG, no KVM needed).
+TEST_DEPS := qemu-system-x86
 
-.PHONY: all deps fuzz-deps build check demo fuzz clean
+.PHONY: all deps fuzz-deps test-deps build check demo fuzz clean
 
 all: build
 
-deps fuzz-deps: PKGS = $(if $(filter fuzz-deps,$@),$(FUZZ_DEPS),$(DEPS))
-deps fuzz-deps:
+deps fuzz-deps test-deps: PKGS = $(if $(filter fuzz-deps,$@),$(FUZZ_DEPS),$(if $(filter test-deps,$@),$(TEST_DEPS),$(DEPS)))
+deps fuzz-deps test-deps:
 	@missing=$$(for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "make: installing Debian packages:" $$missing; \
@@ -37,7 +39,7 @@ build: deps
 # TSAN_OPTIONS: a report fails the test, tests/tsan.supp suppresses the
 # races live migration has by design.  The last line is the summary of all
 # three builds.
-check: build
+check: build test-deps
 	@[ -f $(SANBUILD)/build.ninja ] || meson setup $(SANBUILD) -Dwerror=true \
 		-Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(SANBUILD)

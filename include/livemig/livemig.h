@@ -234,6 +234,28 @@ LIVEMIG_API const struct livemig_param_info *livemig_param_find(const char *name
 LIVEMIG_API int livemig_ram_register(livemig_session *s, const char *name, void *host, uint64_t size);
 
 /*
+ * The block name (registered on the source) is also mapped shared by process
+ * pid at remote_addr -- the same file or memfd, at the same offsets -- and
+ * that process writes it (QEMU, say, with a memory-backend-file or memfd,
+ * share=on): track that process's writes.  dirty-tracker "auto" then picks
+ * "uffd-remote", which harvests them from /proc/PID/pagemap; the host
+ * mapping registered here is what is read and sent.  pid must have been
+ * started with liblivemig-track.so preloaded and LIVEMIG_TRACK naming the
+ * file (it registers the mapping for write-protection when it is mapped);
+ * livemig_start() then fails with "process PID has no write-protect
+ * registration on 0x...-0x... (started without liblivemig-track.so?)", and
+ * with a clear reason when the two mappings are not the same memory.
+ * Reading another process's pagemap needs ptrace rights over it (same user,
+ * or CAP_SYS_PTRACE).  Call before livemig_start(), once per block; a
+ * block without a call is tracked as memory this process writes, but one
+ * tracker covers every block, so either every block has a remote or none.
+ * -EINVAL not a source, pid <= 0 or remote_addr not page aligned; -ENOENT
+ * no block of that name; -EBUSY after start.
+ */
+LIVEMIG_API int livemig_ram_set_remote(livemig_session *s, const char *name, pid_t pid,
+				       uint64_t remote_addr);
+
+/*
  * A running guest (source only).  stop() must return only when no guest
  * write is in progress or can start; resume() undoes it (called when the
  * migration fails or is cancelled after the guest was stopped: the guest

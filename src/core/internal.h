@@ -247,6 +247,9 @@ struct lm_block {
 	uint8_t *host;
 	uint64_t size, pages;
 	bool owned;                 /* mmap'ed by the library (destination) */
+	pid_t remote_pid;           /* source: the process that writes it, 0 = this
+				     * one (livemig_ram_set_remote) */
+	uint64_t remote_addr;       /* ... at this address there */
 	struct lm_h128 *hash;       /* per page, see above */
 	_Atomic uint64_t *received; /* destination: pages ever written */
 };

@@ -29,6 +29,7 @@ static uint64_t words(const struct lm_block *b)
 int lm_precopy_start(livemig_session *s)
 {
 	struct lm_track_region r[LM_MAX_BLOCKS];
+	struct lm_track_remote rem[LM_MAX_BLOCKS];
 	char why[256];
 
 	for (unsigned i = 0; i < s->nblocks; i++) {
@@ -36,8 +37,9 @@ int lm_precopy_start(livemig_session *s)
 		if (!s->src.dirty[i])
 			return lm_fail(s, -ENOMEM, "out of memory for dirty bitmaps");
 		r[i] = (struct lm_track_region){s->blocks[i].host, s->blocks[i].size};
+		rem[i] = (struct lm_track_remote){s->blocks[i].remote_pid, s->blocks[i].remote_addr};
 	}
-	struct lm_tracker_cfg cfg = {r, s->nblocks, s->src.dirty_log, s->src.dirty_log_opaque};
+	struct lm_tracker_cfg cfg = {r, s->nblocks, s->src.dirty_log, s->src.dirty_log_opaque, rem};
 	const struct lm_tracker_ops *ops;
 	int e = lm_tracker_open(&cfg, s->p.tracker, &ops, &s->src.tracker_ctx, why, sizeof(why));
 	if (e)

@@ -181,6 +181,32 @@ int livemig_ram_register(livemig_session *s, const char *name, void *host, uint6
 	return 0;
 }
 
+int livemig_ram_set_remote(livemig_session *s, const char *name, pid_t pid, uint64_t remote_addr)
+{
+	struct lm_block *b = NULL;
+	const char *why = NULL;
+
+	if (started(s))
+		return -EBUSY;
+	for (unsigned i = 0; name && i < s->nblocks; i++)
+		if (!strcmp(s->blocks[i].name, name))
+			b = &s->blocks[i];
+	if (s->role != LIVEMIG_SOURCE)
+		why = "remote RAM: a source's block only";
+	else if (!b)
+		why = "remote RAM: no RAM block of that name";
+	else if (pid <= 0 || remote_addr % LM_PAGE_SIZE || remote_addr + b->size < remote_addr)
+		why = "remote RAM: bad pid, or address not page aligned";
+	if (why) {
+		int e = s->role == LIVEMIG_SOURCE && !b ? -ENOENT : -EINVAL;
+		set_err(s, e, why);
+		return e;
+	}
+	b->remote_pid = pid;
+	b->remote_addr = remote_addr;
+	return 0;
+}
+
 int livemig_start(livemig_session *s, const char *uri)
 {
 	char err[256];

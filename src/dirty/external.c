@@ -27,9 +27,12 @@ static int external_probe(const char **why)
 	return 0;
 }
 
-static int external_start(void **ctx, const struct lm_tracker_cfg *cfg)
+static int external_start(void **ctx, const struct lm_tracker_cfg *cfg, char *why, size_t len)
 {
 	struct external_ctx *c;
+
+	(void)why; /* the errno says it all */
+	(void)len;
 
 	if (!ctx)
 		return -EINVAL;

@@ -26,16 +26,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "dirty/tracker.h"
 #include "dirty/uffd_compat.h"
 
-#define PAGE 4096u
+#define PAGE LM_UFFD_PAGE
 /* Output ranges per PAGEMAP_SCAN call; 96 KiB.  Written pages coalesce into
  * ranges, so one call usually covers a whole region. */
 #define VEC_LEN 4096u
@@ -54,23 +53,8 @@ static int async_probe(const char **why)
 	int err = lm_uffd_probe(true, UFFD_FEATURE_WP_ASYNC,
 				"UFFD_FEATURE_WP_ASYNC not supported (kernel < 6.7)", &w);
 
-	if (!err) {
-		/* An empty range: 0 where the ioctl exists, -ENOTTY where not. */
-		struct pm_scan_arg a = { .size = sizeof(a) };
-		int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-
-		if (pm < 0) {
-			err = -errno;
-			w = "cannot open /proc/self/pagemap";
-		} else {
-			a.start = a.end = (uint64_t)(uintptr_t)&a & ~(uint64_t)(PAGE - 1);
-			if (ioctl(pm, PAGEMAP_SCAN, &a) < 0) {
-				err = errno == ENOTTY ? -EOPNOTSUPP : -errno;
-				w = "PAGEMAP_SCAN not supported (kernel < 6.7)";
-			}
-			close(pm);
-		}
-	}
+	if (!err)
+		err = lm_pagemap_scan_probe(&w);
 	if (why)
 		*why = w;
 	return err;
@@ -124,11 +108,10 @@ static void async_stop(void *p)
 	free(c);
 }
 
-static int async_start(void **ctx, const struct lm_tracker_cfg *cfg)
+static int async_start(void **ctx, const struct lm_tracker_cfg *cfg, char *why, size_t len)
 {
-	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC };
 	struct async_ctx *c;
-	uint64_t have = 0;
+	const char *w = NULL;
 	int err;
 
 	if (!ctx || !cfg)
@@ -139,14 +122,6 @@ static int async_start(void **ctx, const struct lm_tracker_cfg *cfg)
 	err = check_regions(r, n);
 	if (err)
 		return err;
-	err = lm_uffd_features(true, &have, &(const char *){NULL});
-	if (err)
-		return err;
-	if (!(have & UFFD_FEATURE_WP_ASYNC))
-		return -EOPNOTSUPP;
-	/* Implied by WP_ASYNC on every kernel that has it; asked for anyway so
-	 * that untouched memory is protected even if that ever changes. */
-	api.features |= have & UFFD_FEATURE_WP_UNPOPULATED;
 
 	c = calloc(1, sizeof(*c) + n * sizeof(c->r[0]));
 	if (!c)
@@ -159,15 +134,9 @@ static int async_start(void **ctx, const struct lm_tracker_cfg *cfg)
 		err = -ENOMEM;
 		goto fail;
 	}
-	/* User-mode-only is enough: in async mode even a kernel-mode write (a
-	 * read(2) into guest memory) is resolved without a message. */
-	c->uffd = lm_uffd_open(true);
+	c->uffd = lm_uffd_wp_async_open(&w);
 	if (c->uffd < 0) {
 		err = c->uffd;
-		goto fail;
-	}
-	if (ioctl(c->uffd, UFFDIO_API, &api) < 0) {
-		err = -errno;
 		goto fail;
 	}
 	c->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -175,52 +144,18 @@ static int async_start(void **ctx, const struct lm_tracker_cfg *cfg)
 		err = -errno;
 		goto fail;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		struct uffdio_register reg = {
-			.range = { (uintptr_t)r[i].base, r[i].size },
-			.mode = UFFDIO_REGISTER_MODE_WP,
-		};
-
-		if (ioctl(c->uffd, UFFDIO_REGISTER, &reg) < 0) {
-			err = -errno; /* EBUSY: already registered by another uffd */
-			goto fail;
-		}
-		if (!(reg.ioctls & ((uint64_t)1 << _UFFDIO_WRITEPROTECT))) {
-			err = -EOPNOTSUPP;
-			goto fail;
-		}
-	}
 	/* Tracking begins region by region as each is protected; all of it
 	 * before start returns. */
-	for (unsigned i = 0; i < n; i++) {
-		struct uffdio_writeprotect wp = {
-			.range = { (uintptr_t)r[i].base, r[i].size },
-			.mode = UFFDIO_WRITEPROTECT_MODE_WP,
-		};
-
-		if (ioctl(c->uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
-			err = -errno;
-			goto fail;
-		}
-	}
+	for (unsigned i = 0; i < n; i++)
+		if ((err = lm_uffd_wp_async_track(c->uffd, (uintptr_t)r[i].base, r[i].size, &w)))
+			goto fail; /* EBUSY: already registered by another uffd */
 	*ctx = c;
 	return 0;
 fail:
+	if (w)
+		snprintf(why, len, "%s", w);
 	async_stop(c);
 	return err;
-}
-
-/* Sets bits [first, first + count) of bm. */
-static void set_bits(uint64_t *bm, uint64_t first, uint64_t count)
-{
-	while (count) {
-		uint64_t w = first / 64, b = first % 64;
-		uint64_t k = 64 - b < count ? 64 - b : count;
-
-		bm[w] |= (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << b;
-		first += k;
-		count -= k;
-	}
 }
 
 static int64_t async_sync(void *p, uint64_t *const *bitmap)
@@ -231,42 +166,13 @@ static int64_t async_sync(void *p, uint64_t *const *bitmap)
 	if (!c || !bitmap)
 		return -EINVAL;
 	for (unsigned i = 0; i < c->nregions; i++) {
-		uint64_t base = (uintptr_t)c->r[i].base, end = base + c->r[i].size;
-		struct pm_scan_arg a = {
-			.size = sizeof(a),
-			/* CHECK_WPASYNC: fail rather than report nothing if the
-			 * region was unmapped and mapped again behind our back. */
-			.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-			.start = base,
-			.end = end,
-			.vec = (uintptr_t)c->vec,
-			.vec_len = VEC_LEN,
-			.category_mask = PAGE_IS_WRITTEN,
-			.return_mask = PAGE_IS_WRITTEN,
-		};
+		uint64_t base = (uintptr_t)c->r[i].base;
+		int64_t n = lm_pagemap_harvest(c->pagemap, base, base + c->r[i].size, c->vec, VEC_LEN,
+					       bitmap[i]);
 
-		for (;;) {
-			int n = ioctl(c->pagemap, PAGEMAP_SCAN, &a);
-
-			/* Pages matched before an error were re-protected but not
-			 * returned: the caller must treat the region as dirty. */
-			if (n < 0)
-				return -errno;
-			for (int j = 0; j < n; j++) {
-				uint64_t s = c->vec[j].start, e = c->vec[j].end;
-
-				if (s < base || e > end || s >= e)
-					return -EIO;
-				set_bits(bitmap[i], (s - base) / PAGE, (e - s) / PAGE);
-				total += (int64_t)((e - s) / PAGE);
-			}
-			/* The vector filled: resume where the walk stopped. */
-			if (a.walk_end >= end)
-				break;
-			if (a.walk_end <= a.start && n == 0)
-				return -EIO;
-			a.start = a.walk_end;
-		}
+		if (n < 0)
+			return n;
+		total += n;
 	}
 	return total;
 }

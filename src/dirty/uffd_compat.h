@@ -83,4 +83,31 @@ int lm_uffd_features(bool user_mode_only, uint64_t *features, const char **why);
  * (missing when a feature lacks). */
 int lm_uffd_probe(bool user_mode_only, uint64_t need, const char *missing, const char **why);
 
+#define LM_UFFD_PAGE 4096u
+/* A userfaultfd (user-mode-only) whose API asked for UFFD_FEATURE_WP_ASYNC and
+ * WP_UNPOPULATED: a write to a range it protects is resolved by the kernel in
+ * the writing thread (protection dropped, no message, never blocks).  Returns
+ * the fd (the caller closes it; closing unregisters everything) or -errno with
+ * a reason in why: -EOPNOTSUPP kernel < 6.7, -EPERM not permitted, ... */
+int lm_uffd_wp_async_open(const char **why);
+/* Registers [start, start + len) of this process (page aligned, mapped) on an
+ * lm_uffd_wp_async_open() fd and write-protects all of it: every write from
+ * its return on is recorded for PAGEMAP_SCAN.  0, or -errno with why: -EBUSY
+ * another userfaultfd has the range, -EINVAL bad or unmapped range,
+ * -EOPNOTSUPP memory that cannot be write-protected. */
+int lm_uffd_wp_async_track(int uffd, uint64_t start, uint64_t len, const char **why);
+/* 0 when this kernel has PAGEMAP_SCAN; else -errno and why. */
+int lm_pagemap_scan_probe(const char **why);
+/* One harvest of [start, end) (page aligned) through pagemap, an open
+ * /proc/PID/pagemap of the process that registered the range: every page
+ * written since it was last protected is reported and protected again,
+ * atomically per page table, so a racing write is seen now or next time.
+ * Sets bit (page address - start) / 4096 of bitmap for each (bitmap NULL:
+ * only re-protect); vec is scratch space of vec_len entries.  Returns the
+ * number of pages reported or -errno: -EPERM some of the range has no async
+ * write-protect registration, -EIO the kernel's answer made no sense.  After
+ * an error, treat the whole range as written. */
+int64_t lm_pagemap_harvest(int pagemap, uint64_t start, uint64_t end, struct page_region *vec,
+			   unsigned vec_len, uint64_t *bitmap);
+
 #endif

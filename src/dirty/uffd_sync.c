@@ -262,7 +262,7 @@ static int check_regions(struct sync_ctx *c)
 	return 0;
 }
 
-static int sync_start(void **ctx, const struct lm_tracker_cfg *cfg)
+static int sync_start(void **ctx, const struct lm_tracker_cfg *cfg, char *why, size_t len)
 {
 	const struct lm_track_region *reg = cfg ? cfg->regions : NULL;
 	unsigned n = cfg ? cfg->nregions : 0;
@@ -273,6 +273,8 @@ static int sync_start(void **ctx, const struct lm_tracker_cfg *cfg)
 	uint64_t have = 0;
 	int err;
 
+	(void)why; /* the errno says it all */
+	(void)len;
 	if (!ctx || !reg || n == 0)
 		return -EINVAL;
 	*ctx = NULL;

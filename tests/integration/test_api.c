@@ -129,7 +129,18 @@ static void api_errors(void)
 	CHECK(livemig_ram_register(s, "ram", NULL, 4096) == -EINVAL);     /* source needs memory */
 	CHECK(livemig_ram_register(s, "ram", mem, SIZE) == 0);
 	CHECK(livemig_ram_register(s, "ram", mem, SIZE) == -EEXIST);
+	CHECK(livemig_ram_set_remote(s, "nope", getpid(), 0x10000) == -ENOENT);
+	CHECK(livemig_ram_set_remote(s, "ram", 0, 0x10000) == -EINVAL);         /* no pid */
+	CHECK(livemig_ram_set_remote(s, "ram", getpid(), 0x10001) == -EINVAL);  /* unaligned */
+	CHECK(livemig_ram_set_remote(s, "ram", getpid(), -(uint64_t)4096) == -EINVAL); /* wraps */
+	CHECK(strstr(livemig_last_error(s), "remote RAM") != NULL);
+	CHECK(livemig_ram_set_remote(s, "ram", getpid(), 0x10000) == 0);
 	CHECK(livemig_start(s, "sctp:1.2.3.4:5") == -EINVAL);
+	livemig_session_free(s);
+
+	s = livemig_session_new(LIVEMIG_DEST);
+	CHECK(livemig_ram_register(s, "ram", NULL, SIZE) == 0);
+	CHECK(livemig_ram_set_remote(s, "ram", getpid(), 0x10000) == -EINVAL); /* source only */
 	livemig_session_free(s);
 
 	s = livemig_session_new(LIVEMIG_SOURCE);

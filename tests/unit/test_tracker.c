@@ -114,8 +114,9 @@ static int start(const struct lm_tracker_ops *t, void **ctx, const struct lm_tra
 		 unsigned n)
 {
 	struct lm_tracker_cfg cfg = { .regions = r, .nregions = n };
+	char why[256];
 
-	return t->start(ctx, &cfg);
+	return t->start(ctx, &cfg, why, sizeof(why));
 }
 
 /* ---- exactness over several regions ---------------------------------- */
@@ -691,8 +692,8 @@ int main(int argc, char **argv)
 		const struct lm_tracker_ops *t = tab[i];
 		int rc;
 
-		if ((only && strcmp(only, t->name) != 0) || t->needs_log)
-			continue; /* external: see test_tracker_policy.c */
+		if ((only && strcmp(only, t->name) != 0) || t->needs_log || t->needs_remote)
+			continue; /* external, uffd-remote: test_tracker_policy.c, test_tracker_remote.c */
 		why = NULL;
 		rc = t->probe(&why);
 		if (rc) {

@@ -55,7 +55,7 @@ static const struct lm_tracker_ops *first_probing(void)
 	for (size_t i = 0; i < n; i++) {
 		const char *why;
 
-		if (!t[i]->needs_log && t[i]->probe(&why) == 0)
+		if (!t[i]->needs_log && !t[i]->needs_remote && t[i]->probe(&why) == 0)
 			return t[i];
 	}
 	return NULL;
@@ -66,11 +66,13 @@ static void test_registry(void)
 	size_t n;
 	const struct lm_tracker_ops *const *t = lm_tracker_table(&n);
 
-	CHECK(n == 3 && t[0] == lm_tracker_by_name("uffd-async") &&
-	      t[1] == lm_tracker_by_name("uffd-sync") && t[2] == lm_tracker_by_name("external"));
+	CHECK(n == 4 && t[0] == lm_tracker_by_name("uffd-async") &&
+	      t[1] == lm_tracker_by_name("uffd-sync") && t[2] == lm_tracker_by_name("uffd-remote") &&
+	      t[3] == lm_tracker_by_name("external"));
 	for (size_t i = 0; i < n; i++)
-		CHECKF(t[i]->help && *t[i]->help && t[i]->needs_log == (i == 2), "%s",
-		       t[i]->name);
+		CHECKF(t[i]->help && *t[i]->help && t[i]->needs_log == (i == 3) &&
+			       t[i]->needs_remote == (i == 2),
+		       "%s", t[i]->name);
 }
 
 static void test_auto(void *mem)
@@ -134,7 +136,7 @@ static void test_by_name(void *mem)
 		char want[256];
 		int pe;
 
-		if (t[i]->needs_log)
+		if (t[i]->needs_log || t[i]->needs_remote) /* test_remote_policy */
 			continue;
 		pe = t[i]->probe(&pw);
 		cfg.regions = &r;
@@ -208,7 +210,8 @@ static void test_external(void *mem)
 	/* Started directly without a log: refused. */
 	cfg.dirty_log = NULL;
 	ctx = (void *)1;
-	CHECK(lm_tracker_by_name("external")->start(&ctx, &cfg) == -EINVAL && !ctx);
+	CHECK(lm_tracker_by_name("external")->start(&ctx, &cfg, why, sizeof(why)) == -EINVAL &&
+	      !ctx);
 }
 
 int main(void)

@@ -50,6 +50,16 @@ struct lm_vet {
 
 #define LOG_BURST 10u
 
+/* Logs msg, saying how many lines the budget left out before it. */
+static void log_now(livemig_session *s, uint64_t left_out, const char *msg)
+{
+	if (left_out)
+		lm_log(s, 1, "%s (%llu such lines before it were left out)", msg,
+		       (unsigned long long)left_out);
+	else
+		lm_log(s, 1, "%s", msg);
+}
+
 static void vlog_limited(livemig_session *s, const char *fmt, va_list ap)
 {
 	struct lm_gate *g = &s->dst.gate;
@@ -74,11 +84,7 @@ static void vlog_limited(livemig_session *s, const char *fmt, va_list ap)
 		return;
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (left_out)
-		lm_log(s, 1, "%s (%llu such lines before it were left out)", msg,
-		       (unsigned long long)left_out);
-	else
-		lm_log(s, 1, "%s", msg);
+	log_now(s, left_out, msg);
 }
 
 void lm_gate_log(livemig_session *s, const char *fmt, ...)
@@ -356,9 +362,18 @@ void lm_gate_cut(livemig_session *s, const char *when)
 		lm_io_close(v->fd, v->tls);
 		closed++;
 	}
-	if (!closed)
+	pthread_mutex_lock(&s->lock); /* the end of a phase: what the budget left out */
+	uint64_t left_out = g->unlogged;
+	g->unlogged = 0;
+	pthread_mutex_unlock(&s->lock);
+	if (!closed && !left_out)
 		return;
 	atomic_fetch_add(&s->dst.refused, closed);
-	lm_log(s, 1, "%s: closed %u connection%s not taken (no complete hello yet)", when, closed,
-	       closed == 1 ? "" : "s");
+	char msg[300];
+	if (closed)
+		snprintf(msg, sizeof(msg), "%s: closed %u connection%s not taken (no complete hello "
+			 "yet)", when, closed, closed == 1 ? "" : "s");
+	else
+		snprintf(msg, sizeof(msg), "%s", when);
+	log_now(s, left_out, msg);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Destination side.  The control thread accepts the main channel and the
- * multifd channels in any order (each identified by its hello), allocates
+ * Destination side.  The control thread takes the main channel and the
+ * multifd channels in any order (each identified by its hello) as the gate
+ * (gate.c) accepts and vets them, concurrently; then it allocates
  * RAM from the source's announcement, starts one receiver per channel and
  * then serves the main channel.  Receivers validate every packet before
  * using it and write pages straight into guest memory; at each SYNC they

@@ -341,7 +341,12 @@ LIVEMIG_API int livemig_set_prealloc(livemig_session *s, bool on);
  * duplicate) is closed, logged as a warning and counted (JSON
  * "refused-connections"), and the destination waits on - for ever, or for
  * the parameter timeout; after the first good one the rest must come
- * within 30 s.
+ * within 30 s.  Connections are vetted (TLS handshake, hello) concurrently,
+ * each within 10 s in all, so a silent or slow client delays no other; at
+ * most 32 are half open at once (accepted, not yet vetted): one more closes
+ * the one that waited longest.  Refusals are logged at most ten at once,
+ * then one a second (each line says how many were left out before it); the
+ * count is exact.
  * With tls-creds, the credentials are loaded here, once: every connection
  * (main, multifd, replacements, resolving ones) runs a TLS handshake before
  * anything else, the source as client; the JSON statistics say which TLS
@@ -349,9 +354,12 @@ LIVEMIG_API int livemig_set_prealloc(livemig_session *s, bool on);
  * Returns -EINVAL bad uri, no RAM block (source), a compression engine
  * that cannot run, or tls-psk-identity/tls-hostname/tls-authz without
  * tls-creds; -ENODEV a forced hardware engine without its device;
- * -ENOKEY when tls-creds
- * (or tls-authz, or the host tls-creds=x509 checks) cannot be used - a
- * missing or malformed file, an identity keys.psk lacks -,
+ * -ENOKEY when tls-creds (or tls-authz) cannot be used - a missing or
+ * malformed file, an identity keys.psk lacks, or, on a source with
+ * tls-creds=x509, no name to check the destination's certificate against:
+ * a unix: URI or tcp::PORT need tls-hostname (as QEMU requires it); an
+ * address in the URI is checked against the certificate's IP addresses
+ * only -,
  * -EADDRINUSE/-EEXIST/... when the destination cannot listen, -EBUSY when
  * already started.  The source connects in the background: its connection
  * errors, TLS refusals included, come from livemig_wait().

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Destination side.  The control thread accepts the main channel and the
- * multifd channels in any order (each identified by its hello), allocates
+ * Destination side.  The control thread takes the main channel and the
+ * multifd channels in any order (each identified by its hello) as the gate
+ * (gate.c) accepts and vets them, concurrently; then it allocates
  * RAM from the source's announcement, starts one receiver per channel and
  * then serves the main channel.  Receivers validate every packet before
  * using it and write pages straight into guest memory; at each SYNC they
@@ -16,11 +17,9 @@
  * recovery").
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -38,77 +37,12 @@ static bool explicitly(const livemig_session *s, enum lm_param_id id)
 	return s->p.set_mask & (1ull << id);
 }
 
-/*
- * Accepts one connection (waiting up to wait_ms for it), runs its TLS
- * handshake (with tls-creds) and reads its hello, each within
- * HELLO_SECONDS.  Returns the connection's fd with *h and *tls (NULL
- * without TLS) set; -EAGAIN when none came, or one closed before its first
- * byte (a port probe such as "nc -z": keep waiting); else -ETIMEDOUT,
- * -EACCES (TLS refused the peer, or the peer us) or -EPROTO, the
- * connection closed and why saying what it sent or did.  Fails nothing:
- * the caller decides what a bad connection means.
- */
-static int accept_hello(livemig_session *s, int wait_ms, int hello_s, struct lm_hello *h,
-			struct lm_tls_conn **tls, char *why, size_t len)
-{
-	struct pollfd pfd = {.fd = s->dst.listen_fd, .events = POLLIN};
-	*tls = NULL;
-	if (poll(&pfd, 1, wait_ms) <= 0)
-		return -EAGAIN;
-	int fd = accept4(s->dst.listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return -EAGAIN;
-	if (s->addr.family == AF_UNIX && lm_peer_allowed(fd)) {
-		close(fd);
-		snprintf(why, len, "a unix-socket peer of another user");
-		return -EACCES;
-	}
-	lm_sock_tune(fd, s->addr.family != AF_UNIX);
-	int e = s->addr.family != AF_UNIX ? lm_sock_liveness(fd, s->p.net_timeout_s) : 0;
-	if (e) /* an old kernel: the heartbeat still bounds every wait */
-		lm_log(s, 1, "cannot set TCP keepalive: %s", strerror(-e));
-	lm_set_timeout(fd, hello_s);
-	/* lm_acceptor_stop may cut the wait for the handshake and the hello
-	 * short. */
-	pthread_mutex_lock(&s->lock);
-	bool stop = s->dst.acc_stop;
-	s->dst.hello_fd = stop ? -1 : fd;
-	pthread_mutex_unlock(&s->lock);
-	if (stop) {
-		close(fd);
-		return -EAGAIN;
-	}
-	/* TLS first: a peer without it is refused before anything it sent
-	 * is read as ours. */
-	int r = s->tls ? lm_tls_start(s->tls, fd, (unsigned)hello_s, tls, why, len) : 0;
-	bool eof = r == -ECONNRESET;
-	uint8_t buf[LM_HELLO_SIZE];
-	const char *bad;
-	if (!r && (r = lm_io_read(fd, *tls, buf, sizeof(buf), &eof)))
-		snprintf(why, len, "no complete hello (%s)", r == -ETIMEDOUT ? "timed out" : "closed early");
-	lm_set_fd(s, &s->dst.hello_fd, -1);
-	if (!r && (r = lm_hello_decode(buf, h, &bad)))
-		snprintf(why, len, "%s", buf[0] == 0x16 && buf[1] == 0x03 /* a TLS record */
-						 ? "a TLS handshake, and tls-creds is not set here"
-						 : bad);
-	if (!r)
-		return fd;
-	lm_io_close(fd, *tls);
-	*tls = NULL;
-	if (eof) {
-		lm_log(s, 1, "a connection closed before its hello; ignored");
-		return -EAGAIN;
-	}
-	return r == -ETIMEDOUT || r == -EACCES ? r : -EPROTO;
-}
-
 /* A connection of accept_all's that is not the source's: closed, counted
  * and logged; the destination waits on for the source. */
 static void refuse(livemig_session *s, int fd, struct lm_tls_conn *tls, const char *why)
 {
 	lm_io_close(fd, tls);
-	atomic_fetch_add(&s->dst.refused, 1);
-	lm_log(s, 1, "refused a connection: %s (still waiting for the source)", why);
+	lm_gate_refused(s, "refused a connection: %s (still waiting for the source)", why);
 }
 
 /*
@@ -135,12 +69,13 @@ static const char *misfit(livemig_session *s, const struct lm_hello *h, bool fir
 
 /*
  * Takes the source's connections: the main channel and every multifd
- * channel, in any order.  A connection that cannot be one of them (a bad
+ * channel, in any order, as the gate vets them (each one concurrently,
+ * within HELLO_SECONDS).  A connection that cannot be one of them (a bad
  * TLS handshake or hello, another session's, a duplicate) is refused and
  * the wait goes on; after the first good one the rest must come within
  * ACCEPT_REST_SECONDS, and with timeout all of them within that.
  */
-static int accept_all(livemig_session *s)
+static int take_all(livemig_session *s)
 {
 	unsigned have = 0, want = 0; /* connections incl. main */
 	unsigned wanted = 0;         /* channels the user set, if any */
@@ -152,7 +87,7 @@ static int accept_all(livemig_session *s)
 		struct lm_hello h;
 		struct lm_tls_conn *tls;
 		char buf[256];
-		int fd = accept_hello(s, 100, HELLO_SECONDS, &h, &tls, buf, sizeof(buf));
+		int fd = lm_gate_take(s, 100, HELLO_SECONDS, &h, &tls, buf, sizeof(buf));
 		uint64_t now = lm_now_ns();
 		if (fd >= 0 && (lm_quit(s) || (deadline && now > deadline) ||
 				(give_up && now > give_up)))
@@ -211,6 +146,14 @@ static int accept_all(livemig_session *s)
 		return lm_fail(s, -EINVAL, "source uses %u channels, destination was set to %u",
 			       s->p.channels, wanted);
 	return 0;
+}
+
+/* take_all, then the connections still half open are strangers: closed. */
+static int accept_all(livemig_session *s)
+{
+	int r = take_all(s);
+	lm_gate_cut(s, r ? "the wait for the source ended" : "the source's connections are in");
+	return r;
 }
 
 static int alloc_block(livemig_session *s, struct lm_block *b)
@@ -706,23 +649,18 @@ static void *acceptor_main(void *arg)
 {
 	livemig_session *s = arg;
 	for (;;) {
-		struct pollfd p[2] = {{.fd = s->dst.listen_fd, .events = POLLIN},
-				      {.fd = s->dst.acc_wake, .events = POLLIN}};
-		/* lm_acceptor_stop wakes it; a failure shuts the listening
-		 * socket down, which wakes it too. */
-		int n = poll(p, 2, 1000);
 		pthread_mutex_lock(&s->lock);
 		bool stop = s->dst.acc_stop;
 		pthread_mutex_unlock(&s->lock);
 		if (stop || lm_quit(s))
 			break;
-		if (n <= 0 || !(p[0].revents & POLLIN))
-			continue;
+		/* lm_acceptor_stop wakes the gate; a failure shuts the
+		 * listening socket down, which wakes it too. */
 		struct lm_hello h;
 		struct lm_tls_conn *tls;
 		char buf[256];
 		const char *why = buf;
-		int fd = accept_hello(s, 0, HELLO_SECONDS, &h, &tls, buf, sizeof(buf));
+		int fd = lm_gate_take(s, 1000, HELLO_SECONDS, &h, &tls, buf, sizeof(buf));
 		if (fd == -EAGAIN)
 			continue;
 		if (fd >= 0 && lm_reconnect_check(&h, s->uuid, s->p.channels, &why)) {
@@ -730,12 +668,12 @@ static void *acceptor_main(void *arg)
 			fd = -EPROTO;
 		}
 		if (fd < 0) {
-			atomic_fetch_add(&s->dst.refused, 1);
-			lm_log(s, 1, "a connection during the migration: %s; closed", why);
+			lm_gate_refused(s, "a connection during the migration: %s; closed", why);
 			continue;
 		}
 		hand_over(s, &s->ch[h.channel - 1], fd, tls);
 	}
+	lm_gate_cut(s, "channel-recovery's acceptor stopped");
 	pthread_mutex_lock(&s->lock);
 	for (unsigned i = 0; i < s->p.channels; i++) {
 		struct lm_tls_conn *tls;
@@ -748,16 +686,9 @@ static void *acceptor_main(void *arg)
 
 static int acceptor_start(livemig_session *s)
 {
-	s->dst.acc_wake = eventfd(0, EFD_CLOEXEC);
-	if (s->dst.acc_wake < 0)
-		return lm_fail(s, -errno, "channel-recovery: cannot create an eventfd: %s",
-			       strerror(errno));
 	int r = pthread_create(&s->dst.acc, NULL, acceptor_main, s);
-	if (r) {
-		close(s->dst.acc_wake);
-		s->dst.acc_wake = -1;
+	if (r)
 		return lm_fail(s, -r, "cannot create the acceptor thread");
-	}
 	s->dst.acc_started = true;
 	return 0;
 }
@@ -768,18 +699,15 @@ void lm_acceptor_stop(livemig_session *s)
 		return;
 	pthread_mutex_lock(&s->lock);
 	s->dst.acc_stop = true;
-	if (s->dst.hello_fd >= 0) /* a hello being read: stop waiting for it */
-		shutdown(s->dst.hello_fd, SHUT_RDWR);
 	pthread_mutex_unlock(&s->lock);
-	uint64_t one = 1;
-	(void)!write(s->dst.acc_wake, &one, sizeof(one));
+	/* The acceptor waits in lm_gate_take at most a second anyway; on its
+	 * way out it cuts every vet still running short. */
+	lm_gate_wake(s);
 	pthread_join(s->dst.acc, NULL);
-	pthread_mutex_lock(&s->lock); /* accept_hello serves resolve_wait next */
+	pthread_mutex_lock(&s->lock); /* the gate serves resolve_wait next */
 	s->dst.acc_stop = false;
 	pthread_mutex_unlock(&s->lock);
 	s->dst.acc_started = false;
-	close(s->dst.acc_wake);
-	s->dst.acc_wake = -1;
 }
 
 /*
@@ -867,8 +795,9 @@ static int resolve_wait(livemig_session *s, enum decision d, int failed)
 		char buf[256];
 		const char *why = buf;
 		/* A resolving source sends its hello at once: a connection
-		 * that does not may keep the real one waiting only briefly. */
-		int fd = accept_hello(s, 100, 2, &h, &tls, buf, sizeof(buf));
+		 * that does not is closed soon (the gate vets each one apart:
+		 * it holds nobody up meanwhile). */
+		int fd = lm_gate_take(s, 100, 2, &h, &tls, buf, sizeof(buf));
 		if (fd == -EAGAIN)
 			continue;
 		if (fd >= 0 && (!(h.flags & LM_HELLO_RESOLVE) || memcmp(h.uuid, s->uuid, 16))) {
@@ -898,9 +827,10 @@ static int resolve_wait(livemig_session *s, enum decision d, int failed)
 			lm_io_close(fd, tls);
 			why = "no COMMIT or CANCEL";
 		}
-		atomic_fetch_add(&s->dst.refused, 1);
-		lm_log(s, 1, "switchover: a connection while waiting for the source: %s; ignored", why);
+		lm_gate_refused(s, "switchover: a connection while waiting for the source: %s; ignored",
+				why);
 	}
+	lm_gate_cut(s, "switchover: the wait for the source's decision ended");
 	if (d == COMMITTED)
 		return 0;
 	if (d == DISCARDED)
@@ -1034,6 +964,10 @@ static int dest_run(livemig_session *s)
 void *lm_dest_main(void *arg)
 {
 	livemig_session *s = arg;
-	lm_ctl_finish(s, dest_run(s));
+	int r = lm_gate_open(s);
+	if (r)
+		r = lm_fail(s, r, "cannot set up accepting connections: %s", strerror(-r));
+	lm_ctl_finish(s, r ? r : dest_run(s));
+	lm_gate_close(s); /* after the acceptor: lm_ctl_finish stops it */
 	return NULL;
 }

@@ -13,6 +13,7 @@
 #include "accel/accel.h"
 #include "codec/auto.h"
 #include "codec/codec.h"
+#include "core/gate.h"
 #include "core/recovery.h"
 #include "core/tls.h"
 #include "core/wire.h"
@@ -413,12 +414,11 @@ struct lm_dest {
 	 * the receivers are joined. */
 	pthread_t acc;
 	bool acc_started;
-	int acc_wake;            /* eventfd: lm_acceptor_stop wakes the acceptor */
 	bool acc_stop;           /* under the lock */
-	int hello_fd;            /* under the lock: the connection whose hello is
-				  * being read, -1 = none (lm_acceptor_stop cuts it) */
+	struct lm_gate gate;     /* accepts and vets connections (gate.c) */
 	_Atomic uint64_t refused; /* connections dropped: a bad hello or TLS
-				   * handshake, a stranger, another session */
+				   * handshake, a stranger, another session, one
+				   * over the gate's cap or still half open at the end */
 	bool started_guest;      /* the device ops' start ran (control thread) */
 };
 

@@ -246,6 +246,10 @@ int lm_tls_open(const struct lm_tls_config *cfg, struct lm_tls **out, char *err,
 		else
 			r = psk_client(t, file, cfg->psk_identity ? cfg->psk_identity : "qemu", err,
 				       errlen);
+	} else if (dir && !strncmp(spec, "x509:", 5) && dir[1] && !cfg->server &&
+		   (!cfg->hostname || !*cfg->hostname)) {
+		r = say(err, errlen, -EINVAL, "tls-creds '%s': no host name to check the server's "
+			"certificate against (tls-hostname)", spec);
 	} else if (dir && !strncmp(spec, "x509:", 5) && dir[1]) {
 		t->kind = GNUTLS_CRD_CERTIFICATE;
 		r = x509_load(t, dir + 1, err, errlen);
@@ -374,7 +378,7 @@ int lm_tls_start(const struct lm_tls *t, int fd, unsigned timeout_s, struct lm_t
 	if (t->kind == GNUTLS_CRD_CERTIFICATE && !t->server) {
 		if (*t->hostname && !is_address(t->hostname)) /* SNI carries names only */
 			gnutls_server_name_set(s, GNUTLS_NAME_DNS, t->hostname, strlen(t->hostname));
-		gnutls_session_set_verify_cert(s, *t->hostname ? t->hostname : NULL, 0);
+		gnutls_session_set_verify_cert(s, t->hostname, 0); /* never empty (lm_tls_open) */
 	} else if (t->verify_peer) {
 		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
 		gnutls_session_set_verify_cert(s, NULL, 0);

@@ -36,7 +36,9 @@ struct lm_tls_config {
 
 /*
  * Loads the credentials cfg names.  0 and *t, or -errno with err set:
- * -EINVAL a malformed spec or file, -ENOENT a file missing (x509: the
+ * -EINVAL a malformed spec or file, or an x509 client without a hostname
+ * (it would take any certificate the CA signed, for any host: QEMU also
+ * refuses that), -ENOENT a file missing (x509: the
  * client's CA, the server's certificate or key; psk: keys.psk or, for a
  * client, the identity's line).  lm_tls_close frees *t (NULL: nothing).
  */

@@ -196,6 +196,9 @@ for args, what in ((creds("psk", os.path.join(d, "nowhere")), "keys.psk"),
     c.check(rc == 2 and what in err, "bad credentials %s: exit %s %r" % (args, rc, err))
 rc, out, err = t.run_source("unix:" + sock, "--mem", MEM, *creds("x509", psk))
 c.check(rc == 2 and "set tls-hostname" in err, "x509 over unix without a name: %s %r" % (rc, err))
+# tcp::PORT (the loopback) names no host either.
+rc, out, err = t.run_source("tcp::%d" % t.free_port(), "--mem", MEM, *creds("x509", psk))
+c.check(rc == 2 and "set tls-hostname" in err, "x509 to tcp::PORT: %s %r" % (rc, err))
 bad = psk_dir("psk-bad")
 with open(os.path.join(bad, "keys.psk"), "w") as f:
     f.write("qemu:not-hex\n")
@@ -224,6 +227,22 @@ s, derr = migrate(uri, dest, *creds("x509", x_src), name="x509",
                   host_uri="tcp:localhost:%d" % port)
 if s and c.check(s["tls"]["protocol"].startswith("TLS1."), "x509: JSON tls %r" % s["tls"]):
     print("ok: x509: migrated and verified to tcp:localhost over %s" % s["tls"])
+
+# An address in the URI: checked against the certificate's IP addresses
+# (ip_address), never against its DNS names or common name (GnuTLS >= 3.6);
+# "wrong host name" below is the same address against a certificate that
+# only names migration.example.
+port = t.free_port()
+uri = "tcp:127.0.0.1:%d" % port
+dest = t.start_dest(uri, *creds("x509", x_dst))
+s, derr = migrate(uri, dest, *creds("x509", x_src), name="x509 to an address")
+if s:
+    print("ok: x509: migrated and verified to tcp:127.0.0.1 (the certificate's ip_address)")
+x_dst_cn_ip = x509_dir("x-dst-cn-ip", ca)
+signed(ca, x_dst_cn_ip, "server", "cn = 127.0.0.1\ndns_name = ip.example\n" + SERVER)
+refused("x509: an address only in the common name", creds("x509", x_dst_cn_ip),
+        creds("x509", x_src), "does not match", "the source refused us",
+        creds("x509", x_src) + ["--set", "tls-hostname=ip.example"])
 
 refused("x509: server certificate of another CA", creds("x509", x_dst),
         creds("x509", x_src_ca2), "the destination's certificate is refused",

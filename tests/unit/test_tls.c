@@ -181,7 +181,14 @@ static void test_psk(void)
 	bad.creds = "psk:/nonexistent-dir";
 	CHECK(lm_tls_open(&bad, &t, err, sizeof(err)) == -ENOENT);
 	bad.creds = "x509:/nonexistent-dir";
+	bad.hostname = "dest.example";
 	CHECK(lm_tls_open(&bad, &t, err, sizeof(err)) == -ENOENT);
+	/* An x509 client needs the name the server's certificate must carry:
+	 * without it any certificate of the CA would do. */
+	bad.hostname = NULL;
+	CHECK(lm_tls_open(&bad, &t, err, sizeof(err)) == -EINVAL && strstr(err, "tls-hostname"));
+	bad.hostname = "";
+	CHECK(lm_tls_open(&bad, &t, err, sizeof(err)) == -EINVAL && strstr(err, "tls-hostname"));
 }
 
 /* Plaintext lengths of the TLS 1.3 records in raw[0..n): each record is

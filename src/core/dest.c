@@ -103,6 +103,22 @@ static int take_all(livemig_session *s)
 				       "%llu s (%llu connections refused)",
 				       (unsigned long long)s->p.timeout_s,
 				       (unsigned long long)atomic_load(&s->dst.refused));
+		/* The source's own failure while it connects (a channel it
+		 * cannot open, a refused handshake) comes as ERROR on the main
+		 * channel: report it now, not ACCEPT_REST_SECONDS later as
+		 * missing channels.  PARAMS, which the source sends once every
+		 * connection is up, may come before the last one is taken
+		 * here: kept for dest_run. */
+		if (s->main_fd >= 0 && !s->dst.have_early) {
+			s->main_rx = lm_now_ns(); /* the deadlines above bound this wait */
+			int e = lm_recv_msg_wait(s, &s->dst.early, 0);
+			if (e < 0) {
+				if (fd >= 0)
+					lm_io_close(fd, tls);
+				return e;
+			}
+			s->dst.have_early = e == 0;
+		}
 		if (fd == -EAGAIN)
 			continue;
 		const char *why = fd < 0 ? buf : misfit(s, &h, first, buf, sizeof(buf));
@@ -890,7 +906,9 @@ static int dest_run(livemig_session *s)
 
 	if ((r = accept_all(s)))
 		return r;
-	if ((r = lm_recv_msg(s, &m)))
+	if (s->dst.have_early)
+		m = s->dst.early;
+	else if ((r = lm_recv_msg(s, &m)))
 		return r;
 	if (m.type != LM_MSG_PARAMS)
 		return lm_fail(s, -EPROTO, "main channel: expected PARAMS, got message %u", m.type);

@@ -416,6 +416,9 @@ struct lm_dest {
 	bool acc_started;
 	bool acc_stop;           /* under the lock */
 	struct lm_gate gate;     /* accepts and vets connections (gate.c) */
+	struct lm_msg early;     /* a message the main channel brought while the
+				  * channels were still coming (PARAMS) */
+	bool have_early;
 	_Atomic uint64_t refused; /* connections dropped: a bad hello or TLS
 				   * handshake, a stranger, another session, one
 				   * over the gate's cap or still half open at the end */

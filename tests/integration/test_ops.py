@@ -8,6 +8,8 @@ import json
 import os
 import re
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -132,6 +134,27 @@ for limit in (1, 4):
                                                           st["dirty-sync-count"]))
     except (OSError, ValueError, KeyError) as e:
         c.check(False, "JSON, downtime-limit=%d: %s" % (limit, e))
+
+# The source fails while it connects (here: a source that connects its main
+# channel, says it cannot open channel 2 and goes): the destination reports
+# the source's own reason at once, not missing channels 30 s later.
+port = t.free_port()
+uri = "tcp:127.0.0.1:%d" % port
+d = t.start_dest(uri)
+main = socket.create_connection(("127.0.0.1", port))
+main.sendall(t.hello(0, 2))
+ch1 = socket.create_connection(("127.0.0.1", port))
+ch1.sendall(t.hello(1, 2))
+time.sleep(0.5)
+why = b"channel 2: Connection refused (on the source, in phase setup)"
+main.sendall(t.msg(6, struct.pack("<I", 111) + why))
+t0 = time.time()
+drc, dout, derr = t.finish(d, 40)
+dt = time.time() - t0
+main.close()
+ch1.close()
+c.check(drc == 1 and "source reported: " + why.decode() in derr and dt < 10,
+        "source failing during setup: destination exit %s after %.1f s: %r" % (drc, dt, derr))
 
 # The man page names every parameter and capability of the table, every
 # option of every subcommand and every exit status.

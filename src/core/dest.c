@@ -17,6 +17,7 @@
  * recovery").
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,14 @@ static const char *misfit(livemig_session *s, const struct lm_hello *h, bool fir
  * the wait goes on; after the first good one the rest must come within
  * ACCEPT_REST_SECONDS, and with timeout all of them within that.
  */
+/* Whether the main channel has something to read now (the source's
+ * ERROR, or PARAMS), without waiting. */
+static bool main_readable(livemig_session *s)
+{
+	struct pollfd p = {.fd = s->main_fd, .events = POLLIN};
+	return (s->main_tls && lm_tls_pending(s->main_tls)) || poll(&p, 1, 0) > 0;
+}
+
 static int take_all(livemig_session *s)
 {
 	unsigned have = 0, want = 0; /* connections incl. main */
@@ -109,7 +118,7 @@ static int take_all(livemig_session *s)
 		 * missing channels.  PARAMS, which the source sends once every
 		 * connection is up, may come before the last one is taken
 		 * here: kept for dest_run. */
-		if (s->main_fd >= 0 && !s->dst.have_early) {
+		if (s->main_fd >= 0 && !s->dst.have_early && main_readable(s)) {
 			s->main_rx = lm_now_ns(); /* the deadlines above bound this wait */
 			int e = lm_recv_msg_wait(s, &s->dst.early, 0);
 			if (e < 0) {

@@ -202,36 +202,83 @@ void lm_gate_wake(livemig_session *s)
 	(void)!write(s->dst.gate.wake, &one, sizeof(one));
 }
 
-/* A free slot for a new connection: when every one is busy, the vet that
- * has waited longest is cut short and its connection refused.  NULL when
- * none can be freed (every slot holds a vetted connection not yet taken).
- * The caller makes the slot busy. */
+/* Whether a finished vet's connection is refused (or gone). */
+static bool refused(const struct lm_vet *v)
+{
+	return v->r || v->cut;
+}
+
+/* The slot in state that has waited longest (the lowest order), or NULL;
+ * with refusals_only, only a finished vet that refused its connection.
+ * Under the session's lock. */
+static struct lm_vet *oldest(struct lm_gate *g, enum vet_state state, bool refusals_only)
+{
+	struct lm_vet *o = NULL;
+	for (unsigned i = 0; i < LM_GATE_SLOTS; i++) {
+		struct lm_vet *v = &g->vet[i];
+		if (v->state == state && !(state == VET_BUSY && v->cut) &&
+		    !(refusals_only && !refused(v)) && (!o || v->order < o->order))
+			o = v;
+	}
+	return o;
+}
+
+/*
+ * Reaps the finished (or cut) vet v and settles it: its connection with
+ * *h and *tls set when it passed, else -EAGAIN (closed before its first
+ * byte: logged, not counted) or a refusal as lm_gate_take's, the
+ * connection closed and why saying what it sent or did.
+ */
+static int settle(livemig_session *s, struct lm_vet *v, struct lm_hello *h,
+		  struct lm_tls_conn **tls, char *why, size_t len)
+{
+	reap(s, v);
+	int r = v->r;
+	if (v->cut) { /* its time was up, whatever the vet made of it */
+		r = -ETIMEDOUT;
+		snprintf(v->why, sizeof(v->why), "%s",
+			 v->cut == CUT_EVICTED ? "too many half-open connections: the one "
+						 "waiting longest for its hello is closed"
+			 : v->in_tls	       ? "TLS handshake timed out"
+					       : "no complete hello (timed out)");
+	}
+	if (!r) {
+		*h = v->h;
+		*tls = v->tls;
+		return v->fd;
+	}
+	lm_io_close(v->fd, v->tls);
+	if (v->eof && !v->cut) {
+		lm_gate_log(s, "a connection closed before its hello; ignored");
+		return -EAGAIN;
+	}
+	snprintf(why, len, "%s", v->why);
+	return r == -ETIMEDOUT || r == -EACCES ? r : -EPROTO;
+}
+
+/* A free slot for a new connection (the caller makes it busy).  When none
+ * is free: the oldest finished vet that refused its connection, refused
+ * now - finished refusals must not crowd out a source still in its
+ * handshake - or else the vet that has waited longest, cut short and
+ * refused.  NULL when every slot holds a vetted connection not yet taken. */
 static struct lm_vet *free_slot(livemig_session *s)
 {
 	struct lm_gate *g = &s->dst.gate;
-	struct lm_vet *oldest = NULL;
 	pthread_mutex_lock(&s->lock);
-	for (unsigned i = 0; i < LM_GATE_SLOTS; i++) {
-		struct lm_vet *v = &g->vet[i];
-		if (v->state == VET_FREE) {
-			pthread_mutex_unlock(&s->lock);
-			return v;
-		}
-		if (v->state == VET_BUSY && !v->cut && (!oldest || v->order < oldest->order))
-			oldest = v;
-	}
-	if (oldest)
-		cut_vet(oldest, CUT_EVICTED);
+	struct lm_vet *v = oldest(g, VET_FREE, false);
+	struct lm_vet *done = v ? NULL : oldest(g, VET_DONE, true);
+	struct lm_vet *busy = v || done ? NULL : oldest(g, VET_BUSY, false);
+	if (busy)
+		cut_vet(busy, CUT_EVICTED);
 	pthread_mutex_unlock(&s->lock);
-	if (!oldest)
-		return NULL;
-	reap(s, oldest); /* at once: its socket is shut down */
-	double waited = (double)(lm_now_ns() - oldest->accepted_ns) / 1e9;
-	lm_io_close(oldest->fd, oldest->tls);
-	lm_gate_refused(s, "refused a connection: %u were half open (the most there may be); the "
-			   "one without a hello for longest (%.1f s) is closed",
-			LM_GATE_SLOTS, waited);
-	return oldest;
+	if (v || !(v = done ? done : busy))
+		return v;
+	struct lm_hello h;
+	struct lm_tls_conn *tls;
+	char why[200];
+	if (settle(s, v, &h, &tls, why, sizeof(why)) != -EAGAIN) /* a refusal: closed */
+		lm_gate_refused(s, "refused a connection: %s", why);
+	return v;
 }
 
 /* Accepts every connection waiting on the listening socket (at most a
@@ -288,21 +335,6 @@ static void expire(livemig_session *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* The vetted connection that waited longest, or NULL. */
-static struct lm_vet *first_done(livemig_session *s)
-{
-	struct lm_gate *g = &s->dst.gate;
-	struct lm_vet *first = NULL;
-	pthread_mutex_lock(&s->lock);
-	for (unsigned i = 0; i < LM_GATE_SLOTS; i++) {
-		struct lm_vet *v = &g->vet[i];
-		if (v->state == VET_DONE && (!first || v->order < first->order))
-			first = v;
-	}
-	pthread_mutex_unlock(&s->lock);
-	return first;
-}
-
 int lm_gate_take(livemig_session *s, int wait_ms, unsigned hello_s, struct lm_hello *h,
 		 struct lm_tls_conn **tls, char *why, size_t len)
 {
@@ -310,7 +342,10 @@ int lm_gate_take(livemig_session *s, int wait_ms, unsigned hello_s, struct lm_he
 	*tls = NULL;
 	struct pollfd p[2] = {{.fd = s->dst.listen_fd, .events = POLLIN},
 			      {.fd = g->wake, .events = POLLIN}};
-	int n = poll(p, 2, first_done(s) ? 0 : wait_ms);
+	pthread_mutex_lock(&s->lock);
+	bool ready = oldest(g, VET_DONE, false);
+	pthread_mutex_unlock(&s->lock);
+	int n = poll(p, 2, ready ? 0 : wait_ms);
 	uint64_t drained;
 	if (n > 0 && (p[1].revents & POLLIN))
 		(void)!read(g->wake, &drained, sizeof(drained));
@@ -318,28 +353,10 @@ int lm_gate_take(livemig_session *s, int wait_ms, unsigned hello_s, struct lm_he
 		admit(s, hello_s);
 	expire(s);
 
-	struct lm_vet *v = first_done(s);
-	if (!v)
-		return -EAGAIN;
-	reap(s, v);
-	int r = v->r;
-	if (v->cut) { /* its time was up, whatever the vet made of it */
-		r = -ETIMEDOUT;
-		snprintf(v->why, sizeof(v->why), "%s",
-			 v->in_tls ? "TLS handshake timed out" : "no complete hello (timed out)");
-	}
-	if (!r) {
-		*h = v->h;
-		*tls = v->tls;
-		return v->fd;
-	}
-	lm_io_close(v->fd, v->tls);
-	if (v->eof && !v->cut) {
-		lm_gate_log(s, "a connection closed before its hello; ignored");
-		return -EAGAIN;
-	}
-	snprintf(why, len, "%s", v->why);
-	return r == -ETIMEDOUT || r == -EACCES ? r : -EPROTO;
+	pthread_mutex_lock(&s->lock);
+	struct lm_vet *v = oldest(g, VET_DONE, false);
+	pthread_mutex_unlock(&s->lock);
+	return v ? settle(s, v, h, tls, why, len) : -EAGAIN;
 }
 
 void lm_gate_cut(livemig_session *s, const char *when)
@@ -371,8 +388,8 @@ void lm_gate_cut(livemig_session *s, const char *when)
 	atomic_fetch_add(&s->dst.refused, closed);
 	char msg[300];
 	if (closed)
-		snprintf(msg, sizeof(msg), "%s: closed %u connection%s not taken (no complete hello "
-			 "yet)", when, closed, closed == 1 ? "" : "s");
+		snprintf(msg, sizeof(msg), "%s: closed %u connection%s not taken (half open or "
+			 "refused)", when, closed, closed == 1 ? "" : "s");
 	else
 		snprintf(msg, sizeof(msg), "%s", when);
 	log_now(s, left_out, msg);

@@ -47,16 +47,19 @@ void lm_gate_close(struct livemig_session *s);
 
 /*
  * One round: waits up to wait_ms for a connection or a vet to end, accepts
- * every connection that came (their vets get hello_s seconds in all, the
- * TLS handshake included) and returns one vetted connection, if one is
- * ready: its fd with *h and *tls (NULL without TLS) set, owned by the
- * caller.  Otherwise -EAGAIN (nothing, or a connection that closed before
- * its first byte - a port probe such as "nc -z": logged, not counted), or
- * a refused one, already closed, with why saying what it sent or did:
- * -ETIMEDOUT (no complete handshake and hello within hello_s), -EACCES (TLS
- * refused the peer or the peer us; a unix peer of another user), -EPROTO.
- * Fails nothing and counts nothing: the caller decides what a bad
- * connection means.  Returns early (-EAGAIN) on lm_gate_wake.
+ * the connections that came (up to LM_GATE_SLOTS of them; their vets get
+ * hello_s seconds in all, the TLS handshake included) and returns one
+ * vetted connection, if one is ready: its fd with *h and *tls (NULL
+ * without TLS) set, owned by the caller.  Otherwise -EAGAIN (nothing, or a
+ * connection that closed before its first byte - a port probe such as
+ * "nc -z": logged, not counted), or a refused one, already closed, with
+ * why saying what it sent or did: -ETIMEDOUT (no complete handshake and
+ * hello within hello_s, or closed to make room), -EACCES (TLS refused the
+ * peer or the peer us; a unix peer of another user), -EPROTO.  The
+ * returned refusal is the caller's to count and log; what the gate refuses
+ * on its own to make room (over the cap: a finished refusal first, else
+ * the vet waiting longest) it counts and logs itself.  Returns early
+ * (-EAGAIN) on lm_gate_wake.
  */
 int lm_gate_take(struct livemig_session *s, int wait_ms, unsigned hello_s, struct lm_hello *h,
 		 struct lm_tls_conn **tls, char *why, size_t len);
@@ -66,9 +69,10 @@ void lm_gate_wake(struct livemig_session *s);
 
 /*
  * Ends every vet still running (its connection shut down: the wait for
- * the handshake or hello ends at once), joins their threads and closes the
- * connections nobody took, counting them refused; logs one line for them
- * all, saying when (e.g. "the source's connections are in").
+ * the handshake or hello ends at once), joins their threads and closes
+ * every connection nobody took - half open, refused, or vetted and not
+ * taken - counting them refused; logs one line for them all, saying when
+ * (e.g. "the source's connections are in").
  */
 void lm_gate_cut(struct livemig_session *s, const char *when);
 

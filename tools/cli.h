@@ -15,6 +15,7 @@
 #include "fill.h"
 #include "guest.h"
 #include "livemig/livemig.h"
+#include "qmp/server.h"
 
 /* The subcommands, as bits of an option's cli_opts[].cmds. */
 #define CLI_DEST 1u
@@ -43,6 +44,7 @@ struct opts {
 	int progress; /* -1 auto (stderr is a TTY), 0 off, 1 on */
 	bool progress_on; /* decided by run() */
 	int ready_fd;
+	const char *control; /* --control unix:PATH, or NULL */
 };
 
 /* Parses argv (argv[0] the subcommand) for the subcommand cmd into *o: 0,
@@ -72,5 +74,15 @@ int cli_bench(int argc, char **argv);
  * Also 3: the outcome is unknown. */
 int cli_qemu_source(int argc, char **argv);
 int cli_qemu_dest(int argc, char **argv);
+
+/* livemig ctl PATH COMMAND [JSON] | --events: see tools/cli_ctl.c. */
+int cli_ctl(int argc, char **argv);
+
+/* --control URI (NULL: none) for subcommand who: starts the control
+ * socket's server for s, before livemig_start().  0 and *srv (NULL when
+ * uri is), or 2 (not unix:PATH, a path too long) or 1 (cannot listen)
+ * after a message.  lm_qmp_server_stop(*srv) once livemig_wait() returned. */
+int cli_control_start(const char *who, livemig_session *s, const char *uri,
+		      lm_qmp_server **srv);
 
 #endif

@@ -29,6 +29,7 @@
 
 struct qopts {
 	const char *qmp, *uri, *json;
+	const char *control; /* --control unix:PATH */
 	const char *sets[MAX_SETTINGS];
 	bool is_cap[MAX_SETTINGS];
 	int nsets;
@@ -40,7 +41,7 @@ static int parse(int argc, char **argv, struct qopts *o, bool source)
 		{"qmp", required_argument, NULL, 'q'}, {"connect", required_argument, NULL, 'c'},
 		{"listen", required_argument, NULL, 'l'}, {"set", required_argument, NULL, 's'},
 		{"cap", required_argument, NULL, 'C'}, {"json", required_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'}, {0}};
+		{"control", required_argument, NULL, 'K'}, {"help", no_argument, NULL, 'h'}, {0}};
 	memset(o, 0, sizeof(*o));
 	int c;
 	optind = 1;
@@ -59,12 +60,13 @@ static int parse(int argc, char **argv, struct qopts *o, bool source)
 			o->sets[o->nsets++] = optarg;
 			break;
 		case 'j': o->json = optarg; break;
+		case 'K': o->control = optarg; break;
 		case 'h':
 			printf("usage: livemig %s\n", source
 			       ? "qemu-source --qmp PATH --connect URI [--set NAME=VALUE]... "
-				 "[--cap NAME=on|off]... [--json FILE]"
+				 "[--cap NAME=on|off]... [--json FILE] [--control unix:PATH]"
 			       : "qemu-dest --qmp PATH --listen URI [--set NAME=VALUE]... "
-				 "[--json FILE]");
+				 "[--json FILE] [--control unix:PATH]");
 			printf("See docs/qemu.md for the QEMU command lines.\n");
 			return 1;
 		default:
@@ -76,8 +78,9 @@ static int parse(int argc, char **argv, struct qopts *o, bool source)
 usage:
 	fprintf(stderr, "usage: livemig %s\n", source
 		? "qemu-source --qmp PATH --connect URI [--set NAME=VALUE]... [--cap NAME=on|off]... "
-		  "[--json FILE]"
-		: "qemu-dest --qmp PATH --listen URI [--set NAME=VALUE]... [--json FILE]");
+		  "[--json FILE] [--control unix:PATH]"
+		: "qemu-dest --qmp PATH --listen URI [--set NAME=VALUE]... [--json FILE] "
+		  "[--control unix:PATH]");
 	return 2;
 }
 
@@ -320,7 +323,9 @@ int cli_qemu_source(int argc, char **argv)
 		rc = vm_prepare(vm, false);
 	}
 	const struct livemig_device_ops dev = {.save = src_save};
-	if ((rc = setup(s, vm, &o, rc, &dev, &x)))
+	lm_qmp_server *control = NULL;
+	if ((rc = setup(s, vm, &o, rc, &dev, &x)) ||
+	    (rc = cli_control_start("qemu-source", s, o.control, &control)))
 		goto out;
 
 	struct livemig_guest_ops guest = {src_stop, src_resume, NULL};
@@ -385,6 +390,7 @@ int cli_qemu_source(int argc, char **argv)
 	if (!o.json)
 		json_object_put(q);
 out:
+	lm_qmp_server_stop(control);
 	livemig_session_free(s);
 	vm_close(vm);
 	return rc;
@@ -499,7 +505,9 @@ int cli_qemu_dest(int argc, char **argv)
 	}
 	const struct livemig_device_ops dev = {.load = dst_load, .load_end = dst_load_end,
 					       .start = dst_start};
-	if ((rc = setup(s, vm, &o, rc, &dev, &x)))
+	lm_qmp_server *control = NULL;
+	if ((rc = setup(s, vm, &o, rc, &dev, &x)) ||
+	    (rc = cli_control_start("qemu-dest", s, o.control, &control)))
 		goto out;
 	rc = livemig_start(s, o.uri);
 	if (!rc)
@@ -532,6 +540,7 @@ int cli_qemu_dest(int argc, char **argv)
 	if (!o.json)
 		json_object_put(q);
 out:
+	lm_qmp_server_stop(control);
 	livemig_session_free(s);
 	vm_close(vm);
 	return rc;

@@ -32,7 +32,7 @@
  */
 enum { O_LISTEN = 256, O_CONNECT, O_MEM, O_FILL, O_RATIO, O_SET, O_CAP, O_JSON, O_DUMP,
        O_PREALLOC, O_NOPROG, O_VERBOSE, O_READY, O_HELP, O_DRATE, O_DTHREADS, O_DHOT,
-       O_DPATTERN, O_TIMEOUT, O_UNKNOWN, O_URI };
+       O_DPATTERN, O_TIMEOUT, O_UNKNOWN, O_URI, O_CONTROL };
 
 #define CLI_ALL (CLI_DEST | CLI_SOURCE | CLI_BENCH)
 static const struct cli_opt {
@@ -78,6 +78,9 @@ static const struct cli_opt {
 	 "terminal: a line per pass"},
 	{"ready-fd", "FD", O_READY, CLI_DEST | CLI_SOURCE, "once started, write the URI listened "
 	 "on (destination) or connected to (source) and a newline to FD, then close it"},
+	{"control", "unix:PATH", O_CONTROL, CLI_DEST | CLI_SOURCE, "a control socket (QMP, mode "
+	 "0600, this user only) to watch and steer the migration while it runs: query-migrate, "
+	 "migrate-set-parameters, migrate_cancel, events; see 'livemig ctl'"},
 	{"help", NULL, O_HELP, CLI_ALL, "this subcommand's options (also -h)"},
 };
 #define N_OPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))
@@ -102,6 +105,8 @@ static const char usage_text[] =
 	"                 [--json FILE]\n"
 	"  livemig qemu-dest --qmp PATH --listen URI [--set NAME=VALUE]... [--json FILE]\n"
 	"                 a running QEMU: RAM by livemig, device state by QEMU (docs/qemu.md)\n"
+	"  livemig ctl PATH COMMAND [JSON-ARGUMENTS] | livemig ctl PATH --events\n"
+	"                 query and steer a migration through its --control socket\n"
 	"  livemig SUBCOMMAND --help   that subcommand's options only\n"
 	"\n";
 
@@ -336,6 +341,9 @@ int cli_parse_opts(int argc, char **argv, struct opts *o, unsigned cmd)
 			o->ready_fd = (int)fd;
 			break;
 		}
+		case O_CONTROL:
+			o->control = optarg;
+			break;
 		case O_HELP:
 			cli_usage(stdout, cmd);
 			exit(0);
@@ -694,8 +702,13 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 	sigaddset(&r.sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &r.sigs, NULL); /* library threads inherit it */
 
-	int rc = livemig_start(s, o->uri);
+	lm_qmp_server *control;
+	int rc = cli_control_start(who, s, o->control, &control);
+	if (rc)
+		return rc;
+	rc = livemig_start(s, o->uri);
 	if (rc) {
+		lm_qmp_server_stop(control);
 		fprintf(stderr, "livemig %s: %s\n", who, livemig_last_error(s));
 		/* Nothing started: a bad URI, an engine that cannot run, TLS
 		 * credentials that cannot be used are usage errors; a port in
@@ -731,6 +744,7 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 				      : "refused: the destination cannot be asked and may run the guest");
 		rc = e == -EBUSY ? 0 : e ? rc : -ECANCELED;
 	}
+	lm_qmp_server_stop(control); /* after the last event: the final status */
 	/* The error first; then the summary, unless nothing moved at all. */
 	if (rc == -EINPROGRESS)
 		fprintf(stderr, "livemig %s: outcome unknown: %s\n", who, livemig_last_error(s));
@@ -915,7 +929,9 @@ int main(int argc, char **argv)
 		return cli_qemu_source(argc, argv);
 	if (!strcmp(cmd, "qemu-dest"))
 		return cli_qemu_dest(argc, argv);
-	fprintf(stderr, "livemig: unknown command '%s' (dest, source, bench, info, qemu-source, qemu-dest; see --help)\n",
+	if (!strcmp(cmd, "ctl"))
+		return cli_ctl(argc, argv);
+	fprintf(stderr, "livemig: unknown command '%s' (dest, source, bench, info, qemu-source, qemu-dest, ctl; see --help)\n",
 		cmd);
 	return 2;
 }

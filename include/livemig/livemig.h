@@ -29,9 +29,12 @@
  *
  * Threading
  *   - A session is driven by one caller thread: new, set, register, start,
- *     wait, free.  livemig_cancel(), livemig_query() and
- *     livemig_last_error() may be called from any thread at any time between
- *     livemig_start() and livemig_session_free().
+ *     wait, free.  livemig_cancel(), livemig_query(), livemig_stats_json(),
+ *     livemig_get_parameter(), livemig_set_parameter() of a changeable
+ *     parameter and livemig_last_error() may be called from any thread at
+ *     any time between livemig_start() and livemig_session_free().
+ *   - The event callback (livemig_set_event_cb()) is called from the
+ *     library's threads.
  *   - livemig_start() spawns the session's threads (one control thread and
  *     one sender or receiver thread per channel); livemig_wait() joins them.
  *   - There is no global mutable state: sessions are independent.
@@ -160,6 +163,24 @@ struct livemig_stats {
  * threads, never from per-page loops. */
 typedef void (*livemig_log_fn)(void *opaque, int level, const char *msg);
 
+/*
+ * Events, as QEMU's MIGRATION and MIGRATION_PASS (livemig_set_event_cb).
+ * The struct is the library's, valid during the call only; new fields are
+ * only ever appended.
+ */
+enum livemig_event_type {
+	LIVEMIG_EVENT_STATUS = 0, /* the status changed: status is the new one */
+	LIVEMIG_EVENT_PASS = 1,   /* a pass began: pass is its number */
+};
+struct livemig_event {
+	enum livemig_event_type type;
+	enum livemig_status status; /* the status now */
+	uint32_t pass;              /* LIVEMIG_EVENT_PASS: 1 = the first pass (every
+				     * page), counted as dirty_sync_count counts;
+				     * the final pass is one too.  0 otherwise */
+};
+typedef void (*livemig_event_fn)(void *opaque, const struct livemig_event *ev);
+
 /* Returns NULL on allocation failure. */
 LIVEMIG_API livemig_session *livemig_session_new(enum livemig_role role);
 
@@ -175,11 +196,34 @@ LIVEMIG_API void livemig_set_log(livemig_session *s, livemig_log_fn fn, void *op
  * livemig_param_get() below (and `livemig --help`).
  * -ENOENT unknown name; -EINVAL bad value, or a parameter of the other side
  * only (max-bandwidth on a destination: "max-bandwidth applies to the
- * source only"); -EBUSY after livemig_start().
+ * source only"); -EBUSY after livemig_start(), except for a parameter the
+ * table marks changeable (struct livemig_param_info: max-bandwidth,
+ * downtime-limit, avail-switchover-bandwidth, throttle-trigger-threshold,
+ * cpu-throttle-initial, cpu-throttle-increment, max-cpu-throttle).
+ * Such a one may be set while the migration runs, from any thread, and
+ * takes effect promptly: max-bandwidth with the next packet a channel
+ * books (a channel waiting for a slot booked at the old rate stops
+ * waiting), the others at the next convergence decision (the next dirty
+ * sync, at least every 10 ms while passes run).  After the guest has
+ * stopped they change nothing in this migration.  After livemig_start()
+ * a refused value is not recorded in livemig_last_error(), which keeps the
+ * migration's own error.  multifd-compression=auto with max-bandwidth set
+ * at the start keeps that rate as its link speed.
  * On a destination, a must_match parameter set explicitly must match what
  * the source announces or the migration fails; unset ones follow the source.
  */
 LIVEMIG_API int livemig_set_parameter(livemig_session *s, const char *name, const char *value);
+
+/*
+ * The current value of a parameter or capability as text ("300", "zstd",
+ * "on"), as livemig_set_parameter() takes it (sizes and rates in bytes),
+ * into buf like snprintf: returns the length of the value; buf may be NULL
+ * when len is 0.  A destination shows what it adopted from the source once
+ * the source announced it.  Any thread.  -ENOENT unknown name, -EINVAL s
+ * or name NULL.
+ */
+LIVEMIG_API int livemig_get_parameter(livemig_session *s, const char *name, char *buf,
+				      size_t len);
 
 /* Capabilities by QEMU's name (livemig_param_get() lists them too, with
  * capability set): "multifd" (always on), "auto-converge" (throttle a guest
@@ -210,8 +254,8 @@ struct livemig_param_info {
 	bool capability;           /* set with livemig_set_capability() */
 	bool source;               /* a source session accepts it */
 	bool destination;          /* a destination session accepts it */
-	bool changeable;           /* may change during a migration (reserved: no
-				    * call does so yet) */
+	bool changeable;           /* may change during a migration
+				    * (livemig_set_parameter) */
 	bool must_match;           /* a destination that sets it must match the source */
 	bool hidden;               /* a test hook, left out of --help */
 };
@@ -326,6 +370,21 @@ LIVEMIG_API int livemig_set_device_state(livemig_session *s, const struct livemi
  */
 typedef int (*livemig_dirty_log_fn)(void *opaque, unsigned block, uint64_t *bitmap);
 LIVEMIG_API int livemig_set_dirty_log(livemig_session *s, livemig_dirty_log_fn fn, void *opaque);
+
+/*
+ * Calls fn for every status change and every pass begun, in order: SETUP
+ * (from livemig_start(), on its caller's thread), ACTIVE, passes, DEVICE
+ * (the source's final pass comes after it), then one final status
+ * (COMPLETED, FAILED, CANCELLED or UNKNOWN; a later livemig_resume_source()
+ * reports the status it settles on, from its caller's thread).  Otherwise
+ * from the session's control thread, which waits for fn: fn must return
+ * quickly and must not block (queue the event for another thread).  It may
+ * call livemig_query(), livemig_stats_json(), livemig_get_parameter() and
+ * livemig_cancel(); never livemig_wait() or livemig_session_free().  Every
+ * event has been delivered when livemig_wait() returns.  fn NULL: none.
+ * 0, or -EBUSY after livemig_start().
+ */
+LIVEMIG_API int livemig_set_event_cb(livemig_session *s, livemig_event_fn fn, void *opaque);
 
 /* Destination only: preallocate (fault in) RAM before pages arrive. */
 LIVEMIG_API int livemig_set_prealloc(livemig_session *s, bool on);

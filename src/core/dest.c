@@ -929,7 +929,8 @@ static int dest_run(livemig_session *s)
 	if (lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_READY}))
 		return lm_fail(s, -ECONNRESET, "main channel: cannot send READY");
 	s->t_setup = lm_now_ns();
-	atomic_store(&s->status, LIVEMIG_STATUS_ACTIVE);
+	lm_set_status(s, LIVEMIG_STATUS_ACTIVE);
+	lm_event_pass(s, 1); /* passes begun, as dirty-sync-count counts them */
 
 	for (;;) {
 		if ((r = lm_recv_msg(s, &m)))
@@ -955,8 +956,9 @@ static int dest_run(livemig_session *s)
 			return lm_fail(s, -EPROTO, "main channel: ITER after the final pass");
 		if (lm_send_msg(s, &(struct lm_msg){.type = LM_MSG_ITER_ACK, .iteration = k}))
 			return lm_fail(s, -ECONNRESET, "main channel: cannot acknowledge pass %u", k);
+		lm_event_pass(s, k + 1);
 	}
-	atomic_store(&s->status, LIVEMIG_STATUS_DEVICE);
+	lm_set_status(s, LIVEMIG_STATUS_DEVICE);
 	const struct lm_msg_complete *src = &m.complete;
 
 	/* Every receiver ends at its FINAL sync (or at the first error). */

@@ -121,6 +121,14 @@ void lm_params_default(struct lm_params *p);
  */
 int lm_params_set(struct lm_params *p, enum livemig_role role, const char *name,
 		  const char *value, char *err, size_t errlen);
+/*
+ * lm_params_set for a running session: only a parameter the table marks
+ * changeable; -EBUSY for any other (err names the ones that can change).
+ * Stores nothing but that parameter's field and its set_mask bit; the
+ * caller holds the session's lock (see struct livemig_session, "p").
+ */
+int lm_params_set_running(struct lm_params *p, enum livemig_role role, const char *name,
+			  const char *value, char *err, size_t errlen);
 /* The same for a capability. */
 int lm_params_cap(struct lm_params *p, enum livemig_role role, const char *name, bool on,
 		  char *err, size_t errlen);
@@ -388,8 +396,11 @@ struct lm_source {
 	struct lm_iter_stat *iters;
 	size_t niters, iters_cap;
 
-	/* Rate limit shared by every sender: next free slot in ns. */
+	/* Rate limit shared by every sender: next free slot in ns, and the
+	 * rate (max-bandwidth, bytes/s, 0 = none) the senders read per packet
+	 * without the lock; lm_set_parameter_running stores both. */
 	_Atomic uint64_t rl_next;
+	_Atomic uint64_t max_bw;
 	/* The link rate, measured by the control thread alone (see source.c,
 	 * sample_link) and read by every channel's codec. */
 	bool measure_link;       /* the codec uses link_rate and max-bandwidth does not fix it */
@@ -427,9 +438,15 @@ struct lm_dest {
 
 struct livemig_session {
 	enum livemig_role role;
+	/* Fixed once livemig_start() runs, except the parameters the table
+	 * marks changeable: lm_set_parameter_running writes those under the
+	 * lock, and every thread but the caller's reads them under it (the
+	 * senders read max-bandwidth as src.max_bw). */
 	struct lm_params p;
 	livemig_log_fn log;
 	void *log_opaque;
+	livemig_event_fn event;  /* livemig_set_event_cb, set before start */
+	void *event_opaque;
 
 	struct lm_block blocks[LM_MAX_BLOCKS];
 	unsigned nblocks;
@@ -514,6 +531,24 @@ int lm_devstate_receive(livemig_session *s);
 void lm_devstate_start(livemig_session *s);
 
 /* session.c */
+/*
+ * Sets a changeable parameter of a started session (livemig_set_parameter
+ * after livemig_start, the control socket): under the lock, taking effect
+ * as the parameter's readers next look (max-bandwidth: the next packet
+ * booked; downtime-limit and auto-converge's: the next sync).  With
+ * check_only nothing changes: the value is only checked.  0; -EAGAIN not
+ * started; -EBUSY not changeable; -ENOENT unknown; -EINVAL bad value or
+ * the other side's.  err gets the reason; s's error latch is untouched.
+ * Any thread.
+ */
+int lm_set_parameter_running(livemig_session *s, const char *name, const char *value,
+			     bool check_only, char *err, size_t errlen);
+/* Stores status st and, when it changed, reports it to the event callback
+ * (from the calling thread). */
+void lm_set_status(livemig_session *s, enum livemig_status st);
+/* Reports to the event callback that pass number pass (1 = the first, as
+ * dirty-sync-count counts) has begun. */
+void lm_event_pass(livemig_session *s, uint32_t pass);
 void lm_log(livemig_session *s, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* First error wins: records it, raises quit, shuts every socket down so that

@@ -105,7 +105,8 @@ static void expire(livemig_session *s)
 	unsigned long long limit = s->p.timeout_s;
 	pthread_mutex_lock(&s->lock);
 	bool converging = s->src.not_converged;
-	uint64_t need = lm_converge_need_ms(s->src.expected_downtime_ms, s->p.downtime_limit_ms);
+	unsigned long long downtime_limit = s->p.downtime_limit_ms; /* changeable */
+	uint64_t need = lm_converge_need_ms(s->src.expected_downtime_ms, downtime_limit);
 	pthread_mutex_unlock(&s->lock);
 	if (!converging) {
 		lm_fail_before_commit(s, -ETIMEDOUT, "timeout: not done within %llu s", limit);
@@ -120,20 +121,19 @@ static void expire(livemig_session *s)
 	lm_fail_before_commit(s, -ETIMEDOUT,
 			      "timeout: did not converge within %llu s: expected downtime %s, "
 			      "downtime-limit %llu ms",
-			      limit, expected, (unsigned long long)s->p.downtime_limit_ms);
+			      limit, expected, downtime_limit);
 }
 
 /* The guest has been stopped for downtime-limit plus switchover-timeout
  * and the destination has not confirmed: the source takes the guest back
  * (lm_source_main resumes it), unless it has begun to commit. */
-static void switchover_expire(livemig_session *s)
+static void switchover_expire(livemig_session *s, unsigned long long downtime_limit)
 {
+	unsigned long long timeout = s->p.switchover_timeout_ms;
 	lm_fail_before_commit(s, -ETIMEDOUT,
 			      "switchover: the destination did not confirm within %llu ms of the "
 			      "guest's stop (downtime-limit %llu + switchover-timeout %llu ms)",
-			      (unsigned long long)(s->p.downtime_limit_ms + s->p.switchover_timeout_ms),
-			      (unsigned long long)s->p.downtime_limit_ms,
-			      (unsigned long long)s->p.switchover_timeout_ms);
+			      downtime_limit + timeout, downtime_limit, timeout);
 }
 
 static void *watchdog_main(void *arg)
@@ -155,8 +155,9 @@ static void *watchdog_main(void *arg)
 		uint64_t stop_by = s->src.switchover_deadline;
 		if (stop_by && now >= stop_by) {
 			s->src.switchover_deadline = 0; /* once */
+			unsigned long long limit = s->p.downtime_limit_ms; /* changeable */
 			pthread_mutex_unlock(&s->lock);
-			switchover_expire(s);
+			switchover_expire(s, limit);
 			pthread_mutex_lock(&s->lock);
 			continue;
 		}

@@ -46,7 +46,7 @@ struct lm_param {
 	const char *def;          /* default as text; NULL: none (field zero) */
 	const char *unit;         /* "ms", "bytes/s", ... or NULL */
 	unsigned sides;           /* SRC, DST or both */
-	bool changeable;          /* may change during a migration (not yet wired) */
+	bool changeable;          /* may change during a migration (lm_params_set_running) */
 	bool must_match;          /* a destination that sets it must match the source */
 	bool hidden;              /* a test hook: not in --help */
 	uint8_t level_of;         /* a compression level: of this method (0: not one) */
@@ -646,6 +646,24 @@ int lm_params_set(struct lm_params *p, enum livemig_role role, const char *name,
 		return -EINVAL;
 	}
 	return set_one(p, role, name, value, false, err, errlen);
+}
+
+int lm_params_set_running(struct lm_params *p, enum livemig_role role, const char *name,
+			  const char *value, char *err, size_t errlen)
+{
+	const struct lm_param *d = name && value ? find(name, false) : NULL;
+	if (d && !d->changeable) {
+		/* Name the ones that can, from the table. */
+		char can[256] = "";
+		for (size_t i = 0; i < LM_P_COUNT; i++)
+			if (params[i].changeable && (params[i].sides & (1u << role)))
+				snprintf(can + strlen(can), sizeof(can) - strlen(can), "%s%s",
+					 can[0] ? ", " : "", params[i].name);
+		snprintf(err, errlen, "%s cannot change while a migration runs (%s%s)", name,
+			 can[0] ? "these can: " : "none can on this side", can);
+		return -EBUSY;
+	}
+	return lm_params_set(p, role, name, value, err, errlen);
 }
 
 int lm_params_cap(struct lm_params *p, enum livemig_role role, const char *name, bool on,

@@ -128,13 +128,7 @@ int lm_precopy_converge(livemig_session *s,
 			int (*pass)(livemig_session *s, uint64_t *work, size_t n, bool final))
 {
 	uint64_t last_sync = s->t_setup;
-	struct lm_converge cv = {.downtime_limit_ms = s->p.downtime_limit_ms,
-				 .switchover_bw = s->p.switchover_bw,
-				 .auto_converge = s->p.auto_converge && s->src.guest.throttle,
-				 .threshold = s->p.throttle_threshold,
-				 .initial = s->p.throttle_initial,
-				 .increment = s->p.throttle_increment,
-				 .max = s->p.throttle_max,
+	struct lm_converge cv = {.auto_converge = s->p.auto_converge && s->src.guest.throttle,
 				 .period_t0 = s->t_setup,
 				 .throttle_pct = s->src.throttle_pct};
 
@@ -149,6 +143,14 @@ int lm_precopy_converge(livemig_session *s,
 		pthread_mutex_lock(&s->lock);
 		while (!lm_quit(s) && lm_now_ns() < next)
 			lm_cond_wait_until(s, next);
+		/* The changeable settings, as they are now (the control
+		 * socket may have changed them during the last pass). */
+		cv.downtime_limit_ms = s->p.downtime_limit_ms;
+		cv.switchover_bw = s->p.switchover_bw;
+		cv.threshold = s->p.throttle_threshold;
+		cv.initial = s->p.throttle_initial;
+		cv.increment = s->p.throttle_increment;
+		cv.max = s->p.throttle_max;
 		pthread_mutex_unlock(&s->lock);
 		if (lm_quit(s))
 			return lm_err(s);
@@ -196,7 +198,7 @@ int lm_precopy_converge(livemig_session *s,
 			       s->src.niters, (unsigned long long)pending,
 			       (unsigned long long)plan.expected_ms,
 			       (unsigned long long)(plan.need_ms - plan.expected_ms),
-			       (unsigned long long)s->p.downtime_limit_ms);
+			       (unsigned long long)cv.downtime_limit_ms);
 
 		size_t n;
 		uint64_t *w = take_dirty(s, &n);

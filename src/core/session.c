@@ -78,13 +78,70 @@ static bool started(livemig_session *s)
 int livemig_set_parameter(livemig_session *s, const char *name, const char *value)
 {
 	char err[256];
-	if (started(s)) {
-		return -EBUSY;
-	}
+	if (started(s)) /* the latch keeps the migration's error, not this one's */
+		return lm_set_parameter_running(s, name, value, false, err, sizeof(err));
 	int r = lm_params_set(&s->p, s->role, name, value, err, sizeof(err));
 	if (r)
 		set_err(s, r, err);
 	return r;
+}
+
+int lm_set_parameter_running(livemig_session *s, const char *name, const char *value,
+			     bool check_only, char *err, size_t errlen)
+{
+	if (!started(s)) {
+		snprintf(err, errlen, "no migration has started yet");
+		return -EAGAIN;
+	}
+	pthread_mutex_lock(&s->lock);
+	struct lm_params scratch = s->p;
+	int r = lm_params_set_running(check_only ? &scratch : &s->p, s->role, name, value, err,
+				      errlen);
+	if (!r && !check_only && s->role == LIVEMIG_SOURCE &&
+	    atomic_load(&s->src.max_bw) != s->p.max_bandwidth) {
+		/* The senders book from now at the new rate (lm_ratelimit):
+		 * neither slots booked at the old one nor idle time carry over. */
+		atomic_store(&s->src.max_bw, s->p.max_bandwidth);
+		atomic_store(&s->src.rl_next, lm_now_ns());
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int livemig_get_parameter(livemig_session *s, const char *name, char *buf, size_t len)
+{
+	if (!s || !name || (!buf && len))
+		return -EINVAL;
+	char one[1];
+	pthread_mutex_lock(&s->lock);
+	int r = lm_params_get(&s->p, name, buf ? buf : one, buf ? len : sizeof(one));
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int livemig_set_event_cb(livemig_session *s, livemig_event_fn fn, void *opaque)
+{
+	if (started(s))
+		return -EBUSY;
+	s->event = fn;
+	s->event_opaque = opaque;
+	return 0;
+}
+
+void lm_set_status(livemig_session *s, enum livemig_status st)
+{
+	if (atomic_exchange(&s->status, (int)st) != (int)st && s->event)
+		s->event(s->event_opaque,
+			 &(struct livemig_event){.type = LIVEMIG_EVENT_STATUS, .status = st});
+}
+
+void lm_event_pass(livemig_session *s, uint32_t pass)
+{
+	if (s->event)
+		s->event(s->event_opaque,
+			 &(struct livemig_event){.type = LIVEMIG_EVENT_PASS,
+						 .status = (enum livemig_status)atomic_load(&s->status),
+						 .pass = pass});
 }
 
 int livemig_set_capability(livemig_session *s, const char *name, bool on)
@@ -279,7 +336,8 @@ int livemig_start(livemig_session *s, const char *uri)
 	 * latch records the migration's first failure. */
 	s->err_code = 0;
 	s->err[0] = 0;
-	atomic_store(&s->status, LIVEMIG_STATUS_SETUP);
+	atomic_store(&s->src.max_bw, s->p.max_bandwidth);
+	lm_set_status(s, LIVEMIG_STATUS_SETUP);
 	r = -lm_watchdog_start(s);
 	if (!r)
 		r = pthread_create(&s->ctl, NULL,
@@ -287,7 +345,7 @@ int livemig_start(livemig_session *s, const char *uri)
 	if (r) {
 		lm_watchdog_stop(s);
 		set_err(s, -r, "cannot create the control thread");
-		atomic_store(&s->status, LIVEMIG_STATUS_FAILED);
+		lm_set_status(s, LIVEMIG_STATUS_FAILED);
 		return -r;
 	}
 	s->ctl_started = true;
@@ -698,7 +756,7 @@ int lm_recv_msg(livemig_session *s, struct lm_msg *m)
 
 void lm_ratelimit(livemig_session *s, uint64_t bytes)
 {
-	uint64_t rate = s->p.max_bandwidth;
+	uint64_t rate = atomic_load_explicit(&s->src.max_bw, memory_order_relaxed);
 	if (!rate)
 		return;
 	/* A shared virtual clock: each packet books the next slot of
@@ -712,8 +770,10 @@ void lm_ratelimit(livemig_session *s, uint64_t bytes)
 		next = slot + cost;
 	} while (!atomic_compare_exchange_weak(&s->src.rl_next, &cur, next));
 	/* Sleep in slices of at most 50 ms so that cancel is never kept
-	 * waiting behind a slow rate. */
-	while (slot > now && !lm_quit(s)) {
+	 * waiting behind a slow rate, nor a new max-bandwidth behind a slot
+	 * booked at the old one. */
+	while (slot > now && !lm_quit(s) &&
+	       atomic_load_explicit(&s->src.max_bw, memory_order_relaxed) == rate) {
 		uint64_t d = slot - now < 50000000ull ? slot - now : 50000000ull;
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)d};
 		nanosleep(&ts, NULL);
@@ -821,7 +881,7 @@ static struct lm_codec_cfg codec_cfg(livemig_session *s, struct lm_chan *c)
 				     .accel = s->src.accel.sw ? &s->src.accel : NULL,
 				     .counters = &c->codec_cnt,
 				     .channels = s->p.channels,
-				     .max_bandwidth = s->p.max_bandwidth,
+				     .max_bandwidth = atomic_load(&s->src.max_bw),
 				     .auto_speeds = s->p.x_auto,
 				     .link_rate = &s->src.link_rate};
 }
@@ -972,10 +1032,10 @@ void lm_ctl_finish(livemig_session *s, int r)
 	if (!s->t_end)
 		s->t_end = lm_now_ns();
 	s->cpu_ctl = lm_thread_cpu_seconds();
-	atomic_store(&s->status, r == 0			  ? LIVEMIG_STATUS_COMPLETED
-				 : s->unknown		  ? LIVEMIG_STATUS_UNKNOWN
-				 : r == -ECANCELED	  ? LIVEMIG_STATUS_CANCELLED
-							  : LIVEMIG_STATUS_FAILED);
+	lm_set_status(s, r == 0		    ? LIVEMIG_STATUS_COMPLETED
+			 : s->unknown	    ? LIVEMIG_STATUS_UNKNOWN
+			 : r == -ECANCELED ? LIVEMIG_STATUS_CANCELLED
+					    : LIVEMIG_STATUS_FAILED);
 }
 
 static void chan_free(struct lm_chan *c)

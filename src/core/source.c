@@ -649,8 +649,10 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 	s->src.pass_final = final;
 	s->src.pass_done = 0;
 	s->src.pass_gen++;
+	uint32_t pass = s->iteration;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
+	lm_event_pass(s, pass);
 	sample_link(s);
 	pthread_mutex_lock(&s->lock);
 	while (s->src.pass_done < s->p.channels && !lm_quit(s))
@@ -789,13 +791,13 @@ static int source_run(livemig_session *s)
 	if ((r = connect_all(s)) || (r = negotiate(s)))
 		return r;
 	s->t_setup = lm_now_ns();
-	atomic_store(&s->status, LIVEMIG_STATUS_ACTIVE);
+	lm_set_status(s, LIVEMIG_STATUS_ACTIVE);
 	if ((r = pthread_create(&s->src.rp, NULL, return_path_main, s)))
 		return lm_fail(s, -r, "cannot create return-path thread");
 	s->src.rp_started = true;
 	if ((r = lm_start_channels(s, sender_main)))
 		return r;
-	s->src.measure_link = lm_codec_by_method(s->p.method)->uses_link && !s->p.max_bandwidth;
+	s->src.measure_link = lm_codec_by_method(s->p.method)->uses_link && !atomic_load(&s->src.max_bw);
 
 	/* A running guest: track its writes from before the first page goes. */
 	if (s->src.live && (r = lm_precopy_start(s)))
@@ -822,7 +824,7 @@ static int source_run(livemig_session *s)
 		s->src.t_stop + (s->p.downtime_limit_ms + s->p.switchover_timeout_ms) * 1000000ull;
 	pthread_cond_broadcast(&s->cond); /* the watchdog owns it */
 	pthread_mutex_unlock(&s->lock);
-	atomic_store(&s->status, LIVEMIG_STATUS_DEVICE);
+	lm_set_status(s, LIVEMIG_STATUS_DEVICE);
 	w = NULL;
 	n = 0;
 	if (s->src.live && (r = lm_precopy_stop(s, &w, &n)))
@@ -1018,14 +1020,14 @@ int livemig_resume_source(livemig_session *s)
 	}
 	if (committed) {
 		lm_log(s, 0, "resume-source refused: the destination runs the guest");
-		atomic_store(&s->status, LIVEMIG_STATUS_COMPLETED);
+		lm_set_status(s, LIVEMIG_STATUS_COMPLETED);
 		return -EBUSY;
 	}
 	if (s->src.guest_stopped) {
 		s->src.guest.resume(s->src.guest_opaque);
 		s->src.guest_stopped = false;
 	}
-	atomic_store(&s->status, LIVEMIG_STATUS_FAILED);
+	lm_set_status(s, LIVEMIG_STATUS_FAILED);
 	lm_log(s, 1, "resume-source: the destination discarded its image; the guest runs here");
 	return 0;
 }

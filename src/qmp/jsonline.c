@@ -61,6 +61,12 @@ int lm_jl_read(struct lm_jl *l, uint64_t deadline_ns, json_object **out)
 {
 	for (;;) {
 		while (l->off < l->len) {
+			if (l->skip_line) {
+				const char *nl = memchr(l->buf + l->off, '\n', l->len - l->off);
+				l->off = nl ? (size_t)(nl - l->buf) + 1 : l->len;
+				l->skip_line = !nl;
+				continue;
+			}
 			size_t n = l->len - l->off;
 			json_object *o = json_tokener_parse_ex(l->tok, l->buf + l->off, (int)n);
 			enum json_tokener_error e = json_tokener_get_error(l->tok);
@@ -71,8 +77,12 @@ int lm_jl_read(struct lm_jl *l, uint64_t deadline_ns, json_object **out)
 					return -EPROTO;
 				break;
 			}
-			if (e != json_tokener_success)
+			if (e != json_tokener_success) {
+				/* Where it went wrong: lm_jl_skip_line goes on from there. */
+				size_t bad = json_tokener_get_parse_end(l->tok);
+				l->off += bad < n ? bad : n;
 				return -EPROTO;
+			}
 			size_t used = json_tokener_get_parse_end(l->tok);
 			l->off += used;
 			l->fed = 0;
@@ -106,6 +116,13 @@ int lm_jl_read(struct lm_jl *l, uint64_t deadline_ns, json_object **out)
 		if (n == 0)
 			return -ECONNRESET;
 	}
+}
+
+void lm_jl_skip_line(struct lm_jl *l)
+{
+	json_tokener_reset(l->tok);
+	l->fed = 0;
+	l->skip_line = true;
 }
 
 int lm_jl_write(int fd, json_object *o, int pass_fd)

@@ -370,6 +370,93 @@ static void cancel_from_another_thread(void)
 }
 
 /*
+ * Changeable parameters while a migration runs, and the event callback: a
+ * source limited to 2 MiB/s would need 4 s for 8 MiB; lifting the limit
+ * after 0.3 s from another thread ends it at once.  Events come in order.
+ */
+struct events {
+	struct livemig_event ev[64];
+	_Atomic int n;
+};
+
+static void on_event(void *opaque, const struct livemig_event *ev)
+{
+	struct events *e = opaque;
+	int n = atomic_load(&e->n);
+	if (n < 64)
+		e->ev[n] = *ev;
+	atomic_store(&e->n, n + 1);
+}
+
+static void *lift_limit(void *arg)
+{
+	livemig_session *s = arg;
+	char v[32];
+	usleep(300000);
+	CHECK(livemig_set_parameter(s, "max-bandwidth", "x") == -EINVAL);
+	CHECK(livemig_set_parameter(s, "multifd-channels", "3") == -EBUSY);
+	CHECK(livemig_set_parameter(s, "bogus", "3") == -ENOENT);
+	CHECK(livemig_set_parameter(s, "downtime-limit", "500") == 0);
+	CHECK(livemig_set_parameter(s, "max-bandwidth", "0") == 0);
+	CHECK(livemig_get_parameter(s, "max-bandwidth", v, sizeof(v)) == 1 && !strcmp(v, "0"));
+	CHECK(livemig_get_parameter(s, "downtime-limit", v, sizeof(v)) == 3 && !strcmp(v, "500"));
+	CHECK(livemig_get_parameter(s, "bogus", v, sizeof(v)) == -ENOENT);
+	return NULL;
+}
+
+static void change_while_running(void)
+{
+	char uri[64];
+	int ready;
+	pid_t pid = fork_dest(uri, sizeof(uri), "change-", &ready);
+	if (pid == 0) {
+		livemig_session *d = livemig_session_new(LIVEMIG_DEST);
+		struct events e = {0};
+		livemig_set_event_cb(d, on_event, &e);
+		if (livemig_start(d, uri))
+			_exit(2);
+		dest_listening(ready);
+		int r = livemig_wait(d);
+		livemig_session_free(d);
+		/* setup, active, pass 1, pass 2 (the final), device, completed */
+		int n = atomic_load(&e.n);
+		_exit(!r && n == 6 && e.ev[0].status == LIVEMIG_STATUS_SETUP &&
+		      e.ev[1].status == LIVEMIG_STATUS_ACTIVE && e.ev[2].pass == 1 &&
+		      e.ev[3].pass == 2 && e.ev[4].status == LIVEMIG_STATUS_DEVICE &&
+		      e.ev[5].status == LIVEMIG_STATUS_COMPLETED ? 0 : 3);
+	}
+	uint8_t *src = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (size_t i = 0; i < SIZE; i++)
+		src[i] = (uint8_t)(i * 13 + i / 4096);
+	livemig_session *s = livemig_session_new(LIVEMIG_SOURCE);
+	struct events e = {0};
+	CHECK(livemig_ram_register(s, "ram", src, SIZE) == 0);
+	CHECK(livemig_set_parameter(s, "max-bandwidth", "2M") == 0);
+	CHECK(livemig_set_event_cb(s, on_event, &e) == 0);
+	CHECK(livemig_start(s, uri) == 0);
+	CHECK(livemig_set_event_cb(s, on_event, &e) == -EBUSY);
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, lift_limit, s) == 0);
+	int r = livemig_wait(s);
+	pthread_join(t, NULL);
+	struct livemig_stats st;
+	livemig_query(s, &st);
+	CHECKF(r == 0 && st.total_time_ms < 2500, "wait %d after %llu ms (%s)", r,
+	       (unsigned long long)st.total_time_ms, livemig_last_error(s));
+	CHECK(!strcmp(livemig_last_error(s), "no error"));
+	/* setup, active, pass 1, device, pass 2 (the final), completed */
+	int n = atomic_load(&e.n);
+	CHECKF(n == 6 && e.ev[0].status == LIVEMIG_STATUS_SETUP &&
+	       e.ev[1].status == LIVEMIG_STATUS_ACTIVE && e.ev[2].type == LIVEMIG_EVENT_PASS &&
+	       e.ev[2].pass == 1 && e.ev[3].status == LIVEMIG_STATUS_DEVICE &&
+	       e.ev[4].pass == 2 && e.ev[5].type == LIVEMIG_EVENT_STATUS &&
+	       e.ev[5].status == LIVEMIG_STATUS_COMPLETED, "%d events", n);
+	livemig_session_free(s);
+	dest_exited(pid);
+	munmap(src, SIZE);
+}
+
+/*
  * Device state (livemig_set_device_state) carried after the RAM: the
  * destination's embedder gets every byte in order and starts the guest only
  * at the commit; a load that fails resumes the guest at the source; device
@@ -517,5 +604,6 @@ int main(void)
 	dirty_destination_memory();
 	external_dirty_log();
 	cancel_from_another_thread();
+	change_while_running();
 	T_DONE();
 }

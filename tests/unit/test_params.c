@@ -514,8 +514,41 @@ static void levels(void)
 	      !strcmp(lm_method_name(200), "unknown"));
 }
 
+/* lm_params_set_running: the changeable ones only, each with its checks,
+ * and only its own field. */
+static void running(void)
+{
+	struct lm_params p, before;
+	lm_params_default(&p);
+	memcpy(&before, &p, sizeof(p)); /* padding too: memcmp below */
+	CHECK(lm_params_set_running(&p, LIVEMIG_SOURCE, "multifd-channels", "4", err,
+				    sizeof(err)) == -EBUSY);
+	CHECKF(!strcmp(err, "multifd-channels cannot change while a migration runs (these can: "
+		       "max-bandwidth, downtime-limit, avail-switchover-bandwidth, "
+		       "throttle-trigger-threshold, cpu-throttle-initial, cpu-throttle-increment, "
+		       "max-cpu-throttle)"), "%s", err);
+	CHECK(lm_params_set_running(&p, LIVEMIG_DEST, "multifd-channels", "4", err,
+				    sizeof(err)) == -EBUSY);
+	CHECKF(strstr(err, "(none can on this side)"), "%s", err);
+	CHECK(lm_params_set_running(&p, LIVEMIG_SOURCE, "nope", "4", err, sizeof(err)) == -ENOENT);
+	CHECK(lm_params_set_running(&p, LIVEMIG_DEST, "max-bandwidth", "4", err,
+				    sizeof(err)) == -EINVAL);
+	CHECK(lm_params_set_running(&p, LIVEMIG_SOURCE, "downtime-limit", "0", err,
+				    sizeof(err)) == -EINVAL);
+	CHECK(!memcmp(&p, &before, sizeof(p)));
+	CHECK(lm_params_set_running(&p, LIVEMIG_SOURCE, "max-bandwidth", "1M", err,
+				    sizeof(err)) == 0 && p.max_bandwidth == 1u << 20);
+	CHECK(lm_params_set_running(&p, LIVEMIG_SOURCE, "max-cpu-throttle", "50", err,
+				    sizeof(err)) == 0 && p.throttle_max == 50);
+	p.max_bandwidth = before.max_bandwidth;
+	p.throttle_max = before.throttle_max;
+	p.set_mask = before.set_mask;
+	CHECK(!memcmp(&p, &before, sizeof(p)));
+}
+
 int main(void)
 {
+	running();
 	table();
 	registries();
 	defaults();

@@ -49,6 +49,8 @@ struct lm_vet {
 };
 
 #define LOG_BURST 10u
+/* A vet still waiting is cut to make room only after this long. */
+#define EVICT_MS 100u
 
 /* Logs msg, saying how many lines the budget left out before it. */
 static void log_now(livemig_session *s, uint64_t left_out, const char *msg)
@@ -177,6 +179,7 @@ int lm_gate_open(livemig_session *s)
 	 * poll() and it. */
 	if (fl < 0 || fcntl(s->dst.listen_fd, F_SETFL, fl | O_NONBLOCK))
 		return -errno;
+	g->pending = -1;
 	g->vet = calloc(LM_GATE_SLOTS, sizeof(*g->vet));
 	if (!g->vet)
 		return -ENOMEM;
@@ -260,7 +263,9 @@ static int settle(livemig_session *s, struct lm_vet *v, struct lm_hello *h,
  * is free: the oldest finished vet that refused its connection, refused
  * now - finished refusals must not crowd out a source still in its
  * handshake - or else the vet that has waited longest, cut short and
- * refused.  NULL when every slot holds a vetted connection not yet taken. */
+ * refused, if it has had EVICT_MS: a source's own burst of connections,
+ * whose hellos came with them, is never cut before its vets ran.  NULL
+ * when no slot can be had now. */
 static struct lm_vet *free_slot(livemig_session *s)
 {
 	struct lm_gate *g = &s->dst.gate;
@@ -268,6 +273,8 @@ static struct lm_vet *free_slot(livemig_session *s)
 	struct lm_vet *v = oldest(g, VET_FREE, false);
 	struct lm_vet *done = v ? NULL : oldest(g, VET_DONE, true);
 	struct lm_vet *busy = v || done ? NULL : oldest(g, VET_BUSY, false);
+	if (busy && lm_now_ns() - busy->accepted_ns < EVICT_MS * 1000000ull)
+		busy = NULL;
 	if (busy)
 		cut_vet(busy, CUT_EVICTED);
 	pthread_mutex_unlock(&s->lock);
@@ -288,8 +295,14 @@ static void admit(livemig_session *s, unsigned hello_s)
 {
 	struct lm_gate *g = &s->dst.gate;
 	for (unsigned n = 0; n < LM_GATE_SLOTS; n++) {
-		int fd = accept4(s->dst.listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
+		int fd = g->pending;
+		if (fd < 0 && (fd = accept4(s->dst.listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+			return;
+		/* With no slot to be had, it waits for the next round (and the
+		 * rest in the listening socket's backlog). */
+		struct lm_vet *v = free_slot(s);
+		g->pending = v ? -1 : fd;
+		if (!v)
 			return;
 		lm_sock_tune(fd, s->addr.family != AF_UNIX);
 		int e = s->addr.family != AF_UNIX ? lm_sock_liveness(fd, s->p.net_timeout_s) : 0;
@@ -297,13 +310,6 @@ static void admit(livemig_session *s, unsigned hello_s)
 			lm_gate_log(s, "cannot set TCP keepalive: %s", strerror(-e));
 		/* A backstop: the gate's deadline (expire) bounds the vet in all. */
 		lm_set_timeout(fd, (int)hello_s);
-		struct lm_vet *v = free_slot(s);
-		if (!v) {
-			close(fd);
-			lm_gate_refused(s, "refused a connection: %u vetted ones wait to be taken",
-					LM_GATE_SLOTS);
-			continue;
-		}
 		*v = (struct lm_vet){.s = s,
 				     .state = VET_BUSY,
 				     .fd = fd,
@@ -345,11 +351,16 @@ int lm_gate_take(livemig_session *s, int wait_ms, unsigned hello_s, struct lm_he
 	pthread_mutex_lock(&s->lock);
 	bool ready = oldest(g, VET_DONE, false);
 	pthread_mutex_unlock(&s->lock);
-	int n = poll(p, 2, ready ? 0 : wait_ms);
+	/* With a connection waiting for room, the backlog is not polled (it
+	 * is the next anyway): a vet's end or EVICT_MS makes room. */
+	bool full = g->pending >= 0;
+	if (full)
+		p[0].fd = -1;
+	int n = poll(p, 2, ready ? 0 : full && wait_ms > (int)EVICT_MS ? (int)EVICT_MS : wait_ms);
 	uint64_t drained;
 	if (n > 0 && (p[1].revents & POLLIN))
 		(void)!read(g->wake, &drained, sizeof(drained));
-	if (n > 0 && p[0].revents)
+	if (full || (n > 0 && p[0].revents))
 		admit(s, hello_s);
 	expire(s);
 
@@ -377,6 +388,11 @@ void lm_gate_cut(livemig_session *s, const char *when)
 			continue;
 		reap(s, v);
 		lm_io_close(v->fd, v->tls);
+		closed++;
+	}
+	if (g->pending >= 0) {
+		close(g->pending);
+		g->pending = -1;
 		closed++;
 	}
 	pthread_mutex_lock(&s->lock); /* the end of a phase: what the budget left out */

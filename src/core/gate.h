@@ -31,6 +31,8 @@ struct lm_gate {
 	int wake;            /* eventfd: a vet ended, or lm_gate_wake */
 	struct lm_vet *vet;  /* LM_GATE_SLOTS of them; their state under the session's lock */
 	uint64_t accepted;   /* connections accepted, for the order of the slots */
+	int pending;         /* accepted, waiting for a slot (-1: none); the
+			      * next wait in the listening socket's backlog */
 	/* lm_gate_refused's budget, under the session's lock. */
 	uint64_t log_ns;     /* when tokens were last added */
 	unsigned log_tokens; /* lines that may be logged now */

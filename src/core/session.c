@@ -29,6 +29,7 @@ livemig_session *livemig_session_new(enum livemig_role role)
 	lm_params_default(&s->p);
 	s->dst.listen_fd = -1;
 	s->dst.gate.wake = -1;
+	s->dst.gate.pending = -1;
 	s->main_fd = -1;
 	s->verify = -1;
 	pthread_mutex_init(&s->lock, NULL);

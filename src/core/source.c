@@ -54,7 +54,16 @@ static int open_conn(livemig_session *s, unsigned channel, const _Atomic bool *s
 	int fd = lm_connect(&s->addr, s->p.net_timeout_s, stop, err, errlen);
 	if (fd < 0)
 		return fd;
-	int e = s->addr.family != AF_UNIX ? lm_sock_liveness(fd, s->p.net_timeout_s) : 0;
+	/* Whoever owns the path gets the guest's memory: the listener must be
+	 * this user (or root), as the destination requires of us. */
+	int e = s->addr.family == AF_UNIX ? lm_peer_allowed(fd) : 0;
+	if (e) {
+		close(fd);
+		snprintf(err, errlen, "the socket %s is served by another user's process: refused",
+			 s->addr.path);
+		return -EACCES;
+	}
+	e = s->addr.family != AF_UNIX ? lm_sock_liveness(fd, s->p.net_timeout_s) : 0;
 	if (e) /* an old kernel: the heartbeat still bounds every wait */
 		lm_log(s, 1, "connection %u: cannot set TCP keepalive: %s", channel, strerror(-e));
 	if (s->tls && (e = lm_tls_start(s->tls, fd, s->p.net_timeout_s, tls, err, errlen))) {

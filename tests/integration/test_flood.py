@@ -105,6 +105,17 @@ def flood(name, tls_args):
 
 
 flood("plain", [])
+
+# A source's own burst of connections beyond the cap (100 channels, their
+# hellos sent at once) is never cut to make room: the ones past the cap
+# wait for a slot (review of issue 10: 33 channels used to lock out).
+port = t.free_port()
+uri = "tcp:127.0.0.1:%d" % port
+dest = t.start_dest(uri)
+rc, out, err = t.run_source(uri, "--mem", "8M", "--set", "multifd-channels=100")
+drc, dout, derr = t.finish(dest, 60)
+c.check(rc == 0 and drc == 0 and "refused" not in derr,
+        "100 channels past a cap of %d: exits %s/%s %r" % (CAP, rc, drc, (err + derr)[-400:]))
 if shutil.which("psktool"):
     psk = os.path.join(d, "psk")
     os.makedirs(psk)

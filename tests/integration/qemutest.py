@@ -49,11 +49,15 @@ def hot_counters(ram_path, hot_start=16 * MiB, hot_pages=16384):
             for i in range(hot_pages)]
 
 
-def wait_running(ram_path, timeout=20):
-    """Until the guest's first sweeps are in the RAM file."""
+def wait_running(ram_path, timeout=20, hot_start=16 * MiB, hot_pages=16384):
+    """Until the guest's first sweeps are in the RAM file (whatever the
+    file held before)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if min(hot_counters(ram_path)) >= 2:
+        # Counters of a few recent sweeps everywhere (a file read of a
+        # running guest may span several).
+        c = hot_counters(ram_path, hot_start, hot_pages)
+        if min(c) >= 2 and max(c) - min(c) < 64:
             return True
         time.sleep(0.1)
     return False
@@ -145,6 +149,8 @@ class Qemu:
     """The test guest under TCG: RAM in a shared file (ram_path, created
     here), the shim preloaded when track is true (tracking track_path,
     default ram_path).  incoming: a migration destination (-incoming defer).
+    image: a file whose bytes the RAM starts with (the guest's boot code and
+    hot set then write over theirs).
     self.qmp is the test's QMP client; lm_qmp_path a second QMP socket for
     livemig (a monitor serves one client at a time).  Use as a context
     manager; exit quits QEMU (QMP quit, then kill after a bound) and removes
@@ -152,7 +158,7 @@ class Qemu:
 
     def __init__(self, workdir, ram_path, ram_mb=256, track=True, hot_start=16 * MiB,
                  hot_pages=16384, spin=0, share="on", incoming=False, track_path=None,
-                 extra=()):
+                 image=None, extra=()):
         self.ram_path, self.size = ram_path, ram_mb * MiB
         self.qmp_path = os.path.join(workdir, "qmp-%d.sock" % id(self))
         self.lm_qmp_path = self.qmp_path + "-livemig"
@@ -160,7 +166,9 @@ class Qemu:
                          hot_pages, spin)
         # The shim resolves LIVEMIG_TRACK's paths once, at QEMU's first
         # mmap: the file must exist by then.
-        with open(ram_path, "wb") as f:
+        if image:
+            shutil.copyfile(image, ram_path)
+        with open(ram_path, "r+b" if image else "wb") as f:
             f.truncate(self.size)
         env = dict(os.environ)
         if track:

@@ -26,7 +26,6 @@ Usage (as root, from the source tree, after ninja -C build):
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import lmtest  # noqa: E402
 import qemutest  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -68,35 +68,19 @@ def event_us(ev):
     return ev["timestamp"]["seconds"] * 1000000 + ev["timestamp"]["microseconds"]
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def listening(port, timeout=20):
-    """Until something listens on 127.0.0.1:port (/proc/net/tcp, state 0A):
-    connecting to see would be a connection to the migration itself."""
-    want = ":%04X" % port
-    end = time.time() + timeout
-    while time.time() < end:
-        with open("/proc/net/tcp") as f:
-            if any(c[1].endswith(want) and c[3] == "0A" for c in
-                   (line.split() for line in f.readlines()[1:])):
-                return
-        time.sleep(0.02)
-    raise RuntimeError("nothing listens on port %d" % port)
-
-
 def vms(d, a, image, track):
     hot = a.hot_mb * 256
     src = qemutest.Qemu(d, os.path.join(d, "src.ram"), ram_mb=a.mem_mb, track=track,
                         hot_pages=hot, image=image)
-    dst = qemutest.Qemu(d, os.path.join(d, "dst.ram"), ram_mb=a.mem_mb, track=False,
-                        hot_pages=hot, incoming=True)
+    try:
+        dst = qemutest.Qemu(d, os.path.join(d, "dst.ram"), ram_mb=a.mem_mb, track=False,
+                            hot_pages=hot, incoming=True)
+    except Exception:
+        src.quit()
+        raise
     if not qemutest.wait_running(src.ram_path, hot_pages=hot):
+        src.quit()
+        dst.quit()
         raise RuntimeError("the guest never ran")
     return src, dst
 
@@ -104,7 +88,7 @@ def vms(d, a, image, track):
 def run_qemu(d, a, method, image):
     src, dst = vms(d, a, image, track=False)
     with src, dst:
-        port = free_port()
+        port = lmtest.free_port()
         caps = [{"capability": "multifd", "state": True}]
         params = {"multifd-channels": a.channels, "multifd-compression": method}
         for vm in (src, dst):
@@ -150,13 +134,13 @@ def wait_rusage(p, timeout):
 def run_livemig(d, a, method, image):
     src, dst = vms(d, a, image, track=True)
     with src, dst:
-        port = free_port()
+        port = lmtest.free_port()
         lm = os.path.join(a.build, "livemig")
         dj, sj = os.path.join(d, "dst.json"), os.path.join(d, "src.json")
         dp = subprocess.Popen([lm, "qemu-dest", "--qmp", dst.lm_qmp_path, "--listen",
                                "tcp:127.0.0.1:%d" % port, "--json", dj],
                               stderr=subprocess.PIPE, text=True)
-        listening(port)
+        lmtest.wait_listening("tcp:127.0.0.1:%d" % port, dp)
         cs, cd = Cpu(src), Cpu(dst)
         t0 = time.time()
         sp = subprocess.Popen([lm, "qemu-source", "--qmp", src.lm_qmp_path, "--connect",

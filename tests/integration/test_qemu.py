@@ -26,6 +26,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lmtest  # noqa: E402
 import qemutest  # noqa: E402
 
 LIVEMIG = os.environ.get("LIVEMIG", "build/livemig")
@@ -62,18 +63,12 @@ def livemig(*args, env=None):
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
-def wait_socket(path, proc, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end and proc.poll() is None and not os.path.exists(path):
-        time.sleep(0.02)
-
-
 def pair(d, tag, src_vm, dst_vm, src_args=(), dst_args=(), env=None):
     """Starts qemu-dest, then qemu-source; returns both processes."""
     sock = os.path.join(d, tag + ".sock")
     dst = livemig("qemu-dest", "--qmp", dst_vm.lm_qmp_path, "--listen", "unix:" + sock,
                   "--json", os.path.join(d, tag + "-dst.json"), *dst_args, env=env)
-    wait_socket(sock, dst)
+    lmtest.wait_listening("unix:" + sock, dst)
     src = livemig("qemu-source", "--qmp", src_vm.lm_qmp_path, "--connect", "unix:" + sock,
                   "--json", os.path.join(d, tag + "-src.json"), *src_args)
     return src, dst

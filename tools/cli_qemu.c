@@ -251,6 +251,7 @@ static int run_migration(livemig_session *s, const char *uri, struct cli_signals
 
 struct src {
 	struct vm vm;
+	livemig_session *s;
 	struct lm_throttle *throttle; /* auto-converge on the vCPU threads, or NULL */
 	int64_t t_dev_us;  /* the first device-state byte was asked for */
 	bool stopped;      /* we stopped QEMU (stop-and-copy) or the library did */
@@ -290,12 +291,17 @@ static ssize_t src_save(void *opaque, void *buf, size_t len)
 	return r;
 }
 
+/* The library's stop (live): a guest that may still run must not be
+ * switched over, so a failed stop cancels (before COMPLETE; the library
+ * then resumes it, which is harmless if it never stopped). */
 static void src_stop(void *opaque)
 {
 	struct src *x = opaque;
-	if (vm_stop(&x->vm))
-		fprintf(stderr, "livemig qemu-source: %s\n", x->vm.err);
 	x->stopped = true;
+	if (vm_stop(&x->vm)) {
+		fprintf(stderr, "livemig qemu-source: %s: cancelling\n", x->vm.err);
+		livemig_cancel(x->s);
+	}
 }
 
 static void src_resume(void *opaque)
@@ -347,7 +353,6 @@ static int live_tracking(livemig_session *s, struct src *x, bool auto_converge,
 			return e;
 		}
 	}
-	ops->throttle = NULL;
 	if (!auto_converge)
 		return 0;
 	pid_t tids[64];
@@ -373,6 +378,7 @@ int cli_qemu_source(int argc, char **argv)
 	int rc = open_side(argc, argv, &o, vm, &s, true);
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	x.s = s;
 	if ((rc = vm_status(vm, st, sizeof(st))) ||
 	    (strcmp(st, "running") && strcmp(st, "paused"))) {
 		snprintf(vm->err, sizeof(vm->err), "the source QEMU is %s, not running or paused",

@@ -5,7 +5,8 @@ boot-sector test guest (qemutest.py: TCG, 256 MiB in a shared
 memory-backend-file in /dev/shm, a 64 MiB hot set swept forever):
 
 - live pre-copy (the source QEMU under liblivemig-track.so) with none and
-  zstd over 1 and 4 channels: more than one pass, the destination running
+  zstd over 1 and 4 channels (one with auto-converge: the vCPU throttle's
+  cgroup there while it runs, gone after): more than one pass, the destination running
   and sweeping on, the source in postmigrate, the destination's RAM when the
   device state loaded byte-equal to the source's at STOP, every hot page
   holding the last sweep's counter or the one before;
@@ -88,9 +89,15 @@ def vms(d, src_track=True, src_extra=(), dst_mb=256, track_path=None):
     return src, dst
 
 
-def migrate(d, method, channels, live=True, track_path=None):
+def throttle_cgroups(pid):
+    return [p for p in ("/sys/fs/cgroup/cpu/livemig-throttle-%d" % pid,
+                        "/sys/fs/cgroup/livemig-throttle-%d" % pid) if os.path.isdir(p)]
+
+
+def migrate(d, method, channels, live=True, track_path=None, auto_converge=False):
     mode = "live" if live else "stop-and-copy"
-    tag = "%s-%s-%d%s" % (mode, method, channels, "-other" if track_path else "")
+    tag = "%s-%s-%d%s%s" % (mode, method, channels, "-other" if track_path else "",
+                            "-auto-converge" if auto_converge else "")
     if track_path:
         open(track_path, "wb").close()
     src_vm, dst_vm = vms(d, src_track=live or track_path, track_path=track_path)
@@ -99,9 +106,17 @@ def migrate(d, method, channels, live=True, track_path=None):
         before = max(qemutest.hot_counters(src_vm.ram_path))
         snap = os.path.join(d, "snap")
         env = dict(os.environ, LIVEMIG_X_RAM_SNAPSHOT=snap)
-        src, dst = pair(d, tag, src_vm, dst_vm, ("--set", "multifd-compression=" + method,
-                                                 "--set", "multifd-channels=%d" % channels),
-                        env=env)
+        args = ("--set", "multifd-compression=" + method, "--set", "multifd-channels=%d" % channels)
+        if auto_converge:
+            args += ("--cap", "auto-converge=on")
+        src, dst = pair(d, tag, src_vm, dst_vm, args, env=env)
+        if auto_converge:
+            # Opened at the start (it samples the vCPUs' own use), gone at
+            # the end.
+            end = time.time() + 10
+            while not throttle_cgroups(src_vm.pid) and src.poll() is None and time.time() < end:
+                time.sleep(0.01)
+            check(throttle_cgroups(src_vm.pid), tag + ": the throttle's cgroup while it runs")
         so, se = src.communicate(timeout=120)
         do, de = dst.communicate(timeout=120)
         if not check(src.returncode == 0 and dst.returncode == 0,
@@ -109,6 +124,7 @@ def migrate(d, method, channels, live=True, track_path=None):
             return
         check(dst_vm.qmp.status() == "running", tag + ": destination QEMU running")
         check(src_vm.qmp.status() == "postmigrate", tag + ": source QEMU in postmigrate")
+        check(not throttle_cgroups(src_vm.pid), tag + ": no throttle cgroup left")
         # The destination's RAM when the device state had loaded (before it
         # ran) equals the source's, stopped since STOP.
         check(sha(snap + ".mem0") == sha(src_vm.ram_path), tag + ": RAM files byte-equal")
@@ -258,8 +274,9 @@ def main():
     t0 = time.time()
     with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="livemig-qemu-") as d:
         preconditions(d)
-        for method, channels in (("none", 1), ("zstd", 4), ("none", 4), ("zstd", 1)):
+        for method, channels in (("none", 1), ("zstd", 4), ("none", 4)):
             migrate(d, method, channels)
+        migrate(d, "zstd", 1, auto_converge=True)
         migrate(d, "none", 4, live=False)
         migrate(d, "zstd", 1, live=False, track_path=os.path.join(d, "other.ram"))
         interrupted(d, "live-killed", True, "dst", signal.SIGKILL)

@@ -8,6 +8,8 @@
 #ifndef LM_CLI_H
 #define LM_CLI_H
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,6 +64,24 @@ int cli_apply_settings(livemig_session *s, const struct opts *o);
  * not created: nothing is written before the end).  0, or 2 with a
  * message; 0 for NULL. */
 int cli_check_writable(const char *who, const char *opt, const char *path);
+
+/* SIGINT and SIGTERM while a migration runs: the first cancels it
+ * (livemig_cancel), a second exits at once (130). */
+struct cli_signals {
+	livemig_session *s;
+	sigset_t sigs;
+	pthread_t th;
+	bool on; /* the thread runs */
+};
+/* Blocks SIGINT, SIGTERM and SIGUSR1 in this thread and every thread it
+ * starts later: call it before livemig_start (the library's threads must
+ * not take them) and before anything a signal should not interrupt. */
+void cli_signals_block(struct cli_signals *g);
+/* From now on a blocked (or pending) SIGINT/SIGTERM cancels s, from a
+ * thread of its own.  0 or -errno (no thread: signals stay blocked). */
+int cli_signals_start(struct cli_signals *g, livemig_session *s);
+/* Ends that thread, if it runs. */
+void cli_signals_stop(struct cli_signals *g);
 
 /* livemig info [--json]: version, CPU features, engines built in. */
 int cli_info(int argc, char **argv);

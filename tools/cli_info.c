@@ -151,6 +151,18 @@ static void print_text(json_object *in)
 	}
 }
 
+/* Where the preload library for QEMU is (docs/qemu.md). */
+static void print_track_shim(json_object *in)
+{
+	json_object *t = NULL;
+	json_object_object_get_ex(in, "track_shim", &t);
+	if (has(t, "path"))
+		printf("tracking shim (LD_PRELOAD into QEMU for uffd-remote): %s\n", str(t, "path"));
+	else
+		printf("tracking shim: liblivemig-track.so not found (an install puts it in %s)\n",
+		       str(t, "libdir"));
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: livemig info [--json]\n"
@@ -186,6 +198,7 @@ int cli_info(int argc, char **argv)
 			return 1;
 		}
 		print_text(in);
+		print_track_shim(in);
 		json_object_put(in);
 	}
 	free(text);

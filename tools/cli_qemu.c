@@ -24,6 +24,7 @@
 
 #include "cli.h"
 #include "qemu_vm.h"
+#include "track/throttle.h"
 
 #define MAX_SETTINGS 64
 
@@ -33,6 +34,7 @@ struct qopts {
 	const char *sets[MAX_SETTINGS];
 	bool is_cap[MAX_SETTINGS];
 	int nsets;
+	bool auto_converge; /* --cap auto-converge=on (found by apply()) */
 };
 
 static int parse(int argc, char **argv, struct qopts *o, bool source)
@@ -85,7 +87,7 @@ usage:
 }
 
 /* --set NAME=VALUE and --cap NAME=on|off onto s: 0, or 2 with a message. */
-static int apply(livemig_session *s, const struct qopts *o)
+static int apply(livemig_session *s, struct qopts *o)
 {
 	for (int i = 0; i < o->nsets; i++) {
 		char name[128];
@@ -100,6 +102,9 @@ static int apply(livemig_session *s, const struct qopts *o)
 				r = livemig_set_parameter(s, name, v);
 			else if (!strcmp(v, "on") || !strcmp(v, "off"))
 				r = livemig_set_capability(s, name, !strcmp(v, "on"));
+			if (!r && o->is_cap[i] &&
+			    livemig_param_find(name) == livemig_param_find("auto-converge"))
+				o->auto_converge = !strcmp(v, "on");
 		}
 		if (r) {
 			fprintf(stderr, "livemig: %s '%s': %s\n", o->is_cap[i] ? "--cap" : "--set",
@@ -203,7 +208,7 @@ static int open_side(int argc, char **argv, struct qopts *o, struct vm *vm, live
 /* After the side's own checks (rc: 0, or 2 with vm->err): the settings,
  * the blocks, the device ops, QEMU's end of the socketpair.  0, or the
  * exit status with the message printed. */
-static int setup(livemig_session *s, struct vm *vm, const struct qopts *o, int rc,
+static int setup(livemig_session *s, struct vm *vm, struct qopts *o, int rc,
 		 const struct livemig_device_ops *dev, void *opaque)
 {
 	if (!rc && (rc = apply(s, o)))
@@ -231,10 +236,26 @@ static int exit_status(livemig_session *s, int rc)
 	return rc == -EINVAL && !st.normal && !st.duplicate ? 2 : 1;
 }
 
+/* livemig_start and livemig_wait; a SIGINT or SIGTERM meanwhile cancels
+ * (cli_signals_block(sig) was called before anything that it must not cut
+ * short).  livemig_start's or livemig_wait's return. */
+static int run_migration(livemig_session *s, const char *uri, struct cli_signals *sig)
+{
+	int rc = livemig_start(s, uri);
+	if (!rc) {
+		cli_signals_start(sig, s);
+		rc = livemig_wait(s);
+		cli_signals_stop(sig);
+	}
+	return rc;
+}
+
 /* ---- source ---------------------------------------------------------------- */
 
 struct src {
 	struct vm vm;
+	livemig_session *s;
+	struct lm_throttle *throttle; /* auto-converge on the vCPU threads, or NULL */
 	int64_t t_dev_us;  /* the first device-state byte was asked for */
 	bool stopped;      /* we stopped QEMU (stop-and-copy) or the library did */
 };
@@ -273,12 +294,17 @@ static ssize_t src_save(void *opaque, void *buf, size_t len)
 	return r;
 }
 
+/* The library's stop (live): a guest that may still run must not be
+ * switched over, so a failed stop cancels (before COMPLETE; the library
+ * then resumes it, which is harmless if it never stopped). */
 static void src_stop(void *opaque)
 {
 	struct src *x = opaque;
-	if (vm_stop(&x->vm))
-		fprintf(stderr, "livemig qemu-source: %s\n", x->vm.err);
 	x->stopped = true;
+	if (vm_stop(&x->vm)) {
+		fprintf(stderr, "livemig qemu-source: %s: cancelling\n", x->vm.err);
+		livemig_cancel(x->s);
+	}
 }
 
 static void src_resume(void *opaque)
@@ -290,18 +316,59 @@ static void src_resume(void *opaque)
 		x->stopped = false;
 }
 
-/*
- * LEAD: the one place that joins the tracking shim (T's branch).  With
- * liblivemig-track.so in the source QEMU, call here, for each block i,
- *   livemig_ram_set_remote(s, vm->ram[i].id, vm->pid, vm->ram[i].qemu_addr)
- * and set the vCPU throttle in the guest ops, then return 0: the migration
- * then runs live (pre-copy while the guest runs).  Until then: -ENOSYS,
- * and the caller does a stop-and-copy migration.
- */
-static int live_tracking(livemig_session *s, struct vm *vm, struct livemig_guest_ops *ops)
+static void src_throttle(void *opaque, int percent)
 {
-	(void)s, (void)vm, (void)ops;
-	return -ENOSYS;
+	struct src *x = opaque;
+	int e = lm_throttle_set(x->throttle, percent);
+	if (e)
+		fprintf(stderr, "livemig qemu-source: cannot throttle the vCPUs to %d %%: %s\n",
+			percent, strerror(-e));
+}
+
+/*
+ * Live pre-copy, when the source QEMU's writes to every block can be
+ * tracked (liblivemig-track.so in QEMU has registered the block's file):
+ * the uffd-remote tracker harvests them from QEMU's page tables
+ * (livemig_ram_set_remote), the library stops QEMU only at switchover
+ * (guest ops: QMP stop, cont), and with auto-converge on the vCPU threads
+ * are throttled by a cgroup CPU quota, opened here, at the start, so that it
+ * samples their unthrottled CPU use (closed by the caller, x->throttle).
+ * 0 live; -ENOENT the writes cannot be tracked (vm->err says why: the
+ * caller migrates stop-and-copy); another -errno failed (message printed).
+ */
+static int live_tracking(livemig_session *s, struct src *x, bool auto_converge,
+			 struct livemig_guest_ops *ops)
+{
+	struct vm *vm = &x->vm;
+	if (!vm->shim) {
+		snprintf(vm->err, sizeof(vm->err), "the source QEMU runs without the tracking shim "
+			 "(LD_PRELOAD=liblivemig-track.so), so its writes cannot be tracked");
+		return -ENOENT;
+	}
+	for (unsigned i = 0; i < vm->nram; i++)
+		if (vm_tracked(vm, i))
+			return -ENOENT;
+	for (unsigned i = 0; i < vm->nram; i++) {
+		int e = livemig_ram_set_remote(s, vm->ram[i].id, vm->pid, vm->ram[i].qemu_addr);
+		if (e) {
+			fprintf(stderr, "livemig qemu-source: memory backend '%s': %s\n",
+				vm->ram[i].id, livemig_last_error(s));
+			return e;
+		}
+	}
+	if (!auto_converge)
+		return 0;
+	pid_t tids[64];
+	char why[300];
+	unsigned n = vm_vcpu_tids(vm, tids, 64);
+	int e = n ? lm_throttle_open(&x->throttle, vm->pid, tids, n, why, sizeof(why)) : -EIO;
+	if (e) {
+		fprintf(stderr, "livemig qemu-source: auto-converge cannot throttle the vCPUs: %s\n",
+			n ? why : vm->err);
+		return e;
+	}
+	ops->throttle = src_throttle;
+	return 0;
 }
 
 int cli_qemu_source(int argc, char **argv)
@@ -314,6 +381,7 @@ int cli_qemu_source(int argc, char **argv)
 	int rc = open_side(argc, argv, &o, vm, &s, true);
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	x.s = s;
 	if ((rc = vm_status(vm, st, sizeof(st))) ||
 	    (strcmp(st, "running") && strcmp(st, "paused"))) {
 		snprintf(vm->err, sizeof(vm->err), "the source QEMU is %s, not running or paused",
@@ -328,15 +396,21 @@ int cli_qemu_source(int argc, char **argv)
 	    (rc = cli_control_start("qemu-source", s, o.control, &control)))
 		goto out;
 
+	/* From here a signal cancels: the guest must never stay stopped. */
+	struct cli_signals sig;
+	cli_signals_block(&sig);
 	struct livemig_guest_ops guest = {src_stop, src_resume, NULL};
-	bool live = vm->shim && !live_tracking(s, vm, &guest);
+	int e = live_tracking(s, &x, o.auto_converge, &guest);
+	bool live = !e;
+	if (e && e != -ENOENT) {
+		rc = 2; /* a precondition: nothing moved */
+		goto out;
+	}
 	if (live) {
 		livemig_set_guest(s, &guest, &x);
 	} else {
 		fprintf(stderr, "livemig qemu-source: %s: stop-and-copy (the guest stops now, for "
-			"one pass)\n", vm->shim ? "the tracking shim is loaded but this build cannot "
-			"use it" : "the source QEMU runs without the tracking shim "
-			"(LD_PRELOAD=liblivemig-track.so), so its writes cannot be tracked");
+			"one pass)\n", vm->err);
 		if (vm_stop(vm)) {
 			fprintf(stderr, "livemig qemu-source: %s\n", vm->err);
 			rc = 1;
@@ -344,9 +418,7 @@ int cli_qemu_source(int argc, char **argv)
 		}
 		x.stopped = true;
 	}
-	rc = livemig_start(s, o.uri);
-	if (!rc)
-		rc = livemig_wait(s);
+	rc = run_migration(s, o.uri, &sig);
 	int64_t t_end = realtime_us();
 	if (rc) {
 		fprintf(stderr, "livemig qemu-source: migration failed: %s\n", livemig_last_error(s));
@@ -392,6 +464,7 @@ int cli_qemu_source(int argc, char **argv)
 out:
 	lm_qmp_server_stop(control);
 	livemig_session_free(s);
+	lm_throttle_close(x.throttle); /* the library set full speed at its end */
 	vm_close(vm);
 	return rc;
 }
@@ -403,6 +476,7 @@ struct dst {
 	livemig_session *s;
 	uint64_t bytes;
 	int64_t t_start_us;  /* start (cont) was called */
+	int64_t snapshot_ms; /* LIVEMIG_X_RAM_SNAPSHOT took that long, or -1 */
 };
 
 static int dst_load(void *opaque, const void *buf, size_t len)
@@ -450,10 +524,15 @@ static int dst_load(void *opaque, const void *buf, size_t len)
 
 /* The test hook LIVEMIG_X_RAM_SNAPSHOT=PREFIX: the RAM as it is when the
  * device state has loaded, before the guest runs here, into PREFIX.ID for
- * each block (a running guest changes it at once: the BIOS's timer tick). */
-static void snapshot_ram(struct vm *vm)
+ * each block (a running guest changes it at once: the BIOS's timer tick).
+ * The copy lands inside the downtime (the device-state step): 0.1-1 s for
+ * 256 MiB on a busy machine, where QEMU's part takes 5-15 ms; its time goes
+ * to the JSON as x-ram-snapshot-ms so that figures can be read without it. */
+static void snapshot_ram(struct dst *x)
 {
+	struct vm *vm = &x->vm;
 	const char *prefix = getenv("LIVEMIG_X_RAM_SNAPSHOT");
+	int64_t t0 = realtime_us();
 	for (unsigned i = 0; prefix && i < vm->nram; i++) {
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s.%s", prefix, vm->ram[i].id);
@@ -463,6 +542,7 @@ static void snapshot_ram(struct vm *vm)
 		if (f)
 			fclose(f);
 	}
+	x->snapshot_ms = prefix ? (realtime_us() - t0) / 1000 : -1;
 }
 
 static int dst_load_end(void *opaque)
@@ -472,7 +552,7 @@ static int dst_load_end(void *opaque)
 	if (r)
 		fprintf(stderr, "livemig qemu-dest: %s\n", x->vm.err);
 	else
-		snapshot_ram(&x->vm);
+		snapshot_ram(x);
 	return r;
 }
 
@@ -488,7 +568,7 @@ static void dst_start(void *opaque)
 int cli_qemu_dest(int argc, char **argv)
 {
 	struct qopts o;
-	struct dst x = {0};
+	struct dst x = {.snapshot_ms = -1};
 	struct vm *vm = &x.vm;
 	livemig_session *s;
 	char st[32];
@@ -509,9 +589,9 @@ int cli_qemu_dest(int argc, char **argv)
 	if ((rc = setup(s, vm, &o, rc, &dev, &x)) ||
 	    (rc = cli_control_start("qemu-dest", s, o.control, &control)))
 		goto out;
-	rc = livemig_start(s, o.uri);
-	if (!rc)
-		rc = livemig_wait(s);
+	struct cli_signals sig;
+	cli_signals_block(&sig);
+	rc = run_migration(s, o.uri, &sig);
 	if (rc) {
 		fprintf(stderr, "livemig qemu-dest: migration failed: %s\n", livemig_last_error(s));
 		/* A QEMU that took device state must never run it: it goes.
@@ -534,6 +614,9 @@ int cli_qemu_dest(int argc, char **argv)
 				       json_object_new_int64((vm->resume_us - x.t_start_us) / 1000));
 		json_object_object_add(q, "device-state-bytes",
 				       json_object_new_int64((int64_t)x.bytes));
+		if (x.snapshot_ms >= 0)
+			json_object_object_add(q, "x-ram-snapshot-ms",
+					       json_object_new_int64(x.snapshot_ms));
 	}
 	if (o.json && write_json(s, o.json, q) && !rc)
 		rc = 1;

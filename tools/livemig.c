@@ -456,25 +456,50 @@ struct runner {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool done;
-	sigset_t sigs;
 };
+
+void cli_signals_block(struct cli_signals *g)
+{
+	sigemptyset(&g->sigs);
+	sigaddset(&g->sigs, SIGINT);
+	sigaddset(&g->sigs, SIGTERM);
+	sigaddset(&g->sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &g->sigs, NULL); /* library threads inherit it */
+}
 
 static void *signal_main(void *arg)
 {
-	struct runner *r = arg;
+	struct cli_signals *g = arg;
 	int sig;
-	/* SIGUSR1 is how main() says "finished"; INT/TERM cancel. */
+	/* SIGUSR1 is how cli_signals_stop() says "finished"; INT/TERM cancel. */
 	int count = 0;
-	while (!sigwait(&r->sigs, &sig) && sig != SIGUSR1) {
+	while (!sigwait(&g->sigs, &sig) && sig != SIGUSR1) {
 		if (++count > 1) {
 			fprintf(stderr, "\nlivemig: second %s, exiting now\n", strsignal(sig));
 			_exit(130);
 		}
 		fprintf(stderr, "\nlivemig: %s received, cancelling (again to force exit)\n",
 			strsignal(sig));
-		livemig_cancel(r->s);
+		livemig_cancel(g->s);
 	}
 	return NULL;
+}
+
+int cli_signals_start(struct cli_signals *g, livemig_session *s)
+{
+	g->s = s;
+	int e = pthread_create(&g->th, NULL, signal_main, g);
+	g->on = !e;
+	return -e;
+}
+
+void cli_signals_stop(struct cli_signals *g)
+{
+	if (!g->on)
+		return;
+	g->on = false;
+	pthread_kill(g->th, SIGUSR1);
+	pthread_join(g->th, NULL);
 }
 
 /* Seconds as "12.3 s", or "-" when unknown. */
@@ -688,7 +713,8 @@ static void summary(livemig_session *s, const char *who)
 static int run(livemig_session *s, struct opts *o, const char *who)
 {
 	struct runner r = {.s = s};
-	pthread_t sig_th, prog_th;
+	struct cli_signals sig;
+	pthread_t prog_th;
 	bool tty = isatty(2);
 	bool prog = o->progress < 0 ? tty : o->progress;
 	o->progress_on = prog;
@@ -696,11 +722,7 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 
 	pthread_mutex_init(&r.lock, NULL);
 	pthread_cond_init(&r.cond, NULL);
-	sigemptyset(&r.sigs);
-	sigaddset(&r.sigs, SIGINT);
-	sigaddset(&r.sigs, SIGTERM);
-	sigaddset(&r.sigs, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &r.sigs, NULL); /* library threads inherit it */
+	cli_signals_block(&sig);
 
 	lm_qmp_server *control;
 	int rc = cli_control_start(who, s, o->control, &control);
@@ -723,7 +745,7 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 		dprintf(o->ready_fd, "%s\n", where);
 		close(o->ready_fd);
 	}
-	pthread_create(&sig_th, NULL, signal_main, &r);
+	cli_signals_start(&sig, s);
 	if (prog)
 		pthread_create(&prog_th, NULL, progress_main, &r);
 	rc = livemig_wait(s);
@@ -733,8 +755,7 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 	pthread_mutex_unlock(&r.lock);
 	if (prog)
 		pthread_join(prog_th, NULL);
-	pthread_kill(sig_th, SIGUSR1);
-	pthread_join(sig_th, NULL);
+	cli_signals_stop(&sig);
 
 	if (rc == -EINPROGRESS && o->resume_on_unknown) {
 		int e = livemig_resume_source(s);

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dirty/uffd_compat.h"
 #include "qmp/jsonline.h"
 
 static int fail(struct vm *vm, int rc, const char *fmt, ...)
@@ -172,6 +173,45 @@ int vm_prepare(struct vm *vm, bool writable)
 	return 0;
 }
 
+int vm_tracked(struct vm *vm, unsigned i)
+{
+	char path[64];
+	const struct vm_ram *r = &vm->ram[i];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)vm->pid);
+	int pm = open(path, O_RDONLY | O_CLOEXEC);
+	int e = pm < 0 ? -errno : lm_pagemap_wp_check(pm, r->qemu_addr, r->qemu_addr + r->size);
+	if (pm >= 0)
+		close(pm);
+	if (e == -EPERM)
+		return fail(vm, 1, "the tracking shim in the source QEMU does not track %s: name it "
+			    "in LIVEMIG_TRACK, and create the file before QEMU starts", r->path);
+	if (e == -ENOTTY)
+		return fail(vm, 1, "this kernel has no PAGEMAP_SCAN (Linux < 6.7), so the source "
+			    "QEMU's writes cannot be tracked");
+	if (e)
+		return fail(vm, 1, "cannot read the source QEMU's page tables (%s): %s", path,
+			    strerror(-e));
+	return 0;
+}
+
+unsigned vm_vcpu_tids(struct vm *vm, pid_t *tids, unsigned max)
+{
+	json_object *cpus = NULL, *v;
+	unsigned n = 0;
+	if (run(vm, "query-cpus-fast", NULL, &cpus) || !json_object_is_type(cpus, json_type_array)) {
+		json_object_put(cpus);
+		return (unsigned)fail(vm, 0, "query-cpus-fast on the %s QEMU: %s", vm->who,
+				      lm_qmp_error(vm->q));
+	}
+	for (size_t i = 0; i < json_object_array_length(cpus) && n < max; i++)
+		if (json_object_object_get_ex(json_object_array_get_idx(cpus, i), "thread-id", &v))
+			tids[n++] = (pid_t)json_object_get_int(v);
+	json_object_put(cpus);
+	if (!n)
+		fail(vm, 0, "the %s QEMU names no vCPU thread", vm->who);
+	return n;
+}
+
 /* cmd's "status" member into buf ("" when it has none), and its answer
  * into *ret (the caller's).  0 or -errno. */
 static int query_status(struct vm *vm, const char *cmd, char *buf, size_t len, json_object **ret)
@@ -262,7 +302,9 @@ int vm_migrate_status(struct vm *vm, char *buf, size_t len)
 int vm_migrate_wait(struct vm *vm)
 {
 	char st[32];
-	for (int ms = 0; ms < VM_MIGRATE_MS; ms += 10) {
+	/* Polled every 2 ms: this wait is inside the guest's downtime, and
+	 * the load typically ends a few ms after the stream. */
+	for (int ms = 0; ms < VM_MIGRATE_MS; ms += 2) {
 		int r = vm_migrate_status(vm, st, sizeof(st));
 		if (r)
 			return fail(vm, r, "query-migrate on the %s QEMU: %s", vm->who,
@@ -274,7 +316,7 @@ int vm_migrate_wait(struct vm *vm)
 		if (!strcmp(st, "cancelled"))
 			return fail(vm, -EIO, "QEMU's device-state migration on the %s was cancelled",
 				    vm->who);
-		nanosleep(&(struct timespec){0, 10000000}, NULL);
+		nanosleep(&(struct timespec){0, 2000000}, NULL);
 	}
 	return fail(vm, -ETIMEDOUT, "QEMU's device-state migration on the %s did not end within "
 		    "%d ms (status %s)", vm->who, VM_MIGRATE_MS, st);

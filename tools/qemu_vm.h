@@ -59,6 +59,16 @@ int vm_status(struct vm *vm, char *buf, size_t len);
  * 0, or 1 with vm->err. */
 int vm_devfd(struct vm *vm);
 
+/* Whether the source QEMU's writes to block i can be tracked from here:
+ * its mapping carries the tracking shim's write-protect registration
+ * (lm_pagemap_wp_check on /proc/PID/pagemap).  0, or 1 with vm->err saying
+ * why not (the file is not in LIVEMIG_TRACK, the kernel lacks PAGEMAP_SCAN,
+ * no ptrace rights...). */
+int vm_tracked(struct vm *vm, unsigned i);
+/* The vCPU thread ids (query-cpus-fast) into tids[0..max): how many (>= 1),
+ * or 0 with vm->err. */
+unsigned vm_vcpu_tids(struct vm *vm, pid_t *tids, unsigned max);
+
 /* QMP stop, and the STOP event's timestamp; 0 or 1 with vm->err. */
 int vm_stop(struct vm *vm);
 /* QMP cont (after cancelling QEMU's own migration if it still runs), and

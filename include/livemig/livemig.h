@@ -524,6 +524,11 @@ LIVEMIG_API const char *livemig_status_name(enum livemig_status st);
  *                   "help", "capability", "source", "destination",
  *                   "changeable", "must_match", "hidden"}, ...]
  *                  the fields of struct livemig_param_info, in its order
+ *   "tls": {"library", "version", "credentials", "kernel_tls", "records"}
+ *   "track_shim": {"path" (liblivemig-track.so, the preload library that
+ *                  uffd-remote needs in QEMU: next to this code - the build
+ *                  tree or the installed libdir - else in "libdir"; null
+ *                  when in neither), "libdir" (where this build installs it)}
  */
 LIVEMIG_API int livemig_info_json(char *buf, size_t len);
 

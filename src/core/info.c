@@ -5,11 +5,15 @@
  * engine or tracker shows up here without an edit.  `livemig info` prints
  * this object, or a text screen made from it.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <isa-l.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "accel/accel.h"
 #include "codec/codec.h"
@@ -180,6 +184,41 @@ static void add_tls(struct lm_json *b, json_object *root)
 	lm_json_str(b, o, "records", t.records);
 }
 
+/* dir/liblivemig-track.so into path when it is there, dir being the
+ * directory of file (a file name: true) or dir itself. */
+static bool shim_in(const char *dir, bool file, char *path, size_t len)
+{
+	char real[PATH_MAX];
+	if (!dir || !realpath(dir, real))
+		return false;
+	char *slash = strrchr(real, '/');
+	if (file && slash)
+		*slash = 0;
+	snprintf(path, len, "%s/liblivemig-track.so", real);
+	return access(path, R_OK) == 0;
+}
+
+/*
+ * The preload library the uffd-remote tracker needs in the process it
+ * tracks (QEMU: docs/qemu.md).  It is built and installed next to
+ * liblivemig.so, so it is looked for next to the code running this (the
+ * library, or a program linked with it statically such as the CLI: the
+ * build tree, or the libdir of an install), then in the libdir this build
+ * installs to.  "path": the first found, or null.
+ */
+static void add_track_shim(struct lm_json *b, json_object *root)
+{
+	char path[PATH_MAX + 32];
+	Dl_info di;
+	bool found = (dladdr((void *)livemig_info_json, &di) && di.dli_fname &&
+		      shim_in(di.dli_fname, true, path, sizeof(path))) ||
+		     shim_in("/proc/self/exe", true, path, sizeof(path)) ||
+		     shim_in(LM_LIBDIR, false, path, sizeof(path));
+	json_object *o = lm_json_put(b, root, "track_shim", json_object_new_object());
+	lm_json_str_or_null(b, o, "path", found ? path : NULL);
+	lm_json_str(b, o, "libdir", LM_LIBDIR);
+}
+
 int livemig_info_json(char *buf, size_t len)
 {
 	struct lm_json b = {false};
@@ -201,6 +240,7 @@ int livemig_info_json(char *buf, size_t len)
 	add_trackers(&b, root);
 	add_parameters(&b, root);
 	add_tls(&b, root);
+	add_track_shim(&b, root);
 
 	return lm_json_print(&b, root, buf, len);
 }

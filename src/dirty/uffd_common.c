@@ -152,15 +152,17 @@ static void set_bits(uint64_t *bm, uint64_t first, uint64_t count)
 	}
 }
 
-int64_t lm_pagemap_harvest(int pagemap, uint64_t start, uint64_t end, struct page_region *vec,
-			   unsigned vec_len, uint64_t *bitmap)
+/* The walk of lm_pagemap_harvest and lm_pagemap_wp_check: flags are the
+ * PM_SCAN_* flags, with PM_SCAN_CHECK_WPASYNC always. */
+static int64_t scan(int pagemap, uint64_t start, uint64_t end, struct page_region *vec,
+		    unsigned vec_len, uint64_t *bitmap, uint64_t flags)
 {
 	struct pm_scan_arg a = {
 		.size = sizeof(a),
 		/* CHECK_WPASYNC: fail rather than report nothing if the range
 		 * was unmapped and mapped again behind our back (or was never
 		 * registered). */
-		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+		.flags = flags | PM_SCAN_CHECK_WPASYNC,
 		.start = start,
 		.end = end,
 		.vec = (uintptr_t)vec,
@@ -193,4 +195,20 @@ int64_t lm_pagemap_harvest(int pagemap, uint64_t start, uint64_t end, struct pag
 			return -EIO;
 		a.start = a.walk_end;
 	}
+}
+
+int64_t lm_pagemap_harvest(int pagemap, uint64_t start, uint64_t end, struct page_region *vec,
+			   unsigned vec_len, uint64_t *bitmap)
+{
+	return scan(pagemap, start, end, vec, vec_len, bitmap, PM_SCAN_WP_MATCHING);
+}
+
+int lm_pagemap_wp_check(int pagemap, uint64_t start, uint64_t end)
+{
+	/* The same walk without WP_MATCHING: nothing is re-protected, so the
+	 * next harvest still sees every write. */
+	struct page_region vec[64];
+	int64_t n = scan(pagemap, start, end, vec, 64, NULL, 0);
+
+	return n < 0 ? (int)n : 0;
 }

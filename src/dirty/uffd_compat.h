@@ -109,5 +109,11 @@ int lm_pagemap_scan_probe(const char **why);
  * an error, treat the whole range as written. */
 int64_t lm_pagemap_harvest(int pagemap, uint64_t start, uint64_t end, struct page_region *vec,
 			   unsigned vec_len, uint64_t *bitmap);
+/* Whether all of [start, end) (page aligned) of the process whose pagemap
+ * is open has the async write-protect registration that harvests need
+ * (liblivemig-track.so's), without protecting or reporting anything.  0
+ * yes; -EPERM not all of it; -ENOTTY no PAGEMAP_SCAN (kernel < 6.7);
+ * another -errno the walk failed. */
+int lm_pagemap_wp_check(int pagemap, uint64_t start, uint64_t end);
 
 #endif

@@ -4,7 +4,7 @@
  * vCPU threads with a CPU quota (CFS bandwidth) on a cgroup of their own.
  *
  * Why a quota and not QMP stop/cont duty cycles: measured on the boot-sector
- * guest (bench/qemu-throttle.py, docs/qemu-tracking.md), the quota held the
+ * guest (bench/qemu-throttle.py, docs/qemu.md), the quota held the
  * target dirty rate within 0-6 % with a per-sync spread of 4-10 %, where
  * stop/cont at the same 100 ms period fell 14-20 % short (each cycle costs
  * two QMP round trips and QEMU's whole vm_stop/vm_start) and spread 9-20 %;

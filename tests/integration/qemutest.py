@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Helpers for tests that run a real QEMU: the boot-sector test guest
 (tests/qemu/boot.S) under TCG with its RAM in a shared file, started with or
-without liblivemig-track.so, and a QMP client (plain JSON over the unix
-socket: greeting, qmp_capabilities, commands, events).
+without liblivemig-track.so, as a migration source or destination, and a
+QMP client (plain JSON over the unix socket: greeting, qmp_capabilities,
+commands, events).
 
 Paths come from the environment (tests/integration/meson.build sets them):
 LM_TRACK_LIB (liblivemig-track.so), LM_BOOT_IMG (boot.img)."""
@@ -46,6 +47,28 @@ def hot_counters(ram_path, hot_start=16 * MiB, hot_pages=16384):
         data = f.read(hot_pages * PAGE)
     return [struct.unpack_from("<I", data, i * PAGE + COUNTER_OFFSET)[0]
             for i in range(hot_pages)]
+
+
+def wait_running(ram_path, timeout=20, hot_start=16 * MiB, hot_pages=16384):
+    """Until the guest's first sweeps are in the RAM file (whatever the
+    file held before)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        # Counters of a few recent sweeps everywhere (a file read of a
+        # running guest may span several).
+        c = hot_counters(ram_path, hot_start, hot_pages)
+        if min(c) >= 2 and max(c) - min(c) < 64:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def consistent_sweep(counters):
+    """A guest stopped mid-sweep n: n in the first pages, n - 1 after
+    (or n everywhere, stopped between two sweeps)."""
+    n = counters[0]
+    k = next((i for i, c in enumerate(counters) if c != n), len(counters))
+    return n >= 2 and all(c == n - 1 for c in counters[k:])
 
 
 class QmpError(RuntimeError):
@@ -124,30 +147,44 @@ class Qmp:
 
 class Qemu:
     """The test guest under TCG: RAM in a shared file (ram_path, created
-    here), the shim preloaded when track is true.  Use as a context manager;
-    exit quits QEMU (QMP quit, then kill after a bound) and removes the
-    socket (the RAM file is the caller's)."""
+    here), the shim preloaded when track is true (tracking track_path,
+    default ram_path).  incoming: a migration destination (-incoming defer).
+    image: a file whose bytes the RAM starts with (the guest's boot code and
+    hot set then write over theirs).
+    self.qmp is the test's QMP client; lm_qmp_path a second QMP socket for
+    livemig (a monitor serves one client at a time).  Use as a context
+    manager; exit quits QEMU (QMP quit, then kill after a bound) and removes
+    the sockets (the RAM file is the caller's)."""
 
     def __init__(self, workdir, ram_path, ram_mb=256, track=True, hot_start=16 * MiB,
-                 hot_pages=16384, spin=0, extra=()):
+                 hot_pages=16384, spin=0, share="on", incoming=False, track_path=None,
+                 image=None, extra=()):
         self.ram_path, self.size = ram_path, ram_mb * MiB
         self.qmp_path = os.path.join(workdir, "qmp-%d.sock" % id(self))
+        self.lm_qmp_path = self.qmp_path + "-livemig"
         img = boot_image(os.path.join(workdir, "boot-%d.img" % id(self)), hot_start,
                          hot_pages, spin)
         # The shim resolves LIVEMIG_TRACK's paths once, at QEMU's first
         # mmap: the file must exist by then.
-        with open(ram_path, "wb") as f:
+        if image:
+            shutil.copyfile(image, ram_path)
+        with open(ram_path, "r+b" if image else "wb") as f:
             f.truncate(self.size)
         env = dict(os.environ)
         if track:
             env["LD_PRELOAD"] = os.path.abspath(TRACK_LIB)
-            env["LIVEMIG_TRACK"] = ram_path
-        cmd = [QEMU, "-machine", "pc,memory-backend=mem0",
-               "-object", "memory-backend-file,id=mem0,size=%dM,mem-path=%s,share=on"
-               % (ram_mb, ram_path),
+            env["LIVEMIG_TRACK"] = track_path or ram_path
+        # -nodefaults: no VGA, whose 16 MiB of video RAM (not shared) QEMU
+        # would carry in the device state.
+        cmd = [QEMU, "-machine", "pc,memory-backend=mem0", "-nodefaults",
+               "-object", "memory-backend-file,id=mem0,size=%dM,mem-path=%s,share=%s"
+               % (ram_mb, ram_path, share),
                "-drive", "file=%s,format=raw" % img, "-display", "none", "-accel", "tcg",
-               "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path] + list(extra)
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+               "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path,
+               "-qmp", "unix:%s,server=on,wait=off" % self.lm_qmp_path] + list(extra)
+        if incoming:
+            cmd += ["-incoming", "defer"]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
         self.pid = self.proc.pid
         try:
@@ -185,8 +222,9 @@ class Qemu:
             self.proc.kill()
             _, self.err = self.proc.communicate()
         self.qmp.close()
-        if os.path.exists(self.qmp_path):
-            os.unlink(self.qmp_path)
+        for p in (self.qmp_path, self.lm_qmp_path):
+            if os.path.exists(p):
+                os.unlink(p)
 
     def __enter__(self):
         return self

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: MIT
 """The CLI as a user meets it: usage errors before anything starts, clear
 failures, cancel, max-bandwidth, parameter mismatch, bench."""
+import json
 import os
 import signal
 import subprocess
@@ -34,6 +35,12 @@ rc, out, err = run("frobnicate")
 c.check(rc == 2 and "unknown command" in err, "unknown command")
 rc, out, err = run("info")
 c.check(rc == 0 and "zstd" in out and "zlib" in out and "not built" in out, "info")
+# Where the tracking shim for QEMU is: the build tree's, next to livemig.
+shim = os.path.join(os.path.dirname(os.path.realpath(L)), "liblivemig-track.so")
+c.check("tracking shim (LD_PRELOAD into QEMU for uffd-remote): %s\n" % shim in out,
+        "info names the shim %s: %s" % (shim, out[-200:]))
+rc, out, err = run("info", "--json")
+c.check(rc == 0 and json.loads(out)["track_shim"]["path"] == shim, "info --json: track_shim")
 
 # Bad settings are refused before anything starts (no connection attempted:
 # nothing listens on port 1).

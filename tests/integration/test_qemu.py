@@ -1,23 +1,38 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""livemig qemu-source / qemu-dest against two real QEMUs (TCG, 256 MiB in
-a shared memory-backend-file in /dev/shm, no disk): migrations with none
-and zstd over 1 and 4 channels, a destination killed mid-way, a device
-state the destination cannot load, and the preconditions (exit 2).
+"""livemig qemu-source / qemu-dest against two real QEMUs running the
+boot-sector test guest (qemutest.py: TCG, 256 MiB in a shared
+memory-backend-file in /dev/shm, a 64 MiB hot set swept forever):
+
+- live pre-copy (the source QEMU under liblivemig-track.so) with none and
+  zstd over 1 and 4 channels (one with auto-converge: the vCPU throttle's
+  cgroup there while it runs, gone after): more than one pass, the destination running
+  and sweeping on, the source in postmigrate, the destination's RAM when the
+  device state loaded byte-equal to the source's at STOP, every hot page
+  holding the last sweep's counter or the one before;
+- stop-and-copy without the shim, and with a shim that tracks another
+  file, each saying so;
+- failures: the destination killed mid-way (live and stop-and-copy),
+  SIGINT to qemu-source and SIGTERM to qemu-dest (cancel), a device state
+  the destination cannot load, the preconditions (exit 2).
+
 Skipped (77) when qemu-system-x86_64 is missing."""
 import hashlib
 import json
 import os
-import shutil
-import socket
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lmtest  # noqa: E402
+import qemutest  # noqa: E402
+
 LIVEMIG = os.environ.get("LIVEMIG", "build/livemig")
-QEMU = shutil.which("qemu-system-x86_64")
-MIB = 1 << 20
+MIB = qemutest.MiB
+HOT_START, HOT_PAGES = 16 * MIB, 16384  # boot.S's defaults
 failures = 0
 
 
@@ -27,66 +42,6 @@ def check(cond, what):
         failures += 1
         print("FAIL:", what, flush=True)
     return cond
-
-
-class Qmp:
-    def __init__(self, path):
-        for _ in range(100):
-            try:
-                self.s = socket.socket(socket.AF_UNIX)
-                self.s.connect(path)
-                break
-            except OSError:
-                time.sleep(0.05)
-        self.f = self.s.makefile("rw")
-        json.loads(self.f.readline())
-        self.run("qmp_capabilities")
-
-    def run(self, cmd, **args):
-        msg = {"execute": cmd}
-        if args:
-            msg["arguments"] = args
-        self.f.write(json.dumps(msg) + "\n")
-        self.f.flush()
-        while True:
-            line = self.f.readline()
-            if not line:
-                raise EOFError(cmd)
-            m = json.loads(line)
-            if "event" not in m:
-                return m.get("return", m.get("error"))
-
-    def status(self):
-        return self.run("query-status")["status"]
-
-    def close(self):
-        self.s.close()
-
-
-class Vm:
-    """A QEMU with its RAM in /dev/shm/<tag>.ram and QMP at <dir>/<tag>.qmp
-    for livemig (a QMP monitor serves one client at a time); the test's own
-    is another one."""
-
-    def __init__(self, d, tag, mem=256, share="on", incoming=False, extra=()):
-        self.ram = "/dev/shm/livemig-test-%d-%s.ram" % (os.getpid(), tag)
-        self.qmp_path = os.path.join(d, tag + ".qmp")
-        cmd = [QEMU, "-accel", "tcg", "-m", "%dM" % mem, "-object",
-               "memory-backend-file,id=mem0,size=%dM,mem-path=%s,share=%s" % (mem, self.ram, share),
-               "-machine", "pc,memory-backend=mem0", "-display", "none", "-nodefaults",
-               "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path,
-               "-qmp", "unix:%s-test,server=on,wait=off" % self.qmp_path] + list(extra)
-        if incoming:
-            cmd += ["-incoming", "defer"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.qmp = Qmp(self.qmp_path + "-test")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        if os.path.exists(self.ram):
-            os.unlink(self.ram)
 
 
 def sha(path, off=0, size=None):
@@ -109,32 +64,59 @@ def livemig(*args, env=None):
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
-def wait_socket(path, proc, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end and proc.poll() is None and not os.path.exists(path):
-        time.sleep(0.02)
-
-
-def pair(d, tag, src_args=(), dst_args=(), env=None):
+def pair(d, tag, src_vm, dst_vm, src_args=(), dst_args=(), env=None):
     """Starts qemu-dest, then qemu-source; returns both processes."""
     sock = os.path.join(d, tag + ".sock")
-    dst = livemig("qemu-dest", "--qmp", os.path.join(d, "dst.qmp"), "--listen", "unix:" + sock,
+    dst = livemig("qemu-dest", "--qmp", dst_vm.lm_qmp_path, "--listen", "unix:" + sock,
                   "--json", os.path.join(d, tag + "-dst.json"), *dst_args, env=env)
-    wait_socket(sock, dst)
-    src = livemig("qemu-source", "--qmp", os.path.join(d, "src.qmp"), "--connect", "unix:" + sock,
+    lmtest.wait_listening("unix:" + sock, dst)
+    src = livemig("qemu-source", "--qmp", src_vm.lm_qmp_path, "--connect", "unix:" + sock,
                   "--json", os.path.join(d, tag + "-src.json"), *src_args)
     return src, dst
 
 
-def migrate(d, method, channels):
-    tag = "%s-%d" % (method, channels)
-    src_vm, dst_vm = Vm(d, "src"), Vm(d, "dst", incoming=True)
+def vms(d, src_track=True, src_extra=(), dst_mb=256, track_path=None):
+    """A running source guest and a destination QEMU waiting (-incoming
+    defer); both are context managers."""
+    src = qemutest.Qemu(d, os.path.join(d, "src.ram"), track=src_track,
+                        track_path=track_path, extra=src_extra)
     try:
-        time.sleep(0.3)  # the BIOS runs a little: its memory is not all zero
+        dst = qemutest.Qemu(d, os.path.join(d, "dst.ram"), ram_mb=dst_mb, track=False,
+                            incoming=True)
+    except Exception:
+        src.quit()
+        raise
+    return src, dst
+
+
+def throttle_cgroups(pid):
+    return [p for p in ("/sys/fs/cgroup/cpu/livemig-throttle-%d" % pid,
+                        "/sys/fs/cgroup/livemig-throttle-%d" % pid) if os.path.isdir(p)]
+
+
+def migrate(d, method, channels, live=True, track_path=None, auto_converge=False):
+    mode = "live" if live else "stop-and-copy"
+    tag = "%s-%s-%d%s%s" % (mode, method, channels, "-other" if track_path else "",
+                            "-auto-converge" if auto_converge else "")
+    if track_path:
+        open(track_path, "wb").close()
+    src_vm, dst_vm = vms(d, src_track=live or track_path, track_path=track_path)
+    with src_vm, dst_vm:
+        check(qemutest.wait_running(src_vm.ram_path), tag + ": the guest never ran")
+        before = max(qemutest.hot_counters(src_vm.ram_path))
         snap = os.path.join(d, "snap")
         env = dict(os.environ, LIVEMIG_X_RAM_SNAPSHOT=snap)
-        src, dst = pair(d, tag, ("--set", "multifd-compression=" + method,
-                                 "--set", "multifd-channels=%d" % channels), env=env)
+        args = ("--set", "multifd-compression=" + method, "--set", "multifd-channels=%d" % channels)
+        if auto_converge:
+            args += ("--cap", "auto-converge=on")
+        src, dst = pair(d, tag, src_vm, dst_vm, args, env=env)
+        if auto_converge:
+            # Opened at the start (it samples the vCPUs' own use), gone at
+            # the end.
+            end = time.time() + 10
+            while not throttle_cgroups(src_vm.pid) and src.poll() is None and time.time() < end:
+                time.sleep(0.01)
+            check(throttle_cgroups(src_vm.pid), tag + ": the throttle's cgroup while it runs")
         so, se = src.communicate(timeout=120)
         do, de = dst.communicate(timeout=120)
         if not check(src.returncode == 0 and dst.returncode == 0,
@@ -142,10 +124,24 @@ def migrate(d, method, channels):
             return
         check(dst_vm.qmp.status() == "running", tag + ": destination QEMU running")
         check(src_vm.qmp.status() == "postmigrate", tag + ": source QEMU in postmigrate")
+        check(not throttle_cgroups(src_vm.pid), tag + ": no throttle cgroup left")
         # The destination's RAM when the device state had loaded (before it
         # ran) equals the source's, stopped since STOP.
-        check(sha(snap + ".mem0") == sha(src_vm.ram), tag + ": RAM files byte-equal")
+        check(sha(snap + ".mem0") == sha(src_vm.ram_path), tag + ": RAM files byte-equal")
+        # No page lost: the hot set is one consistent sweep, the one in
+        # progress at STOP (pages behind it hold the sweep before).
+        counters = qemutest.hot_counters(snap + ".mem0")
+        last = counters[0]
+        check(qemutest.consistent_sweep(counters),
+              "%s: hot set at device-state time: %d..%d, not one sweep"
+              % (tag, min(counters), max(counters)))
         os.unlink(snap + ".mem0")
+        # After cont the guest sweeps on at the destination.
+        time.sleep(0.3)
+        now = qemutest.hot_counters(dst_vm.ram_path)
+        check(min(now) > last - 1 and max(now) > last,
+              "%s: destination guest not sweeping: %d..%d after %d" % (tag, min(now), max(now),
+                                                                      last))
         sj = json.load(open(os.path.join(d, tag + "-src.json")))
         dj = json.load(open(os.path.join(d, tag + "-dst.json")))
         q = sj["qemu"]
@@ -153,7 +149,27 @@ def migrate(d, method, channels):
         check(sj["device-state"]["bytes"] > 0 and
               sj["device-state"]["bytes"] == dj["qemu"]["device-state-bytes"],
               tag + ": device-state bytes")
-        check(q["mode"] == "stop-and-copy" and not q["shim"], tag + ": stop-and-copy")
+        # The passes, the final one (guest stopped) last.
+        passes = len(sj["iterations"])
+        if live:
+            check(q["mode"] == "live" and q["shim"] and sj["dirty-tracker"] == "uffd-remote",
+                  "%s: mode %s, shim %s, tracker %s" % (tag, q["mode"], q["shim"],
+                                                        sj["dirty-tracker"]))
+            # It really ran live: the guest swept the hot set while the RAM
+            # moved, and the final pass (guest stopped) resent what it
+            # wrote meanwhile.
+            final = sj["iterations"][-1]["pages"]
+            check(passes >= 2 and final > 0, "%s: %d passes, %d pages in the final one"
+                  % (tag, passes, final))
+            check(last > before + 1, "%s: the guest swept %d..%d during pre-copy"
+                  % (tag, before, last))
+        else:
+            want = ("does not track " + src_vm.ram_path if track_path else
+                    "runs without the tracking shim")
+            check(q["mode"] == "stop-and-copy" and passes == 2 and
+                  sj["iterations"][1]["pages"] == 0 and want in se and
+                  ": stop-and-copy (the guest stops now, for one pass)" in se,
+                  "%s: mode %s, %d pass(es): %s" % (tag, q["mode"], passes, se))
         parts = q["downtime-parts"]
         check(set(parts) == {"final-ram-pass-ms", "verify-ms", "device-state-ms", "resume-ms"}
               and sum(parts.values()) == q["downtime-ms"], tag + ": downtime parts")
@@ -161,42 +177,60 @@ def migrate(d, method, channels):
         check(0 < exact <= q["downtime-ms"] + 1,
               "%s: STOP->RESUME %.1f ms within %d" % (tag, exact, q["downtime-ms"]))
         check(q["query-migrate"]["status"] == "completed", tag + ": QEMU's query-migrate")
-        print("%s: ok, downtime %.1f ms, parts %s, device state %d bytes" %
-              (tag, exact, parts, sj["device-state"]["bytes"]), flush=True)
-    finally:
-        src_vm.stop()
-        dst_vm.stop()
+        # The test's RAM copy is inside the device-state step.
+        print("%s: ok, %d passes, downtime %.1f ms, parts %s (of which the test's RAM copy "
+              "%d), device state %d bytes" % (tag, passes, exact, parts,
+                                              dj["qemu"]["x-ram-snapshot-ms"],
+                                              sj["device-state"]["bytes"]), flush=True)
 
 
-def killed_destination(d):
-    src_vm, dst_vm = Vm(d, "src"), Vm(d, "dst", incoming=True)
-    try:
-        # 64 MiB of data the guest never touches, sent at 16 MB/s: 4 s.
-        with open(src_vm.ram, "r+b") as f:
-            f.seek(128 * MIB)
-            f.write(os.urandom(64 * MIB))
-        before = sha(src_vm.ram, 128 * MIB, 64 * MIB)
-        src, dst = pair(d, "kill", ("--set", "max-bandwidth=16M"))
+def random_region(vm):
+    """64 MiB of data the guest never touches (above its hot set), so that
+    a first pass at 16 MB/s takes 4 s; its hash."""
+    with open(vm.ram_path, "r+b") as f:
+        f.seek(128 * MIB)
+        f.write(os.urandom(64 * MIB))
+    return sha(vm.ram_path, 128 * MIB, 64 * MIB)
+
+
+def sweeping(vm):
+    a = qemutest.hot_counters(vm.ram_path)
+    time.sleep(0.3)
+    return max(qemutest.hot_counters(vm.ram_path)) > max(a)
+
+
+def interrupted(d, tag, live, who, sig):
+    """who ("src" or "dst") gets sig 1.5 s into the first pass: the source
+    QEMU runs again (sweeping, RAM untouched by livemig), the destination
+    QEMU still waits."""
+    src_vm, dst_vm = vms(d, src_track=live)
+    with src_vm, dst_vm:
+        check(qemutest.wait_running(src_vm.ram_path), tag + ": the guest never ran")
+        before = random_region(src_vm)
+        src, dst = pair(d, tag, src_vm, dst_vm, ("--set", "max-bandwidth=16M"),
+                        ("--set", "net-timeout=2"))
         time.sleep(1.5)
-        dst.kill()
-        dst.wait()
-        so, se = src.communicate(timeout=60)
-        check(src.returncode == 1, "killed: source exit %d\n%s" % (src.returncode, se))
-        check(src_vm.qmp.status() == "running", "killed: source QEMU running again")
-        check(sha(src_vm.ram, 128 * MIB, 64 * MIB) == before, "killed: source RAM unchanged")
-        check(dst_vm.qmp.status() == "inmigrate", "killed: destination QEMU still waiting")
-    finally:
-        src_vm.stop()
-        dst_vm.stop()
+        (src if who == "src" else dst).send_signal(sig)
+        _, se = src.communicate(timeout=60)
+        _, de = dst.communicate(timeout=60)
+        check(src.returncode == 1, "%s: source exit %d\n%s" % (tag, src.returncode, se))
+        if sig != signal.SIGKILL:
+            check(dst.returncode == 1, "%s: destination exit %d\n%s" % (tag, dst.returncode, de))
+            check("cancelling" in (se if who == "src" else de), "%s: says it cancels" % tag)
+        check(src_vm.qmp.status() == "running", tag + ": source QEMU running again")
+        check(sweeping(src_vm), tag + ": the source guest sweeps on")
+        check(sha(src_vm.ram_path, 128 * MIB, 64 * MIB) == before,
+              tag + ": source RAM unchanged")
+        check(dst_vm.qmp.status() == "inmigrate", tag + ": destination QEMU still waiting")
+        print("%s: ok" % tag, flush=True)
 
 
 def load_fails(d):
     """The source has a device the destination lacks: QEMU's load fails,
     after the source QEMU's migrate completed - it resumes from postmigrate."""
-    src_vm = Vm(d, "src", extra=("-device", "virtio-rng-pci"))
-    dst_vm = Vm(d, "dst", incoming=True)
-    try:
-        src, dst = pair(d, "load", (), ("--set", "net-timeout=2"))
+    src_vm, dst_vm = vms(d, src_track=False, src_extra=("-device", "virtio-rng-pci"))
+    with src_vm, dst_vm:
+        src, dst = pair(d, "load", src_vm, dst_vm, (), ("--set", "net-timeout=2"))
         so, se = src.communicate(timeout=60)
         do, de = dst.communicate(timeout=60)
         check(src.returncode == 1 and dst.returncode == 1,
@@ -205,58 +239,52 @@ def load_fails(d):
         check(src_vm.qmp.status() == "running", "load: source QEMU running again")
         dst_vm.proc.wait(timeout=10)
         check(dst_vm.proc.returncode is not None, "load: destination QEMU quit")
-    finally:
-        src_vm.stop()
-        dst_vm.stop()
 
 
 def preconditions(d):
     # A private (share=off) backend: livemig cannot see the guest's RAM.
-    src_vm, dst_vm = Vm(d, "src", share="off"), Vm(d, "dst", incoming=True)
-    try:
-        src = livemig("qemu-source", "--qmp", src_vm.qmp_path, "--connect", "unix:/nonexistent")
+    with qemutest.Qemu(d, os.path.join(d, "priv.ram"), track=False, share="off") as vm:
+        src = livemig("qemu-source", "--qmp", vm.lm_qmp_path, "--connect", "unix:/nonexistent")
         _, se = src.communicate(timeout=30)
         check(src.returncode == 2 and "is not shared" in se and se.count("\n") == 1,
               "share=off: exit %d: %s" % (src.returncode, se))
-        check(src_vm.qmp.status() == "running", "share=off: source untouched")
-    finally:
-        src_vm.stop()
-        dst_vm.stop()
+        check(vm.qmp.status() == "running", "share=off: source untouched")
     # Sizes differ.
-    src_vm, dst_vm = Vm(d, "src"), Vm(d, "dst", mem=128, incoming=True)
-    try:
-        src, dst = pair(d, "size")
+    src_vm, dst_vm = vms(d, dst_mb=128)
+    with src_vm, dst_vm:
+        src, dst = pair(d, "size", src_vm, dst_vm)
         _, se = src.communicate(timeout=60)
         _, de = dst.communicate(timeout=60)
         check(src.returncode == 2 and dst.returncode == 2 and "registered" in de,
               "sizes: exit %d/%d\n%s\n%s" % (src.returncode, dst.returncode, se, de))
         check(src_vm.qmp.status() == "running", "sizes: source QEMU running")
         check(dst_vm.qmp.status() == "inmigrate", "sizes: destination QEMU untouched")
-    finally:
-        src_vm.stop()
-        dst_vm.stop()
     # The destination QEMU is not waiting for a migration.
-    dst_vm = Vm(d, "dst")
-    try:
-        dst = livemig("qemu-dest", "--qmp", dst_vm.qmp_path, "--listen", "unix:/tmp/x-unused")
+    with qemutest.Qemu(d, os.path.join(d, "dst.ram"), track=False) as vm:
+        dst = livemig("qemu-dest", "--qmp", vm.lm_qmp_path, "--listen", "unix:/tmp/x-unused")
         _, de = dst.communicate(timeout=30)
         check(dst.returncode == 2 and "-incoming defer" in de and de.count("\n") == 1,
               "no -incoming: exit %d: %s" % (dst.returncode, de))
-    finally:
-        dst_vm.stop()
 
 
 def main():
-    if not QEMU:
+    if not qemutest.have_qemu():
         print("SKIP: qemu-system-x86_64 not installed (apt-get install qemu-system-x86)")
         return 77
-    with tempfile.TemporaryDirectory(prefix="livemig-qemu-") as d:
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="livemig-qemu-") as d:
         preconditions(d)
-        for method, channels in (("none", 1), ("zstd", 4), ("none", 4), ("zstd", 1)):
+        for method, channels in (("none", 1), ("zstd", 4), ("none", 4)):
             migrate(d, method, channels)
-        killed_destination(d)
+        migrate(d, "zstd", 1, auto_converge=True)
+        migrate(d, "none", 4, live=False)
+        migrate(d, "zstd", 1, live=False, track_path=os.path.join(d, "other.ram"))
+        interrupted(d, "live-killed", True, "dst", signal.SIGKILL)
+        interrupted(d, "stop-and-copy-killed", False, "dst", signal.SIGKILL)
+        interrupted(d, "sigint-source", True, "src", signal.SIGINT)
+        interrupted(d, "sigterm-dest", False, "dst", signal.SIGTERM)
         load_fails(d)
-    print("failures:", failures)
+    print("failures: %d (%.0f s)" % (failures, time.time() - t0))
     return 1 if failures else 0
 
 

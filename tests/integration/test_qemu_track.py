@@ -57,27 +57,10 @@ class Probe:
             self.p.wait()
 
 
-def wait_running(ram_path, timeout=20):
-    """Until the guest's first sweeps are in the RAM file."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if min(qemutest.hot_counters(ram_path)) >= 2:
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def consistent_sweep(counters):
-    """Stopped mid-sweep n: n in the first pages, n - 1 after."""
-    n = counters[0]
-    k = next((i for i, c in enumerate(counters) if c != n), len(counters))
-    return n >= 2 and all(c == n - 1 for c in counters[k:])
-
-
 def test_tracked(exe, d):
     ram = os.path.join(d, "vm.ram")
     with qemutest.Qemu(d, ram) as vm:
-        check(wait_running(ram), "the guest never ran")
+        check(qemutest.wait_running(ram), "the guest never ran")
         probe = Probe(exe, vm)
         if probe.first.startswith("error:") and "not usable here" in probe.first:
             print("skipped:", probe.first)
@@ -102,7 +85,8 @@ def test_tracked(exe, d):
         check(settle <= HOT, "settling sync %d > %d" % (settle, HOT))
         check(after == [0, 0], "stopped guest still reported %s" % after)
         counters = qemutest.hot_counters(ram)
-        check(consistent_sweep(counters), "stopped guest's counters: %d..%d, not one sweep"
+        check(qemutest.consistent_sweep(counters),
+              "stopped guest's counters: %d..%d, not one sweep"
               % (min(counters), max(counters)))
 
         vm.qmp.execute("cont")
@@ -150,7 +134,7 @@ def test_throttle(exe, d):
         return
     ram = os.path.join(d, "slow.ram")
     with qemutest.Qemu(d, ram, hot_pages=49152, spin=2000) as vm:
-        check(wait_running(ram), "the slow guest never ran")
+        check(qemutest.wait_running(ram), "the slow guest never ran")
         probe = Probe(exe, vm)
         r = probe.command("vcpus " + " ".join(map(str, vm.vcpu_tids())))
         check(r == "ok", "throttle open: " + r)

@@ -9,6 +9,8 @@
  *     mmap and through mmap64;
  *   - without a registration, or with mappings of other memory, start fails
  *     with the reason the user sees;
+ *   - lm_pagemap_wp_check tells a registered range from one without, and
+ *     leaves the writes for the next harvest;
  *   - the policy: a remote means uffd-remote, and only then.
  *
  * Usage: test_tracker_remote PATH-TO-liblivemig-track.so
@@ -186,6 +188,20 @@ static int open_remote(const struct child *ch, uint8_t *const *host, unsigned n,
 	return lm_tracker_open(&cfg, name, ops, ctx, why, len);
 }
 
+/* lm_pagemap_wp_check on the child's first mapping. */
+static int wp_check(const struct child *ch)
+{
+	char path[64];
+	int pm, e;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)ch->pid);
+	if ((pm = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		die(path);
+	e = lm_pagemap_wp_check(pm, ch->addr[0], ch->addr[0] + SIZE);
+	close(pm);
+	return e;
+}
+
 static bool bit(const uint64_t *bm, unsigned page)
 {
 	return bm[page / 64] >> (page % 64) & 1;
@@ -212,6 +228,8 @@ static void check_tracking(struct child *ch, uint8_t *const *host, unsigned n, c
 	child_write(ch, 3);
 	if (n == 2)
 		child_write(ch, PAGES + 5); /* its second mapping */
+	/* The registration check neither reports nor re-protects. */
+	CHECKF(wp_check(ch) == 0, "%s", what);
 	int64_t got = ops->sync(ctx, bm);
 	CHECKF(got == 3 + (n == 2), "%s: %" PRId64, what, got);
 	CHECKF(b[0][0] == (1ull << 3 | 1ull << 7 | 1ull << 63), "%s: %" PRIx64, what, b[0][0]);
@@ -301,6 +319,7 @@ int main(int argc, char **argv)
 
 	/* Not registered. */
 	fork_child(&ch, mfd, false);
+	CHECK(wp_check(&ch) == -EPERM);
 	check_refused(&ch, m1, 1,
 		      "dirty-tracker uffd-remote: cannot track this memory: process %d has no "
 		      "write-protect registration on 0x%" PRIx64 "-0x%" PRIx64

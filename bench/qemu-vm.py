@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""QEMU 7.2's own multifd migration against QEMU + livemig (qemu-source /
+qemu-dest), the same VM on the same machine, back to back, alternating
+which goes first.  The VM: the boot-sector guest (tests/qemu/boot.S) under
+TCG, its RAM (--mem-mb) in a shared file that starts as an image 90 %
+filled from the corpus (bench/make-image.sh), sweeping a --hot-mb hot set
+(one counter write per page, as fast as TCG runs it).  Loopback TCP,
+--channels channels, each method; downtime-limit and an unlimited
+bandwidth set the same on both.
+
+Per run: total time (the migrate command, or qemu-source's start, until the
+destination's RESUME event), the guest's downtime (the source's STOP event
+to the destination's RESUME event, both QMP timestamps on this host's
+clock: QEMU's own "downtime" figure leaves its resume out, this does not),
+bytes on the wire (QEMU: query-migrate ram.transferred; livemig: its
+ram.transferred plus the device state it carried), and CPU seconds of every process:
+each QEMU, with its vCPU threads (the guest itself) apart, and each
+livemig.
+
+Usage (as root, from the source tree, after ninja -C build):
+  bench/qemu-vm.py [--runs 5] [--methods zstd,none] [--channels 2]
+                   [--mem-mb 1024] [--hot-mb 64] [--downtime-limit 300]
+                   [--image FILE] [--tools qemu,livemig] [--build build] [--json FILE]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import lmtest  # noqa: E402
+import qemutest  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+TIMEOUT = 300  # one migration, seconds
+
+
+def cpu(pid, tid=None):
+    """utime + stime in seconds of a process (or one of its threads)."""
+    path = "/proc/%d/stat" % pid if tid is None else "/proc/%d/task/%d/stat" % (pid, tid)
+    with open(path) as f:
+        cols = f.read().rsplit(")", 1)[1].split()
+    return (int(cols[11]) + int(cols[12])) / CLK_TCK
+
+
+class Cpu:
+    """CPU seconds of a QEMU and of its vCPU threads since construction."""
+
+    def __init__(self, vm):
+        self.vm, self.tids = vm, vm.vcpu_tids()
+        self.t0, self.v0 = self.now()
+
+    def now(self):
+        return cpu(self.vm.pid), sum(cpu(self.vm.pid, t) for t in self.tids)
+
+    def delta(self):
+        t, v = self.now()
+        return {"qemu": round(t - self.t0, 2), "vcpu": round(v - self.v0, 2)}
+
+
+def event_us(ev):
+    return ev["timestamp"]["seconds"] * 1000000 + ev["timestamp"]["microseconds"]
+
+
+def vms(d, a, image, track):
+    hot = a.hot_mb * 256
+    src = qemutest.Qemu(d, os.path.join(d, "src.ram"), ram_mb=a.mem_mb, track=track,
+                        hot_pages=hot, image=image)
+    try:
+        dst = qemutest.Qemu(d, os.path.join(d, "dst.ram"), ram_mb=a.mem_mb, track=False,
+                            hot_pages=hot, incoming=True)
+    except Exception:
+        src.quit()
+        raise
+    if not qemutest.wait_running(src.ram_path, hot_pages=hot):
+        src.quit()
+        dst.quit()
+        raise RuntimeError("the guest never ran")
+    return src, dst
+
+
+def run_qemu(d, a, method, image):
+    src, dst = vms(d, a, image, track=False)
+    with src, dst:
+        port = lmtest.free_port()
+        caps = [{"capability": "multifd", "state": True}]
+        params = {"multifd-channels": a.channels, "multifd-compression": method}
+        for vm in (src, dst):
+            vm.qmp.execute("migrate-set-capabilities", capabilities=caps)
+            vm.qmp.execute("migrate-set-parameters", **params)
+        src.qmp.execute("migrate-set-parameters", **{"max-bandwidth": 1 << 40,
+                                                      "downtime-limit": a.downtime_limit})
+        dst.qmp.execute("migrate-incoming", uri="tcp:127.0.0.1:%d" % port)
+        cs, cd = Cpu(src), Cpu(dst)
+        t0 = time.time()
+        src.qmp.execute("migrate", uri="tcp:127.0.0.1:%d" % port)
+        while True:
+            q = src.qmp.execute("query-migrate")
+            if q["status"] in ("completed", "failed", "cancelled"):
+                break
+            if time.time() - t0 > TIMEOUT:
+                src.qmp.execute("migrate_cancel")
+                return {"error": "did not complete in %d s" % TIMEOUT}
+            time.sleep(0.05)
+        if q["status"] != "completed":
+            return {"error": "QEMU: " + q.get("error-desc", q["status"])}
+        resume = event_us(dst.qmp.wait_event("RESUME", timeout=30))
+        stop = event_us(src.qmp.wait_event("STOP"))
+        return {"total-s": round(resume / 1e6 - t0, 3), "downtime-ms": (resume - stop) / 1000,
+                "own-downtime-ms": q["downtime"], "wire-bytes": q["ram"]["transferred"],
+                "cpu": {"source": cs.delta(), "destination": cd.delta()}}
+
+
+def wait_rusage(p, timeout):
+    """Waits for p (bounded: killed after timeout) and returns its exit
+    status and CPU seconds."""
+    end = time.time() + timeout
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            p.returncode = os.waitstatus_to_exitcode(status)
+            return p.returncode, round(ru.ru_utime + ru.ru_stime, 2)
+        if time.time() > end:
+            p.kill()
+        time.sleep(0.02)
+
+
+def run_livemig(d, a, method, image):
+    src, dst = vms(d, a, image, track=True)
+    with src, dst:
+        port = lmtest.free_port()
+        lm = os.path.join(a.build, "livemig")
+        dj, sj = os.path.join(d, "dst.json"), os.path.join(d, "src.json")
+        dp = subprocess.Popen([lm, "qemu-dest", "--qmp", dst.lm_qmp_path, "--listen",
+                               "tcp:127.0.0.1:%d" % port, "--json", dj],
+                              stderr=subprocess.PIPE, text=True)
+        lmtest.wait_listening("tcp:127.0.0.1:%d" % port, dp)
+        cs, cd = Cpu(src), Cpu(dst)
+        t0 = time.time()
+        sp = subprocess.Popen([lm, "qemu-source", "--qmp", src.lm_qmp_path, "--connect",
+                               "tcp:127.0.0.1:%d" % port, "--json", sj,
+                               "--set", "multifd-channels=%d" % a.channels,
+                               "--set", "multifd-compression=" + method,
+                               "--set", "downtime-limit=%d" % a.downtime_limit],
+                              stderr=subprocess.PIPE, text=True)
+        src_rc, src_cpu = wait_rusage(sp, TIMEOUT)
+        dst_rc, dst_cpu = wait_rusage(dp, 30)
+        if src_rc or dst_rc:
+            return {"error": "livemig exit %d/%d: %s %s" % (src_rc, dst_rc, sp.stderr.read(),
+                                                           dp.stderr.read())}
+        resume = event_us(dst.qmp.wait_event("RESUME", timeout=30))
+        stop = event_us(src.qmp.wait_event("STOP"))
+        c = {"source": cs.delta(), "destination": cd.delta()}
+        c["source"]["livemig"], c["destination"]["livemig"] = src_cpu, dst_cpu
+        s = json.load(open(sj))
+        return {"total-s": round(resume / 1e6 - t0, 3), "downtime-ms": (resume - stop) / 1000,
+                "parts": s["qemu"]["downtime-parts"], "passes": len(s["iterations"]),
+                "wire-bytes": s["ram"]["transferred"] + s["device-state"]["bytes"], "cpu": c}
+
+
+def summary(runs, a):
+    print("\n%d runs each; medians (min-max); downtime-limit %d ms" % (a.runs, a.downtime_limit))
+    print("%-8s %-5s %-18s %-22s %-8s %-8s %-22s %-22s" % (
+        "tool", "method", "total s", "downtime ms", "within", "wire MiB",
+        "src CPU s qemu/vcpu/lm", "dst CPU s qemu/vcpu/lm"))
+    med = {}
+    for method in a.methods:
+        for tool in ("qemu", "livemig"):
+            rs = [r for r in runs if r["tool"] == tool and r["method"] == method
+                  and "error" not in r]
+            bad = sum(1 for r in runs if r["tool"] == tool and r["method"] == method
+                      and "error" in r)
+            if not rs:
+                print("%-8s %-5s all %d failed" % (tool, method, bad))
+                continue
+
+            def m(f):
+                v = [f(r) for r in rs]
+                return statistics.median(v), min(v), max(v)
+
+            tot, dt = m(lambda r: r["total-s"]), m(lambda r: r["downtime-ms"])
+            within = sum(1 for r in rs if r["downtime-ms"] <= a.downtime_limit)
+            wire = statistics.median(r["wire-bytes"] for r in rs) / 2**20
+
+            def side(s):
+                k = ("qemu", "vcpu", "livemig")
+                return "/".join("%.2f" % statistics.median(r["cpu"][s].get(x, 0) for r in rs)
+                                for x in k)
+            med[tool, method] = tot[0]
+            print("%-8s %-5s %-18s %-22s %-8s %-8.0f %-22s %-22s" % (
+                tool, method, "%.2f (%.2f-%.2f)" % tot, "%.0f (%.0f-%.0f)" % dt,
+                "%d/%d%s" % (within, len(rs), " +%d failed" % bad if bad else ""), wire,
+                side("source"), side("destination")))
+        if ("qemu", method) in med and ("livemig", method) in med:
+            print("%-8s %-5s livemig/QEMU total time: %.2f" % (
+                "", method, med["livemig", method] / med["qemu", method]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--methods", default="zstd,none")
+    ap.add_argument("--tools", default="qemu,livemig", help="which migrations to run")
+    ap.add_argument("--channels", type=int, default=2)
+    ap.add_argument("--mem-mb", type=int, default=1024)
+    ap.add_argument("--hot-mb", type=int, default=64)
+    ap.add_argument("--downtime-limit", type=int, default=300)
+    ap.add_argument("--image", help="the RAM image (default: made by bench/make-image.sh, "
+                    "90 %% corpus, in /var/tmp/livemig-bench)")
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--json", help="every run, as JSON")
+    a = ap.parse_args()
+    a.methods, a.tools = a.methods.split(","), a.tools.split(",")
+    os.environ.setdefault("LM_TRACK_LIB", os.path.join(a.build, "liblivemig-track.so"))
+    os.environ.setdefault("LM_BOOT_IMG", os.path.join(a.build, "tests/qemu/boot.img"))
+    image = a.image or "/var/tmp/livemig-bench/qemu-vm-%dm-0.9.img" % a.mem_mb
+    if not os.path.exists(image):
+        subprocess.run([os.path.join(HERE, "make-image.sh"), image, "%dM" % a.mem_mb, "0.9"],
+                       check=True)
+    runs = []
+    with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="lm-qemu-vm-") as d:
+        for i in range(a.runs):
+            for method in a.methods:
+                order = ("qemu", "livemig") if i % 2 == 0 else ("livemig", "qemu")
+                order = [t for t in order if t in a.tools]
+                for tool in order:
+                    f = run_qemu if tool == "qemu" else run_livemig
+                    try:
+                        r = f(d, a, method, image)
+                    except Exception as e:  # one bad run is reported, not fatal
+                        r = {"error": "%s: %s" % (type(e).__name__, e)}
+                    r.update(tool=tool, method=method, run=i)
+                    runs.append(r)
+                    print(json.dumps(r), flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"args": vars(a), "runs": runs}, f, indent=1)
+    summary(runs, a)
+
+
+if __name__ == "__main__":
+    main()

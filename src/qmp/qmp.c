@@ -167,13 +167,17 @@ int lm_qmp_wait_event(lm_qmp *q, const char *name, int timeout_ms, json_object *
 			return 0;
 		}
 		json_object *o;
+		bool full = q->count == LM_QMP_MAX_EVENTS;
 		int r = read_reply(q, until, &o, true);
 		if (r == -ETIMEDOUT)
 			return r;
 		if (r)
 			return conn_error(q, r, "event");
 		/* An answer nobody waits for (a command that timed out), or
-		 * NULL: an event, now queued. */
+		 * NULL: an event, now queued.  Into a full queue it pushed out
+		 * the oldest, one we had seen: the new one is at seen - 1. */
+		if (!o && full)
+			seen--;
 		json_object_put(o);
 	}
 }

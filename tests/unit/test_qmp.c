@@ -76,6 +76,14 @@ static void *server_main(void *arg)
 				 "{\"timestamp\": {\"seconds\": 1700000002, \"microseconds\": 0}, "
 				 "\"event\": \"RESUME\"}\r\n", id);
 			send_raw(fd, out);
+		} else if (!strcmp(ex, "flood")) {
+			/* More events than the client keeps, then the one it
+			 * waits for. */
+			snprintf(out, sizeof(out), "{\"return\": {}, \"id\": \"%s\"}\r\n", id);
+			send_raw(fd, out);
+			for (int i = 0; i < LM_QMP_MAX_EVENTS + 44; i++)
+				send_raw(fd, "{\"event\": \"X\"}\r\n");
+			send_raw(fd, "{\"event\": \"STOP\"}\r\n");
 		} else if (!strcmp(ex, "wrong-id")) {
 			send_raw(fd, "{\"return\": {}, \"id\": \"someone-else\"}\r\n");
 		} else if (!strcmp(ex, "hang")) {
@@ -160,6 +168,20 @@ static void test_client(void)
 	CHECK(lm_qmp_execute(q, "hang", NULL, 150, NULL) == -ETIMEDOUT);
 	ms = (lm_now_ns() - t0) / 1000000;
 	CHECKF(ms >= 140 && ms < 1000, "%llu ms", (unsigned long long)ms);
+
+	/* A full queue drops the oldest events, and the awaited one that
+	 * comes after them is still found. */
+	CHECK(lm_qmp_execute(q, "flood", NULL, 2000, NULL) == 0);
+	rr = lm_qmp_wait_event(q, "STOP", 2000, &ev);
+	CHECKF(rr == 0, "%d %s", rr, lm_qmp_error(q));
+	json_object_put(ev);
+	int kept = 0;
+	while ((ev = lm_qmp_pop_event(q))) {
+		CHECK(!strcmp(lm_json_get_str(ev, "event"), "X"));
+		json_object_put(ev);
+		kept++;
+	}
+	CHECKF(kept == LM_QMP_MAX_EVENTS - 1, "%d events kept", kept);
 
 	/* An answer to somebody else is not ours. */
 	CHECK(lm_qmp_execute(q, "wrong-id", NULL, 2000, NULL) == -EPROTO);

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,8 +204,9 @@ pid_t lm_qmp_pid(const lm_qmp *q)
 	return q->pid;
 }
 
-/* A unix socket connected to path within timeout_ms, or -errno. */
-static int connect_unix(const char *path, int timeout_ms)
+/* A unix socket connected to path by until_ns, or -errno (-ETIMEDOUT: the
+ * listener's backlog stayed full). */
+static int connect_unix(const char *path, uint64_t until_ns)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(a.sun_path))
@@ -215,12 +215,16 @@ static int connect_unix(const char *path, int timeout_ms)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	int r = connect(fd, (struct sockaddr *)&a, sizeof(a)) ? -errno : 0;
-	if (r == -EINPROGRESS || r == -EAGAIN) {
-		struct pollfd p = {.fd = fd, .events = POLLOUT};
-		socklen_t len = sizeof(r);
-		r = poll(&p, 1, timeout_ms) <= 0 ? -ETIMEDOUT
-		    : getsockopt(fd, SOL_SOCKET, SO_ERROR, &r, &len) ? -errno : -r;
+	/* A unix socket connects at once or, when the listener's backlog is
+	 * full, fails with EAGAIN (never EINPROGRESS: there is nothing to
+	 * poll for), so try again until the deadline. */
+	int r;
+	while ((r = connect(fd, (struct sockaddr *)&a, sizeof(a)) ? -errno : 0) == -EAGAIN) {
+		if (lm_now_ns() >= until_ns) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		usleep(10000);
 	}
 	/* Blocking from here: writes are small and local; reads poll. */
 	if (r || fcntl(fd, F_SETFL, 0)) {
@@ -234,7 +238,7 @@ static int connect_unix(const char *path, int timeout_ms)
 lm_qmp *lm_qmp_connect(const char *path, int timeout_ms, char *err, size_t errlen)
 {
 	uint64_t until = deadline(timeout_ms);
-	int fd = connect_unix(path, timeout_ms);
+	int fd = connect_unix(path, until);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot connect to the QMP socket %s: %s", path,
 			 strerror(-fd));

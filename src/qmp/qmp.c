@@ -267,8 +267,8 @@ lm_qmp *lm_qmp_connect(const char *path, int timeout_ms, char *err, size_t errle
 		return NULL;
 	}
 	json_object_put(g);
-	int left = (int)((until - lm_now_ns()) / 1000000);
-	if ((r = lm_qmp_execute(q, "qmp_capabilities", NULL, left > 0 ? left : 1, NULL))) {
+	int64_t left = (int64_t)(until - lm_now_ns()) / 1000000; /* < 0 once past */
+	if ((r = lm_qmp_execute(q, "qmp_capabilities", NULL, left > 0 ? (int)left : 1, NULL))) {
 		snprintf(err, errlen, "QMP %s: qmp_capabilities: %s", path, lm_qmp_error(q));
 		lm_qmp_close(q);
 		return NULL;

@@ -14,6 +14,7 @@
 #include <gnutls/x509.h>
 
 #include "core/tls.h"
+#include "util/util.h"
 
 #define MAX_AUTHZ 1024
 
@@ -616,28 +617,12 @@ void lm_tls_get_info(struct lm_tls_conn *c, struct lm_tls_info *info)
 	info->records = gnutls_transport_is_ktls_enabled(s) ? "kernel" : "userspace";
 }
 
-/* The kernel lists the upper-layer protocols it has: "tls" once its module
- * is loaded. */
-static bool kernel_has_tls(void)
-{
-	char buf[256] = "";
-	FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = 0;
-		fclose(f);
-	}
-	char *save = NULL;
-	for (char *w = strtok_r(buf, " \n", &save); w; w = strtok_r(NULL, " \n", &save))
-		if (!strcmp(w, "tls"))
-			return true;
-	return false;
-}
-
 void lm_tls_support(struct lm_tls_support *out)
 {
 	out->version = gnutls_check_version(NULL);
-	out->kernel_tls = kernel_has_tls();
+	/* The kernel lists the upper-layer protocols it has: "tls" once its
+	 * module is loaded. */
+	out->kernel_tls = lm_file_has_word("/proc/sys/net/ipv4/tcp_available_ulp", "tls");
 	/* GnuTLS 3.7 hands records to the kernel only when it was built with
 	 * ktls (Debian's is) and its system configuration says ktls = true;
 	 * each session's statistics say what it did. */

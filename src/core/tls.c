@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/stat.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/socket.h>
@@ -51,17 +52,25 @@ say(char *err, size_t len, int code, const char *fmt, ...)
 	return code;
 }
 
-/* Reads every line of path (without its end) into lines[0..*n). */
+/* Reads every line of path into lines[0..*n), without its end (CR, LF),
+ * but for empty lines and those whose first character is '#'.  0, -EISDIR
+ * (fopen and getline would take a directory for an empty file), -E2BIG
+ * more than max lines, -ENOMEM, or fopen's -errno. */
 static int read_lines(const char *path, char **lines, size_t max, size_t *n)
 {
+	*n = 0;
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -errno;
+	struct stat st;
+	if (!fstat(fileno(f), &st) && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		return -EISDIR;
+	}
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
 	int r = 0;
-	*n = 0;
 	while ((len = getline(&line, &cap, f)) >= 0) {
 		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = 0;
@@ -262,8 +271,13 @@ int lm_tls_open(const struct lm_tls_config *cfg, struct lm_tls **out, char *err,
 	if (!r && cfg->server && cfg->authz) {
 		t->authz_set = true;
 		r = read_lines(cfg->authz, t->authz, MAX_AUTHZ, &t->nauthz);
-		if (r)
+		if (r == -EISDIR)
+			say(err, errlen, r, "tls-authz %s: a directory", cfg->authz);
+		else if (r)
 			say(err, errlen, r, "tls-authz: cannot read %s: %s", cfg->authz, strerror(-r));
+		else if (!t->nauthz) /* it would refuse every client, later */
+			r = say(err, errlen, -EINVAL, "tls-authz %s lists no identity: nobody could "
+				"connect", cfg->authz);
 	}
 	/* As QEMU: the defaults, and for PSK the key exchanges it needs;
 	 * AES-128-GCM first where the CPU seals AES-GCM fastest. */

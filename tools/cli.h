@@ -23,6 +23,7 @@
 #define CLI_BENCH 4u
 
 #define MAX_SETS 64
+#define CLI_BENCH_MEM "4G" /* bench's guest memory unless --mem or --fill file: */
 #define CLI_MAX_GIVEN (2 * MAX_SETS + 32)
 
 /* An option as given: its full name ("--json", however it was abbreviated

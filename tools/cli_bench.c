@@ -22,8 +22,6 @@
 #include "cli.h"
 #include "livemig/livemig.h"
 
-#define DEFAULT_MEM "4G"
-
 /* The first member named key in document order, at any depth of the
  * source's JSON, or NULL. */
 static json_object *member(json_object *o, const char *key)
@@ -217,7 +215,7 @@ int cli_bench(int argc, char **argv)
 	sargv[sn++] = uribuf;
 	if (mem || !file_fill) {
 		sargv[sn++] = "--mem";
-		sargv[sn++] = (char *)(mem ? mem : DEFAULT_MEM);
+		sargv[sn++] = (char *)(mem ? mem : CLI_BENCH_MEM);
 	}
 	sargv[sn++] = "--json";
 	sargv[sn++] = src_json;

@@ -46,8 +46,8 @@ static const struct cli_opt {
 	{"--connect", "URI", O_CONNECT, CLI_SOURCE, "the destination to migrate to"},
 	{"--uri", "URI", O_URI, CLI_BENCH, "where the bench's destination listens (default "
 	 "tcp:127.0.0.1:0, a free port)"},
-	{"--mem", "SIZE", O_MEM, CLI_SOURCE | CLI_BENCH, "guest memory (bench: default 4G); a size "
-	 "that is not a whole number of 4 KiB pages is rounded up, with a notice"},
+	{"--mem", "SIZE", O_MEM, CLI_SOURCE | CLI_BENCH, "guest memory; a size that is not a whole "
+	 "number of 4 KiB pages is rounded up, with a notice"},
 	{"--fill", "SPEC", O_FILL, CLI_SOURCE | CLI_BENCH, "what the guest memory holds (SPEC below; "
 	 "default system)"},
 	{"--fill-ratio", "R", O_RATIO, CLI_SOURCE | CLI_BENCH, "share of pages filled (default 0.9), "
@@ -67,8 +67,7 @@ static const struct cli_opt {
 	 "bytes (default all)"},
 	{"--dirty-pattern", "P", O_DPATTERN, CLI_SOURCE | CLI_BENCH, "uniform (default) or zipf"},
 	{"--timeout", "SECONDS", O_TIMEOUT, CLI_ALL, "give up when not done this long after the "
-	 "start, in any phase (default none); destination: when the source's connections have not "
-	 "all come by then"},
+	 "start, in any phase (default none)"},
 	{"--on-unknown", "stay|resume-source", O_UNKNOWN, CLI_SOURCE, "when COMMIT went out and no "
 	 "answer came, keep the guest stopped (stay, the default) or ask the destination to "
 	 "discard its image and resume the guest here - refused while the destination may run it"},
@@ -84,6 +83,17 @@ static const struct cli_opt {
 	{"--help", NULL, O_HELP, CLI_ALL, "this subcommand's options (also -h)"},
 };
 #define N_OPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))
+
+/* More help on an option for one subcommand only: in that subcommand's
+ * --help, and in the whole tool's after its name. */
+static const struct {
+	int code;
+	unsigned cmd;
+	const char *note;
+} cli_notes[] = {
+	{O_MEM, CLI_BENCH, "default " CLI_BENCH_MEM},
+	{O_TIMEOUT, CLI_DEST, "also when the source's connections have not all come by then"},
+};
 
 static const struct {
 	unsigned cmd;
@@ -211,7 +221,18 @@ static void usage_options(FILE *f, unsigned cmds)
 			fprintf(f, "  %s\n", head);
 		else
 			fprintf(f, "  %s  (%s)\n", head, cmd_names(o->cmds, ", ", names, sizeof(names)));
-		print_wrapped(f, o->help);
+		char help[512];
+		size_t n = (size_t)snprintf(help, sizeof(help), "%s", o->help);
+		for (size_t k = 0; k < sizeof(cli_notes) / sizeof(cli_notes[0]); k++) {
+			if (cli_notes[k].code != o->code || !(cli_notes[k].cmd & cmds) ||
+			    n >= sizeof(help))
+				continue;
+			n += (size_t)snprintf(help + n, sizeof(help) - n, "; %s%s%s",
+					      cmds == CLI_ALL ? cmd_names(cli_notes[k].cmd, "", names,
+									  sizeof(names)) : "",
+					      cmds == CLI_ALL ? ": " : "", cli_notes[k].note);
+		}
+		print_wrapped(f, help);
 	}
 }
 

@@ -74,6 +74,17 @@ c.check(rc == 0 and "--connect" in out and "--listen" not in out and "--ready-fd
         "source -h: its own options")
 rc, out, err = run("bench", "--help")
 c.check(rc == 0 and "--uri" in out and "--prealloc" not in out, "bench --help")
+# ... and no other subcommand's defaults (--mem's 4G is bench's).
+mem_help = re.compile(r"^  --mem SIZE\n((?: {24}.*\n)+)", re.M)
+for sub, says in (("source", None), ("bench", "default 4G")):
+    rc, out, err = run(sub, "--help")
+    m = mem_help.search(out)
+    h = " ".join(m.group(1).split()) if m else ""
+    c.check(m and (says in h if says else "default" not in h and "bench" not in out),
+            "%s --help on --mem: %r" % (sub, h))
+rc, out, err = run("dest", "--help")
+c.check("source's connections have not all come" in " ".join(out.split()),
+        "dest --help on --timeout")
 
 # Port 0: the destination prints the real port; a source can use it.
 d = subprocess.Popen([L, "dest", "--listen", "tcp:127.0.0.1:0", "--no-progress"],

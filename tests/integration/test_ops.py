@@ -167,16 +167,25 @@ ch1.close()
 c.check(drc == 1 and "source reported: " + why.decode() in derr and dt < 10,
         "source failing during setup: destination exit %s after %.1f s: %r" % (drc, dt, derr))
 
-# The man page names every parameter and capability of the table, every
-# option of every subcommand and every exit status.
+# The man page names every subcommand, every parameter and capability of
+# the table with its values, every option of every subcommand and every
+# exit status.
 man = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
                         "livemig.1")).read().replace("\\-", "-")
 for p in t.info_json()["parameters"]:
     if not p["hidden"]:
-        c.check('"%s"' % p["name"] in man, "livemig.1 lists %s" % p["name"])
-for sub in ("dest", "source", "bench"):
+        values = p["values"] + (" " + p["unit"] if p["unit"] else "")
+        c.check('\n.BR "%s" = %s\n' % (p["name"], values) in man,
+                "livemig.1 lists %s = %s" % (p["name"], values))
+rc, out, err = run("frobnicate")
+subs = re.search(r"\(([a-z, -]+);", err)
+subs = subs.group(1).split(", ") if subs else []
+c.check(len(subs) >= 7, "the subcommands, from the unknown command's message: %r" % err)
+for sub in subs:
+    c.check("\n.B %s\n" % sub in man, "livemig.1: subcommand %s" % sub)
     rc, out, err = run(sub, "--help")
-    for opt in set(re.findall(r"^  (--[a-z-]+)", out, re.M)):
+    # dest, source, bench: a line per option; the others: their usage.
+    for opt in set(re.findall(r"(--[a-z][a-z-]*)", out)):
         c.check(opt in man, "livemig.1 documents %s %s" % (sub, opt))
 for code in ("0", "1", "2", "3"):
     c.check("\n.B %s\n" % code in man, "livemig.1: exit status %s" % code)

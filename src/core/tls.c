@@ -52,10 +52,16 @@ say(char *err, size_t len, int code, const char *fmt, ...)
 	return code;
 }
 
+static void free_lines(char **lines, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+}
+
 /* Reads every line of path into lines[0..*n), without its end (CR, LF),
  * but for empty lines and those whose first character is '#'.  0, -EISDIR
  * (fopen and getline would take a directory for an empty file), -E2BIG
- * more than max lines, -ENOMEM, or fopen's -errno. */
+ * more than max lines, -ENOMEM, or fopen's -errno, with *n = 0. */
 static int read_lines(const char *path, char **lines, size_t max, size_t *n)
 {
 	*n = 0;
@@ -84,13 +90,11 @@ static int read_lines(const char *path, char **lines, size_t max, size_t *n)
 	}
 	free(line);
 	fclose(f);
+	if (r) { /* nothing half read stays */
+		free_lines(lines, *n);
+		*n = 0;
+	}
 	return r;
-}
-
-static void free_lines(char **lines, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(lines[i]);
 }
 
 /* The client's key: the hex after "identity:" on its line of keys.psk. */

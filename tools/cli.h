@@ -25,6 +25,14 @@
 #define CLI_BENCH 4u
 
 #define MAX_SETS 64
+#define CLI_BENCH_MEM "4G" /* bench's guest memory unless --mem or --fill file: */
+#define CLI_MAX_GIVEN (2 * MAX_SETS + 32)
+
+/* An option as given: its full name ("--json", however it was abbreviated
+ * or joined to its value with '='), its value (NULL for a flag). */
+struct cli_given {
+	const char *flag, *value;
+};
 
 /* What the options of dest, source and bench say. */
 struct opts {
@@ -47,6 +55,8 @@ struct opts {
 	bool progress_on; /* decided by run() */
 	int ready_fd;
 	const char *control; /* --control unix:PATH, or NULL */
+	struct cli_given given[CLI_MAX_GIVEN]; /* every option but --help, in order: */
+	int ngiven;			       /* what bench forwards */
 };
 
 /* Parses argv (argv[0] the subcommand) for the subcommand cmd into *o: 0,

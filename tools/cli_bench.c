@@ -22,8 +22,6 @@
 #include "cli.h"
 #include "livemig/livemig.h"
 
-#define DEFAULT_MEM "4G"
-
 /* The first member named key in document order, at any depth of the
  * source's JSON, or NULL. */
 static json_object *member(json_object *o, const char *key)
@@ -126,52 +124,29 @@ static int check_settings(const struct opts *o)
 int cli_bench(int argc, char **argv)
 {
 	const char *json, *uri, *mem = NULL;
-	char *pass[256]; /* --set/--cap/--fill... forwarded */
-	char *args[256];
-	int npass = 0, nargs = 0;
+	const struct cli_given *pass[CLI_MAX_GIVEN]; /* --set/--cap/--fill... forwarded */
+	int npass = 0;
 	bool file_fill = false;
 	struct opts o;
 
-	/* --opt=value as two words, as getopt takes them: the forwarding
-	 * below walks pairs. */
-	args[nargs++] = argv[0];
-	for (int i = 1; i < argc; i++) {
-		char *eq = strchr(argv[i], '=');
-		if (nargs > 250) {
-			fprintf(stderr, "livemig bench: too many options\n");
-			return 2;
-		}
-		if (!strncmp(argv[i], "--", 2) && eq) {
-			*eq = 0;
-			args[nargs++] = argv[i];
-			args[nargs++] = eq + 1;
-		} else {
-			args[nargs++] = argv[i];
-		}
-	}
-	args[nargs] = NULL;
 	/* Everything checked here, before a process starts. */
-	int rc = cli_parse_opts(nargs, args, &o, CLI_BENCH);
+	int rc = cli_parse_opts(argc, argv, &o, CLI_BENCH);
 	if (rc || (rc = check_settings(&o)) || (rc = cli_check_writable("bench", "--json", o.json)))
 		return rc;
 	json = o.json;
 	uri = o.uri ? o.uri : "tcp:127.0.0.1:0";
-	for (int i = 1; i < nargs; i++) {
-		const char *a = args[i];
-		bool flag = !strcmp(a, "--verbose") || !strcmp(a, "--no-progress");
-		if (flag || !strcmp(a, "--json") || !strcmp(a, "--uri")) {
-			i += !flag;
+	/* By the options' full names: "--js" is --json, bench's own. */
+	for (int i = 0; i < o.ngiven; i++) {
+		const struct cli_given *g = &o.given[i];
+		if (!strcmp(g->flag, "--json") || !strcmp(g->flag, "--uri"))
+			continue;
+		if (!strcmp(g->flag, "--mem")) {
+			mem = g->value;
 			continue;
 		}
-		const char *v = args[++i];
-		if (!strcmp(a, "--mem")) {
-			mem = v;
-			continue;
-		}
-		if (!strcmp(a, "--fill") && !strncmp(v, "file:", 5))
+		if (!strcmp(g->flag, "--fill") && !strncmp(g->value, "file:", 5))
 			file_fill = true;
-		pass[npass++] = (char *)a;
-		pass[npass++] = (char *)v;
+		pass[npass++] = g;
 	}
 
 	char tmpl[] = "/tmp/livemig-bench-XXXXXX";
@@ -192,7 +167,7 @@ int cli_bench(int argc, char **argv)
 	}
 	char fdbuf[16];
 	snprintf(fdbuf, sizeof(fdbuf), "%d", ready[1]);
-	char *dargv[300];
+	char *dargv[16 + 2 * CLI_MAX_GIVEN];
 	int dn = 0;
 	dargv[dn++] = "livemig";
 	dargv[dn++] = "dest";
@@ -203,10 +178,11 @@ int cli_bench(int argc, char **argv)
 	dargv[dn++] = fdbuf;
 	dargv[dn++] = "--json";
 	dargv[dn++] = dst_json;
-	for (int i = 0; i < npass; i += 2) {
-		if (for_side(pass[i], pass[i + 1], true)) {
-			dargv[dn++] = pass[i];
-			dargv[dn++] = pass[i + 1];
+	for (int i = 0; i < npass; i++) {
+		if (for_side(pass[i]->flag, pass[i]->value, true)) {
+			dargv[dn++] = (char *)pass[i]->flag;
+			if (pass[i]->value)
+				dargv[dn++] = (char *)pass[i]->value;
 		}
 	}
 	dargv[dn] = NULL;
@@ -231,7 +207,7 @@ int cli_bench(int argc, char **argv)
 	}
 	close(ready[0]);
 
-	char *sargv[300];
+	char *sargv[16 + 2 * CLI_MAX_GIVEN];
 	int sn = 0;
 	sargv[sn++] = "livemig";
 	sargv[sn++] = "source";
@@ -239,14 +215,15 @@ int cli_bench(int argc, char **argv)
 	sargv[sn++] = uribuf;
 	if (mem || !file_fill) {
 		sargv[sn++] = "--mem";
-		sargv[sn++] = (char *)(mem ? mem : DEFAULT_MEM);
+		sargv[sn++] = (char *)(mem ? mem : CLI_BENCH_MEM);
 	}
 	sargv[sn++] = "--json";
 	sargv[sn++] = src_json;
-	for (int i = 0; i < npass; i += 2) {
-		if (for_side(pass[i], pass[i + 1], false)) {
-			sargv[sn++] = pass[i];
-			sargv[sn++] = pass[i + 1];
+	for (int i = 0; i < npass; i++) {
+		if (for_side(pass[i]->flag, pass[i]->value, false)) {
+			sargv[sn++] = (char *)pass[i]->flag;
+			if (pass[i]->value)
+				sargv[sn++] = (char *)pass[i]->value;
 		}
 	}
 	sargv[sn] = NULL;

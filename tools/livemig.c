@@ -36,54 +36,64 @@ enum { O_LISTEN = 256, O_CONNECT, O_MEM, O_FILL, O_RATIO, O_SET, O_CAP, O_JSON, 
 
 #define CLI_ALL (CLI_DEST | CLI_SOURCE | CLI_BENCH)
 static const struct cli_opt {
-	const char *name, *arg; /* arg NULL: a flag */
+	const char *flag, *arg; /* flag: "--name", as typed in full; arg NULL: a flag */
 	int code;
 	unsigned cmds;
 	const char *help;
 } cli_opts[] = {
-	{"listen", "URI", O_LISTEN, CLI_DEST, "where to listen (tcp:HOST:0 picks a free port; "
+	{"--listen", "URI", O_LISTEN, CLI_DEST, "where to listen (tcp:HOST:0 picks a free port; "
 	 "the destination prints 'listening on URI')"},
-	{"connect", "URI", O_CONNECT, CLI_SOURCE, "the destination to migrate to"},
-	{"uri", "URI", O_URI, CLI_BENCH, "where the bench's destination listens (default "
+	{"--connect", "URI", O_CONNECT, CLI_SOURCE, "the destination to migrate to"},
+	{"--uri", "URI", O_URI, CLI_BENCH, "where the bench's destination listens (default "
 	 "tcp:127.0.0.1:0, a free port)"},
-	{"mem", "SIZE", O_MEM, CLI_SOURCE | CLI_BENCH, "guest memory (bench: default 4G); a size "
-	 "that is not a whole number of 4 KiB pages is rounded up, with a notice"},
-	{"fill", "SPEC", O_FILL, CLI_SOURCE | CLI_BENCH, "what the guest memory holds (SPEC below; "
+	{"--mem", "SIZE", O_MEM, CLI_SOURCE | CLI_BENCH, "guest memory; a size that is not a whole "
+	 "number of 4 KiB pages is rounded up, with a notice"},
+	{"--fill", "SPEC", O_FILL, CLI_SOURCE | CLI_BENCH, "what the guest memory holds (SPEC below; "
 	 "default system)"},
-	{"fill-ratio", "R", O_RATIO, CLI_SOURCE | CLI_BENCH, "share of pages filled (default 0.9), "
+	{"--fill-ratio", "R", O_RATIO, CLI_SOURCE | CLI_BENCH, "share of pages filled (default 0.9), "
 	 "the rest are zero pages spread through memory; ignored by file:"},
-	{"set", "NAME=VALUE", O_SET, CLI_ALL, "a migration parameter (below); repeatable"},
-	{"cap", "NAME=on|off", O_CAP, CLI_ALL, "a migration capability (below); repeatable"},
-	{"json", "FILE", O_JSON, CLI_ALL, "statistics as JSON in the shape of QEMU's query-migrate; "
+	{"--set", "NAME=VALUE", O_SET, CLI_ALL, "a migration parameter (below); repeatable"},
+	{"--cap", "NAME=on|off", O_CAP, CLI_ALL, "a migration capability (below); repeatable"},
+	{"--json", "FILE", O_JSON, CLI_ALL, "statistics as JSON in the shape of QEMU's query-migrate; "
 	 "an unwritable FILE is a usage error before anything starts"},
-	{"dump", "FILE", O_DUMP, CLI_DEST | CLI_SOURCE, "after a successful migration, write the "
+	{"--dump", "FILE", O_DUMP, CLI_DEST | CLI_SOURCE, "after a successful migration, write the "
 	 "guest memory to FILE"},
-	{"prealloc", NULL, O_PREALLOC, CLI_DEST, "fault in all RAM before pages arrive"},
-	{"dirty-rate", "RATE", O_DRATE, CLI_SOURCE | CLI_BENCH, "a running guest: bytes/s of pages "
+	{"--prealloc", NULL, O_PREALLOC, CLI_DEST, "fault in all RAM before pages arrive"},
+	{"--dirty-rate", "RATE", O_DRATE, CLI_SOURCE | CLI_BENCH, "a running guest: bytes/s of pages "
 	 "it dirties (e.g. 200M; default 0, an idle guest)"},
-	{"dirty-threads", "N", O_DTHREADS, CLI_SOURCE | CLI_BENCH, "the guest's writer threads "
+	{"--dirty-threads", "N", O_DTHREADS, CLI_SOURCE | CLI_BENCH, "the guest's writer threads "
 	 "(default 1)"},
-	{"dirty-hot", "SIZE", O_DHOT, CLI_SOURCE | CLI_BENCH, "the writes fall in the first SIZE "
+	{"--dirty-hot", "SIZE", O_DHOT, CLI_SOURCE | CLI_BENCH, "the writes fall in the first SIZE "
 	 "bytes (default all)"},
-	{"dirty-pattern", "P", O_DPATTERN, CLI_SOURCE | CLI_BENCH, "uniform (default) or zipf"},
-	{"timeout", "SECONDS", O_TIMEOUT, CLI_ALL, "give up when not done this long after the "
-	 "start, in any phase (default none); destination: when the source's connections have not "
-	 "all come by then"},
-	{"on-unknown", "stay|resume-source", O_UNKNOWN, CLI_SOURCE, "when COMMIT went out and no "
+	{"--dirty-pattern", "P", O_DPATTERN, CLI_SOURCE | CLI_BENCH, "uniform (default) or zipf"},
+	{"--timeout", "SECONDS", O_TIMEOUT, CLI_ALL, "give up when not done this long after the "
+	 "start, in any phase (default none)"},
+	{"--on-unknown", "stay|resume-source", O_UNKNOWN, CLI_SOURCE, "when COMMIT went out and no "
 	 "answer came, keep the guest stopped (stay, the default) or ask the destination to "
 	 "discard its image and resume the guest here - refused while the destination may run it"},
-	{"no-progress", NULL, O_NOPROG, CLI_DEST | CLI_SOURCE, "no progress line (the default when "
+	{"--no-progress", NULL, O_NOPROG, CLI_DEST | CLI_SOURCE, "no progress line (the default when "
 	 "stderr is not a terminal)"},
-	{"verbose", NULL, O_VERBOSE, CLI_DEST | CLI_SOURCE, "progress even when stderr is not a "
+	{"--verbose", NULL, O_VERBOSE, CLI_DEST | CLI_SOURCE, "progress even when stderr is not a "
 	 "terminal: a line per pass"},
-	{"ready-fd", "FD", O_READY, CLI_DEST | CLI_SOURCE, "once started, write the URI listened "
+	{"--ready-fd", "FD", O_READY, CLI_DEST | CLI_SOURCE, "once started, write the URI listened "
 	 "on (destination) or connected to (source) and a newline to FD, then close it"},
-	{"control", "unix:PATH", O_CONTROL, CLI_DEST | CLI_SOURCE, "a control socket (QMP, mode "
+	{"--control", "unix:PATH", O_CONTROL, CLI_DEST | CLI_SOURCE, "a control socket (QMP, mode "
 	 "0600, this user only) to watch and steer the migration while it runs: query-migrate, "
 	 "migrate-set-parameters, migrate_cancel, events; see 'livemig ctl'"},
-	{"help", NULL, O_HELP, CLI_ALL, "this subcommand's options (also -h)"},
+	{"--help", NULL, O_HELP, CLI_ALL, "this subcommand's options (also -h)"},
 };
 #define N_OPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))
+
+/* More help on an option for one subcommand only: in that subcommand's
+ * --help, and in the whole tool's after its name. */
+static const struct {
+	int code;
+	unsigned cmd;
+	const char *note;
+} cli_notes[] = {
+	{O_MEM, CLI_BENCH, "default " CLI_BENCH_MEM},
+	{O_TIMEOUT, CLI_DEST, "also when the source's connections have not all come by then"},
+};
 
 static const struct {
 	unsigned cmd;
@@ -177,6 +187,25 @@ static void usage_settings(FILE *f, bool caps, unsigned cmds)
 	}
 }
 
+/* The names of the subcommands in cmds ("dest", "source, bench"), the last
+ * two joined by last_sep; in buf. */
+static const char *cmd_names(unsigned cmds, const char *last_sep, char *buf, size_t len)
+{
+	size_t n = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof(cli_cmds) / sizeof(cli_cmds[0]); i++) {
+		unsigned c = cli_cmds[i].cmd;
+		if (!(cmds & c))
+			continue;
+		cmds &= ~c;
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", !n ? "" : cmds ? ", " : last_sep,
+				      cli_cmds[i].name);
+		if (n >= len)
+			break;
+	}
+	return buf;
+}
+
 /* The options of the subcommands in cmds, one per line, help wrapped. */
 static void usage_options(FILE *f, unsigned cmds)
 {
@@ -185,13 +214,25 @@ static void usage_options(FILE *f, unsigned cmds)
 		if (!(o->cmds & cmds))
 			continue;
 		char head[48];
-		snprintf(head, sizeof(head), "--%s%s%s", o->name, o->arg ? " " : "",
+		snprintf(head, sizeof(head), "%s%s%s", o->flag, o->arg ? " " : "",
 			 o->arg ? o->arg : "");
-		fprintf(f, "  %s%s\n", head, o->cmds == CLI_ALL || cmds != CLI_ALL ? "" :
-			o->cmds == CLI_DEST ? "  (dest)" : o->cmds == CLI_SOURCE ? "  (source)" :
-			o->cmds == CLI_BENCH ? "  (bench)" : !(o->cmds & CLI_DEST) ? "  (source, bench)" :
-			"  (dest, source)");
-		print_wrapped(f, o->help);
+		char names[64];
+		if (o->cmds == CLI_ALL || cmds != CLI_ALL)
+			fprintf(f, "  %s\n", head);
+		else
+			fprintf(f, "  %s  (%s)\n", head, cmd_names(o->cmds, ", ", names, sizeof(names)));
+		char help[512];
+		size_t n = (size_t)snprintf(help, sizeof(help), "%s", o->help);
+		for (size_t k = 0; k < sizeof(cli_notes) / sizeof(cli_notes[0]); k++) {
+			if (cli_notes[k].code != o->code || !(cli_notes[k].cmd & cmds) ||
+			    n >= sizeof(help))
+				continue;
+			n += (size_t)snprintf(help + n, sizeof(help) - n, "; %s%s%s",
+					      cmds == CLI_ALL ? cmd_names(cli_notes[k].cmd, "", names,
+									  sizeof(names)) : "",
+					      cmds == CLI_ALL ? ": " : "", cli_notes[k].note);
+		}
+		print_wrapped(f, help);
 	}
 }
 
@@ -230,10 +271,9 @@ static uint64_t whole_pages(const char *who, const char *opt, uint64_t v)
 
 int cli_parse_opts(int argc, char **argv, struct opts *o, unsigned cmd)
 {
-	bool source = cmd & (CLI_SOURCE | CLI_BENCH), dest = cmd & CLI_DEST;
 	struct option lo[N_OPTS + 1];
 	for (size_t i = 0; i < N_OPTS; i++)
-		lo[i] = (struct option){cli_opts[i].name,
+		lo[i] = (struct option){cli_opts[i].flag + 2,
 					cli_opts[i].arg ? required_argument : no_argument, 0,
 					cli_opts[i].code};
 	lo[N_OPTS] = (struct option){0, 0, 0, 0};
@@ -260,15 +300,19 @@ int cli_parse_opts(int argc, char **argv, struct opts *o, unsigned cmd)
 					"--help')\n", who, argv[optind - 1], who);
 			return 2;
 		}
-		if (c == 'h')
+		if (c == 'h') {
 			c = O_HELP;
-		else if (!(cli_opts[idx].cmds & cmd)) {
-			unsigned m = cli_opts[idx].cmds;
-			fprintf(stderr, "livemig %s: --%s is for %s only (see 'livemig %s --help')\n",
-				who, cli_opts[idx].name,
-				m & CLI_DEST ? (m & CLI_SOURCE ? "dest and source" : "dest")
-					     : m & CLI_BENCH ? "source and bench" : "source", who);
+		} else if (!(cli_opts[idx].cmds & cmd)) {
+			char names[64];
+			fprintf(stderr, "livemig %s: %s is for %s only (see 'livemig %s --help')\n",
+				who, cli_opts[idx].flag,
+				cmd_names(cli_opts[idx].cmds, " and ", names, sizeof(names)), who);
 			return 2;
+		} else if (c != O_HELP) {
+			if (o->ngiven == CLI_MAX_GIVEN)
+				goto toomany;
+			o->given[o->ngiven++] =
+				(struct cli_given){cli_opts[idx].flag, cli_opts[idx].arg ? optarg : NULL};
 		}
 		switch (c) {
 		case O_LISTEN:
@@ -400,15 +444,13 @@ int cli_parse_opts(int argc, char **argv, struct opts *o, unsigned cmd)
 			return 2;
 		}
 	}
-	(void)source;
-	(void)dest;
 	if (optind < argc) {
 		fprintf(stderr, "livemig %s: unexpected argument '%s'\n", who, argv[optind]);
 		return 2;
 	}
 	return 0;
 toomany:
-	fprintf(stderr, "livemig: too many --set/--cap options\n");
+	fprintf(stderr, "livemig %s: too many options\n", who);
 	return 2;
 }
 

@@ -414,7 +414,8 @@ LIVEMIG_API int livemig_set_prealloc(livemig_session *s, bool on);
  * that cannot run, or tls-psk-identity/tls-hostname/tls-authz without
  * tls-creds; -ENODEV a forced hardware engine without its device;
  * -ENOKEY when tls-creds (or tls-authz) cannot be used - a missing or
- * malformed file, an identity keys.psk lacks, or, on a source with
+ * malformed file, a directory, a tls-authz file that lists no identity,
+ * an identity keys.psk lacks, or, on a source with
  * tls-creds=x509, no name to check the destination's certificate against:
  * a unix: URI or tcp::PORT need tls-hostname (as QEMU requires it); an
  * address in the URI is checked against the certificate's IP addresses

@@ -349,8 +349,10 @@ static const struct lm_param params[LM_P_COUNT] = {
 	[LM_P_TLS_AUTHZ] = {
 		.name = "tls-authz", .type = T_STRING, .values = "FILE",
 		.what = "a file name", .sides = DST,
-		.help = "only the clients listed in FILE (x509 distinguished names or PSK "
-			"identities, one per line); default: any the credentials admit",
+		.help = "only the clients listed in FILE: one PSK identity or x509 "
+			"distinguished name (GnuTLS's form, as the refusal log prints it) per "
+			"line, compared whole, spaces included; lines starting with # are skipped; "
+			"default: any the credentials admit",
 		FIELD(tls_authz),
 	},
 	/* Test hooks: see docs/design.md. */

@@ -8,12 +8,14 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/stat.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/socket.h>
 #include <gnutls/x509.h>
 
 #include "core/tls.h"
+#include "util/util.h"
 
 #define MAX_AUTHZ 1024
 
@@ -50,17 +52,31 @@ say(char *err, size_t len, int code, const char *fmt, ...)
 	return code;
 }
 
-/* Reads every line of path (without its end) into lines[0..*n). */
+static void free_lines(char **lines, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+}
+
+/* Reads every line of path into lines[0..*n), without its end (CR, LF),
+ * but for empty lines and those whose first character is '#'.  0, -EISDIR
+ * (fopen and getline would take a directory for an empty file), -E2BIG
+ * more than max lines, -ENOMEM, or fopen's -errno, with *n = 0. */
 static int read_lines(const char *path, char **lines, size_t max, size_t *n)
 {
+	*n = 0;
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -errno;
+	struct stat st;
+	if (!fstat(fileno(f), &st) && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		return -EISDIR;
+	}
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
 	int r = 0;
-	*n = 0;
 	while ((len = getline(&line, &cap, f)) >= 0) {
 		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = 0;
@@ -74,13 +90,11 @@ static int read_lines(const char *path, char **lines, size_t max, size_t *n)
 	}
 	free(line);
 	fclose(f);
+	if (r) { /* nothing half read stays */
+		free_lines(lines, *n);
+		*n = 0;
+	}
 	return r;
-}
-
-static void free_lines(char **lines, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(lines[i]);
 }
 
 /* The client's key: the hex after "identity:" on its line of keys.psk. */
@@ -261,8 +275,13 @@ int lm_tls_open(const struct lm_tls_config *cfg, struct lm_tls **out, char *err,
 	if (!r && cfg->server && cfg->authz) {
 		t->authz_set = true;
 		r = read_lines(cfg->authz, t->authz, MAX_AUTHZ, &t->nauthz);
-		if (r)
+		if (r == -EISDIR)
+			say(err, errlen, r, "tls-authz %s: a directory", cfg->authz);
+		else if (r)
 			say(err, errlen, r, "tls-authz: cannot read %s: %s", cfg->authz, strerror(-r));
+		else if (!t->nauthz) /* it would refuse every client, later */
+			r = say(err, errlen, -EINVAL, "tls-authz %s lists no identity: nobody could "
+				"connect", cfg->authz);
 	}
 	/* As QEMU: the defaults, and for PSK the key exchanges it needs;
 	 * AES-128-GCM first where the CPU seals AES-GCM fastest. */
@@ -616,28 +635,12 @@ void lm_tls_get_info(struct lm_tls_conn *c, struct lm_tls_info *info)
 	info->records = gnutls_transport_is_ktls_enabled(s) ? "kernel" : "userspace";
 }
 
-/* The kernel lists the upper-layer protocols it has: "tls" once its module
- * is loaded. */
-static bool kernel_has_tls(void)
-{
-	char buf[256] = "";
-	FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = 0;
-		fclose(f);
-	}
-	char *save = NULL;
-	for (char *w = strtok_r(buf, " \n", &save); w; w = strtok_r(NULL, " \n", &save))
-		if (!strcmp(w, "tls"))
-			return true;
-	return false;
-}
-
 void lm_tls_support(struct lm_tls_support *out)
 {
 	out->version = gnutls_check_version(NULL);
-	out->kernel_tls = kernel_has_tls();
+	/* The kernel lists the upper-layer protocols it has: "tls" once its
+	 * module is loaded. */
+	out->kernel_tls = lm_file_has_word("/proc/sys/net/ipv4/tcp_available_ulp", "tls");
 	/* GnuTLS 3.7 hands records to the kernel only when it was built with
 	 * ktls (Debian's is) and its system configuration says ktls = true;
 	 * each session's statistics say what it did. */

@@ -31,16 +31,19 @@ struct lm_tls_config {
 				    * must carry (the URI's host, or tls-hostname) */
 	const char *authz;         /* server: a file of allowed client identities (x509
 				    * distinguished names or PSK identities), one per
-				    * line; NULL = any authenticated client */
+				    * line, compared whole (see read_lines in tls.c);
+				    * NULL = any authenticated client */
 };
 
 /*
  * Loads the credentials cfg names.  0 and *t, or -errno with err set:
- * -EINVAL a malformed spec or file, or an x509 client without a hostname
- * (it would take any certificate the CA signed, for any host: QEMU also
- * refuses that), -ENOENT a file missing (x509: the
- * client's CA, the server's certificate or key; psk: keys.psk or, for a
- * client, the identity's line).  lm_tls_close frees *t (NULL: nothing).
+ * -EINVAL a malformed spec or file, an authz file that lists nobody, or
+ * an x509 client without a hostname (it would take any certificate the CA
+ * signed, for any host: QEMU also refuses that), -ENOENT a file missing
+ * (x509: the client's CA, the server's certificate or key; psk: keys.psk
+ * or, for a client, the identity's line), -EISDIR a directory where a file
+ * of lines (keys.psk, authz) belongs.  lm_tls_close frees *t (NULL:
+ * nothing).
  */
 int lm_tls_open(const struct lm_tls_config *cfg, struct lm_tls **t, char *err, size_t errlen);
 void lm_tls_close(struct lm_tls *t);

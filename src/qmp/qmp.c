@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,13 +166,17 @@ int lm_qmp_wait_event(lm_qmp *q, const char *name, int timeout_ms, json_object *
 			return 0;
 		}
 		json_object *o;
+		bool full = q->count == LM_QMP_MAX_EVENTS;
 		int r = read_reply(q, until, &o, true);
 		if (r == -ETIMEDOUT)
 			return r;
 		if (r)
 			return conn_error(q, r, "event");
 		/* An answer nobody waits for (a command that timed out), or
-		 * NULL: an event, now queued. */
+		 * NULL: an event, now queued.  Into a full queue it pushed out
+		 * the oldest, one we had seen: the new one is at seen - 1. */
+		if (!o && full)
+			seen--;
 		json_object_put(o);
 	}
 }
@@ -201,8 +204,9 @@ pid_t lm_qmp_pid(const lm_qmp *q)
 	return q->pid;
 }
 
-/* A unix socket connected to path within timeout_ms, or -errno. */
-static int connect_unix(const char *path, int timeout_ms)
+/* A unix socket connected to path by until_ns, or -errno (-ETIMEDOUT: the
+ * listener's backlog stayed full). */
+static int connect_unix(const char *path, uint64_t until_ns)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(a.sun_path))
@@ -211,12 +215,16 @@ static int connect_unix(const char *path, int timeout_ms)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	int r = connect(fd, (struct sockaddr *)&a, sizeof(a)) ? -errno : 0;
-	if (r == -EINPROGRESS || r == -EAGAIN) {
-		struct pollfd p = {.fd = fd, .events = POLLOUT};
-		socklen_t len = sizeof(r);
-		r = poll(&p, 1, timeout_ms) <= 0 ? -ETIMEDOUT
-		    : getsockopt(fd, SOL_SOCKET, SO_ERROR, &r, &len) ? -errno : -r;
+	/* A unix socket connects at once or, when the listener's backlog is
+	 * full, fails with EAGAIN (never EINPROGRESS: there is nothing to
+	 * poll for), so try again until the deadline. */
+	int r;
+	while ((r = connect(fd, (struct sockaddr *)&a, sizeof(a)) ? -errno : 0) == -EAGAIN) {
+		if (lm_now_ns() >= until_ns) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		usleep(10000);
 	}
 	/* Blocking from here: writes are small and local; reads poll. */
 	if (r || fcntl(fd, F_SETFL, 0)) {
@@ -230,7 +238,7 @@ static int connect_unix(const char *path, int timeout_ms)
 lm_qmp *lm_qmp_connect(const char *path, int timeout_ms, char *err, size_t errlen)
 {
 	uint64_t until = deadline(timeout_ms);
-	int fd = connect_unix(path, timeout_ms);
+	int fd = connect_unix(path, until);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot connect to the QMP socket %s: %s", path,
 			 strerror(-fd));
@@ -259,8 +267,8 @@ lm_qmp *lm_qmp_connect(const char *path, int timeout_ms, char *err, size_t errle
 		return NULL;
 	}
 	json_object_put(g);
-	int left = (int)((until - lm_now_ns()) / 1000000);
-	if ((r = lm_qmp_execute(q, "qmp_capabilities", NULL, left > 0 ? left : 1, NULL))) {
+	int64_t left = (int64_t)(until - lm_now_ns()) / 1000000; /* < 0 once past */
+	if ((r = lm_qmp_execute(q, "qmp_capabilities", NULL, left > 0 ? (int)left : 1, NULL))) {
 		snprintf(err, errlen, "QMP %s: qmp_capabilities: %s", path, lm_qmp_error(q));
 		lm_qmp_close(q);
 		return NULL;

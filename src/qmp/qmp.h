@@ -29,7 +29,8 @@ typedef struct lm_qmp lm_qmp;
 #define LM_QMP_MAX_EVENTS 256
 
 /*
- * Connects to the QMP socket at path and negotiates within timeout_ms.
+ * Connects to the QMP socket at path and negotiates within timeout_ms (a
+ * listener whose backlog is full is tried again until then).
  * Returns the handle, or NULL with a sentence in err[0..errlen) (cannot
  * connect, no greeting, qmp_capabilities refused).
  */

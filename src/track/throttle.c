@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "track/throttle.h"
+#include "util/util.h"
 
 #define ROOT "/sys/fs/cgroup"
 #define ROOT_V1 ROOT "/cpu"
@@ -109,22 +110,6 @@ static double cpu_seconds(const struct lm_throttle *t)
 		fclose(f);
 	}
 	return s;
-}
-
-static bool has_v2_cpu(void)
-{
-	char buf[512] = "";
-	FILE *f = fopen(ROOT "/cgroup.controllers", "re");
-
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = 0;
-		fclose(f);
-	}
-	for (char *w = strtok(buf, " \n"); w; w = strtok(NULL, " \n"))
-		if (!strcmp(w, "cpu"))
-			return true;
-	return false;
 }
 
 void lm_throttle_close(struct lm_throttle *t)
@@ -230,7 +215,7 @@ int lm_throttle_open(struct lm_throttle **tp, pid_t pid, const pid_t *tids, unsi
 	t->pid = pid;
 	t->n = n;
 	memcpy(t->tids, tids, n * sizeof(*tids));
-	t->v2 = has_v2_cpu();
+	t->v2 = lm_file_has_word(ROOT "/cgroup.controllers", "cpu");
 	if (t->v2)
 		e = open_v2(t, why, len);
 	else if (!stat(ROOT_V1 "/cpu.cfs_quota_us", &st))

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdbool.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -145,4 +146,23 @@ uint64_t lm_bitmap_count(const uint64_t *w, uint64_t nwords)
 	for (uint64_t i = 0; i < nwords; i++)
 		n += (uint64_t)__builtin_popcountll(w[i]);
 	return n;
+}
+
+bool lm_file_has_word(const char *path, const char *word)
+{
+	char buf[4096];
+	size_t n = 0, len = strlen(word);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = 0;
+	for (const char *w = buf + strspn(buf, " \t\n"); *w; w += strspn(w, " \t\n")) {
+		size_t k = strcspn(w, " \t\n");
+		if (k == len && !memcmp(w, word, len))
+			return true;
+		w += k;
+	}
+	return false;
 }

@@ -2,6 +2,7 @@
 #ifndef LM_UTIL_H
 #define LM_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,5 +39,13 @@ int lm_parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
  * left.
  */
 int lm_next_field(const char *s, size_t *pos, char sep, char *buf, size_t cap);
+
+/*
+ * Whether the text file at path holds word as a whole word (between
+ * spaces, tabs or newlines) within its first 4 KiB: "tls" in
+ * /proc/sys/net/ipv4/tcp_available_ulp, "cpu" in a cgroup's
+ * cgroup.controllers.  false when the file cannot be read.  Reentrant.
+ */
+bool lm_file_has_word(const char *path, const char *word);
 
 #endif

@@ -161,6 +161,23 @@ rc, out, err = run("bench", "--mem", "16M", "--set", "max-bandwidth=1G", "--set"
 c.check(rc == 0 and "match" in out, "bench with source-only settings: %s %r" % (rc, err))
 rc, out, err = run("bench", "--set", "multifd-channels=999")
 c.check(rc == 2 and "multifd-channels" in err, "bench with a bad setting: %s %r" % (rc, err))
+# Abbreviated options (getopt takes unambiguous prefixes) are bench's own
+# by their full names: --js is --json, --ur is --uri, neither forwarded.
+bj2 = os.path.join(d, "b2.json")
+rc, out, err = run("bench", "--me=16M", "--js", bj2, "--ur", "tcp:127.0.0.1:0", "--se",
+                   "multifd-channels=3", timeout=120)
+c.check(rc == 0 and "match" in out, "bench with abbreviated options: %s %r" % (rc, err))
+if rc == 0:
+    b = t.load_json(bj2)
+    c.check(b["ram"]["total"] == 16 << 20 and b["parameters"]["multifd-channels"] == 3,
+            "bench --js FILE: the source's JSON, its --me and --se: %r" % b.get("parameters"))
+# An option of another subcommand names the ones it is for.
+for args, word in ((["source", "--uri", "tcp:127.0.0.1:0"], "--uri is for bench only"),
+                   (["dest", "--mem", "1M"], "--mem is for source and bench only"),
+                   (["bench", "--dump", "x"], "--dump is for dest and source only"),
+                   (["bench", "--listen", "x"], "--listen is for dest only")):
+    rc, out, err = run(*args)
+    c.check(rc == 2 and word in err, "%s: %s %r" % (" ".join(args), rc, err))
 # A port probe (connect, close) does not kill a waiting destination.
 import socket  # noqa: E402
 port = t.free_port()

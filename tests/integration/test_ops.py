@@ -74,6 +74,17 @@ c.check(rc == 0 and "--connect" in out and "--listen" not in out and "--ready-fd
         "source -h: its own options")
 rc, out, err = run("bench", "--help")
 c.check(rc == 0 and "--uri" in out and "--prealloc" not in out, "bench --help")
+# ... and no other subcommand's defaults (--mem's 4G is bench's).
+mem_help = re.compile(r"^  --mem SIZE\n((?: {24}.*\n)+)", re.M)
+for sub, says in (("source", None), ("bench", "default 4G")):
+    rc, out, err = run(sub, "--help")
+    m = mem_help.search(out)
+    h = " ".join(m.group(1).split()) if m else ""
+    c.check(m and (says in h if says else "default" not in h and "bench" not in out),
+            "%s --help on --mem: %r" % (sub, h))
+rc, out, err = run("dest", "--help")
+c.check("source's connections have not all come" in " ".join(out.split()),
+        "dest --help on --timeout")
 
 # Port 0: the destination prints the real port; a source can use it.
 d = subprocess.Popen([L, "dest", "--listen", "tcp:127.0.0.1:0", "--no-progress"],
@@ -179,16 +190,25 @@ if os.geteuid() == 0:
 else:
     print("skip: the unix socket of another user needs root")
 
-# The man page names every parameter and capability of the table, every
-# option of every subcommand and every exit status.
+# The man page names every subcommand, every parameter and capability of
+# the table with its values, every option of every subcommand and every
+# exit status.
 man = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
                         "livemig.1")).read().replace("\\-", "-")
 for p in t.info_json()["parameters"]:
     if not p["hidden"]:
-        c.check('"%s"' % p["name"] in man, "livemig.1 lists %s" % p["name"])
-for sub in ("dest", "source", "bench"):
+        values = p["values"] + (" " + p["unit"] if p["unit"] else "")
+        c.check('\n.BR "%s" = %s\n' % (p["name"], values) in man,
+                "livemig.1 lists %s = %s" % (p["name"], values))
+rc, out, err = run("frobnicate")
+subs = re.search(r"\(([a-z, -]+);", err)
+subs = subs.group(1).split(", ") if subs else []
+c.check(len(subs) >= 7, "the subcommands, from the unknown command's message: %r" % err)
+for sub in subs:
+    c.check("\n.B %s\n" % sub in man, "livemig.1: subcommand %s" % sub)
     rc, out, err = run(sub, "--help")
-    for opt in set(re.findall(r"^  (--[a-z-]+)", out, re.M)):
+    # dest, source, bench: a line per option; the others: their usage.
+    for opt in set(re.findall(r"(--[a-z][a-z-]*)", out)):
         c.check(opt in man, "livemig.1 documents %s %s" % (sub, opt))
 for code in ("0", "1", "2", "3"):
     c.check("\n.B %s\n" % code in man, "livemig.1: exit status %s" % code)

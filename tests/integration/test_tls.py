@@ -206,6 +206,20 @@ r = subprocess.run([t.LIVEMIG, "dest", "--listen", "tcp:127.0.0.1:%d" % t.free_p
                    + creds("psk", bad), capture_output=True, text=True, timeout=30)
 c.check(r.returncode == 2 and "expected identity:hexkey" in r.stderr,
         "dest with a malformed keys.psk: %s %r" % (r.returncode, r.stderr))
+# A tls-authz that would refuse every client is refused at the start.
+nobody = os.path.join(d, "authz-nobody")
+with open(nobody, "w") as f:
+    f.write("# only a comment\n\n")
+empty = os.path.join(d, "authz-empty")
+open(empty, "w").close()
+for path, what in ((d, "tls-authz %s: a directory" % d),
+                   (empty, "tls-authz %s lists no identity: nobody could connect" % empty),
+                   (nobody, "tls-authz %s lists no identity" % nobody)):
+    r = subprocess.run([t.LIVEMIG, "dest", "--listen", "tcp:127.0.0.1:%d" % t.free_port(),
+                        "--set", "tls-authz=" + path] + creds("psk", psk),
+                       capture_output=True, text=True, timeout=30)
+    c.check(r.returncode == 2 and what in r.stderr,
+            "dest with tls-authz=%s: %s %r" % (path, r.returncode, r.stderr))
 
 # ---- x509 -----------------------------------------------------------------------
 ca = mkdir("ca")

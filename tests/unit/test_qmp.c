@@ -18,6 +18,7 @@ struct server {
 	int listen_fd;
 	char path[108];
 	int got_fd_ok; /* getfd's fd arrived and was usable */
+	int fillers; /* connections filling the backlog, taken and dropped */
 };
 
 static void send_raw(int fd, const char *s)
@@ -29,6 +30,10 @@ static void send_raw(int fd, const char *s)
 static void *server_main(void *arg)
 {
 	struct server *sv = arg;
+	if (sv->fillers)
+		usleep(200000); /* the client finds the backlog full meanwhile */
+	for (int i = 0; i < sv->fillers; i++)
+		close(accept(sv->listen_fd, NULL, NULL));
 	int fd = accept(sv->listen_fd, NULL, NULL);
 	CHECK(fd >= 0);
 	struct lm_jl jl;
@@ -76,6 +81,14 @@ static void *server_main(void *arg)
 				 "{\"timestamp\": {\"seconds\": 1700000002, \"microseconds\": 0}, "
 				 "\"event\": \"RESUME\"}\r\n", id);
 			send_raw(fd, out);
+		} else if (!strcmp(ex, "flood")) {
+			/* More events than the client keeps, then the one it
+			 * waits for. */
+			snprintf(out, sizeof(out), "{\"return\": {}, \"id\": \"%s\"}\r\n", id);
+			send_raw(fd, out);
+			for (int i = 0; i < LM_QMP_MAX_EVENTS + 44; i++)
+				send_raw(fd, "{\"event\": \"X\"}\r\n");
+			send_raw(fd, "{\"event\": \"STOP\"}\r\n");
 		} else if (!strcmp(ex, "wrong-id")) {
 			send_raw(fd, "{\"return\": {}, \"id\": \"someone-else\"}\r\n");
 		} else if (!strcmp(ex, "hang")) {
@@ -93,7 +106,30 @@ static void *server_main(void *arg)
 	return NULL;
 }
 
-static void start_server(struct server *sv, pthread_t *th)
+/* Connects to path until its backlog is full (EAGAIN); the connections'
+ * fds into filler[0..8), their count returned. */
+static int fill_backlog(const char *path, int *filler)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	strcpy(a.sun_path, path);
+	int n = 0;
+	while (n < 8) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		CHECK(fd >= 0);
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+			CHECK(errno == EAGAIN);
+			close(fd);
+			break;
+		}
+		filler[n++] = fd;
+	}
+	CHECK(n > 0 && n < 8);
+	return n;
+}
+
+/* The server's listening socket, or with full_backlog its backlog filled
+ * first (sv->fillers connections, fds into filler[]). */
+static void start_server_full(struct server *sv, pthread_t *th, bool full_backlog, int *filler)
 {
 	snprintf(sv->path, sizeof(sv->path), "/tmp/lm-test-qmp-%d.sock", (int)getpid());
 	unlink(sv->path);
@@ -103,7 +139,14 @@ static void start_server(struct server *sv, pthread_t *th)
 	CHECK(sv->listen_fd >= 0);
 	CHECK(bind(sv->listen_fd, (struct sockaddr *)&a, sizeof(a)) == 0);
 	CHECK(listen(sv->listen_fd, 1) == 0);
+	if (full_backlog)
+		sv->fillers = fill_backlog(sv->path, filler);
 	CHECK(pthread_create(th, NULL, server_main, sv) == 0);
+}
+
+static void start_server(struct server *sv, pthread_t *th)
+{
+	start_server_full(sv, th, false, NULL);
 }
 
 static void test_client(void)
@@ -161,11 +204,62 @@ static void test_client(void)
 	ms = (lm_now_ns() - t0) / 1000000;
 	CHECKF(ms >= 140 && ms < 1000, "%llu ms", (unsigned long long)ms);
 
+	/* A full queue drops the oldest events, and the awaited one that
+	 * comes after them is still found. */
+	CHECK(lm_qmp_execute(q, "flood", NULL, 2000, NULL) == 0);
+	rr = lm_qmp_wait_event(q, "STOP", 2000, &ev);
+	CHECKF(rr == 0, "%d %s", rr, lm_qmp_error(q));
+	json_object_put(ev);
+	int kept = 0;
+	while ((ev = lm_qmp_pop_event(q))) {
+		CHECK(!strcmp(lm_json_get_str(ev, "event"), "X"));
+		json_object_put(ev);
+		kept++;
+	}
+	CHECKF(kept == LM_QMP_MAX_EVENTS - 1, "%d events kept", kept);
+
 	/* An answer to somebody else is not ours. */
 	CHECK(lm_qmp_execute(q, "wrong-id", NULL, 2000, NULL) == -EPROTO);
 
 	lm_qmp_close(q);
 	pthread_join(th, NULL);
+	close(sv.listen_fd);
+	unlink(sv.path);
+}
+
+/* A listener whose backlog is full refuses at once (EAGAIN): the client
+ * tries again until the deadline, and connects once the server catches up. */
+static void test_full_backlog(void)
+{
+	struct server sv = {0};
+	pthread_t th;
+	int filler[8];
+	start_server_full(&sv, &th, true, filler);
+	char err[256];
+	lm_qmp *q = lm_qmp_connect(sv.path, 3000, err, sizeof(err));
+	CHECKF(q, "%s", err);
+	lm_qmp_close(q);
+	if (!q) { /* the server still waits for us */
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		strcpy(a.sun_path, sv.path);
+		CHECK(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+		close(fd);
+	}
+	pthread_join(th, NULL);
+	for (int i = 0; i < sv.fillers; i++)
+		close(filler[i]);
+
+	/* Nobody catches up: -ETIMEDOUT in time. */
+	sv.fillers = fill_backlog(sv.path, filler);
+	uint64_t t0 = lm_now_ns();
+	q = lm_qmp_connect(sv.path, 150, err, sizeof(err));
+	uint64_t ms = (lm_now_ns() - t0) / 1000000;
+	CHECK(!q && strstr(err, strerror(ETIMEDOUT)));
+	CHECKF(ms >= 140 && ms < 1000, "%llu ms", (unsigned long long)ms);
+	lm_qmp_close(q);
+	for (int i = 0; i < sv.fillers; i++)
+		close(filler[i]);
 	close(sv.listen_fd);
 	unlink(sv.path);
 }
@@ -219,5 +313,6 @@ int main(void)
 {
 	test_jsonline();
 	test_client();
+	test_full_backlog();
 	T_DONE();
 }

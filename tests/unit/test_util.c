@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "t.h"
 #include "util/util.h"
@@ -97,10 +98,32 @@ static void next_field_tests(void)
 	CHECK(lm_next_field("", &pos, ',', buf, sizeof(buf)) == 0 && !buf[0] && pos == 1);
 }
 
+static void file_has_word_tests(void)
+{
+	char path[] = "/tmp/lm-test-words-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	const char *text = "tlsx  cpu\tio\n\nmemory tls\n";
+	CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+	CHECK(lm_file_has_word(path, "tls"));
+	CHECK(lm_file_has_word(path, "cpu"));
+	CHECK(lm_file_has_word(path, "io"));
+	CHECK(lm_file_has_word(path, "memory"));
+	CHECK(!lm_file_has_word(path, "tl"));
+	CHECK(!lm_file_has_word(path, "mem"));
+	CHECK(!lm_file_has_word(path, "x"));
+	CHECK(!lm_file_has_word(path, "cpu io"));
+	CHECK(truncate(path, 0) == 0 && !lm_file_has_word(path, "tls"));
+	unlink(path);
+	CHECK(!lm_file_has_word(path, "tls")); /* gone */
+}
+
 int main(void)
 {
 	parse_size_tests();
 	parse_uint_tests();
 	next_field_tests();
+	file_has_word_tests();
 	T_DONE();
 }

@@ -4,6 +4,10 @@
  * binary on this machine over loopback, then one row with the seeds'
  * columns.  The source's JSON (which carries the destination's CPU time as
  * reported on the main channel) is the bench's JSON.
+ *
+ * livemig bench --matrix [ARGS]: the sweep of bench/matrix.py (channels x
+ * methods x links, QEMU beside livemig, tables, JSON lines, plots), exec'd
+ * with this binary as its livemig.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +16,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -123,6 +128,66 @@ static int check_settings(const struct opts *o)
 	return rc;
 }
 
+/* Where matrix.py is: next to this binary's build tree (build/bench/, where
+ * meson copies it) or installed in PREFIX/share/livemig.  The path in buf,
+ * or NULL. */
+static const char *matrix_script(char *buf, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = 0;
+	*strrchr(exe, '/') = 0;
+	static const char *const where[] = {"%s/bench/matrix.py", "%s/../share/livemig/matrix.py"};
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+		snprintf(buf, len, where[i], exe);
+		if (!access(buf, R_OK))
+			return buf;
+	}
+	return NULL;
+}
+
+/* python3 matrix.py --livemig THIS-BINARY args...: exec'd (replaces this
+ * process, returns only on failure: 1), or run and waited for when help is
+ * true (for bench --help: its options after bench's own). */
+static int run_matrix(int argc, char **argv, bool help)
+{
+	char script[PATH_MAX + 64], exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (!matrix_script(script, sizeof(script)) || n <= 0) {
+		fprintf(stderr, "livemig bench --matrix: matrix.py not found next to this binary "
+				"(build/bench/ or ../share/livemig/)\n");
+		return 1;
+	}
+	exe[n] = 0;
+	char **args = calloc((size_t)argc + 5, sizeof(*args));
+	if (!args)
+		return 1;
+	int k = 0;
+	args[k++] = "python3";
+	args[k++] = script;
+	args[k++] = "--livemig";
+	args[k++] = exe;
+	for (int i = 0; i < argc; i++)
+		args[k++] = argv[i];
+	fflush(stdout);
+	pid_t pid = help ? fork() : 0;
+	if (pid == 0) {
+		execvp("python3", args);
+		fprintf(stderr, "livemig bench --matrix: cannot run python3: %s\n", strerror(errno));
+		if (help)
+			_exit(1);
+		free(args);
+		return 1;
+	}
+	int st = 0;
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	free(args);
+	return pid > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
 int cli_bench(int argc, char **argv)
 {
 	const char *json, *uri, *mem = NULL;
@@ -131,6 +196,18 @@ int cli_bench(int argc, char **argv)
 	int npass = 0, nargs = 0;
 	bool file_fill = false;
 	struct opts o;
+
+	if (argc > 1 && !strcmp(argv[1], "--matrix"))
+		return run_matrix(argc - 2, argv + 2, false);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			cli_usage(stdout, CLI_BENCH);
+			printf("\nlivemig bench --matrix [OPTION]...  the seeds' tables: a sweep of "
+			       "bench/matrix.py\n");
+			char *h = "--help";
+			return run_matrix(1, &h, true);
+		}
+	}
 
 	/* --opt=value as two words, as getopt takes them: the forwarding
 	 * below walks pairs. */

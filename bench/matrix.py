@@ -1,0 +1,796 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""livemig bench --matrix: the seeds' tables by one command.
+
+Sweeps channels x methods x links (x dirty rates x TLS x images x zero-page
+detection), every cell --repeat times, cells interleaved round-robin so
+that drift on a shared machine hits all alike.  Every cell QEMU 7.2 can do
+(none, zlib, zstd on an idle guest) also gets QEMU's own multifd migration
+of the same image over the same link with the same pinning, in the same
+round; which tool goes first alternates.  Writes to --out DIR:
+
+  runs.jsonl   one JSON object per run (what the tables are made from)
+  tables.md    medians in the seeds' layout, livemig / QEMU / ratio, the best
+               method per cell, auto against the best fixed method
+  machine.md   CPU model, cores, memory, kernel, versions, the command
+  plots/       gnuplot SVG and PNG: total time and CPU against channels per
+               method; for live runs each pass's dirty rate and remaining bytes
+
+`--report DIR` remakes tables.md and the plots from DIR/runs.jsonl, and
+`--readme FILE` also puts them in FILE between the two marker lines
+"<!-- matrix results begin -->" and "<!-- matrix results end -->".
+Links other than loopback, --pin and QEMU need root.
+"""
+import argparse
+import datetime
+import json
+import mmap
+import os
+import platform
+import re
+import resource
+import select
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import netlink  # noqa: E402 (next to this script, build tree or share/livemig)
+
+PAGE = 4096
+QEMU_METHODS = ("none", "zlib", "zstd")
+SPREAD_FLAG = 0.15
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CACHE = os.environ.get("CACHE_DIR", "/var/tmp/livemig-bench")
+MARK_BEGIN, MARK_END = "<!-- matrix results begin -->", "<!-- matrix results end -->"
+
+# The seeds' setups scaled to this machine (2 cores, 1 GiB guest); an option
+# given on the command line wins over its scenario's value.
+SCENARIOS = {
+    "qpl": dict(fill="corpus", fill_ratio="0.9", methods="none,qpl,zstd", channels="2,4,8",
+                link="loopback,1gbit"),
+    "uadk": dict(fill="random", fill_ratio="0.8", methods="none,uadk,zlib,zstd",
+                 channels="2,4,8", link="1gbit"),
+    "qatzip": dict(fill="corpus", fill_ratio="0.9", methods="qatzip,zlib,zstd,none",
+                   channels="4,8,16", link="loopback"),
+    "dsa": dict(fill="corpus", fill_ratio="0.5,0", methods="none", channels="2,8",
+                link="loopback", zero_page="multifd,dsa"),
+    "live": dict(fill="corpus", fill_ratio="0.9", methods="none,zstd,auto", channels="2",
+                 link="1gbit", dirty_rate="64M", repeat=20),
+}
+DEFAULTS = dict(channels="2,4,8", link="loopback", dirty_rate="0", tls="off", repeat=3,
+                fill="corpus", fill_ratio="0.9", mem="1G", zero_page="multifd")
+
+
+class Usage(Exception):
+    pass
+
+
+def log(msg):
+    print("matrix: " + msg, file=sys.stderr, flush=True)
+
+
+def parse_size(text):
+    m = re.fullmatch(r"(\d+)([KMGT]?)(i?B)?", str(text), re.I)
+    if not m:
+        raise Usage("bad size %r (bytes, or with K/M/G/T)" % text)
+    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2).upper()]
+
+
+def split(text):
+    return [w for w in str(text).split(",") if w]
+
+
+# ---------------------------------------------------------------- the sweep
+
+def livemig_methods(livemig):
+    """Every method livemig info lists, plus auto (listed or not)."""
+    out = subprocess.run([livemig, "info", "--json"], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    names = [m["name"] for m in json.loads(out)["methods"]]
+    return names + ([] if "auto" in names else ["auto"])
+
+
+def make_image(fill, ratio, size):
+    """A cached guest image: RATIO of its pages corpus (bench/make-image.sh) or
+    random, the rest zero, spread as make-image.sh spreads them."""
+    os.makedirs(CACHE, exist_ok=True)
+    path = os.path.join(CACHE, "matrix-%s-%s-%d.bin" % (fill, ratio, size))
+    if os.path.exists(path) and os.path.getsize(path) == size:
+        return path
+    tmp = path + ".tmp"
+    if fill == "corpus":
+        r = subprocess.run([os.path.join(HERE, "make-image.sh"), tmp, str(size), str(ratio)],
+                           stdout=subprocess.DEVNULL)
+        if r.returncode:
+            raise RuntimeError("make-image.sh %s %d %s failed" % (tmp, size, ratio))
+    else:
+        r = float(ratio)
+        zero = bytes(PAGE)
+        with open(tmp, "wb") as f:
+            for i in range(size // PAGE):
+                filled = -(-(i + 1) * r // 1) > -(-i * r // 1)
+                f.write(os.urandom(PAGE) if filled else zero)
+    os.rename(tmp, path)
+    return path
+
+
+def warm(nbytes):
+    """Touch and free nbytes of memory once: on this VM the first touch of
+    memory the hypervisor has not backed yet costs 4-5x, and the first run
+    would pay it for the others."""
+    m = mmap.mmap(-1, nbytes)
+    for off in range(0, nbytes, PAGE):
+        m[off] = 1
+    m.close()
+
+
+def read_through(path):
+    """The image into the page cache (DAMON drops it within a minute), before
+    every run of either tool, outside the timed part."""
+    with open(path, "rb", buffering=0) as f:
+        while f.read(8 << 20):
+            pass
+
+
+def machine_busy():
+    """(busy CPU seconds, steal seconds) of the whole machine."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / CLK_TCK, (v[7] if len(v) > 7 else 0) / CLK_TCK
+
+
+def our_cpu():
+    """CPU seconds of this script and every child it has waited for."""
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def prefix(link, side, pin):
+    """The command prefix putting a side in its namespace and on its CPU."""
+    cmd = []
+    ns = link and (link.src_ns if side == "src" else link.dst_ns)
+    if ns:
+        cmd += ["ip", "netns", "exec", ns]
+    if pin:
+        cmd += ["taskset", "-c", "0" if side == "src" else "1"]
+    return cmd
+
+
+def finish(p, bound, what):
+    try:
+        return p.wait(timeout=bound)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise RuntimeError("%s did not end within %d s (killed)" % (what, bound))
+
+
+def run_livemig(a, cell, link, psk, tmp):
+    """One livemig migration: a destination and a source process, each in its
+    namespace and on its CPU.  The source's JSON."""
+    sets = ["--set", "multifd-channels=%d" % cell["channels"],
+            "--set", "multifd-compression=" + cell["method"]]
+    if cell["tls"] == "psk":
+        sets += ["--set", "tls-creds=psk:" + psk]
+    bound = ["--timeout", str(a.timeout)]
+    rfd, wfd = os.pipe()
+    dest = subprocess.Popen(prefix(link, "dst", a.pin) + [
+        a.livemig, "dest", "--listen", "tcp:%s:0" % (link.dst_addr if link else "127.0.0.1"),
+        "--no-progress", "--ready-fd", str(wfd)] + sets + bound, pass_fds=(wfd,),
+        stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "dest.log"), "w"))
+    os.close(wfd)
+    uri = b""
+    try:
+        deadline = time.monotonic() + 60
+        while not uri.endswith(b"\n") and time.monotonic() < deadline:
+            if not select.select([rfd], [], [], 1)[0]:
+                continue
+            chunk = os.read(rfd, 512)
+            if not chunk:
+                break
+            uri += chunk
+    finally:
+        os.close(rfd)
+    if not uri.strip():
+        dest.kill()
+        dest.wait()
+        raise RuntimeError("the destination did not listen: " +
+                           open(os.path.join(tmp, "dest.log")).read().strip()[-500:])
+    sj = os.path.join(tmp, "source.json")
+    src_cmd = prefix(link, "src", a.pin) + [
+        a.livemig, "source", "--connect", uri.decode().strip(), "--no-progress",
+        "--fill", "file:" + cell["image"], "--json", sj,
+        "--set", "downtime-limit=%d" % a.downtime_limit] + sets + bound
+    if cell["zero_page"] != "multifd":
+        src_cmd += ["--set", "zero-page-detection=" + cell["zero_page"]]
+        if cell["zero_page"] == "dsa":
+            src_cmd += ["--set", "dsa-path=x-model"]
+    if cell["dirty"] != "0":
+        src_cmd += ["--dirty-rate", cell["dirty"]]
+    src = subprocess.Popen(src_cmd, stdout=subprocess.DEVNULL,
+                           stderr=open(os.path.join(tmp, "source.log"), "w"))
+    src_rc = finish(src, a.timeout + 60, "the livemig source")
+    if src_rc:
+        dest.terminate()
+    dest_rc = finish(dest, 60, "the livemig destination")
+    if src_rc or dest_rc:
+        raise RuntimeError("livemig failed (source exit %d, destination exit %d): %s" % (
+            src_rc, dest_rc, open(os.path.join(tmp, "source.log")).read().strip()[-500:]))
+    with open(sj) as f:
+        return json.load(f)
+
+
+def run_qemu(a, cell, link, psk, tmp):
+    """One QEMU 7.2 multifd migration of the same image (bench/qemu-migrate.py)."""
+    qj = os.path.join(tmp, "qemu.json")
+    cmd = [sys.executable, os.path.join(HERE, "qemu-migrate.py"), "--image", cell["image"],
+           "--channels", str(cell["channels"]), "--compression", cell["method"],
+           "--downtime-limit", str(a.downtime_limit), "--json", qj,
+           "--timeout", str(a.timeout)]
+    if link:
+        cmd += ["--src-netns", link.src_ns, "--dst-netns", link.dst_ns,
+                "--address", link.dst_addr]
+    else:
+        cmd += ["--no-netns"]
+    if a.pin:
+        cmd += ["--src-cpus", "0", "--dst-cpus", "1"]
+    if cell["tls"] == "psk":
+        cmd += ["--tls-psk", psk]
+    with open(os.path.join(tmp, "qemu.log"), "w") as logf:
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=logf)
+        rc = finish(p, a.timeout + 600, "qemu-migrate.py")
+    if rc:
+        raise RuntimeError("qemu-migrate.py exit %d: %s" % (
+            rc, open(os.path.join(tmp, "qemu.log")).read().strip()[-500:]))
+    with open(qj) as f:
+        return json.load(f)
+
+
+def record(tool, cell, rnd, j, wire, wall, other, steal, a, link_desc):
+    """The JSON line of one run: the figures the tables use, and the tool's
+    own JSON under "raw"."""
+    total = j["total-time"]
+    cpu = j["cpu"]
+    size = os.path.getsize(cell["image"])
+    if wire is None:  # no namespace (not root): what the tool says it sent
+        wire = j["ram"].get("transferred")
+    verify = j.get("verify", {}).get("match")
+    return {
+        "tool": tool, "round": rnd, "ok": True,
+        "cell": {k: v for k, v in cell.items() if k != "image"},
+        "image": cell["image"], "image-bytes": size,
+        "pinned": a.pin, "link": link_desc,
+        "total-ms": total, "downtime-ms": j.get("downtime"),
+        "wire-bytes": wire,
+        "mbps": round(wire * 8 / total / 1000, 1) if wire and total else None,
+        "pages-per-second": round(size / PAGE / total * 1000) if total else None,
+        "source-cpu-seconds": cpu.get("source-seconds"),
+        "destination-cpu-seconds": cpu.get("destination-seconds"),
+        "source-cpu-percent": cpu.get("source-percent"),
+        "destination-cpu-percent": cpu.get("destination-percent"),
+        "other-cpus": round(other / wall, 3) if wall else None,
+        "steal-seconds": round(steal, 2),
+        "verify": verify,
+        "downtime-limit": a.downtime_limit,
+        "raw": j,
+    }
+
+
+def one_run(a, tool, cell, rnd, link, psk):
+    read_through(cell["image"])
+    b0, st0, us0, t0 = *machine_busy(), our_cpu(), time.monotonic()
+    w0 = link.wire_bytes() if link else None
+    with tempfile.TemporaryDirectory(prefix="lm-matrix-") as tmp:
+        try:
+            j = (run_livemig if tool == "livemig" else run_qemu)(a, cell, link, psk, tmp)
+        except (RuntimeError, OSError, ValueError, KeyError) as e:
+            return {"tool": tool, "round": rnd, "ok": False, "error": str(e),
+                    "cell": {k: v for k, v in cell.items() if k != "image"},
+                    "image": cell["image"], "pinned": a.pin}
+    wall = time.monotonic() - t0
+    b1, st1 = machine_busy()
+    w1 = link.wire_bytes() if link else None
+    if tool == "qemu":
+        # Measured during the migration only (not QEMU's start and check).
+        other, wall = j["cpu"]["other-seconds"], j["total-time"] / 1000
+    else:
+        other = max(0.0, (b1 - b0) - (our_cpu() - us0))
+    desc = cell["link"] if cell["link"] == "loopback" else "veth, tbf " + cell["link"]
+    return record(tool, cell, rnd, j, None if w0 is None else w1 - w0, wall, other, st1 - st0,
+                  a, desc)
+
+
+def sweep(a):
+    """Every run, round-robin; returns the records written."""
+    if a.image:
+        images = {"given": a.image}
+    else:
+        size = parse_size(a.mem)
+        images = {}
+        for r in split(a.fill_ratio):
+            images["%s %s %s" % (a.fill, r, a.mem)] = make_image(a.fill, r, size)
+    cells = []
+    for link in split(a.link):
+        for tls in split(a.tls):
+            for dirty in split(a.dirty_rate):
+                for label, path in images.items():
+                    for zp in split(a.zero_page):
+                        for ch in [int(c) for c in split(a.channels)]:
+                            for m in split(a.methods):
+                                cells.append(dict(link=link, tls=tls, dirty=dirty, image=path,
+                                                  fill=label, zero_page=zp, channels=ch,
+                                                  method=m))
+
+    def qemu_too(c):
+        return (a.qemu and c["method"] in QEMU_METHODS and c["dirty"] == "0"
+                and c["zero_page"] == "multifd")
+    n = sum(1 + qemu_too(c) for c in cells) * a.repeat
+    log("%d cells x %d rounds = %d runs; %s; %s" % (
+        len(cells), a.repeat, n,
+        "pinned: source on CPU 0, destination on CPU 1" if a.pin else "not pinned",
+        "QEMU beside livemig for none/zlib/zstd" if a.qemu else "no QEMU"))
+    warm(2 * max(os.path.getsize(p) for p in images.values()))
+    links, psk = {}, None
+    if "psk" in split(a.tls):
+        psk = os.path.join(a.out, "psk")
+        os.makedirs(psk, exist_ok=True)
+        if not os.path.exists(os.path.join(psk, "keys.psk")):
+            subprocess.run(["psktool", "-u", "qemu", "-p", os.path.join(psk, "keys.psk")],
+                           check=True, stdout=subprocess.DEVNULL)
+    records = []
+    try:
+        for i, l in enumerate(split(a.link)):
+            if os.geteuid() != 0:
+                links[l] = None
+            elif l == "loopback":
+                links[l] = netlink.Loopback(str(i))
+            else:
+                links[l] = netlink.Link(l, str(i))
+        k, t0 = 0, time.monotonic()
+        with open(os.path.join(a.out, "runs.jsonl"), "a") as out:
+            for rnd in range(1, a.repeat + 1):
+                for ci, cell in enumerate(cells):
+                    tools = ["livemig"] + (["qemu"] if qemu_too(cell) else [])
+                    if (rnd + ci) % 2 == 0:
+                        tools.reverse()  # each tool goes first in turn
+                    for tool in tools:
+                        rec = one_run(a, tool, cell, rnd, links[cell["link"]], psk)
+                        k += 1
+                        out.write(json.dumps(rec) + "\n")
+                        out.flush()
+                        records.append(rec)
+                        el = time.monotonic() - t0
+                        eta = el / k * (n - k)
+                        log("cell %d/%d round %d/%d, run %d/%d: %s %s %d ch %s: %s, ETA %dm%02ds" % (
+                            ci + 1, len(cells), rnd, a.repeat, k, n, tool, cell["method"],
+                            cell["channels"], cell["link"],
+                            "%d ms" % rec["total-ms"] if rec["ok"] else "FAILED " + rec["error"],
+                            eta // 60, eta % 60))
+    finally:
+        for l in links.values():
+            if l:
+                l.close()
+    return records
+
+
+# ---------------------------------------------------------------- the report
+
+def med(runs, key):
+    v = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(v) if v else None
+
+
+def fmt(v, f="%.0f"):
+    return "-" if v is None else f % v
+
+
+def group_key(c):
+    return (c["link"], c["tls"], c["dirty"], c["fill"], c["zero_page"])
+
+
+def title(key, varying):
+    link, tls, dirty, fill, zp = key
+    parts = ["link " + link]
+    for name, v in (("tls", tls), ("dirty", dirty), ("fill", fill), ("zero-page", zp)):
+        if name in varying or (name == "dirty" and dirty != "0") or (name == "tls" and tls != "off"):
+            parts.append("%s %s" % (name, v))
+    return ", ".join(parts)
+
+
+def collect(records):
+    """{(group key, method, channels, tool): [ok runs]} and the failures."""
+    cells, failed = {}, []
+    for r in records:
+        if not r["ok"]:
+            failed.append(r)
+            continue
+        c = r["cell"]
+        cells.setdefault((group_key(c), c["method"], c["channels"], r["tool"]), []).append(r)
+    return cells, failed
+
+
+def spread(runs):
+    t = [r["total-ms"] for r in runs]
+    m = statistics.median(t)
+    return (max(t) - min(t)) / m if m else 0
+
+
+def row(ch, tool, runs):
+    s = spread(runs)
+    return "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s%s |" % (
+        ch, tool, fmt(med(runs, "total-ms")), fmt(med(runs, "downtime-ms")),
+        fmt(med(runs, "mbps")), fmt(med(runs, "pages-per-second")),
+        fmt(med(runs, "source-cpu-percent")), fmt(med(runs, "destination-cpu-percent")),
+        fmt(med(runs, "wire-bytes") and med(runs, "wire-bytes") / 2**20, "%.1f"),
+        len(runs), fmt(100 * s), " %" + (" **!**" if s > SPREAD_FLAG else ""))
+
+
+def ratio(a, b, key):
+    x, y = med(a, key), med(b, key)
+    return "%.2fx" % (x / y) if x is not None and y else "-"
+
+
+def tables(records):
+    cells, failed = collect(records)
+    groups = sorted({k[0] for k in cells})
+    varying = {n for i, n in enumerate(("link", "tls", "dirty", "fill", "zero-page"))
+               if len({g[i] for g in groups}) > 1}
+    methods = sorted({k[1] for k in cells}, key=lambda m: (m == "auto", m))
+    chans = sorted({k[2] for k in cells})
+    any_run = next(iter(records), {})
+    out = ["Medians of each cell's runs; spread = (max - min) / median of total time, "
+           "**!** above %d %%. Network Mbit/s = bytes on the link x 8 / total time; "
+           "pages/s = guest pages / total time; CPU %% = a side's CPU seconds / total time "
+           "(100 %% = one core). %s." % (
+               100 * SPREAD_FLAG, "Sides pinned: source on CPU 0, destination on CPU 1"
+               if any_run.get("pinned") else "Sides not pinned"), ""]
+    for g in groups:
+        for m in methods:
+            if not any((g, m, ch, "livemig") in cells for ch in chans):
+                continue
+            out += ["#### %s, %s" % (m, title(g, varying)), "",
+                    "| channels | tool | total time (ms) | downtime (ms) | network (Mbit/s) | "
+                    "pages/s | source CPU % | dest CPU % | wire MiB | runs | spread |",
+                    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            for ch in chans:
+                lm, q = cells.get((g, m, ch, "livemig")), cells.get((g, m, ch, "qemu"))
+                if lm:
+                    out.append(row(ch, "livemig", lm))
+                if q:
+                    out.append(row(ch, "QEMU 7.2", q))
+                if lm and q:
+                    out.append("| %s | livemig/QEMU | %s | %s | %s | %s | %s | %s | %s | | |" % (
+                        ch, ratio(lm, q, "total-ms"), ratio(lm, q, "downtime-ms"),
+                        ratio(lm, q, "mbps"), ratio(lm, q, "pages-per-second"),
+                        ratio(lm, q, "source-cpu-percent"),
+                        ratio(lm, q, "destination-cpu-percent"), ratio(lm, q, "wire-bytes")))
+            out.append("")
+    out += best_table(cells, groups, varying, chans)
+    out += live_table(cells, groups, varying, methods, chans)
+    if failed:
+        out += ["Failed runs:", ""] + ["- %s %s round %d: %s" % (
+            r["tool"], json.dumps(r["cell"]), r["round"], r["error"]) for r in failed] + [""]
+    return "\n".join(out)
+
+
+def cpu_s(runs):
+    v = [r["source-cpu-seconds"] + r["destination-cpu-seconds"] for r in runs
+         if r.get("source-cpu-seconds") is not None and r.get("destination-cpu-seconds") is not None]
+    return statistics.median(v) if v else None
+
+
+def best_table(cells, groups, varying, chans):
+    """Per link and channels: livemig's best fixed method against QEMU's best,
+    and auto against livemig's best fixed method (the issue's acceptance)."""
+    out = ["#### Best methods", "",
+           "| setting | channels | livemig best (ms) | QEMU best (ms) | livemig/QEMU | "
+           "auto (ms) | auto/best | auto CPU s | best CPU s | best: wire bytes / link rate (ms) |",
+           "|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+    for g in groups:
+        for ch in chans:
+            def best(tool, fixed=True):
+                c = [(med(r, "total-ms"), m, r) for (gg, m, cc, t), r in cells.items()
+                     if gg == g and cc == ch and t == tool and (m != "auto" or not fixed)]
+                return min(c, key=lambda x: x[0]) if c else None
+            lb, qb = best("livemig"), best("qemu")
+            au = cells.get((g, "auto", ch, "livemig"))
+            if not lb:
+                continue
+            rate = link_rate(g[0])
+            floor = med(lb[2], "wire-bytes") * 8 / rate * 1000 if rate and med(
+                lb[2], "wire-bytes") else None
+            out.append("| %s | %d | %s %.0f | %s | %s | %s | %s | %s | %s | %s |" % (
+                title(g, varying), ch, lb[1], lb[0], "%s %.0f" % (qb[1], qb[0]) if qb else "-",
+                "%.2fx" % (lb[0] / qb[0]) if qb else "-",
+                fmt(med(au, "total-ms")) if au else "-",
+                "%.3fx" % (med(au, "total-ms") / lb[0]) if au else "-",
+                fmt(cpu_s(au), "%.2f") if au else "-", fmt(cpu_s(lb[2]), "%.2f"),
+                "%.0f (%.2fx)" % (floor, lb[0] / floor) if floor else "-"))
+    return out + [""]
+
+
+def link_rate(link):
+    """bit/s of a tbf rate such as 1gbit, 100mbit, 10gbit; None for loopback."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([kmg]?)bit", link.lower())
+    return float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2)] if m else None
+
+
+def live_table(cells, groups, varying, methods, chans):
+    """Downtime distribution of live runs (a dirtying guest)."""
+    out = []
+    for g in groups:
+        if g[2] == "0":
+            continue
+        if not out:
+            out = ["#### Downtime of live runs", "",
+                   "| setting | method | channels | runs | downtime min / median / p90 / max (ms) "
+                   "| downtime-limit (ms) | within limit | passes (median) |",
+                   "|---|---|---:|---:|---|---:|---:|---:|"]
+        for m in methods:
+            for ch in chans:
+                runs = cells.get((g, m, ch, "livemig"))
+                if not runs:
+                    continue
+                d = sorted(r["downtime-ms"] for r in runs)
+                lim = runs[0].get("downtime-limit")
+                out.append("| %s | %s | %d | %d | %d / %.0f / %d / %d | %s | %d/%d | %.0f |" % (
+                    title(g, varying), m, ch, len(d), d[0], statistics.median(d),
+                    d[min(len(d) - 1, int(0.9 * len(d)))], d[-1], fmt(lim),
+                    sum(x <= (lim or 1e18) for x in d), len(d),
+                    statistics.median(len(r["raw"].get("iterations", [])) for r in runs)))
+    return out + [""] if out else []
+
+
+# ---------------------------------------------------------------- plots
+
+def plots(records, outdir):
+    """gnuplot SVG + PNG; the list of files written, [] without gnuplot."""
+    gp = shutil.which("gnuplot")
+    if not gp:
+        log("no plots: gnuplot is not installed (apt-get install gnuplot-nox)")
+        return []
+    pdir = os.path.join(outdir, "plots")
+    os.makedirs(pdir, exist_ok=True)
+    cells, _ = collect(records)
+    groups = sorted({k[0] for k in cells})
+    written = []
+    for gi, g in enumerate(groups):
+        name = re.sub(r"[^A-Za-z0-9.]+", "-", "-".join(g)).strip("-")
+        series = sorted({(m, t) for (gg, m, ch, t) in cells if gg == g})
+        for what, label, f in (
+                ("time", "total time (ms)", lambda rs: med(rs, "total-ms")),
+                ("cpu", "CPU, source + destination (% of one core)",
+                 lambda rs: (med(rs, "source-cpu-percent") or 0) +
+                 (med(rs, "destination-cpu-percent") or 0))):
+            dat = os.path.join(pdir, "%s-%s.dat" % (name, what))
+            with open(dat, "w") as d:
+                for m, t in series:
+                    d.write("# %s %s\n" % ("livemig" if t == "livemig" else "QEMU", m))
+                    for (gg, mm, ch, tt), rs in sorted(cells.items(), key=lambda x: x[0][2]):
+                        if gg == g and mm == m and tt == t:
+                            d.write("%d %s\n" % (ch, f(rs)))
+                    d.write("\n\n")
+            plot = ", ".join("'%s' index %d with linespoints title '%s %s'%s" % (
+                dat, i, "livemig" if t == "livemig" else "QEMU", m,
+                " dashtype 2" if t == "qemu" else "") for i, (m, t) in enumerate(series))
+            written += gnuplot(gp, os.path.join(pdir, "%s-%s" % (name, what)),
+                               "%s: %s" % (label, " ".join(g)), "channels", label, plot,
+                               "set logscale x 2\n")
+        if g[2] != "0":  # live: each pass of the median-time run of each cell
+            dat = os.path.join(pdir, "%s-passes.dat" % name)
+            keys = [k for k in cells if k[0] == g and k[3] == "livemig"]
+            with open(dat, "w") as d:
+                for k in keys:
+                    rs = sorted(cells[k], key=lambda r: r["total-ms"])
+                    it = rs[len(rs) // 2]["raw"].get("iterations", [])
+                    d.write("# %s %d ch\n" % (k[1], k[2]))
+                    for i, p in enumerate(it):
+                        d.write("%d %d %d\n" % (i + 1, p.get("dirty-pages-rate", 0),
+                                                p.get("pages", 0) * PAGE))
+                    d.write("\n\n")
+            for col, what, label in ((2, "dirty", "dirty rate (pages/s)"),
+                                     (3, "remaining", "remaining at the pass's start (bytes)")):
+                plot = ", ".join("'%s' index %d using 1:%d with linespoints title '%s %d ch'" % (
+                    dat, i, col, k[1], k[2]) for i, k in enumerate(keys))
+                written += gnuplot(gp, os.path.join(pdir, "%s-%s" % (name, what)),
+                                   "%s per pass: %s" % (label, " ".join(g)), "pass", label, plot,
+                                   "")
+    return written
+
+
+def gnuplot(gp, base, ttl, xl, yl, plot, extra):
+    files = []
+    for term, ext in (("svg size 800,500 dynamic", "svg"), ("pngcairo size 800,500", "png")):
+        script = ("set terminal %s\nset output '%s.%s'\nset title \"%s\" noenhanced\n"
+                  "set xlabel '%s'\nset ylabel '%s' noenhanced\nset key outside right noenhanced\n"
+                  "set grid\nset yrange [0:*]\n%splot %s\n" % (term, base, ext, ttl, xl, yl,
+                                                            extra, plot))
+        r = subprocess.run([gp], input=script, capture_output=True, text=True, timeout=60)
+        if r.returncode:
+            log("gnuplot failed for %s.%s: %s" % (base, ext, r.stderr.strip()[-300:]))
+        else:
+            files.append("%s.%s" % (base, ext))
+    return files
+
+
+# ---------------------------------------------------------------- machine
+
+def machine(a, argv):
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) * 1024
+    q = shutil.which("qemu-system-x86_64")
+    qv = subprocess.run([q, "--version"], capture_output=True, text=True).stdout.split(
+        "\n")[0] if q else "none"
+    lv = subprocess.run([a.livemig, "--version"], capture_output=True, text=True).stdout.strip()
+    return "\n".join([
+        "- date: %s" % datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "- host: %s" % socket.gethostname(),
+        "- CPU: %s, %d cores (os.cpu_count)" % (cpu, os.cpu_count()),
+        "- memory: %.1f GiB" % (mem / 2**30),
+        "- kernel: %s" % platform.release(),
+        "- livemig: %s; QEMU: %s" % (lv or "?", qv),
+        "- links: loopback = both sides in one network namespace over 127.0.0.1; RATE = "
+        "the destination and the source in two namespaces joined by a veth pair, both ends "
+        "shaped with tc tbf rate RATE burst 512kb latency 50ms",
+        "- pinning: %s" % ("source on CPU 0, destination on CPU 1 (taskset), QEMU the same"
+                           if a.pin else "none"),
+        "- command: `%s`" % " ".join(shlex.quote(w) for w in argv), ""])
+
+
+def report(a, outdir, argv_text=None):
+    with open(os.path.join(outdir, "runs.jsonl")) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    if not records:
+        raise Usage("%s/runs.jsonl has no runs" % outdir)
+    text = tables(records)
+    with open(os.path.join(outdir, "tables.md"), "w") as f:
+        f.write(text + "\n")
+    files = plots(records, outdir)
+    if a.readme:
+        mpath = os.path.join(outdir, "machine.md")
+        mach = open(mpath).read() if os.path.exists(mpath) else ""
+        rel = os.path.relpath(outdir, os.path.dirname(os.path.abspath(a.readme)))
+        section = "\n".join([MARK_BEGIN, "", "From `%s/` (machine.md, runs.jsonl, plots/):" % rel,
+                             "", mach, text.replace("#### ", "#### "), MARK_END])
+        body = open(a.readme).read()
+        if MARK_BEGIN in body and MARK_END in body:
+            body = body[:body.index(MARK_BEGIN)] + section + body[body.index(MARK_END) +
+                                                                   len(MARK_END):]
+        else:
+            body = body.rstrip("\n") + "\n\n" + section + "\n"
+        with open(a.readme, "w") as f:
+            f.write(body)
+    print(text)
+    for p in files:
+        log("plot %s" % p)
+    return records
+
+
+# ---------------------------------------------------------------- main
+
+def options():
+    ap = argparse.ArgumentParser(
+        prog="livemig bench --matrix", description=__doc__.split("\n\n")[0],
+        epilog="Scenarios (the seeds' setups scaled to 2 cores and a 1 GiB guest; docs/"
+        "benchmarks.md): " + "; ".join("%s: %s" % (k, ", ".join(
+            "%s=%s" % (o.replace("_", "-"), v) for o, v in s.items())) for k, s in
+            SCENARIOS.items()))
+    ap.add_argument("--channels", metavar="LIST", help="multifd-channels values (default 2,4,8)")
+    ap.add_argument("--methods", metavar="LIST",
+                    help="methods (default: every one `livemig info` lists, and auto)")
+    ap.add_argument("--link", metavar="LIST", help="loopback and/or tbf rates such as 1gbit, "
+                    "10gbit (default loopback); a rate puts the sides in two namespaces joined "
+                    "by a shaped veth pair (root)")
+    ap.add_argument("--dirty-rate", metavar="LIST",
+                    help="a running guest dirtying RATE bytes/s (default 0: idle); "
+                    "QEMU runs only idle")
+    ap.add_argument("--tls", metavar="LIST", help="off and/or psk (default off)")
+    ap.add_argument("--zero-page", metavar="LIST",
+                    help="zero-page-detection: multifd and/or dsa (the DSA work-queue model, "
+                    "dsa-path=x-model) (default multifd)")
+    ap.add_argument("--repeat", type=int, metavar="R", help="runs of each cell (default 3)")
+    ap.add_argument("--pin", action="store_true",
+                    help="source on CPU 0, destination on CPU 1 (taskset), QEMU the same")
+    ap.add_argument("--image", metavar="FILE", help="the guest image (default: made, see --mem)")
+    ap.add_argument("--mem", metavar="SIZE", help="size of the made image (default 1G)")
+    ap.add_argument("--fill", choices=("corpus", "random"),
+                    help="the made image's filled pages (default corpus: bench/make-image.sh)")
+    ap.add_argument("--fill-ratio", metavar="LIST",
+                    help="share of filled pages, the rest zero (default 0.9); a list makes one "
+                    "image each")
+    ap.add_argument("--downtime-limit", type=int, default=300, metavar="MS",
+                    help="for both tools (default 300)")
+    ap.add_argument("--timeout", type=int, default=900, metavar="S",
+                    help="bound on one migration (default 900)")
+    ap.add_argument("--scenario", choices=sorted(SCENARIOS),
+                    help="the seeds' setups; options given still win")
+    ap.add_argument("--no-qemu", dest="qemu", action="store_false", help="livemig only")
+    ap.add_argument("--out", metavar="DIR", help="results (default bench/results/DATE-HOST, or "
+                    "./results/DATE-HOST where there is no bench/)")
+    ap.add_argument("--report", metavar="DIR", help="no runs: tables and plots from DIR/runs.jsonl")
+    ap.add_argument("--readme", metavar="FILE", help="also put the results section into FILE")
+    ap.add_argument("--livemig", default=os.environ.get("LIVEMIG", "livemig"),
+                    help="the livemig binary (livemig bench --matrix passes itself)")
+    return ap
+
+
+def main(argv):
+    ap = options()
+    a = ap.parse_args(argv)
+    try:
+        if a.report:
+            report(a, a.report)
+            return 0
+        sc = SCENARIOS.get(a.scenario, {})
+        for k, v in list(DEFAULTS.items()) + [("methods", None)]:
+            if getattr(a, k) is None:
+                setattr(a, k, sc.get(k, v))
+        if a.methods is None:
+            a.methods = ",".join(livemig_methods(a.livemig))
+        if a.repeat < 1:
+            raise Usage("--repeat must be at least 1")
+        for l in split(a.link):
+            if l != "loopback" and not link_rate(l):
+                raise Usage("--link %s: loopback or a rate such as 1gbit, 100mbit" % l)
+            if l != "loopback" and os.geteuid():
+                raise Usage("--link %s needs root (network namespaces, tc)" % l)
+        for t in split(a.tls):
+            if t not in ("off", "psk"):
+                raise Usage("--tls %s: off or psk" % t)
+        for z in split(a.zero_page):
+            if z not in ("multifd", "dsa"):
+                raise Usage("--zero-page %s: multifd or dsa" % z)
+        for d in split(a.dirty_rate):
+            parse_size(d)
+        known = livemig_methods(a.livemig)
+        for m in split(a.methods):
+            if m not in known:
+                raise Usage("--methods %s: not one of %s" % (m, ",".join(known)))
+        if a.pin and (os.cpu_count() < 2 or not shutil.which("taskset")):
+            raise Usage("--pin needs 2 CPUs and taskset")
+        if a.image and not os.path.isfile(a.image):
+            raise Usage("--image %s: no such file" % a.image)
+        if a.qemu and (os.geteuid() or not shutil.which("qemu-system-x86_64")):
+            log("no QEMU runs: they need root and qemu-system-x86_64")
+            a.qemu = False
+        if not shutil.which("gnuplot"):
+            log("gnuplot is not installed: no plots (apt-get install gnuplot-nox)")
+        a.out = a.out or os.path.join("bench" if os.path.isdir("bench") else ".", "results",
+                                      "%s-%s" % (datetime.date.today().isoformat(),
+                                                 socket.gethostname()))
+        os.makedirs(a.out, exist_ok=True)
+    except Usage as e:
+        log(str(e))
+        return 2
+    with open(os.path.join(a.out, "machine.md"), "w") as f:
+        f.write(machine(a, ["livemig", "bench", "--matrix"] + argv))
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        records = sweep(a)
+    except KeyboardInterrupt:
+        log("interrupted: links removed; runs so far in %s/runs.jsonl" % a.out)
+        return 130
+    report(a, a.out)
+    log("results in %s" % a.out)
+    return 0 if all(r["ok"] for r in records) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

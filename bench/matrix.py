@@ -164,6 +164,15 @@ def prefix(link, side, pin):
     return cmd
 
 
+RUNNING = []  # the processes of the run under way, ended when interrupted
+
+
+def start(cmd, **kw):
+    p = subprocess.Popen(cmd, **kw)
+    RUNNING.append(p)
+    return p
+
+
 def finish(p, bound, what):
     try:
         return p.wait(timeout=bound)
@@ -171,6 +180,22 @@ def finish(p, bound, what):
         p.kill()
         p.wait()
         raise RuntimeError("%s did not end within %d s (killed)" % (what, bound))
+    finally:
+        if p.returncode is not None:
+            RUNNING.remove(p)
+
+
+def stop_running():
+    """SIGTERM (qemu-migrate.py quits its QEMUs on it), then SIGKILL after 10 s."""
+    for p in RUNNING:
+        p.terminate()
+    for p in RUNNING:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    del RUNNING[:]
 
 
 def run_livemig(a, cell, link, psk, tmp):
@@ -182,7 +207,7 @@ def run_livemig(a, cell, link, psk, tmp):
         sets += ["--set", "tls-creds=psk:" + psk]
     bound = ["--timeout", str(a.timeout)]
     rfd, wfd = os.pipe()
-    dest = subprocess.Popen(prefix(link, "dst", a.pin) + [
+    dest = start(prefix(link, "dst", a.pin) + [
         a.livemig, "dest", "--listen", "tcp:%s:0" % (link.dst_addr if link else "127.0.0.1"),
         "--no-progress", "--ready-fd", str(wfd)] + sets + bound, pass_fds=(wfd,),
         stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "dest.log"), "w"))
@@ -201,7 +226,7 @@ def run_livemig(a, cell, link, psk, tmp):
         os.close(rfd)
     if not uri.strip():
         dest.kill()
-        dest.wait()
+        finish(dest, 10, "the livemig destination")
         raise RuntimeError("the destination did not listen: " +
                            open(os.path.join(tmp, "dest.log")).read().strip()[-500:])
     sj = os.path.join(tmp, "source.json")
@@ -215,7 +240,7 @@ def run_livemig(a, cell, link, psk, tmp):
             src_cmd += ["--set", "dsa-path=x-model"]
     if cell["dirty"] != "0":
         src_cmd += ["--dirty-rate", cell["dirty"]]
-    src = subprocess.Popen(src_cmd, stdout=subprocess.DEVNULL,
+    src = start(src_cmd, stdout=subprocess.DEVNULL,
                            stderr=open(os.path.join(tmp, "source.log"), "w"))
     src_rc = finish(src, a.timeout + 60, "the livemig source")
     if src_rc:
@@ -245,7 +270,7 @@ def run_qemu(a, cell, link, psk, tmp):
     if cell["tls"] == "psk":
         cmd += ["--tls-psk", psk]
     with open(os.path.join(tmp, "qemu.log"), "w") as logf:
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=logf)
+        p = start(cmd, stdout=subprocess.DEVNULL, stderr=logf)
         rc = finish(p, a.timeout + 600, "qemu-migrate.py")
     if rc:
         raise RuntimeError("qemu-migrate.py exit %d: %s" % (
@@ -292,6 +317,7 @@ def one_run(a, tool, cell, rnd, link, psk):
         try:
             j = (run_livemig if tool == "livemig" else run_qemu)(a, cell, link, psk, tmp)
         except (RuntimeError, OSError, ValueError, KeyError) as e:
+            stop_running()  # what a failed run left
             return {"tool": tool, "round": rnd, "ok": False, "error": str(e),
                     "cell": {k: v for k, v in cell.items() if k != "image"},
                     "image": cell["image"], "pinned": a.pin}
@@ -375,6 +401,7 @@ def sweep(a):
                             "%d ms" % rec["total-ms"] if rec["ok"] else "FAILED " + rec["error"],
                             eta // 60, eta % 60))
     finally:
+        stop_running()
         for l in links.values():
             if l:
                 l.close()

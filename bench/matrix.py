@@ -444,6 +444,16 @@ def collect(records):
     return cells, failed
 
 
+def layout(cells):
+    """The groups (a table each per method), which group fields vary, the
+    methods (auto last) and the channel counts."""
+    groups = sorted({k[0] for k in cells})
+    varying = {n for i, n in enumerate(("link", "tls", "dirty", "fill", "zero-page"))
+               if len({g[i] for g in groups}) > 1}
+    methods = sorted({k[1] for k in cells}, key=lambda m: (m == "auto", m))
+    return groups, varying, methods, sorted({k[2] for k in cells})
+
+
 def spread(runs):
     t = [r["total-ms"] for r in runs]
     m = statistics.median(t)
@@ -467,11 +477,7 @@ def ratio(a, b, key):
 
 def tables(records):
     cells, failed = collect(records)
-    groups = sorted({k[0] for k in cells})
-    varying = {n for i, n in enumerate(("link", "tls", "dirty", "fill", "zero-page"))
-               if len({g[i] for g in groups}) > 1}
-    methods = sorted({k[1] for k in cells}, key=lambda m: (m == "auto", m))
-    chans = sorted({k[2] for k in cells})
+    groups, varying, methods, chans = layout(cells)
     any_run = next(iter(records), {})
     out = ["Medians of each cell's runs; spread = (max - min) / median of total time, "
            "**!** above %d %%. Network Mbit/s = bytes on the link x 8 / total time; "
@@ -500,12 +506,19 @@ def tables(records):
                         ratio(lm, q, "source-cpu-percent"),
                         ratio(lm, q, "destination-cpu-percent"), ratio(lm, q, "wire-bytes")))
             out.append("")
-    out += best_table(cells, groups, varying, chans)
-    out += live_table(cells, groups, varying, methods, chans)
+    out += summary(records)
     if failed:
         out += ["Failed runs:", ""] + ["- %s %s round %d: %s" % (
             r["tool"], json.dumps(r["cell"]), r["round"], r["error"]) for r in failed] + [""]
     return "\n".join(out)
+
+
+def summary(records):
+    """The best-methods table and, for live runs, the downtime table."""
+    cells, _ = collect(records)
+    groups, varying, methods, chans = layout(cells)
+    return (best_table(cells, groups, varying, chans) +
+            live_table(cells, groups, varying, methods, chans))
 
 
 def cpu_s(runs):
@@ -691,9 +704,12 @@ def report(a, outdir, argv_text=None):
         mpath = os.path.join(outdir, "machine.md")
         mach = open(mpath).read() if os.path.exists(mpath) else ""
         rel = os.path.relpath(outdir, os.path.dirname(os.path.abspath(a.readme)))
-        section = "\n".join([MARK_BEGIN, "", "From `%s/` (machine.md, runs.jsonl, plots/):" % rel,
-                             "", mach, text.replace("#### ", "#### "), MARK_END])
-        body = open(a.readme).read()
+        section = "\n".join([MARK_BEGIN, "", "Made by `livemig bench --matrix --report %s "
+                             "--readme %s` from `%s/`: every cell's table in its tables.md, "
+                             "every run in runs.jsonl, plots in plots/." % (
+                                 outdir, a.readme, rel), "", mach] + summary(records) +
+                            [MARK_END])
+        body = open(a.readme).read() if os.path.exists(a.readme) else ""
         if MARK_BEGIN in body and MARK_END in body:
             body = body[:body.index(MARK_BEGIN)] + section + body[body.index(MARK_END) +
                                                                    len(MARK_END):]
@@ -804,7 +820,9 @@ def main(argv):
         log(str(e))
         return 2
     with open(os.path.join(a.out, "machine.md"), "w") as f:
-        f.write(machine(a, ["livemig", "bench", "--matrix"] + argv))
+        shown = [w for i, w in enumerate(argv) if w != "--livemig" and (
+            i == 0 or argv[i - 1] != "--livemig") and not w.startswith("--livemig=")]
+        f.write(machine(a, ["livemig", "bench", "--matrix"] + shown))
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt

@@ -9,6 +9,7 @@ matrix options, and as root: a shaped link's namespaces removed when the
 sweep is interrupted."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -128,6 +129,14 @@ for args, culprit in ((["--tls", "rsa"], "--tls rsa"), (["--methods", "none,bzip
 p = subprocess.run([L, "bench", "--help"], capture_output=True, text=True, timeout=60)
 c.check(p.returncode == 0 and "--uri" in p.stdout and "--matrix" in p.stdout and
         "--channels LIST" in p.stdout and "--scenario" in p.stdout, "bench --help")
+# The man page documents every matrix option bench --help lists.
+man = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                        "livemig.1")).read().replace("\\-", "-")
+matrix_help = p.stdout[p.stdout.find("--matrix [OPTION]"):]
+opts = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", matrix_help)) - {"--help", "--matrix"}
+c.check(len(opts) > 15, "the matrix options in bench --help: %s" % sorted(opts))
+for opt in sorted(opts):
+    c.check(opt in man, "livemig.1 documents bench --matrix %s" % opt)
 
 # Interrupted on a shaped link: its namespaces go, and so do the processes.
 if root:

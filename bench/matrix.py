@@ -44,6 +44,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import netlink  # noqa: E402 (next to this script, build tree or share/livemig)
 
+
+def _qemu_migrate():
+    """bench/qemu-migrate.py as a module (its QMP client)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("qemu_migrate",
+                                                  os.path.join(HERE, "qemu-migrate.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
 PAGE = 4096
 QEMU_METHODS = ("none", "zlib", "zstd")
 SPREAD_FLAG = 0.15
@@ -279,6 +289,102 @@ def run_qemu(a, cell, link, psk, tmp):
         return json.load(f)
 
 
+def proc_cpu(pid):
+    """utime + stime of every thread of pid, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / CLK_TCK
+
+
+def wait_listen(link, port, proc, bound=30):
+    """Until something listens on port in the destination's namespace."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline and proc.poll() is None:
+        out = subprocess.run(["ip", "netns", "exec", link.dst_ns, "ss", "-Hltn",
+                              "sport = :%d" % port], capture_output=True, text=True).stdout
+        if out.strip():
+            return
+        time.sleep(0.05)
+    raise RuntimeError("livemig qemu-dest did not listen on port %d" % port)
+
+
+def run_qemu_livemig(a, cell, link, psk, tmp):
+    """QEMU with livemig carrying its RAM (livemig qemu-source / qemu-dest,
+    docs/qemu.md): two QEMUs started with -S whose RAM is a share=on file in
+    /dev/shm (the source's a copy of the image), stop-and-copy.  The
+    source's JSON, with the QEMUs' own CPU added to each side."""
+    size = os.path.getsize(cell["image"])
+    ram = {r: "/dev/shm/lm-matrix-%d-%s.ram" % (os.getpid(), r) for r in ("src", "dst")}
+    shutil.copyfile(cell["image"], ram["src"])
+    vms = {}
+    try:
+        for r in ("src", "dst"):
+            vms[r] = start(prefix(link, r, a.pin) + [
+                shutil.which("qemu-system-x86_64"), "-accel", "tcg", "-m", "%dM" % (size >> 20),
+                "-object", "memory-backend-file,id=mem0,size=%d,mem-path=%s,share=on" % (
+                    size, ram[r]), "-machine", "pc,memory-backend=mem0", "-display", "none",
+                "-nodefaults", "-S", "-qmp", "unix:%s/%s.qmp,server=on,wait=off" % (tmp, r),
+                "-qmp", "unix:%s/%s-ctl.qmp,server=on,wait=off" % (tmp, r)] +
+                (["-incoming", "defer"] if r == "dst" else []),
+                stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, r + "-qemu.log"), "w"))
+        deadline = time.monotonic() + 60
+        while not all(os.path.exists("%s/%s.qmp" % (tmp, r)) for r in vms):
+            if time.monotonic() > deadline or any(v.poll() is not None for v in vms.values()):
+                raise RuntimeError("QEMU did not start: " + open(
+                    os.path.join(tmp, "src-qemu.log")).read()[-300:])
+            time.sleep(0.05)
+        # qemu-source takes a running guest (a paused one ends in "no STOP
+        # event"), not a prelaunch one: cont; the BIOS finds no boot device
+        # and idles, having written a few pages.
+        qm = _qemu_migrate()
+        try:
+            ctl = qm.QMP("%s/src-ctl.qmp" % tmp, vms["src"], 60)
+            ctl.cmd("cont")
+            ctl.close()
+        except qm.Fatal as e:
+            raise RuntimeError("source QEMU: %s" % e)
+        c0 = {r: proc_cpu(v.pid) for r, v in vms.items()}
+        sets = ["--set", "multifd-channels=%d" % cell["channels"],
+                "--set", "multifd-compression=" + cell["method"]]
+        if cell["tls"] == "psk":
+            sets += ["--set", "tls-creds=psk:" + psk]
+        port = 20000 + os.getpid() % 20000
+        sj = os.path.join(tmp, "source.json")
+        dest = start(prefix(link, "dst", a.pin) + [
+            a.livemig, "qemu-dest", "--qmp", "%s/dst.qmp" % tmp, "--listen",
+            "tcp:%s:%d" % (link.dst_addr, port)] + sets, stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(tmp, "dest.log"), "w"))
+        wait_listen(link, port, dest)
+        src = start(prefix(link, "src", a.pin) + [
+            a.livemig, "qemu-source", "--qmp", "%s/src.qmp" % tmp, "--connect",
+            "tcp:%s:%d" % (link.dst_addr, port), "--json", sj,
+            "--set", "downtime-limit=%d" % a.downtime_limit] + sets,
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "source.log"), "w"))
+        src_rc = finish(src, a.timeout + 60, "livemig qemu-source")
+        if src_rc:
+            dest.terminate()
+        dest_rc = finish(dest, 60, "livemig qemu-dest")
+        if src_rc or dest_rc:
+            raise RuntimeError("qemu-source exit %d, qemu-dest exit %d: %s" % (
+                src_rc, dest_rc, open(os.path.join(tmp, "source.log")).read().strip()[-500:]))
+        with open(sj) as f:
+            j = json.load(f)
+        total = j["total-time"] / 1000
+        for r, side in (("src", "source"), ("dst", "destination")):
+            sec = (j["cpu"].get(side + "-seconds") or 0) + proc_cpu(vms[r].pid) - c0[r]
+            j["cpu"][side + "-seconds"] = round(sec, 3)
+            j["cpu"][side + "-percent"] = round(100 * sec / total, 1) if total else None
+        j["downtime"] = j["qemu"]["downtime-ms"]  # STOP until the destination runs
+        return j
+    finally:
+        for v in vms.values():
+            v.kill()
+            finish(v, 30, "QEMU")
+        for f in ram.values():
+            if os.path.exists(f):
+                os.unlink(f)
+
+
 def record(tool, cell, rnd, j, wire, wall, other, steal, a, link_desc):
     """The JSON line of one run: the figures the tables use, and the tool's
     own JSON under "raw"."""
@@ -309,13 +415,17 @@ def record(tool, cell, rnd, j, wire, wall, other, steal, a, link_desc):
     }
 
 
+RUNNERS = {"livemig": run_livemig, "qemu": run_qemu, "qemu+livemig": run_qemu_livemig}
+TOOL_NAMES = {"livemig": "livemig", "qemu": "QEMU 7.2", "qemu+livemig": "QEMU+livemig"}
+
+
 def one_run(a, tool, cell, rnd, link, psk):
     read_through(cell["image"])
     b0, st0, us0, t0 = *machine_busy(), our_cpu(), time.monotonic()
     w0 = link.wire_bytes() if link else None
     with tempfile.TemporaryDirectory(prefix="lm-matrix-") as tmp:
         try:
-            j = (run_livemig if tool == "livemig" else run_qemu)(a, cell, link, psk, tmp)
+            j = RUNNERS[tool](a, cell, link, psk, tmp)
         except (RuntimeError, OSError, ValueError, KeyError) as e:
             stop_running()  # what a failed run left
             return {"tool": tool, "round": rnd, "ok": False, "error": str(e),
@@ -358,7 +468,7 @@ def sweep(a):
     def qemu_too(c):
         return (a.qemu and c["method"] in QEMU_METHODS and c["dirty"] == "0"
                 and c["zero_page"] == "multifd")
-    n = sum(1 + qemu_too(c) for c in cells) * a.repeat
+    n = sum(1 + qemu_too(c) * (1 + a.qemu_livemig) for c in cells) * a.repeat
     log("%d cells x %d rounds = %d runs; %s; %s" % (
         len(cells), a.repeat, n,
         "pinned: source on CPU 0, destination on CPU 1" if a.pin else "not pinned",
@@ -384,9 +494,10 @@ def sweep(a):
         with open(os.path.join(a.out, "runs.jsonl"), "a") as out:
             for rnd in range(1, a.repeat + 1):
                 for ci, cell in enumerate(cells):
-                    tools = ["livemig"] + (["qemu"] if qemu_too(cell) else [])
-                    if (rnd + ci) % 2 == 0:
-                        tools.reverse()  # each tool goes first in turn
+                    tools = ["livemig"] + (["qemu"] if qemu_too(cell) else []) + (
+                        ["qemu+livemig"] if qemu_too(cell) and a.qemu_livemig else [])
+                    turn = (rnd + ci) % len(tools)  # each tool goes first in turn
+                    tools = tools[turn:] + tools[:turn]
                     for tool in tools:
                         rec = one_run(a, tool, cell, rnd, links[cell["link"]], psk)
                         k += 1
@@ -494,17 +605,18 @@ def tables(records):
                     "pages/s | source CPU % | dest CPU % | wire MiB | runs | spread |",
                     "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for ch in chans:
-                lm, q = cells.get((g, m, ch, "livemig")), cells.get((g, m, ch, "qemu"))
-                if lm:
-                    out.append(row(ch, "livemig", lm))
-                if q:
-                    out.append(row(ch, "QEMU 7.2", q))
-                if lm and q:
-                    out.append("| %s | livemig/QEMU | %s | %s | %s | %s | %s | %s | %s | | |" % (
-                        ch, ratio(lm, q, "total-ms"), ratio(lm, q, "downtime-ms"),
-                        ratio(lm, q, "mbps"), ratio(lm, q, "pages-per-second"),
-                        ratio(lm, q, "source-cpu-percent"),
-                        ratio(lm, q, "destination-cpu-percent"), ratio(lm, q, "wire-bytes")))
+                rows = {t: cells.get((g, m, ch, t)) for t in TOOL_NAMES}
+                for t, runs in rows.items():
+                    if runs:
+                        out.append(row(ch, TOOL_NAMES[t], runs))
+                q = rows["qemu"]
+                for t in ("livemig", "qemu+livemig"):
+                    if rows[t] and q:
+                        out.append("| %s | %s/QEMU | %s | %s | %s | %s | %s | %s | %s | | |" % (
+                            ch, TOOL_NAMES[t], *(ratio(rows[t], q, k) for k in (
+                                "total-ms", "downtime-ms", "mbps", "pages-per-second",
+                                "source-cpu-percent", "destination-cpu-percent",
+                                "wire-bytes"))))
             out.append("")
     out += summary(records)
     if failed:
@@ -613,14 +725,14 @@ def plots(records, outdir):
             dat = os.path.join(pdir, "%s-%s.dat" % (name, what))
             with open(dat, "w") as d:
                 for m, t in series:
-                    d.write("# %s %s\n" % ("livemig" if t == "livemig" else "QEMU", m))
+                    d.write("# %s %s\n" % (TOOL_NAMES[t], m))
                     for (gg, mm, ch, tt), rs in sorted(cells.items(), key=lambda x: x[0][2]):
                         if gg == g and mm == m and tt == t:
                             d.write("%d %s\n" % (ch, f(rs)))
                     d.write("\n\n")
             plot = ", ".join("'%s' index %d with linespoints title '%s %s'%s" % (
-                dat, i, "livemig" if t == "livemig" else "QEMU", m,
-                " dashtype 2" if t == "qemu" else "") for i, (m, t) in enumerate(series))
+                dat, i, TOOL_NAMES[t], m, "" if t == "livemig" else " dashtype %d" % (
+                    2 if t == "qemu" else 3)) for i, (m, t) in enumerate(series))
             written += gnuplot(gp, os.path.join(pdir, "%s-%s" % (name, what)),
                                "%s: %s" % (label, " ".join(g)), "channels", label, plot,
                                "set logscale x 2\n")
@@ -637,12 +749,12 @@ def plots(records, outdir):
                                                 p.get("pages", 0) * PAGE))
                     d.write("\n\n")
             for col, what, label in ((2, "dirty", "dirty rate (pages/s)"),
-                                     (3, "remaining", "remaining at the pass's start (bytes)")):
+                                     (3, "remaining", "bytes remaining when the pass starts")):
                 plot = ", ".join("'%s' index %d using 1:%d with linespoints title '%s %d ch'" % (
                     dat, i, col, k[1], k[2]) for i, k in enumerate(keys))
                 written += gnuplot(gp, os.path.join(pdir, "%s-%s" % (name, what)),
                                    "%s per pass: %s" % (label, " ".join(g)), "pass", label, plot,
-                                   "")
+                                   "set xtics 1\n")
     return written
 
 
@@ -762,6 +874,9 @@ def options():
     ap.add_argument("--scenario", choices=sorted(SCENARIOS),
                     help="the seeds' setups; options given still win")
     ap.add_argument("--no-qemu", dest="qemu", action="store_false", help="livemig only")
+    ap.add_argument("--no-qemu-livemig", dest="qemu_livemig", action="store_false",
+                    help="no third row of QEMU with livemig carrying its RAM (livemig "
+                    "qemu-source/qemu-dest, stop-and-copy)")
     ap.add_argument("--out", metavar="DIR", help="results (default bench/results/DATE-HOST, or "
                     "./results/DATE-HOST where there is no bench/)")
     ap.add_argument("--report", metavar="DIR", help="no runs: tables and plots from DIR/runs.jsonl")

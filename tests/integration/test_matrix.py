@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """livemig bench --matrix (issue 13), small: a 64 MiB image, one round,
-loopback, 2 channels, none and zstd, with QEMU 7.2 beside livemig when it is
-here and we are root.  Checks the JSON lines, the tables, the plots (SVG
+loopback, 2 channels, none and zstd, with QEMU 7.2 and QEMU with livemig
+carrying its RAM beside livemig when QEMU is here and we are root.  Checks the JSON lines, the tables, the plots (SVG
 parses, PNG is a PNG), --report remaking the same tables, --readme filling
 its section, usage errors (exit 2, nothing run), bench --help naming the
 matrix options, and as root: a shaped link's namespaces removed when the
@@ -50,8 +50,8 @@ try:
         runs = [json.loads(line) for line in f]
 except (OSError, ValueError) as e:
     c.check(False, "runs.jsonl: %s" % e)
-want = {("livemig", "none"), ("livemig", "zstd")} | (
-    {("qemu", "none"), ("qemu", "zstd")} if qemu else set())
+tools = ["livemig"] + (["qemu", "qemu+livemig"] if qemu else [])
+want = {(t, m) for t in tools for m in ("none", "zstd")}
 c.check({(r["tool"], r["cell"]["method"]) for r in runs} == want and len(runs) == len(want),
         "one run per tool and method: %s" % [(r["tool"], r["cell"]) for r in runs])
 for r in runs:
@@ -82,8 +82,8 @@ c.check("| channels | tool | total time (ms) | downtime (ms) | network (Mbit/s) 
         "source CPU % | dest CPU %" in tables, "the seeds' columns")
 c.check(tables.count("| 2 | livemig |") == 2, "a livemig row per method")
 if qemu:
-    c.check(tables.count("| 2 | QEMU 7.2 |") == 2 and tables.count("| 2 | livemig/QEMU |") == 2,
-            "QEMU and ratio rows")
+    for r in ("QEMU 7.2", "livemig/QEMU", "QEMU+livemig", "QEMU+livemig/QEMU"):
+        c.check(tables.count("| 2 | %s |" % r) == 2, "a %s row per method" % r)
 c.check("#### Best methods" in tables and "| link loopback | 2 |" in tables, "best methods")
 c.check(os.path.isfile(os.path.join(out, "machine.md")) and
         "kernel:" in open(os.path.join(out, "machine.md")).read(), "machine.md")
@@ -114,7 +114,7 @@ rc, so, se = matrix("--report", out, "--readme", readme)
 c.check(rc == 0 and open(os.path.join(out, "tables.md")).read() == tables,
         "--report remakes the tables: %d %s" % (rc, se[-500:]))
 body = open(readme).read()
-c.check("old" not in body and "tail" in body and "#### zstd, link loopback" in body and
+c.check("old" not in body and "tail" in body and "#### Best methods" in body and
         "kernel:" in body, "--readme replaced its section:\n" + body[:500])
 
 # Usage errors: exit 2, nothing run.

@@ -211,10 +211,7 @@ def stop_running():
 def run_livemig(a, cell, link, psk, tmp):
     """One livemig migration: a destination and a source process, each in its
     namespace and on its CPU.  The source's JSON."""
-    sets = ["--set", "multifd-channels=%d" % cell["channels"],
-            "--set", "multifd-compression=" + cell["method"]]
-    if cell["tls"] == "psk":
-        sets += ["--set", "tls-creds=psk:" + psk]
+    sets = cell_sets(cell, psk)
     bound = ["--timeout", str(a.timeout)]
     rfd, wfd = os.pipe()
     dest = start(prefix(link, "dst", a.pin) + [
@@ -251,7 +248,20 @@ def run_livemig(a, cell, link, psk, tmp):
     if cell["dirty"] != "0":
         src_cmd += ["--dirty-rate", cell["dirty"]]
     src = start(src_cmd, stdout=subprocess.DEVNULL,
-                           stderr=open(os.path.join(tmp, "source.log"), "w"))
+                stderr=open(os.path.join(tmp, "source.log"), "w"))
+    return wait_pair(a, src, dest, sj, tmp)
+
+
+def cell_sets(cell, psk):
+    """The --set options both sides of a livemig migration take."""
+    sets = ["--set", "multifd-channels=%d" % cell["channels"],
+            "--set", "multifd-compression=" + cell["method"]]
+    return sets + (["--set", "tls-creds=psk:" + psk] if cell["tls"] == "psk" else [])
+
+
+def wait_pair(a, src, dest, sj, tmp):
+    """Waits for a livemig source, then its destination (ended when the source
+    failed); the source's JSON (file sj), or RuntimeError."""
     src_rc = finish(src, a.timeout + 60, "the livemig source")
     if src_rc:
         dest.terminate()
@@ -344,10 +354,7 @@ def run_qemu_livemig(a, cell, link, psk, tmp):
         except qm.Fatal as e:
             raise RuntimeError("source QEMU: %s" % e)
         c0 = {r: proc_cpu(v.pid) for r, v in vms.items()}
-        sets = ["--set", "multifd-channels=%d" % cell["channels"],
-                "--set", "multifd-compression=" + cell["method"]]
-        if cell["tls"] == "psk":
-            sets += ["--set", "tls-creds=psk:" + psk]
+        sets = cell_sets(cell, psk)
         port = 20000 + os.getpid() % 20000
         sj = os.path.join(tmp, "source.json")
         dest = start(prefix(link, "dst", a.pin) + [
@@ -360,15 +367,7 @@ def run_qemu_livemig(a, cell, link, psk, tmp):
             "tcp:%s:%d" % (link.dst_addr, port), "--json", sj,
             "--set", "downtime-limit=%d" % a.downtime_limit] + sets,
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "source.log"), "w"))
-        src_rc = finish(src, a.timeout + 60, "livemig qemu-source")
-        if src_rc:
-            dest.terminate()
-        dest_rc = finish(dest, 60, "livemig qemu-dest")
-        if src_rc or dest_rc:
-            raise RuntimeError("qemu-source exit %d, qemu-dest exit %d: %s" % (
-                src_rc, dest_rc, open(os.path.join(tmp, "source.log")).read().strip()[-500:]))
-        with open(sj) as f:
-            j = json.load(f)
+        j = wait_pair(a, src, dest, sj, tmp)
         total = j["total-time"] / 1000
         for r, side in (("src", "source"), ("dst", "destination")):
             sec = (j["cpu"].get(side + "-seconds") or 0) + proc_cpu(vms[r].pid) - c0[r]

@@ -572,12 +572,13 @@ def spread(runs):
 
 def row(ch, tool, runs):
     s = spread(runs)
-    return "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s%s |" % (
+    return "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s%s | %s |" % (
         ch, tool, fmt(med(runs, "total-ms")), fmt(med(runs, "downtime-ms")),
         fmt(med(runs, "mbps")), fmt(med(runs, "pages-per-second")),
         fmt(med(runs, "source-cpu-percent")), fmt(med(runs, "destination-cpu-percent")),
         fmt(med(runs, "wire-bytes") and med(runs, "wire-bytes") / 2**20, "%.1f"),
-        len(runs), fmt(100 * s), " %" + (" **!**" if s > SPREAD_FLAG else ""))
+        len(runs), fmt(100 * s), " %" + (" **!**" if s > SPREAD_FLAG else ""),
+        fmt(med(runs, "other-cpus"), "%.2f"))
 
 
 def ratio(a, b, key):
@@ -592,8 +593,10 @@ def tables(records):
     out = ["Medians of each cell's runs; spread = (max - min) / median of total time, "
            "**!** above %d %%. Network Mbit/s = bytes on the link x 8 / total time; "
            "pages/s = guest pages / total time; CPU %% = a side's CPU seconds / total time "
-           "(100 %% = one core). %s." % (
-               100 * SPREAD_FLAG, "Sides pinned: source on CPU 0, destination on CPU 1"
+           "(100 %% = one core); others = CPUs the machine's other processes used during "
+           "the run (of %d). %s." % (
+               100 * SPREAD_FLAG, os.cpu_count(),
+               "Sides pinned: source on CPU 0, destination on CPU 1"
                if any_run.get("pinned") else "Sides not pinned"), ""]
     for g in groups:
         for m in methods:
@@ -601,8 +604,8 @@ def tables(records):
                 continue
             out += ["#### %s, %s" % (m, title(g, varying)), "",
                     "| channels | tool | total time (ms) | downtime (ms) | network (Mbit/s) | "
-                    "pages/s | source CPU % | dest CPU % | wire MiB | runs | spread |",
-                    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                    "pages/s | source CPU % | dest CPU % | wire MiB | runs | spread | others |",
+                    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for ch in chans:
                 rows = {t: cells.get((g, m, ch, t)) for t in TOOL_NAMES}
                 for t, runs in rows.items():
@@ -611,7 +614,7 @@ def tables(records):
                 q = rows["qemu"]
                 for t in ("livemig", "qemu+livemig"):
                     if rows[t] and q:
-                        out.append("| %s | %s/QEMU | %s | %s | %s | %s | %s | %s | %s | | |" % (
+                        out.append("| %s | %s/QEMU | %s | %s | %s | %s | %s | %s | %s | | | |" % (
                             ch, TOOL_NAMES[t], *(ratio(rows[t], q, k) for k in (
                                 "total-ms", "downtime-ms", "mbps", "pages-per-second",
                                 "source-cpu-percent", "destination-cpu-percent",

@@ -629,9 +629,16 @@ def tables(records):
 
 def summary(records):
     """The best-methods table and, for live runs, the downtime table."""
-    cells, _ = collect(records)
+    cells, failed = collect(records)
     groups, varying, methods, chans = layout(cells)
-    return (best_table(cells, groups, varying, chans) +
+    ok = [r for r in records if r["ok"]]
+    load = med(ok, "other-cpus")
+    head = ["%d runs (%d failed); other processes used a median of %s of the %d CPUs "
+            "during a run; %d of %d cells' spread above %d %%." % (
+                len(records), len(failed), fmt(load, "%.2f"), os.cpu_count(),
+                sum(spread(rs) > SPREAD_FLAG for rs in cells.values()), len(cells),
+                100 * SPREAD_FLAG), ""]
+    return (head + best_table(cells, groups, varying, chans) +
             live_table(cells, groups, varying, methods, chans))
 
 

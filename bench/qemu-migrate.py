@@ -458,6 +458,8 @@ class Run:
         lo1 = lo_counters() if self.netns else None
         m1 = machine_cpu()
         total_ms = src_info.get("total-time")
+        if not total_ms:  # seen once on a loaded machine: completed, total-time 0
+            raise Fatal("source reported completed with total-time %r: %s" % (total_ms, src_info))
         total_s = total_ms / 1000.0
         ram = src_info.get("ram", {})
         cpu = {

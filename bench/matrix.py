@@ -642,6 +642,31 @@ def summary(records):
             live_table(cells, groups, varying, methods, chans))
 
 
+def against(records, other, other_dir):
+    """Each cell's median total time against the same cell in another run
+    (the issue's reproducibility check): the cells that differ by more than
+    the spread flag, or all agree."""
+    mine, _ = collect(records)
+    theirs, _ = collect(other)
+    common = sorted(k for k in mine if k in theirs)
+    out = ["#### Against %s" % other_dir, ""]
+    if not common:
+        return out + ["No cell in common.", ""]
+    groups, varying, _, _ = layout(mine)
+    off = []
+    for k in common:
+        x, y = med(mine[k], "total-ms"), med(theirs[k], "total-ms")
+        if abs(x / y - 1) > SPREAD_FLAG:
+            off.append("| %s | %s | %d | %s | %.0f | %.0f | %.2fx |" % (
+                title(k[0], varying), k[1], k[2], TOOL_NAMES[k[3]], x, y, x / y))
+    out.append("%d of %d cells' median total time within %d %% of %s's." % (
+        len(common) - len(off), len(common), 100 * SPREAD_FLAG, other_dir))
+    if off:
+        out += ["", "| setting | method | channels | tool | this run (ms) | that run (ms) | "
+                "ratio |", "|---|---|---:|---|---:|---:|---:|"] + off
+    return out + [""]
+
+
 def cpu_s(runs):
     v = [r["source-cpu-seconds"] + r["destination-cpu-seconds"] for r in runs
          if r.get("source-cpu-seconds") is not None and r.get("destination-cpu-seconds") is not None]
@@ -812,12 +837,17 @@ def machine(a, argv):
         "- command: `%s`" % " ".join(shlex.quote(w) for w in argv), ""])
 
 
-def report(a, outdir, argv_text=None):
+def report(a, outdir):
+    """tables.md and the plots from outdir/runs.jsonl (and --against, --readme)."""
     with open(os.path.join(outdir, "runs.jsonl")) as f:
         records = [json.loads(line) for line in f if line.strip()]
     if not records:
         raise Usage("%s/runs.jsonl has no runs" % outdir)
-    text = tables(records)
+    cmp = []
+    if a.against:
+        with open(os.path.join(a.against, "runs.jsonl")) as f:
+            cmp = against(records, [json.loads(line) for line in f if line.strip()], a.against)
+    text = tables(records) + "\n" + "\n".join(cmp)
     with open(os.path.join(outdir, "tables.md"), "w") as f:
         f.write(text + "\n")
     files = plots(records, outdir)
@@ -825,10 +855,11 @@ def report(a, outdir, argv_text=None):
         mpath = os.path.join(outdir, "machine.md")
         mach = open(mpath).read() if os.path.exists(mpath) else ""
         rel = os.path.relpath(outdir, os.path.dirname(os.path.abspath(a.readme)))
-        section = "\n".join([MARK_BEGIN, "", "Made by `livemig bench --matrix --report %s "
+        section = "\n".join([MARK_BEGIN, "", "Made by `livemig bench --matrix --report %s%s "
                              "--readme %s` from `%s/`: every cell's table in its tables.md, "
                              "every run in runs.jsonl, plots in plots/." % (
-                                 outdir, a.readme, rel), "", mach] + summary(records) +
+                                 outdir, " --against " + a.against if a.against else "",
+                                 a.readme, rel), "", mach] + summary(records) + cmp +
                             [MARK_END])
         body = open(a.readme).read() if os.path.exists(a.readme) else ""
         if MARK_BEGIN in body and MARK_END in body:
@@ -890,6 +921,8 @@ def options():
                     "./results/DATE-HOST where there is no bench/)")
     ap.add_argument("--report", metavar="DIR", help="no runs: tables and plots from DIR/runs.jsonl")
     ap.add_argument("--readme", metavar="FILE", help="also put the results section into FILE")
+    ap.add_argument("--against", metavar="DIR", help="with --report: each cell's median "
+                    "total time against DIR's (a second run of the same matrix)")
     ap.add_argument("--livemig", default=os.environ.get("LIVEMIG", "livemig"),
                     help="the livemig binary (livemig bench --matrix passes itself)")
     return ap

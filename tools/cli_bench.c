@@ -11,12 +11,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <limits.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -128,39 +128,31 @@ static int check_settings(const struct opts *o)
 	return rc;
 }
 
-/* Where matrix.py is: next to this binary's build tree (build/bench/, where
- * meson copies it) or installed in PREFIX/share/livemig.  The path in buf,
- * or NULL. */
-static const char *matrix_script(char *buf, size_t len)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return NULL;
-	exe[n] = 0;
-	*strrchr(exe, '/') = 0;
-	static const char *const where[] = {"%s/bench/matrix.py", "%s/../share/livemig/matrix.py"};
-	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
-		snprintf(buf, len, where[i], exe);
-		if (!access(buf, R_OK))
-			return buf;
-	}
-	return NULL;
-}
-
-/* python3 matrix.py --livemig THIS-BINARY args...: exec'd (replaces this
- * process, returns only on failure: 1), or run and waited for when help is
- * true (for bench --help: its options after bench's own). */
+/* python3 matrix.py --livemig THIS-BINARY ARGS (argv without "--matrix"),
+ * matrix.py found next to this binary: in the build tree's bench/ (meson
+ * copies it there) or installed in ../share/livemig/.  Exec'd: returns only
+ * on failure, 1.  For help (bench --help: the matrix's options after
+ * bench's own) run and waited for instead, and 0 whatever it did. */
 static int run_matrix(int argc, char **argv, bool help)
 {
-	char script[PATH_MAX + 64], exe[PATH_MAX];
+	static const char *const where[] = {"%s/bench/matrix.py", "%s/../share/livemig/matrix.py"};
+	char exe[PATH_MAX], dir[PATH_MAX], script[PATH_MAX + 64];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (!matrix_script(script, sizeof(script)) || n <= 0) {
-		fprintf(stderr, "livemig bench --matrix: matrix.py not found next to this binary "
-				"(build/bench/ or ../share/livemig/)\n");
-		return 1;
+	bool found = false;
+	if (n > 0) {
+		exe[n] = 0;
+		snprintf(dir, sizeof(dir), "%s", exe);
+		*strrchr(dir, '/') = 0;
+		for (size_t i = 0; i < sizeof(where) / sizeof(where[0]) && !found; i++) {
+			snprintf(script, sizeof(script), where[i], dir);
+			found = !access(script, R_OK);
+		}
 	}
-	exe[n] = 0;
+	if (!found) {
+		fprintf(help ? stdout : stderr, "livemig bench --matrix: matrix.py is not next to "
+			"this binary (bench/ or ../share/livemig/)\n");
+		return help ? 0 : 1;
+	}
 	char **args = calloc((size_t)argc + 5, sizeof(*args));
 	if (!args)
 		return 1;
@@ -169,8 +161,9 @@ static int run_matrix(int argc, char **argv, bool help)
 	args[k++] = script;
 	args[k++] = "--livemig";
 	args[k++] = exe;
-	for (int i = 0; i < argc; i++)
-		args[k++] = argv[i];
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--matrix"))
+			args[k++] = argv[i];
 	fflush(stdout);
 	pid_t pid = help ? fork() : 0;
 	if (pid == 0) {
@@ -181,11 +174,10 @@ static int run_matrix(int argc, char **argv, bool help)
 		free(args);
 		return 1;
 	}
-	int st = 0;
 	if (pid > 0)
-		waitpid(pid, &st, 0);
+		waitpid(pid, NULL, 0);
 	free(args);
-	return pid > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+	return 0;
 }
 
 int cli_bench(int argc, char **argv)
@@ -197,15 +189,18 @@ int cli_bench(int argc, char **argv)
 	bool file_fill = false;
 	struct opts o;
 
-	if (argc > 1 && !strcmp(argv[1], "--matrix"))
-		return run_matrix(argc - 2, argv + 2, false);
+	/* --matrix anywhere: the sweep, with every other argument (its own
+	 * --help included). */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--matrix"))
+			return run_matrix(argc, argv, false);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			cli_usage(stdout, CLI_BENCH);
 			printf("\nlivemig bench --matrix [OPTION]...  the seeds' tables: a sweep of "
 			       "bench/matrix.py\n");
-			char *h = "--help";
-			return run_matrix(1, &h, true);
+			char *h[] = {argv[0], "--help"};
+			return run_matrix(2, h, true);
 		}
 	}
 

@@ -114,6 +114,11 @@ rc, so, se = matrix("--report", out, "--readme", readme)
 c.check(rc == 0 and open(os.path.join(out, "tables.md")).read() == tables,
         "--report remakes the tables: %d %s" % (rc, se[-500:]))
 body = open(readme).read()
+# --against: a run against itself agrees in every cell.
+rc, so, se = matrix("--report", out, "--against", out)
+n = len(want)
+c.check(rc == 0 and "%d of %d cells' median total time within 15 %%" % (n, n) in so,
+        "--against itself: %d %s" % (rc, so[-300:]))
 c.check("old" not in body and "tail" in body and "#### Best methods" in body and
         "kernel:" in body, "--readme replaced its section:\n" + body[:500])
 

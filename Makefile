@@ -6,10 +6,11 @@ TSANBUILD ?= build-tsan
 FUZZBUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= $(notdir $(wildcard tests/fuzz/corpus/*))
+# gnuplot-nox: the plots of livemig bench --matrix (and its test).
 DEPS      := gcc pkg-config meson ninja-build python3 zstd \
              zlib1g-dev libzstd-dev libisal-dev libxxhash-dev liblz4-dev \
              libjson-c-dev libgnutls28-dev gnutls-bin \
-             qemu-system-x86
+             qemu-system-x86 gnuplot-nox
 # make fuzz only: clang and its runtimes (libFuzzer, the sanitizers).
 FUZZ_DEPS := clang libclang-rt-dev
 # make check only: a real QEMU for the tests that run one (TCG, no KVM needed).

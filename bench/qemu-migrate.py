@@ -206,7 +206,7 @@ def maybe_enter_netns(a):
     if os.environ.get(NETNS_ENV) == "1":
         loopback_up()
         return True
-    if a.no_netns or os.geteuid() != 0 or not shutil.which("unshare"):
+    if a.no_netns or a.src_netns or a.dst_netns or os.geteuid() != 0 or not shutil.which("unshare"):
         return False
     try:
         ok = subprocess.run(["unshare", "-n", "true"], stdout=subprocess.DEVNULL,
@@ -324,6 +324,13 @@ class Run:
 
     def start(self, role, size):
         cmd, qmp = self.qemu_cmd(role, size)
+        # ip netns exec and taskset exec QEMU: its pid stays the one /proc is read for.
+        cpus = self.a.src_cpus if role == "src" else self.a.dst_cpus
+        if cpus:
+            cmd = ["taskset", "-c", cpus] + cmd
+        ns = self.a.src_netns if role == "src" else self.a.dst_netns
+        if ns:
+            cmd = ["ip", "netns", "exec", ns] + cmd
         logf = open(os.path.join(self.tmp, role + ".log"), "wb")
         if self.a.verbose:
             log("%s: %s" % (role, " ".join(cmd)))
@@ -406,7 +413,7 @@ class Run:
                 if got.get(k) != v:
                     raise Fatal("%s: parameter %s is %r, wanted %r" % (r, k, got.get(k), v))
 
-        dst.cmd("migrate-incoming", uri="tcp:127.0.0.1:%d" % a.port)
+        dst.cmd("migrate-incoming", uri="tcp:%s:%d" % (a.address, a.port))
         port = a.port
         if port == 0:
             addrs = dst.cmd("query-migrate").get("socket-address", [])
@@ -420,7 +427,7 @@ class Run:
         c_src0, c_dst0 = cpu_seconds(pid_src), cpu_seconds(pid_dst)
         m0 = machine_cpu()
         t0 = time.monotonic()
-        src.cmd("migrate", uri="tcp:127.0.0.1:%d" % port)
+        src.cmd("migrate", uri="tcp:%s:%d" % (a.address, port))
 
         deadline = t0 + a.timeout
         src_info = dst_info = None
@@ -451,6 +458,8 @@ class Run:
         lo1 = lo_counters() if self.netns else None
         m1 = machine_cpu()
         total_ms = src_info.get("total-time")
+        if not total_ms:  # seen once on a loaded machine: completed, total-time 0
+            raise Fatal("source reported completed with total-time %r: %s" % (total_ms, src_info))
         total_s = total_ms / 1000.0
         ram = src_info.get("ram", {})
         cpu = {
@@ -544,6 +553,13 @@ def main():
     ap.add_argument("--no-verify", action="store_true", help="skip the byte-for-byte check")
     ap.add_argument("--no-netns", action="store_true",
                     help="do not run in a private network namespace (then no wire byte count)")
+    ap.add_argument("--src-netns", metavar="NS", help="run the source QEMU in network namespace NS "
+                    "(ip netns exec; then no private namespace and no wire byte count)")
+    ap.add_argument("--dst-netns", metavar="NS", help="likewise the destination QEMU")
+    ap.add_argument("--address", default="127.0.0.1",
+                    help="the destination's address the source connects to (default %(default)s)")
+    ap.add_argument("--src-cpus", metavar="LIST", help="pin the source QEMU to these CPUs (taskset -c)")
+    ap.add_argument("--dst-cpus", metavar="LIST", help="pin the destination QEMU to these CPUs")
     ap.add_argument("--events", action="store_true", help="enable the 'events' capability")
     ap.add_argument("--tls-psk", metavar="DIR",
                     help="TLS on every channel with PSK credentials DIR/keys.psk (identity qemu): "

@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 
+from netlink import Link
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIVEMIG = os.environ.get("LIVEMIG", os.path.join(HERE, "..", "build", "livemig"))
 RAN_ON = "was running at the end; every page's stamp is intact"
@@ -39,44 +41,6 @@ STOPPED = "was stopped at the end; every page's stamp is intact"
 NET_TIMEOUT = 3
 FAULTS = ["none", "channel-reset", "dest-kill", "source-kill", "dest-stop", "link-blip",
           "link-cut", "switchover-stall", "commit-lost"]
-
-
-def ip(*args, check=False):
-    r = subprocess.run(["ip"] + list(args), capture_output=True, text=True)
-    if check and r.returncode:
-        raise RuntimeError("ip %s: %s" % (" ".join(args), r.stderr.strip()))
-    return r
-
-
-class Link:
-    """Two namespaces joined by a veth pair shaped with tbf: the destination
-    listens in A (10.214.0.1), the source runs in B."""
-
-    def __init__(self, rate):
-        tag = str(os.getpid())
-        self.a, self.b, self.va, self.vb = ("lmsa" + tag, "lmsb" + tag, "lsa" + tag,
-                                            "lsb" + tag)
-        for cmd in (["netns", "add", self.a], ["netns", "add", self.b],
-                    ["link", "add", self.va, "netns", self.a, "type", "veth", "peer", "name",
-                     self.vb, "netns", self.b],
-                    ["-n", self.a, "addr", "add", "10.214.0.1/24", "dev", self.va],
-                    ["-n", self.b, "addr", "add", "10.214.0.2/24", "dev", self.vb],
-                    ["-n", self.a, "link", "set", self.va, "up"],
-                    ["-n", self.b, "link", "set", self.vb, "up"],
-                    ["-n", self.a, "link", "set", "lo", "up"],
-                    ["-n", self.b, "link", "set", "lo", "up"]):
-            ip(*cmd, check=True)
-        for ns, dev in ((self.a, self.va), (self.b, self.vb)):
-            subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "root",
-                            "tbf", "rate", rate, "burst", "512kb", "latency", "50ms"],
-                           check=True, capture_output=True)
-
-    def set(self, up):
-        ip("-n", self.b, "link", "set", self.vb, "up" if up else "down")
-
-    def close(self):
-        ip("netns", "del", self.a)
-        ip("netns", "del", self.b)
 
 
 def reset_one_channel(ns, port):

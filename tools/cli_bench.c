@@ -4,9 +4,14 @@
  * binary on this machine over loopback, then one row with the seeds'
  * columns.  The source's JSON (which carries the destination's CPU time as
  * reported on the main channel) is the bench's JSON.
+ *
+ * livemig bench --matrix [ARGS]: the sweep of bench/matrix.py (channels x
+ * methods x links, QEMU beside livemig, tables, JSON lines, plots), exec'd
+ * with this binary as its livemig.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -121,6 +126,58 @@ static int check_settings(const struct opts *o)
 	return rc;
 }
 
+/* python3 matrix.py --livemig THIS-BINARY ARGS (argv without "--matrix"),
+ * matrix.py found next to this binary: in the build tree's bench/ (meson
+ * copies it there) or installed in ../share/livemig/.  Exec'd: returns only
+ * on failure, 1.  For help (bench --help: the matrix's options after
+ * bench's own) run and waited for instead, and 0 whatever it did. */
+static int run_matrix(int argc, char **argv, bool help)
+{
+	static const char *const where[] = {"%s/bench/matrix.py", "%s/../share/livemig/matrix.py"};
+	char exe[PATH_MAX], dir[PATH_MAX], script[PATH_MAX + 64];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	bool found = false;
+	if (n > 0) {
+		exe[n] = 0;
+		snprintf(dir, sizeof(dir), "%s", exe);
+		*strrchr(dir, '/') = 0;
+		for (size_t i = 0; i < sizeof(where) / sizeof(where[0]) && !found; i++) {
+			snprintf(script, sizeof(script), where[i], dir);
+			found = !access(script, R_OK);
+		}
+	}
+	if (!found) {
+		fprintf(help ? stdout : stderr, "livemig bench --matrix: matrix.py is not next to "
+			"this binary (bench/ or ../share/livemig/)\n");
+		return help ? 0 : 1;
+	}
+	char **args = calloc((size_t)argc + 5, sizeof(*args));
+	if (!args)
+		return 1;
+	int k = 0;
+	args[k++] = "python3";
+	args[k++] = script;
+	args[k++] = "--livemig";
+	args[k++] = exe;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--matrix"))
+			args[k++] = argv[i];
+	fflush(stdout);
+	pid_t pid = help ? fork() : 0;
+	if (pid == 0) {
+		execvp("python3", args);
+		fprintf(stderr, "livemig bench --matrix: cannot run python3: %s\n", strerror(errno));
+		if (help)
+			_exit(1);
+		free(args);
+		return 1;
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	free(args);
+	return 0;
+}
+
 int cli_bench(int argc, char **argv)
 {
 	const char *json, *uri, *mem = NULL;
@@ -128,6 +185,21 @@ int cli_bench(int argc, char **argv)
 	int npass = 0;
 	bool file_fill = false;
 	struct opts o;
+
+	/* --matrix anywhere: the sweep, with every other argument (its own
+	 * --help included). */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--matrix"))
+			return run_matrix(argc, argv, false);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			cli_usage(stdout, CLI_BENCH);
+			printf("\nlivemig bench --matrix [OPTION]...  the seeds' tables: a sweep of "
+			       "bench/matrix.py\n");
+			char *h[] = {argv[0], "--help"};
+			return run_matrix(2, h, true);
+		}
+	}
 
 	/* Everything checked here, before a process starts. */
 	int rc = cli_parse_opts(argc, argv, &o, CLI_BENCH);

@@ -250,10 +250,16 @@ static int attach(int fd, bool listening, const struct sockaddr *sa, socklen_t l
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		/* A unix socket is this user's alone (whatever the umask),
-		 * before the first connection can come: see lm_peer_allowed. */
-		const char *path = sa->sa_family == AF_UNIX ? ((const struct sockaddr_un *)sa)->sun_path
-							   : NULL;
-		if (!bind(fd, sa, len) && (!path || !chmod(path, 0600)) && !listen(fd, 512))
+		 * from the moment it exists: created with mode 0600 - not
+		 * chmod()ed after, which would follow a symlink that the owner
+		 * of the directory put in its place.  (The umask is the
+		 * process's: this runs at start, before files are written.)
+		 * See lm_peer_allowed. */
+		mode_t old = sa->sa_family == AF_UNIX ? umask(0177) : 0;
+		int r = bind(fd, sa, len);
+		if (sa->sa_family == AF_UNIX)
+			umask(old);
+		if (!r && !listen(fd, 512))
 			return 0;
 	} else if (sa->sa_family != AF_UNIX) {
 		return connect_by(fd, sa, len, end_ns, stop);

@@ -104,11 +104,13 @@ struct livemig_stats {
 	uint64_t expected_downtime_ms; /* pre-copy estimate; UINT64_MAX: no bandwidth measured yet */
 	uint64_t transferred;        /* bytes on the wire, all channels, headers included */
 	uint64_t total;              /* bytes of guest RAM */
-	uint64_t remaining;          /* bytes still to send: while active, in pass 1
-				      * what it has not sent, later what the last
-				      * dirty sync found; 0 once completed; after a
-				      * failure or cancel (source) what the last pass
-				      * had not sent (everything before pass 1) */
+	uint64_t remaining;          /* bytes still to send, 0 once completed.
+				      * Source: what the current pass has not sent
+				      * yet plus what the last dirty sync found for
+				      * the next one (everything before pass 1); it
+				      * goes down as pages go out, also after a
+				      * failure or cancel.  Destination: what has
+				      * not arrived */
 	uint64_t duplicate;          /* zero pages (sent as indices only) */
 	uint64_t normal;             /* pages sent with content */
 	uint64_t normal_bytes;       /* normal * page size */

@@ -390,7 +390,8 @@ struct lm_source {
 	uint64_t expected_downtime_ms;
 	bool not_converged;      /* the last sync's decision: another pass */
 	double dirty_pages_rate;
-	uint64_t remaining_pages;
+	uint64_t pending_pages;  /* found dirty by the last sync and not yet
+				  * published as a pass (run_pass takes them) */
 	uint64_t t_stop;         /* lm_now_ns when the guest stopped, 0 = running */
 	uint64_t precopy_bytes;  /* wire bytes when the guest stopped */
 	struct lm_iter_stat *iters;

@@ -40,8 +40,7 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 		 s->p.zero_detect ? s->p.zero_engine : "none");
 	uint64_t total_pages = s->total_pages;
 	uint64_t t_stop = s->src.t_stop, precopy_bytes = s->src.precopy_bytes;
-	uint64_t remaining_pages = s->src.remaining_pages;
-	size_t niters = s->src.niters;
+	bool source = s->role == LIVEMIG_SOURCE;
 	st->expected_downtime_ms = s->src.expected_downtime_ms;
 	st->dirty_pages_rate = s->src.dirty_pages_rate;
 	st->cpu_throttle_percentage = s->src.throttle_pct;
@@ -50,12 +49,13 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 	 * the next pass, or the final one, right after the ack). */
 	st->dirty_sync_count = s->role == LIVEMIG_SOURCE ? s->iteration
 			       : atomic_load(&s->t_setup) ? s->iteration + 1u : 0;
-	/* What the last pass published has not sent: its list less what the
-	 * senders took from it (a chunk taken counts as sent); before the
+	/* The source's pages not sent: what the current pass published less
+	 * what the senders took from it (a chunk taken counts as sent),
+	 * plus what a sync found that no pass has published yet; before the
 	 * first pass, everything. */
 	size_t taken = atomic_load(&s->src.cursor);
 	uint64_t unsent = !s->iteration ? s->total_pages
-			  : s->src.nwork > taken ? s->src.nwork - taken : 0;
+			  : (s->src.nwork > taken ? s->src.nwork - taken : 0) + s->src.pending_pages;
 	bool cpu_remote_known = s->src.result_ready;
 	snprintf(st->dirty_tracker, sizeof(st->dirty_tracker), "%s",
 		 !s->src.live ? "none" : s->src.tracker ? s->src.tracker->name : "pending");
@@ -105,10 +105,8 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 	uint64_t sent = st->normal + st->duplicate;
 	if (st->status == LIVEMIG_STATUS_COMPLETED)
 		st->remaining = 0;
-	else if (s->role == LIVEMIG_SOURCE && done) /* what never went out */
+	else if (source)
 		st->remaining = unsent * LM_PAGE_SIZE;
-	else if (niters) /* a running guest, after pass 1: what is dirty */
-		st->remaining = remaining_pages * LM_PAGE_SIZE;
 	else
 		st->remaining = total_pages > sent ? (total_pages - sent) * LM_PAGE_SIZE : 0;
 	if (t_stop) {
@@ -178,7 +176,7 @@ static uint64_t channel_recoveries(livemig_session *s, const struct livemig_stat
 }
 
 /* A CPU figure, or null when that side never reported one. */
-static void put_cpu(struct lm_json *b, json_object *o, const char *key, double v, const char *fmt)
+static void put_double(struct lm_json *b, json_object *o, const char *key, double v, const char *fmt)
 {
 	if (v < 0)
 		lm_json_null(b, o, key);
@@ -267,11 +265,11 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 	lm_json_u64(&b, o, "downtime-bytes", st.downtime_bytes);
 
 	o = lm_json_put(&b, root, "cpu", json_object_new_object());
-	put_cpu(&b, o, "source-seconds", st.cpu_source_seconds, "%.3f");
-	put_cpu(&b, o, "destination-seconds", st.cpu_dest_seconds, "%.3f");
-	put_cpu(&b, o, "source-percent", secs > 0 && st.cpu_source_seconds >= 0
+	put_double(&b, o, "source-seconds", st.cpu_source_seconds, "%.3f");
+	put_double(&b, o, "destination-seconds", st.cpu_dest_seconds, "%.3f");
+	put_double(&b, o, "source-percent", secs > 0 && st.cpu_source_seconds >= 0
 		? 100.0 * st.cpu_source_seconds / secs : st.cpu_source_seconds, "%.1f");
-	put_cpu(&b, o, "destination-percent", secs > 0 && st.cpu_dest_seconds >= 0
+	put_double(&b, o, "destination-percent", secs > 0 && st.cpu_dest_seconds >= 0
 		? 100.0 * st.cpu_dest_seconds / secs : st.cpu_dest_seconds, "%.1f");
 
 	o = lm_json_put(&b, root, "compression", json_object_new_object());

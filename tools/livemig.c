@@ -597,12 +597,16 @@ static void *progress_main(void *arg)
 		if (r->lines && (st.dirty_sync_count == shown_pass || !st.dirty_sync_count))
 			continue;
 		shown_pass = st.dirty_sync_count;
-		char eta[32], line[200];
+		char eta[32], left[32] = "unknown", line[200];
+		bool known = st.remaining != UINT64_MAX; /* a destination after pass 1 */
+		if (known)
+			snprintf(left, sizeof(left), "%.1f MiB", st.remaining / 1048576.0);
 		int n = snprintf(line, sizeof(line), "%-9s pass %llu, wire %.1f MiB/s, RAM %.1f MiB/s, "
-				 "remaining %.1f MiB, ETA %s",
+				 "remaining %s, ETA %s",
 				 livemig_status_name(st.status), (unsigned long long)st.dirty_sync_count,
-				 wire_rate / 1048576.0, ram_rate / 1048576.0, st.remaining / 1048576.0,
-				 eta_text(ram_rate > 0 ? st.remaining / ram_rate : -1, eta, sizeof(eta)));
+				 wire_rate / 1048576.0, ram_rate / 1048576.0, left,
+				 eta_text(known && ram_rate > 0 ? st.remaining / ram_rate : -1, eta,
+					  sizeof(eta)));
 		char down[32] = "unknown"; /* no bandwidth measured yet */
 		if (st.expected_downtime_ms != UINT64_MAX)
 			snprintf(down, sizeof(down), "%llu ms", (unsigned long long)st.expected_downtime_ms);
@@ -718,19 +722,22 @@ static void summary(livemig_session *s, const char *who)
 	printf(")\n");
 	printf("  RAM       %.1f MiB: %" PRIu64 " normal pages, %" PRIu64 " zero pages", st.total / 1048576.0,
 	       st.normal, st.duplicate);
-	if (st.remaining)
+	if (st.remaining && st.remaining != UINT64_MAX)
 		printf(", %.1f MiB not sent", st.remaining / 1048576.0);
 	printf("\n  method    %s, %u %s, zero-page-detection %s", st.method, st.channels,
 	       plural(st.channels, "channel", "channels"), st.zero_page_detection);
 	if (strcmp(zero_ran, st.zero_page_detection))
 		printf(" (ran as %s: no device)", zero_ran);
 	printf("\n");
+	char rate[32] = "unknown"; /* no dirty sync after pass 1 */
+	if (st.dirty_pages_rate >= 0)
+		snprintf(rate, sizeof(rate), "%.0f", st.dirty_pages_rate);
 	if (strcmp(st.dirty_tracker, "none"))
-		printf("  precopy   %llu %s, tracker %s, %.0f dirty pages/s, throttle %d%%, "
+		printf("  precopy   %llu %s, tracker %s, %s dirty pages/s, throttle %d%%, "
 		       "%.1f MiB sent while stopped\n",
 		       (unsigned long long)st.dirty_sync_count,
 		       plural(st.dirty_sync_count, "pass", "passes"), st.dirty_tracker,
-		       st.dirty_pages_rate, st.cpu_throttle_percentage, st.downtime_bytes / 1048576.0);
+		       rate, st.cpu_throttle_percentage, st.downtime_bytes / 1048576.0);
 	if (tls_on && *f[0])
 		printf("  tls       %s %s %s, records sealed in %s\n", f[0], f[1], f[2], f[3]);
 	else

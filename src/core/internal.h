@@ -387,6 +387,8 @@ struct lm_source {
 	void *tracker_ctx;
 	uint64_t *dirty[LM_MAX_BLOCKS]; /* pages to send next, one bit each */
 	int throttle_pct;
+	bool measured;           /* a pre-copy sync set the next three: until
+				  * then the statistics say "unknown" */
 	uint64_t expected_downtime_ms;
 	bool not_converged;      /* the last sync's decision: another pass */
 	double dirty_pages_rate;

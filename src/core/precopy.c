@@ -180,6 +180,7 @@ int lm_precopy_converge(livemig_session *s,
 		s->src.expected_downtime_ms = plan.expected_ms;
 		s->src.not_converged = !plan.switchover;
 		s->src.pending_pages = pending;
+		s->src.measured = true;
 		pthread_mutex_unlock(&s->lock);
 		if (plan.switchover)
 			return 0;

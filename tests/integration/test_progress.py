@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 """Live statistics that are true while a migration runs and after it ends
 (issue 12, a new user's findings): ram.remaining goes down during every
-pass, not only the first."""
+pass, not only the first; what is not known yet (expected-downtime and
+dirty-pages-rate before the first dirty sync after pass 1, a destination's
+remaining after pass 1) is null, not 0."""
 import os
 import subprocess
 import sys
@@ -44,6 +46,16 @@ src = subprocess.Popen([L, "source", "--connect", uri, "--no-progress", "--mem",
 c.check(wait_path(cs, src) and wait_path(cd, dest), "control sockets")
 qs, qd = Qmp(cs), Qmp(cd)
 
+# Pass 1: nothing measured yet: unknown, not 0.
+st = wait_for(qs, lambda st: st.get("status") == "active" and st["ram"]["transferred"] > 0, 20)
+c.check(st.get("status") == "active" and st.get("dirty-sync-count") == 1 and
+        st.get("expected-downtime") is None and st["ram"].get("dirty-pages-rate") is None,
+        "pass 1: expected-downtime %r, dirty-pages-rate %r (null: not measured yet)"
+        % (st.get("expected-downtime"), st["ram"].get("dirty-pages-rate")))
+std = wait_for(qd, lambda st: st["ram"]["transferred"] > 0, 10)
+c.check(std["ram"]["remaining"] is not None and 0 < std["ram"]["remaining"] < 64 * MiB,
+        "destination in pass 1: remaining %r" % std["ram"]["remaining"])
+
 # Pass 2 and 3: remaining goes down as pages go out.
 for k in (2, 3):
     st = wait_for(qs, lambda st: st.get("dirty-sync-count", 0) >= k, 20)
@@ -56,11 +68,60 @@ for k in (2, 3):
         time.sleep(0.15)
     c.check(len(samples) >= 3 and all(b < a for a, b in zip(samples, samples[1:])),
             "pass %d: remaining goes down: %s" % (k, samples))
+    c.check(st.get("expected-downtime") is not None and
+            st["ram"].get("dirty-pages-rate") is not None and st["ram"]["dirty-pages-rate"] > 0,
+            "pass %d: expected-downtime %r, dirty-pages-rate %r" % (
+                k, st.get("expected-downtime"), st["ram"].get("dirty-pages-rate")))
 
+# The destination after pass 1 cannot know what the source still has.
+std = query(qd)
+c.check(std.get("dirty-sync-count", 0) >= 2 and std["ram"]["remaining"] is None and
+        std.get("expected-downtime") is None,
+        "destination in pass %s: remaining %r, expected-downtime %r (null)"
+        % (std.get("dirty-sync-count"), std["ram"]["remaining"], std.get("expected-downtime")))
+
+# Cancelled on the destination in pass 2+: its JSON keeps remaining null.
+r = qd.cmd("migrate_cancel")
+c.check(r == {"return": {}}, "destination migrate_cancel: %s" % r)
+rc, out, err = t.finish(src, timeout=60)
+drc, dout, derr = t.finish(dest, timeout=60)
+c.check(rc == 1 and drc == 1, "cancelled on the destination: exit %s/%s" % (rc, drc))
+try:
+    js = t.load_json(dest_json)
+    c.check(js["status"] == "cancelled" and js["ram"]["remaining"] is None,
+            "destination JSON after a cancel in pass 2+: %s, remaining %r"
+            % (js["status"], js["ram"]["remaining"]))
+except (OSError, ValueError, KeyError) as e:
+    c.check(False, "destination JSON: %s" % e)
+qs.close()
+qd.close()
+
+# ---- a failure in pass 1 ---------------------------------------------------
+# The rates were never measured: null after the end too; remaining is
+# what was not sent.
+uri = "unix:" + os.path.join(tmp, "mig2.sock")
+src_json = os.path.join(tmp, "src2.json")
+dest = t.start_dest(uri)
+src = subprocess.Popen([L, "source", "--connect", uri, "--no-progress", "--mem", "64M",
+                        "--fill", "random", "--dirty-rate", "30M",
+                        "--set", "max-bandwidth=16M", "--control", "unix:" + cs,
+                        "--json", src_json],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+c.check(wait_path(cs, src), "control socket (failure in pass 1)")
+qs = Qmp(cs)
+wait_for(qs, lambda st: st["ram"]["transferred"] > 8 * MiB, 20)
 r = qs.cmd("migrate_cancel")
 rc, out, err = t.finish(src, timeout=60)
 t.finish(dest, timeout=60)
+try:
+    js = t.load_json(src_json)
+    ram = js["ram"]
+    c.check(js["status"] == "cancelled" and js["expected-downtime"] is None and
+            ram["dirty-pages-rate"] is None and 0 < ram["remaining"] < ram["total"],
+            "cancelled in pass 1: expected-downtime %r, dirty-pages-rate %r, remaining %r"
+            % (js["expected-downtime"], ram["dirty-pages-rate"], ram["remaining"]))
+except (OSError, ValueError, KeyError) as e:
+    c.check(False, "source JSON: %s" % e)
 qs.close()
-qd.close()
 
 c.done()

@@ -522,17 +522,38 @@ static void *signal_main(void *arg)
 		}
 		fprintf(stderr, "\nlivemig: %s received, cancelling (again to force exit)\n",
 			strsignal(sig));
-		livemig_cancel(g->s);
+		atomic_store(&g->cancelled, true);
+		if (atomic_load(&g->started)) /* else cli_signals_started() cancels */
+			livemig_cancel(g->s);
 	}
 	return NULL;
 }
 
-int cli_signals_start(struct cli_signals *g, livemig_session *s)
+static int signals_thread(struct cli_signals *g, livemig_session *s, bool started)
 {
 	g->s = s;
+	atomic_init(&g->started, started);
+	atomic_init(&g->cancelled, false);
 	int e = pthread_create(&g->th, NULL, signal_main, g);
 	g->on = !e;
 	return -e;
+}
+
+int cli_signals_start(struct cli_signals *g, livemig_session *s)
+{
+	return signals_thread(g, s, true);
+}
+
+int cli_signals_start_early(struct cli_signals *g, livemig_session *s)
+{
+	return signals_thread(g, s, false);
+}
+
+void cli_signals_started(struct cli_signals *g)
+{
+	atomic_store(&g->started, true);
+	if (atomic_load(&g->cancelled))
+		livemig_cancel(g->s);
 }
 
 void cli_signals_stop(struct cli_signals *g)
@@ -758,11 +779,36 @@ static void summary(livemig_session *s, const char *who)
 	fflush(stdout);
 }
 
-/* Starts the session, shows progress, handles INT/TERM, waits. */
-static int run(livemig_session *s, struct opts *o, const char *who)
+/*
+ * What dest and source do first, before anything that takes time (the
+ * guest's fill): from here SIGINT and SIGTERM cancel (one that comes
+ * before the start cancels the migration as soon as it started), and the
+ * control socket exists, so a client that connects now sees every event
+ * from setup on.  0, or the exit status after a message.  run() ends both;
+ * a command that does not get there calls end().
+ */
+static int begin(livemig_session *s, const struct opts *o, const char *who,
+		 struct cli_signals *sig, lm_qmp_server **control)
+{
+	cli_signals_block(sig); /* first: every thread started later inherits it */
+	int rc = cli_control_start(who, s, o->control, control);
+	if (!rc)
+		cli_signals_start_early(sig, s);
+	return rc;
+}
+
+static void end(struct cli_signals *sig, lm_qmp_server *control)
+{
+	cli_signals_stop(sig);
+	lm_qmp_server_stop(control);
+}
+
+/* Starts the session, shows progress, waits; sig and control: begin()'s,
+ * ended here. */
+static int run(livemig_session *s, struct opts *o, const char *who, struct cli_signals *sig,
+	       lm_qmp_server *control)
 {
 	struct runner r = {.s = s};
-	struct cli_signals sig;
 	pthread_t prog_th;
 	bool tty = isatty(2);
 	bool prog = o->progress < 0 ? tty : o->progress;
@@ -771,15 +817,9 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 
 	pthread_mutex_init(&r.lock, NULL);
 	pthread_cond_init(&r.cond, NULL);
-	cli_signals_block(&sig);
-
-	lm_qmp_server *control;
-	int rc = cli_control_start(who, s, o->control, &control);
-	if (rc)
-		return rc;
-	rc = livemig_start(s, o->uri);
+	int rc = livemig_start(s, o->uri);
 	if (rc) {
-		lm_qmp_server_stop(control);
+		end(sig, control);
 		fprintf(stderr, "livemig %s: %s\n", who, livemig_last_error(s));
 		/* Nothing started: a bad URI, an engine that cannot run, TLS
 		 * credentials that cannot be used are usage errors; a port in
@@ -794,7 +834,7 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 		dprintf(o->ready_fd, "%s\n", where);
 		close(o->ready_fd);
 	}
-	cli_signals_start(&sig, s);
+	cli_signals_started(sig);
 	if (prog)
 		pthread_create(&prog_th, NULL, progress_main, &r);
 	rc = livemig_wait(s);
@@ -804,7 +844,7 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 	pthread_mutex_unlock(&r.lock);
 	if (prog)
 		pthread_join(prog_th, NULL);
-	cli_signals_stop(&sig);
+	cli_signals_stop(sig);
 
 	if (rc == -EINPROGRESS && o->resume_on_unknown) {
 		int e = livemig_resume_source(s);
@@ -878,9 +918,11 @@ static int cmd_dest(int argc, char **argv)
 		fprintf(stderr, "livemig dest: %s\n", livemig_last_error(s));
 		rc = 2;
 	}
-	if (!rc) {
+	struct cli_signals sig;
+	lm_qmp_server *control;
+	if (!rc && !(rc = begin(s, &o, "destination", &sig, &control))) {
 		livemig_set_prealloc(s, o.prealloc);
-		rc = run(s, &o, "destination");
+		rc = run(s, &o, "destination", &sig, control);
 	}
 	livemig_session_free(s);
 	return rc;
@@ -923,19 +965,23 @@ static int cmd_source(int argc, char **argv)
 	if (!s)
 		return 1;
 	livemig_set_log(s, log_cb, &o);
+	struct cli_signals sig;
+	lm_qmp_server *control;
 	rc = cli_apply_settings(s, &o);
-	if (rc) {
+	if (rc || (rc = begin(s, &o, "source", &sig, &control))) {
 		livemig_session_free(s);
 		return rc;
 	}
 	uint64_t size = o.mem_set ? o.mem : 0;
 	void *mem = fill_create(&o.fill, &size, err, sizeof(err));
 	if (!mem) {
+		end(&sig, control);
 		fprintf(stderr, "livemig source: %s\n", err);
 		livemig_session_free(s);
 		return 2;
 	}
 	struct guest *g = NULL;
+	bool ran = false; /* run() ended sig and control */
 	if (o.timeout && livemig_set_parameter(s, "timeout", o.timeout)) {
 		fprintf(stderr, "livemig source: %s\n", livemig_last_error(s));
 		rc = 2;
@@ -950,8 +996,11 @@ static int cmd_source(int argc, char **argv)
 			const struct livemig_guest_ops ops = {g_stop, g_resume, g_throttle};
 			livemig_set_guest(s, &ops, g);
 		}
-		rc = run(s, &o, "source");
+		rc = run(s, &o, "source", &sig, control);
+		ran = true;
 	}
+	if (!ran)
+		end(&sig, control);
 	/* After a migration the guest stays stopped here (it runs at the
 	 * destination now); after a failure it kept running until now, and
 	 * its memory must be as it wrote it. */

@@ -148,7 +148,7 @@ except (OSError, ValueError, KeyError) as e:
 for name, q in (("destination", qd), ("source", qs)):
     evs = q.all_events()
     sts, ps = statuses(evs), passes(evs)
-    want = ["active", "device", "completed"]
+    want = ["setup", "active", "device", "completed"]
     c.check(sts == want[len(want) - len(sts):] and sts[-1:] == ["completed"],
             "%s: MIGRATION events %s" % (name, sts))
     c.check(len(ps) >= 4 and ps == list(range(ps[0], ps[0] + len(ps))),
@@ -161,7 +161,7 @@ for name, q in (("destination", qd), ("source", qs)):
 rc, out, err = t.finish(ev_proc, timeout=10)
 lines = [json.loads(x) for x in out.splitlines() if x.strip()]
 sts = statuses(lines)
-c.check(rc == 0 and sts == ["active", "device", "completed"][-len(sts):] and
+c.check(rc == 0 and sts == ["setup", "active", "device", "completed"][-len(sts):] and
         sts[-1:] == ["completed"] and passes(lines),
         "livemig ctl --events: exit %s, %s, %d passes" % (rc, sts, len(passes(lines))))
 c.check(not os.path.exists(cs) and not os.path.exists(cd), "control sockets removed at exit")

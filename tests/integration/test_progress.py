@@ -4,7 +4,9 @@
 (issue 12, a new user's findings): ram.remaining goes down during every
 pass, not only the first; what is not known yet (expected-downtime and
 dirty-pages-rate before the first dirty sync after pass 1, a destination's
-remaining after pass 1) is null, not 0."""
+remaining after pass 1) is null, not 0; the source's control socket exists
+during the guest's fill, and a client connected then (or to a destination
+waiting for its source) sees every MIGRATION event from setup on."""
 import os
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lmtest as t  # noqa: E402
-from lmtest import Qmp, query, wait_path  # noqa: E402
+from lmtest import Qmp, query, statuses, wait_path  # noqa: E402
 
 c = t.Checker("progress")
 L = t.LIVEMIG
@@ -123,5 +125,27 @@ try:
 except (OSError, ValueError, KeyError) as e:
     c.check(False, "source JSON: %s" % e)
 qs.close()
+
+# ---- the control socket before the fill; setup is an event -----------------
+uri = "unix:" + os.path.join(tmp, "mig3.sock")
+dest = t.start_dest(uri, "--control", "unix:" + cd)
+c.check(wait_path(cd, dest), "control socket (events)")
+qd = Qmp(cd)  # the destination waits for its source: in setup
+src = subprocess.Popen([L, "source", "--connect", uri, "--no-progress", "--mem", "512M",
+                        "--control", "unix:" + cs],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+c.check(wait_path(cs, src), "the source's control socket exists")
+qs = Qmp(cs)
+st = query(qs)
+c.check(st.get("status") == "none", "the socket exists during the fill: status %r"
+        % st.get("status"))
+rc, out, err = t.finish(src, timeout=120)
+drc, dout, derr = t.finish(dest, timeout=60)
+c.check(rc == 0 and drc == 0, "migration with early clients: exit %s/%s" % (rc, drc))
+for name, q in (("source", qs), ("destination", qd)):
+    sts = statuses(q.all_events())
+    c.check(sts == ["setup", "active", "device", "completed"],
+            "%s: every MIGRATION event from setup on: %s" % (name, sts))
+    q.close()
 
 c.done()

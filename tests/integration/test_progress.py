@@ -8,6 +8,7 @@ remaining after pass 1) is null, not 0; the source's control socket exists
 during the guest's fill, and a client connected then (or to a destination
 waiting for its source) sees every MIGRATION event from setup on."""
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -88,6 +89,8 @@ c.check(r == {"return": {}}, "destination migrate_cancel: %s" % r)
 rc, out, err = t.finish(src, timeout=60)
 drc, dout, derr = t.finish(dest, timeout=60)
 c.check(rc == 1 and drc == 1, "cancelled on the destination: exit %s/%s" % (rc, drc))
+c.check("destination reported: migration cancelled" in err and t.GUEST_RAN_ON in err,
+        "the source says why: %r" % err[-400:])
 try:
     js = t.load_json(dest_json)
     c.check(js["status"] == "cancelled" and js["ram"]["remaining"] is None,
@@ -125,6 +128,22 @@ try:
 except (OSError, ValueError, KeyError) as e:
     c.check(False, "source JSON: %s" % e)
 qs.close()
+
+# ---- SIGINT on the destination: the source is told -------------------------
+uri = "unix:" + os.path.join(tmp, "mig4.sock")
+dest = t.start_dest(uri)
+src = subprocess.Popen([L, "source", "--connect", uri, "--no-progress", "--mem", "64M",
+                        "--fill", "random", "--set", "max-bandwidth=16M", "--control",
+                        "unix:" + cs], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+c.check(wait_path(cs, src), "control socket (SIGINT)")
+qs = Qmp(cs)
+wait_for(qs, lambda st: st["ram"]["transferred"] > 4 * MiB, 20)
+qs.close()
+dest.send_signal(signal.SIGINT)
+rc, out, err = t.finish(src, timeout=60)
+drc, dout, derr = t.finish(dest, timeout=60)
+c.check(rc == 1 and drc == 1 and "destination reported: migration cancelled" in err,
+        "SIGINT on the destination: exit %s/%s, the source says %r" % (rc, drc, err[-300:]))
 
 # ---- the control socket before the fill; setup is an event -----------------
 uri = "unix:" + os.path.join(tmp, "mig3.sock")

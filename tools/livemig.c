@@ -495,6 +495,7 @@ int cli_apply_settings(livemig_session *s, const struct opts *o)
 struct runner {
 	livemig_session *s;
 	bool lines; /* a line per pass change, not a line redrawn in place */
+	const char *setup; /* what setup is on this side: "waiting for the source" */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool done;
@@ -605,12 +606,18 @@ static void *progress_main(void *arg)
 		livemig_query(r->s, &st);
 		uint64_t now = lm_now_ns();
 		uint64_t ram = (st.normal + st.duplicate) * 4096ull;
-		if (now > last_ns) {
+		/* The rate clock starts when setup ends, with the first page:
+		 * the wait for the peer is no part of any rate. */
+		double active = (double)(st.total_time_ms - st.setup_time_ms) / 1e3;
+		if (!any && st.status >= LIVEMIG_STATUS_ACTIVE && st.transferred && active > 0) {
+			ram_rate = ram / active;
+			wire_rate = st.transferred / active;
+			any = true;
+		} else if (any && now > last_ns) {
 			double dt = (now - last_ns) / 1e9;
 			double ri = (ram - last_ram) / dt, wi = (st.transferred - last_wire) / dt;
-			ram_rate = any ? 0.5 * ram_rate + 0.5 * ri : ri;
-			wire_rate = any ? 0.5 * wire_rate + 0.5 * wi : wi;
-			any = true;
+			ram_rate = 0.5 * ram_rate + 0.5 * ri;
+			wire_rate = 0.5 * wire_rate + 0.5 * wi;
 		}
 		last_ram = ram;
 		last_wire = st.transferred;
@@ -619,6 +626,11 @@ static void *progress_main(void *arg)
 			continue;
 		shown_pass = st.dirty_sync_count;
 		char eta[32], left[32] = "unknown", line[200];
+		if (st.status <= LIVEMIG_STATUS_SETUP) { /* nothing to count yet */
+			snprintf(line, sizeof(line), "%-9s %s", livemig_status_name(st.status), r->setup);
+			fprintf(stderr, "\r  %-118s", line); /* a terminal: lines start at pass 1 */
+			continue;
+		}
 		bool known = st.remaining != UINT64_MAX; /* a destination after pass 1 */
 		if (known)
 			snprintf(left, sizeof(left), "%.1f MiB", st.remaining / 1048576.0);
@@ -814,6 +826,7 @@ static int run(livemig_session *s, struct opts *o, const char *who, struct cli_s
 	bool prog = o->progress < 0 ? tty : o->progress;
 	o->progress_on = prog;
 	r.lines = !tty; /* --verbose to a file or pipe: a line per pass */
+	r.setup = strcmp(who, "source") ? "waiting for the source" : "connecting to the destination";
 
 	pthread_mutex_init(&r.lock, NULL);
 	pthread_cond_init(&r.cond, NULL);

@@ -6,8 +6,13 @@ pass, not only the first; what is not known yet (expected-downtime and
 dirty-pages-rate before the first dirty sync after pass 1, a destination's
 remaining after pass 1) is null, not 0; the source's control socket exists
 during the guest's fill, and a client connected then (or to a destination
-waiting for its source) sees every MIGRATION event from setup on."""
+waiting for its source) sees every MIGRATION event from setup on; a
+destination's progress on a terminal says it waits for its source, and its
+rates start with the first page (not averaged with the wait)."""
 import os
+import pty
+import re
+import select
 import signal
 import subprocess
 import sys
@@ -166,5 +171,39 @@ for name, q in (("source", qs), ("destination", qd)):
     c.check(sts == ["setup", "active", "device", "completed"],
             "%s: every MIGRATION event from setup on: %s" % (name, sts))
     q.close()
+
+# ---- the destination's progress on a terminal ------------------------------
+# It waits 2 s for its source, then 128 MiB come at 32 MiB/s.
+uri = "unix:" + os.path.join(tmp, "mig5.sock")
+master, slave = pty.openpty()
+dest = subprocess.Popen([L, "dest", "--listen", uri], stdout=subprocess.DEVNULL, stderr=slave)
+os.close(slave)
+t.wait_listening(uri, dest)
+time.sleep(2)
+src = subprocess.Popen([L, "source", "--connect", uri, "--no-progress", "--mem", "128M",
+                        "--fill", "random", "--set", "max-bandwidth=32M"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+shown = b""
+end = time.time() + 60
+while time.time() < end:
+    ready = select.select([master], [], [], 0.2)[0]
+    try:
+        got = os.read(master, 4096) if ready else b""
+    except OSError:  # the destination closed the terminal
+        break
+    shown += got
+    if not got and dest.poll() is not None:
+        break
+src.wait(timeout=60)
+dest.wait(timeout=60)
+os.close(master)
+lines = [x.strip() for x in shown.decode(errors="replace").replace("\r", "\n").split("\n")]
+setup = [x for x in lines if x.startswith("setup")]
+active = [x for x in lines if x.startswith("active")]
+c.check(setup and all(x.endswith("waiting for the source") for x in setup),
+        "destination in setup: %s" % setup[:2])
+m = re.search(r"wire ([0-9.]+) MiB/s", active[0]) if active else None
+c.check(m and float(m.group(1)) > 22,
+        "the first rate shown at 32 MiB/s, after a 2 s wait: %r" % (active[:1],))
 
 c.done()

@@ -269,6 +269,40 @@ static uint64_t whole_pages(const char *who, const char *opt, uint64_t v)
 	return r;
 }
 
+/* getopt_long's complaint about arg (what it last read), in words: a
+ * value missing, an unknown or ambiguous option, a value given to a flag.
+ * optopt: the short option, or the long one's code, or 0. */
+static void bad_option(const char *who, bool missing, const char *arg)
+{
+	char what[160] = "", name[64];
+	snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="), arg);
+	if (missing) {
+		snprintf(what, sizeof(what), "option '%s' needs a value", name);
+	} else if (optopt >= O_LISTEN) { /* a flag given a value: --prealloc=no */
+		snprintf(what, sizeof(what), "%s takes no value", name);
+	} else if (optopt) { /* -v, -x */
+		snprintf(what, sizeof(what), "unknown option '-%c'", optopt);
+	} else if (!strncmp(name, "--", 2)) {
+		/* Unknown, or a prefix of several (--d): name them. */
+		size_t n = (size_t)snprintf(what, sizeof(what), "unknown option '%s'", name);
+		unsigned found = 0;
+		for (size_t i = 0; i < N_OPTS && name[2]; i++) {
+			if (strncmp(cli_opts[i].flag, name, strlen(name)))
+				continue;
+			if (!found++)
+				n = (size_t)snprintf(what, sizeof(what), "ambiguous option '%s' (", name);
+			if (n < sizeof(what))
+				n += (size_t)snprintf(what + n, sizeof(what) - n, "%s%s?",
+						      found > 1 ? " " : "", cli_opts[i].flag);
+		}
+		if (found && n < sizeof(what))
+			snprintf(what + n, sizeof(what) - n, ")");
+	} else {
+		snprintf(what, sizeof(what), "unknown option '%s'", name);
+	}
+	fprintf(stderr, "livemig %s: %s (see 'livemig %s --help')\n", who, what, who);
+}
+
 int cli_parse_opts(int argc, char **argv, struct opts *o, unsigned cmd)
 {
 	struct option lo[N_OPTS + 1];
@@ -290,14 +324,10 @@ int cli_parse_opts(int argc, char **argv, struct opts *o, unsigned cmd)
 	o->guest.seed = 1;
 	optind = 1;
 	opterr = 0; /* the messages below name the subcommand */
-	while ((c = getopt_long(argc, argv, "h", lo, &idx)) != -1) {
-		if (c == '?') {
-			if (optopt)
-				fprintf(stderr, "livemig %s: option '%s' needs a value (see 'livemig %s "
-					"--help')\n", who, argv[optind - 1], who);
-			else
-				fprintf(stderr, "livemig %s: unknown option '%s' (see 'livemig %s "
-					"--help')\n", who, argv[optind - 1], who);
+	/* ':' first: a missing value is ':', anything else wrong '?'. */
+	while ((c = getopt_long(argc, argv, ":h", lo, &idx)) != -1) {
+		if (c == ':' || c == '?') {
+			bad_option(who, c == ':', argv[optind - 1]);
 			return 2;
 		}
 		if (c == 'h') {
@@ -320,15 +350,18 @@ int cli_parse_opts(int argc, char **argv, struct opts *o, unsigned cmd)
 		case O_URI:
 			o->uri = optarg;
 			break;
-		case O_MEM:
-			if (lm_parse_size(optarg, &o->mem) || !o->mem) {
-				fprintf(stderr, "livemig %s: --mem '%s': expected a size above 0 such "
-					"as 4G\n", who, optarg);
+		case O_MEM: {
+			int e = lm_parse_size(optarg, &o->mem);
+			if (e || !o->mem) {
+				fprintf(stderr, "livemig %s: --mem '%s': %s\n", who, optarg,
+					e == -ERANGE ? "too large"
+						     : "expected a size above 0 such as 4G");
 				return 2;
 			}
 			o->mem = whole_pages(who, "--mem", o->mem);
 			o->mem_set = true;
 			break;
+		}
 		case O_FILL: {
 			double ratio = o->fill.ratio;
 			if (fill_parse(optarg, &o->fill, err, sizeof(err))) {
@@ -765,11 +798,15 @@ static void summary(livemig_session *s, const char *who)
 	char rate[32] = "unknown"; /* no dirty sync after pass 1 */
 	if (st.dirty_pages_rate >= 0)
 		snprintf(rate, sizeof(rate), "%.0f", st.dirty_pages_rate);
+	/* dirty-sync-count counts the final pass (the guest stopped) too;
+	 * it began if anything went out after the stop. */
+	bool final = st.status == LIVEMIG_STATUS_COMPLETED || st.downtime_bytes;
+	uint64_t running = st.dirty_sync_count - (final && st.dirty_sync_count);
 	if (strcmp(st.dirty_tracker, "none"))
-		printf("  precopy   %llu %s, tracker %s, %s dirty pages/s, throttle %d%%, "
-		       "%.1f MiB sent while stopped\n",
-		       (unsigned long long)st.dirty_sync_count,
-		       plural(st.dirty_sync_count, "pass", "passes"), st.dirty_tracker,
+		printf("  precopy   %llu %s while the guest ran%s, tracker %s, %s dirty pages/s, "
+		       "throttle %d%%, %.1f MiB sent while stopped\n",
+		       (unsigned long long)running, plural(running, "pass", "passes"),
+		       final ? " + the final one" : "", st.dirty_tracker,
 		       rate, st.cpu_throttle_percentage, st.downtime_bytes / 1048576.0);
 	if (tls_on && *f[0])
 		printf("  tls       %s %s %s, records sealed in %s\n", f[0], f[1], f[2], f[3]);
@@ -1021,9 +1058,10 @@ static int cmd_source(int argc, char **argv)
 		bool running = guest_running(g);
 		uint64_t writes = guest_stop(g);
 		uint64_t damaged = guest_check(g);
-		fprintf(stderr, "livemig source: the guest wrote %llu pages and was %s at the end; "
+		fprintf(stderr, "livemig source: the guest wrote %llu %s and was %s at the end; "
 				"%s\n",
-			(unsigned long long)writes, running ? "running" : "stopped",
+			(unsigned long long)writes, plural(writes, "page", "pages"),
+			running ? "running" : "stopped",
 			damaged ? "DAMAGED pages: their stamps differ from the last write"
 				: "every page's stamp is intact");
 		if (damaged && !rc)

@@ -55,6 +55,16 @@ usage = [
     (["bench", "--mem", "1M", "--fill", "sand"], "fill"),
     (["bench", "--mem", "1M", "--json", "/nonexistent/x.json"], "/nonexistent/x.json"),
     (["bench", "--prealloc"], "--prealloc is for"),
+    # What getopt found wrong, in words.
+    (["dest", "--listen", "tcp:127.0.0.1:0", "-v"], "unknown option '-v'"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "-x", "foo"], "unknown option '-x'"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--verbose=1"], "--verbose takes no value"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--prealloc=no"], "--prealloc takes no value"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--no-progress=yes"], "--no-progress takes no value"),
+    (["dest", "--listen"], "option '--listen' needs a value"),
+    (["dest", "--d"], "ambiguous option '--d' (--dump? --dirty-rate?"),
+    (["source", "--c", "x"], "ambiguous option '--c' (--connect? --cap? --control?)"),
+    (["source", "--connect", "tcp:127.0.0.1:1", "--mem", "99999999T"], "'99999999T': too large"),
 ]
 for args, word in usage:
     rc, out, err = run(*args, timeout=30)

@@ -119,10 +119,14 @@ src = subprocess.Popen([L, "source", "--connect", uri, "--no-progress", "--mem",
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 c.check(wait_path(cs, src), "control socket (failure in pass 1)")
 qs = Qmp(cs)
+ev_proc = subprocess.Popen([L, "ctl", cs, "--events"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
 wait_for(qs, lambda st: st["ram"]["transferred"] > 8 * MiB, 20)
 r = qs.cmd("migrate_cancel")
 rc, out, err = t.finish(src, timeout=60)
 t.finish(dest, timeout=60)
+erc, eout, eerr = t.finish(ev_proc, timeout=30)
+c.check(erc == 1 and '"cancelled"' in eout, "ctl --events after a cancel: exit %s" % erc)
 try:
     js = t.load_json(src_json)
     ram = js["ram"]
@@ -133,6 +137,43 @@ try:
 except (OSError, ValueError, KeyError) as e:
     c.check(False, "source JSON: %s" % e)
 qs.close()
+
+# ---- a running guest that completes: the summary counts passes as
+# dirty-sync-count does, the final one apart.
+uri = "unix:" + os.path.join(tmp, "mig6.sock")
+src_json = os.path.join(tmp, "src6.json")
+dest = t.start_dest(uri)
+rc, out, err = t.run_source(uri, "--mem", "32M", "--dirty-rate", "4M", "--set",
+                            "downtime-limit=300", "--json", src_json)
+t.finish(dest, timeout=60)
+try:
+    n = t.load_json(src_json)["dirty-sync-count"]
+    m = re.search(r"precopy +(\d+) pass(es)? while the guest ran \+ the final one", out)
+    c.check(rc == 0 and m and int(m.group(1)) == n - 1,
+            "summary: %r, dirty-sync-count %d" % (m.group(0) if m else out, n))
+except (OSError, ValueError, KeyError) as e:
+    c.check(False, "source JSON: %s" % e)
+
+# ---- SIGINT during the source's fill: a cancel, the JSON written -----------
+uri = "unix:" + os.path.join(tmp, "mig7.sock")
+src_json = os.path.join(tmp, "src7.json")
+dest = t.start_dest(uri)
+src = subprocess.Popen([L, "source", "--connect", uri, "--no-progress", "--mem", "1G",
+                        "--control", "unix:" + cs, "--json", src_json],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+c.check(wait_path(cs, src), "control socket (SIGINT in the fill)")
+qs = Qmp(cs)
+filling = query(qs).get("status") == "none"
+src.send_signal(signal.SIGINT)
+qs.close()
+rc, out, err = t.finish(src, timeout=120)
+drc, dout, derr = t.finish(dest, timeout=60)
+try:
+    st = t.load_json(src_json)["status"]
+except (OSError, ValueError, KeyError) as e:
+    st = str(e)
+c.check(filling and rc == 1 and st == "cancelled" and "migration cancelled" in err,
+        "SIGINT during the fill (%s): exit %s, JSON %s, %r" % (filling, rc, st, err[-300:]))
 
 # ---- SIGINT on the destination: the source is told -------------------------
 uri = "unix:" + os.path.join(tmp, "mig4.sock")

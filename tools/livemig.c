@@ -79,7 +79,8 @@ static const struct cli_opt {
 	 "on (destination) or connected to (source) and a newline to FD, then close it"},
 	{"--control", "unix:PATH", O_CONTROL, CLI_DEST | CLI_SOURCE, "a control socket (QMP, mode "
 	 "0600, this user only) to watch and steer the migration while it runs: query-migrate, "
-	 "migrate-set-parameters, migrate_cancel, events; see 'livemig ctl'"},
+	 "migrate-set-parameters, migrate_cancel, events; see 'livemig ctl'; qemu-source and "
+	 "qemu-dest take it too"},
 	{"--help", NULL, O_HELP, CLI_ALL, "this subcommand's options (also -h)"},
 };
 #define N_OPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))
@@ -112,8 +113,9 @@ static const char usage_text[] =
 	"  livemig bench  [OPTION]...\n"
 	"  livemig info   [--json]\n"
 	"  livemig qemu-source --qmp PATH --connect URI [--set NAME=VALUE]... [--cap NAME=on|off]...\n"
-	"                 [--json FILE]\n"
+	"                 [--json FILE] [--control unix:PATH]\n"
 	"  livemig qemu-dest --qmp PATH --listen URI [--set NAME=VALUE]... [--json FILE]\n"
+	"                 [--control unix:PATH]\n"
 	"                 a running QEMU: RAM by livemig, device state by QEMU (docs/qemu.md)\n"
 	"  livemig ctl PATH COMMAND [JSON-ARGUMENTS] | livemig ctl PATH --events\n"
 	"                 query and steer a migration through its --control socket\n"

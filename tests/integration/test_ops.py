@@ -95,6 +95,14 @@ for sub, says in (("source", None), ("bench", "default 4G")):
 rc, out, err = run("dest", "--help")
 c.check("source's connections have not all come" in " ".join(out.split()),
         "dest --help on --timeout")
+# The whole tool's --help: the qemu commands take --control too.
+rc, out, err = run("--help")
+for sub in ("qemu-source", "qemu-dest"):
+    m = re.search(r"livemig %s .*\n(?: {17}.*\n)*" % sub, out)
+    c.check(m and "--control unix:PATH" in m.group(0), "--help: %s takes --control: %r"
+            % (sub, m.group(0) if m else out[:300]))
+rc, out, err = run("bench", "--mem=16M")
+c.check(rc == 0 and "wire(Mbit/s)" in out, "bench's rate column says its unit: %r" % out[:200])
 
 # Port 0: the destination prints the real port; a source can use it.
 d = subprocess.Popen([L, "dest", "--listen", "tcp:127.0.0.1:0", "--no-progress"],

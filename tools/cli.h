@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -82,14 +83,23 @@ struct cli_signals {
 	sigset_t sigs;
 	pthread_t th;
 	bool on; /* the thread runs */
+	/* Started early: a signal before livemig_start() only sets cancelled;
+	 * whichever of the two threads sets its flag last cancels. */
+	atomic_bool started, cancelled;
 };
 /* Blocks SIGINT, SIGTERM and SIGUSR1 in this thread and every thread it
  * starts later: call it before livemig_start (the library's threads must
  * not take them) and before anything a signal should not interrupt. */
 void cli_signals_block(struct cli_signals *g);
 /* From now on a blocked (or pending) SIGINT/SIGTERM cancels s, from a
- * thread of its own.  0 or -errno (no thread: signals stay blocked). */
+ * thread of its own; s has started.  0 or -errno (no thread: signals stay
+ * blocked). */
 int cli_signals_start(struct cli_signals *g, livemig_session *s);
+/* The same before livemig_start(s) (a signal during the guest's fill):
+ * the cancel waits for cli_signals_started(g), called once livemig_start
+ * succeeded, which cancels s then. */
+int cli_signals_start_early(struct cli_signals *g, livemig_session *s);
+void cli_signals_started(struct cli_signals *g);
 /* Ends that thread, if it runs. */
 void cli_signals_stop(struct cli_signals *g);
 

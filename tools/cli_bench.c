@@ -327,10 +327,11 @@ int cli_bench(int argc, char **argv)
 		json_object *method = member(root, "multifd-compression");
 		json_object *match = member(root, "match");
 		char c[10][32];
-		printf("%-6s %5s %8s %10s %9s %10s %12s %8s %8s %6s %s\n", "method", "level",
-		       "channels", "total(ms)", "down(ms)", "bw(mbps)", "pages/s", "src-cpu",
+		/* wire: the JSON's ram.mbps, QEMU's wire Mbit/s (10^6 bits). */
+		printf("%-6s %5s %8s %10s %9s %12s %12s %8s %8s %6s %s\n", "method", "level",
+		       "channels", "total(ms)", "down(ms)", "wire(Mbit/s)", "pages/s", "src-cpu",
 		       "dst-cpu", "ratio", "verify");
-		printf("%-6s %5s %8s %10s %9s %10s %12s %8s %8s %6s %s\n",
+		printf("%-6s %5s %8s %10s %9s %12s %12s %8s %8s %6s %s\n",
 		       method ? json_object_get_string(method) : "-",
 		       num(root, "level", "%.0f", c[0], 32),
 		       num(root, "multifd-channels", "%.0f", c[1], 32),

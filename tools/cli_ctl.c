@@ -47,12 +47,13 @@ static const char ctl_usage[] =
 	"  changeable while running), migrate_cancel, query-commands.  Prints the\n"
 	"  return value as JSON and exits 0, or prints the error and exits 1.\n"
 	"--events: prints the events (MIGRATION, MIGRATION_PASS), one JSON object a\n"
-	"  line, until the migration ends (exit 0) or the socket closes first (exit 1).\n"
+	"  line, until the migration ends: exit 0 when it completed, 1 when it failed\n"
+	"  or was cancelled, or when the socket closes first (0 after \"unknown\").\n"
 	"Exit status 2: a usage error (nothing sent).\n";
 
-/* Prints events until a final status (exit 0) or until the socket closes:
- * 0 after "unknown" (resume-source may still settle it, in that process),
- * else 1. */
+/* Prints events until a final status: 0 completed, 1 failed or cancelled;
+ * or until the socket closes: 0 after "unknown" (resume-source may still
+ * settle it, in that process), else 1. */
 static int events(lm_qmp *q)
 {
 	bool in_doubt = false;
@@ -73,12 +74,12 @@ static int events(lm_qmp *q)
 		fflush(stdout);
 		/* MIGRATION's; MIGRATION_PASS has none. */
 		const char *st = lm_json_get_str(lm_json_get_obj(ev, "data"), "status");
-		bool done = st && (!strcmp(st, "completed") || !strcmp(st, "failed") ||
-				   !strcmp(st, "cancelled"));
+		bool ok = st && !strcmp(st, "completed");
+		bool failed = st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"));
 		in_doubt = st ? !strcmp(st, "unknown") : in_doubt;
 		json_object_put(ev);
-		if (done)
-			return 0;
+		if (ok || failed)
+			return failed;
 	}
 }
 

@@ -79,7 +79,8 @@ static const struct cli_opt {
 	 "on (destination) or connected to (source) and a newline to FD, then close it"},
 	{"--control", "unix:PATH", O_CONTROL, CLI_DEST | CLI_SOURCE, "a control socket (QMP, mode "
 	 "0600, this user only) to watch and steer the migration while it runs: query-migrate, "
-	 "migrate-set-parameters, migrate_cancel, events; see 'livemig ctl'"},
+	 "migrate-set-parameters, migrate_cancel, events; see 'livemig ctl'; qemu-source and "
+	 "qemu-dest take it too"},
 	{"--help", NULL, O_HELP, CLI_ALL, "this subcommand's options (also -h)"},
 };
 #define N_OPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))
@@ -112,8 +113,9 @@ static const char usage_text[] =
 	"  livemig bench  [OPTION]...\n"
 	"  livemig info   [--json]\n"
 	"  livemig qemu-source --qmp PATH --connect URI [--set NAME=VALUE]... [--cap NAME=on|off]...\n"
-	"                 [--json FILE]\n"
+	"                 [--json FILE] [--control unix:PATH]\n"
 	"  livemig qemu-dest --qmp PATH --listen URI [--set NAME=VALUE]... [--json FILE]\n"
+	"                 [--control unix:PATH]\n"
 	"                 a running QEMU: RAM by livemig, device state by QEMU (docs/qemu.md)\n"
 	"  livemig ctl PATH COMMAND [JSON-ARGUMENTS] | livemig ctl PATH --events\n"
 	"                 query and steer a migration through its --control socket\n"
@@ -269,6 +271,40 @@ static uint64_t whole_pages(const char *who, const char *opt, uint64_t v)
 	return r;
 }
 
+/* getopt_long's complaint about arg (what it last read), in words: a
+ * value missing, an unknown or ambiguous option, a value given to a flag.
+ * optopt: the short option, or the long one's code, or 0. */
+static void bad_option(const char *who, bool missing, const char *arg)
+{
+	char what[160] = "", name[64];
+	snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="), arg);
+	if (missing) {
+		snprintf(what, sizeof(what), "option '%s' needs a value", name);
+	} else if (optopt >= O_LISTEN) { /* a flag given a value: --prealloc=no */
+		snprintf(what, sizeof(what), "%s takes no value", name);
+	} else if (optopt) { /* -v, -x */
+		snprintf(what, sizeof(what), "unknown option '-%c'", optopt);
+	} else if (!strncmp(name, "--", 2)) {
+		/* Unknown, or a prefix of several (--d): name them. */
+		size_t n = (size_t)snprintf(what, sizeof(what), "unknown option '%s'", name);
+		unsigned found = 0;
+		for (size_t i = 0; i < N_OPTS && name[2]; i++) {
+			if (strncmp(cli_opts[i].flag, name, strlen(name)))
+				continue;
+			if (!found++)
+				n = (size_t)snprintf(what, sizeof(what), "ambiguous option '%s' (", name);
+			if (n < sizeof(what))
+				n += (size_t)snprintf(what + n, sizeof(what) - n, "%s%s?",
+						      found > 1 ? " " : "", cli_opts[i].flag);
+		}
+		if (found && n < sizeof(what))
+			snprintf(what + n, sizeof(what) - n, ")");
+	} else {
+		snprintf(what, sizeof(what), "unknown option '%s'", name);
+	}
+	fprintf(stderr, "livemig %s: %s (see 'livemig %s --help')\n", who, what, who);
+}
+
 int cli_parse_opts(int argc, char **argv, struct opts *o, unsigned cmd)
 {
 	struct option lo[N_OPTS + 1];
@@ -290,14 +326,10 @@ int cli_parse_opts(int argc, char **argv, struct opts *o, unsigned cmd)
 	o->guest.seed = 1;
 	optind = 1;
 	opterr = 0; /* the messages below name the subcommand */
-	while ((c = getopt_long(argc, argv, "h", lo, &idx)) != -1) {
-		if (c == '?') {
-			if (optopt)
-				fprintf(stderr, "livemig %s: option '%s' needs a value (see 'livemig %s "
-					"--help')\n", who, argv[optind - 1], who);
-			else
-				fprintf(stderr, "livemig %s: unknown option '%s' (see 'livemig %s "
-					"--help')\n", who, argv[optind - 1], who);
+	/* ':' first: a missing value is ':', anything else wrong '?'. */
+	while ((c = getopt_long(argc, argv, ":h", lo, &idx)) != -1) {
+		if (c == ':' || c == '?') {
+			bad_option(who, c == ':', argv[optind - 1]);
 			return 2;
 		}
 		if (c == 'h') {
@@ -320,15 +352,18 @@ int cli_parse_opts(int argc, char **argv, struct opts *o, unsigned cmd)
 		case O_URI:
 			o->uri = optarg;
 			break;
-		case O_MEM:
-			if (lm_parse_size(optarg, &o->mem) || !o->mem) {
-				fprintf(stderr, "livemig %s: --mem '%s': expected a size above 0 such "
-					"as 4G\n", who, optarg);
+		case O_MEM: {
+			int e = lm_parse_size(optarg, &o->mem);
+			if (e || !o->mem) {
+				fprintf(stderr, "livemig %s: --mem '%s': %s\n", who, optarg,
+					e == -ERANGE ? "too large"
+						     : "expected a size above 0 such as 4G");
 				return 2;
 			}
 			o->mem = whole_pages(who, "--mem", o->mem);
 			o->mem_set = true;
 			break;
+		}
 		case O_FILL: {
 			double ratio = o->fill.ratio;
 			if (fill_parse(optarg, &o->fill, err, sizeof(err))) {
@@ -495,6 +530,7 @@ int cli_apply_settings(livemig_session *s, const struct opts *o)
 struct runner {
 	livemig_session *s;
 	bool lines; /* a line per pass change, not a line redrawn in place */
+	const char *setup; /* what setup is on this side: "waiting for the source" */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool done;
@@ -522,17 +558,38 @@ static void *signal_main(void *arg)
 		}
 		fprintf(stderr, "\nlivemig: %s received, cancelling (again to force exit)\n",
 			strsignal(sig));
-		livemig_cancel(g->s);
+		atomic_store(&g->cancelled, true);
+		if (atomic_load(&g->started)) /* else cli_signals_started() cancels */
+			livemig_cancel(g->s);
 	}
 	return NULL;
 }
 
-int cli_signals_start(struct cli_signals *g, livemig_session *s)
+static int signals_thread(struct cli_signals *g, livemig_session *s, bool started)
 {
 	g->s = s;
+	atomic_init(&g->started, started);
+	atomic_init(&g->cancelled, false);
 	int e = pthread_create(&g->th, NULL, signal_main, g);
 	g->on = !e;
 	return -e;
+}
+
+int cli_signals_start(struct cli_signals *g, livemig_session *s)
+{
+	return signals_thread(g, s, true);
+}
+
+int cli_signals_start_early(struct cli_signals *g, livemig_session *s)
+{
+	return signals_thread(g, s, false);
+}
+
+void cli_signals_started(struct cli_signals *g)
+{
+	atomic_store(&g->started, true);
+	if (atomic_load(&g->cancelled))
+		livemig_cancel(g->s);
 }
 
 void cli_signals_stop(struct cli_signals *g)
@@ -584,12 +641,18 @@ static void *progress_main(void *arg)
 		livemig_query(r->s, &st);
 		uint64_t now = lm_now_ns();
 		uint64_t ram = (st.normal + st.duplicate) * 4096ull;
-		if (now > last_ns) {
+		/* The rate clock starts when setup ends, with the first page:
+		 * the wait for the peer is no part of any rate. */
+		double active = (double)(st.total_time_ms - st.setup_time_ms) / 1e3;
+		if (!any && st.status >= LIVEMIG_STATUS_ACTIVE && st.transferred && active > 0) {
+			ram_rate = ram / active;
+			wire_rate = st.transferred / active;
+			any = true;
+		} else if (any && now > last_ns) {
 			double dt = (now - last_ns) / 1e9;
 			double ri = (ram - last_ram) / dt, wi = (st.transferred - last_wire) / dt;
-			ram_rate = any ? 0.5 * ram_rate + 0.5 * ri : ri;
-			wire_rate = any ? 0.5 * wire_rate + 0.5 * wi : wi;
-			any = true;
+			ram_rate = 0.5 * ram_rate + 0.5 * ri;
+			wire_rate = 0.5 * wire_rate + 0.5 * wi;
 		}
 		last_ram = ram;
 		last_wire = st.transferred;
@@ -597,12 +660,21 @@ static void *progress_main(void *arg)
 		if (r->lines && (st.dirty_sync_count == shown_pass || !st.dirty_sync_count))
 			continue;
 		shown_pass = st.dirty_sync_count;
-		char eta[32], line[200];
+		char eta[32], left[32] = "unknown", line[200];
+		if (st.status <= LIVEMIG_STATUS_SETUP) { /* nothing to count yet */
+			snprintf(line, sizeof(line), "%-9s %s", livemig_status_name(st.status), r->setup);
+			fprintf(stderr, "\r  %-118s", line); /* a terminal: lines start at pass 1 */
+			continue;
+		}
+		bool known = st.remaining != UINT64_MAX; /* a destination after pass 1 */
+		if (known)
+			snprintf(left, sizeof(left), "%.1f MiB", st.remaining / 1048576.0);
 		int n = snprintf(line, sizeof(line), "%-9s pass %llu, wire %.1f MiB/s, RAM %.1f MiB/s, "
-				 "remaining %.1f MiB, ETA %s",
+				 "remaining %s, ETA %s",
 				 livemig_status_name(st.status), (unsigned long long)st.dirty_sync_count,
-				 wire_rate / 1048576.0, ram_rate / 1048576.0, st.remaining / 1048576.0,
-				 eta_text(ram_rate > 0 ? st.remaining / ram_rate : -1, eta, sizeof(eta)));
+				 wire_rate / 1048576.0, ram_rate / 1048576.0, left,
+				 eta_text(known && ram_rate > 0 ? st.remaining / ram_rate : -1, eta,
+					  sizeof(eta)));
 		char down[32] = "unknown"; /* no bandwidth measured yet */
 		if (st.expected_downtime_ms != UINT64_MAX)
 			snprintf(down, sizeof(down), "%llu ms", (unsigned long long)st.expected_downtime_ms);
@@ -718,19 +790,26 @@ static void summary(livemig_session *s, const char *who)
 	printf(")\n");
 	printf("  RAM       %.1f MiB: %" PRIu64 " normal pages, %" PRIu64 " zero pages", st.total / 1048576.0,
 	       st.normal, st.duplicate);
-	if (st.remaining)
+	if (st.remaining && st.remaining != UINT64_MAX)
 		printf(", %.1f MiB not sent", st.remaining / 1048576.0);
 	printf("\n  method    %s, %u %s, zero-page-detection %s", st.method, st.channels,
 	       plural(st.channels, "channel", "channels"), st.zero_page_detection);
 	if (strcmp(zero_ran, st.zero_page_detection))
 		printf(" (ran as %s: no device)", zero_ran);
 	printf("\n");
+	char rate[32] = "unknown"; /* no dirty sync after pass 1 */
+	if (st.dirty_pages_rate >= 0)
+		snprintf(rate, sizeof(rate), "%.0f", st.dirty_pages_rate);
+	/* dirty-sync-count counts the final pass (the guest stopped) too;
+	 * it began if anything went out after the stop. */
+	bool final = st.status == LIVEMIG_STATUS_COMPLETED || st.downtime_bytes;
+	uint64_t running = st.dirty_sync_count - (final && st.dirty_sync_count);
 	if (strcmp(st.dirty_tracker, "none"))
-		printf("  precopy   %llu %s, tracker %s, %.0f dirty pages/s, throttle %d%%, "
-		       "%.1f MiB sent while stopped\n",
-		       (unsigned long long)st.dirty_sync_count,
-		       plural(st.dirty_sync_count, "pass", "passes"), st.dirty_tracker,
-		       st.dirty_pages_rate, st.cpu_throttle_percentage, st.downtime_bytes / 1048576.0);
+		printf("  precopy   %llu %s while the guest ran%s, tracker %s, %s dirty pages/s, "
+		       "throttle %d%%, %.1f MiB sent while stopped\n",
+		       (unsigned long long)running, plural(running, "pass", "passes"),
+		       final ? " + the final one" : "", st.dirty_tracker,
+		       rate, st.cpu_throttle_percentage, st.downtime_bytes / 1048576.0);
 	if (tls_on && *f[0])
 		printf("  tls       %s %s %s, records sealed in %s\n", f[0], f[1], f[2], f[3]);
 	else
@@ -751,28 +830,48 @@ static void summary(livemig_session *s, const char *who)
 	fflush(stdout);
 }
 
-/* Starts the session, shows progress, handles INT/TERM, waits. */
-static int run(livemig_session *s, struct opts *o, const char *who)
+/*
+ * What dest and source do first, before anything that takes time (the
+ * guest's fill): from here SIGINT and SIGTERM cancel (one that comes
+ * before the start cancels the migration as soon as it started), and the
+ * control socket exists, so a client that connects now sees every event
+ * from setup on.  0, or the exit status after a message.  run() ends both;
+ * a command that does not get there calls end().
+ */
+static int begin(livemig_session *s, const struct opts *o, const char *who,
+		 struct cli_signals *sig, lm_qmp_server **control)
+{
+	cli_signals_block(sig); /* first: every thread started later inherits it */
+	int rc = cli_control_start(who, s, o->control, control);
+	if (!rc)
+		cli_signals_start_early(sig, s);
+	return rc;
+}
+
+static void end(struct cli_signals *sig, lm_qmp_server *control)
+{
+	cli_signals_stop(sig);
+	lm_qmp_server_stop(control);
+}
+
+/* Starts the session, shows progress, waits; sig and control: begin()'s,
+ * ended here. */
+static int run(livemig_session *s, struct opts *o, const char *who, struct cli_signals *sig,
+	       lm_qmp_server *control)
 {
 	struct runner r = {.s = s};
-	struct cli_signals sig;
 	pthread_t prog_th;
 	bool tty = isatty(2);
 	bool prog = o->progress < 0 ? tty : o->progress;
 	o->progress_on = prog;
 	r.lines = !tty; /* --verbose to a file or pipe: a line per pass */
+	r.setup = strcmp(who, "source") ? "waiting for the source" : "connecting to the destination";
 
 	pthread_mutex_init(&r.lock, NULL);
 	pthread_cond_init(&r.cond, NULL);
-	cli_signals_block(&sig);
-
-	lm_qmp_server *control;
-	int rc = cli_control_start(who, s, o->control, &control);
-	if (rc)
-		return rc;
-	rc = livemig_start(s, o->uri);
+	int rc = livemig_start(s, o->uri);
 	if (rc) {
-		lm_qmp_server_stop(control);
+		end(sig, control);
 		fprintf(stderr, "livemig %s: %s\n", who, livemig_last_error(s));
 		/* Nothing started: a bad URI, an engine that cannot run, TLS
 		 * credentials that cannot be used are usage errors; a port in
@@ -787,7 +886,7 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 		dprintf(o->ready_fd, "%s\n", where);
 		close(o->ready_fd);
 	}
-	cli_signals_start(&sig, s);
+	cli_signals_started(sig);
 	if (prog)
 		pthread_create(&prog_th, NULL, progress_main, &r);
 	rc = livemig_wait(s);
@@ -797,7 +896,7 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 	pthread_mutex_unlock(&r.lock);
 	if (prog)
 		pthread_join(prog_th, NULL);
-	cli_signals_stop(&sig);
+	cli_signals_stop(sig);
 
 	if (rc == -EINPROGRESS && o->resume_on_unknown) {
 		int e = livemig_resume_source(s);
@@ -871,9 +970,11 @@ static int cmd_dest(int argc, char **argv)
 		fprintf(stderr, "livemig dest: %s\n", livemig_last_error(s));
 		rc = 2;
 	}
-	if (!rc) {
+	struct cli_signals sig;
+	lm_qmp_server *control;
+	if (!rc && !(rc = begin(s, &o, "destination", &sig, &control))) {
 		livemig_set_prealloc(s, o.prealloc);
-		rc = run(s, &o, "destination");
+		rc = run(s, &o, "destination", &sig, control);
 	}
 	livemig_session_free(s);
 	return rc;
@@ -916,19 +1017,23 @@ static int cmd_source(int argc, char **argv)
 	if (!s)
 		return 1;
 	livemig_set_log(s, log_cb, &o);
+	struct cli_signals sig;
+	lm_qmp_server *control;
 	rc = cli_apply_settings(s, &o);
-	if (rc) {
+	if (rc || (rc = begin(s, &o, "source", &sig, &control))) {
 		livemig_session_free(s);
 		return rc;
 	}
 	uint64_t size = o.mem_set ? o.mem : 0;
 	void *mem = fill_create(&o.fill, &size, err, sizeof(err));
 	if (!mem) {
+		end(&sig, control);
 		fprintf(stderr, "livemig source: %s\n", err);
 		livemig_session_free(s);
 		return 2;
 	}
 	struct guest *g = NULL;
+	bool ran = false; /* run() ended sig and control */
 	if (o.timeout && livemig_set_parameter(s, "timeout", o.timeout)) {
 		fprintf(stderr, "livemig source: %s\n", livemig_last_error(s));
 		rc = 2;
@@ -943,8 +1048,11 @@ static int cmd_source(int argc, char **argv)
 			const struct livemig_guest_ops ops = {g_stop, g_resume, g_throttle};
 			livemig_set_guest(s, &ops, g);
 		}
-		rc = run(s, &o, "source");
+		rc = run(s, &o, "source", &sig, control);
+		ran = true;
 	}
+	if (!ran)
+		end(&sig, control);
 	/* After a migration the guest stays stopped here (it runs at the
 	 * destination now); after a failure it kept running until now, and
 	 * its memory must be as it wrote it. */
@@ -952,9 +1060,10 @@ static int cmd_source(int argc, char **argv)
 		bool running = guest_running(g);
 		uint64_t writes = guest_stop(g);
 		uint64_t damaged = guest_check(g);
-		fprintf(stderr, "livemig source: the guest wrote %llu pages and was %s at the end; "
+		fprintf(stderr, "livemig source: the guest wrote %llu %s and was %s at the end; "
 				"%s\n",
-			(unsigned long long)writes, running ? "running" : "stopped",
+			(unsigned long long)writes, plural(writes, "page", "pages"),
+			running ? "running" : "stopped",
 			damaged ? "DAMAGED pages: their stamps differ from the last write"
 				: "every page's stamp is intact");
 		if (damaged && !rc)

@@ -92,6 +92,8 @@ enum livemig_status {
 
 /* A CPU figure in struct livemig_stats that no one measured (yet). */
 #define LIVEMIG_CPU_UNKNOWN (-1.0)
+/* A dirty-page rate in struct livemig_stats that no one measured (yet). */
+#define LIVEMIG_RATE_UNKNOWN (-1.0)
 
 /* Statistics snapshot, named after QEMU's query-migrate.  Times in ms.
  * Versioned by size: new fields are only ever appended (see
@@ -101,14 +103,21 @@ struct livemig_stats {
 	uint64_t total_time_ms;      /* start until completion (or now) */
 	uint64_t setup_time_ms;      /* start until all channels are up */
 	uint64_t downtime_ms;        /* guest stopped until destination confirmed */
-	uint64_t expected_downtime_ms; /* pre-copy estimate; UINT64_MAX: no bandwidth measured yet */
+	uint64_t expected_downtime_ms; /* pre-copy estimate (source, running guest);
+					* UINT64_MAX: unknown - before the first
+					* dirty sync after pass 1, no bandwidth
+					* measured yet, an idle guest, the
+					* destination */
 	uint64_t transferred;        /* bytes on the wire, all channels, headers included */
 	uint64_t total;              /* bytes of guest RAM */
-	uint64_t remaining;          /* bytes still to send: while active, in pass 1
-				      * what it has not sent, later what the last
-				      * dirty sync found; 0 once completed; after a
-				      * failure or cancel (source) what the last pass
-				      * had not sent (everything before pass 1) */
+	uint64_t remaining;          /* bytes still to send, 0 once completed.
+				      * Source: what the current pass has not sent
+				      * yet plus what the last dirty sync found for
+				      * the next one (everything before pass 1); it
+				      * goes down as pages go out, also after a
+				      * failure or cancel.  Destination: in pass 1
+				      * what has not arrived; UINT64_MAX (unknown)
+				      * from pass 2 on */
 	uint64_t duplicate;          /* zero pages (sent as indices only) */
 	uint64_t normal;             /* pages sent with content */
 	uint64_t normal_bytes;       /* normal * page size */
@@ -129,7 +138,10 @@ struct livemig_stats {
 	int verify_match;            /* 1 equal, 0 differ, -1 not (yet) known */
 	uint64_t precopy_bytes;      /* wire bytes sent while the guest ran */
 	uint64_t downtime_bytes;     /* wire bytes sent while it was stopped */
-	double dirty_pages_rate;     /* pages/s dirtied, last pass */
+	double dirty_pages_rate;     /* pages/s dirtied, last pass; 0 for an idle
+				      * guest (no guest ops); LIVEMIG_RATE_UNKNOWN
+				      * (< 0) before the first dirty sync after
+				      * pass 1 and on the destination */
 	int cpu_throttle_percentage; /* auto-converge */
 	char dirty_tracker[16];      /* "none" (idle guest), "uffd-async", ... */
 	uint32_t channels;

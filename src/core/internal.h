@@ -387,10 +387,13 @@ struct lm_source {
 	void *tracker_ctx;
 	uint64_t *dirty[LM_MAX_BLOCKS]; /* pages to send next, one bit each */
 	int throttle_pct;
+	bool measured;           /* a pre-copy sync set the next three: until
+				  * then the statistics say "unknown" */
 	uint64_t expected_downtime_ms;
 	bool not_converged;      /* the last sync's decision: another pass */
 	double dirty_pages_rate;
-	uint64_t remaining_pages;
+	uint64_t pending_pages;  /* found dirty by the last sync and not yet
+				  * published as a pass (run_pass takes them) */
 	uint64_t t_stop;         /* lm_now_ns when the guest stopped, 0 = running */
 	uint64_t precopy_bytes;  /* wire bytes when the guest stopped */
 	struct lm_iter_stat *iters;

@@ -179,7 +179,8 @@ int lm_precopy_converge(livemig_session *s,
 		s->src.iters[s->src.niters - 1].dirty_rate = s->src.dirty_pages_rate; /* during that pass */
 		s->src.expected_downtime_ms = plan.expected_ms;
 		s->src.not_converged = !plan.switchover;
-		s->src.remaining_pages = pending;
+		s->src.pending_pages = pending;
+		s->src.measured = true;
 		pthread_mutex_unlock(&s->lock);
 		if (plan.switchover)
 			return 0;
@@ -218,7 +219,7 @@ int lm_precopy_stop(livemig_session *s, uint64_t **work, size_t *n)
 	if (r < 0)
 		return (int)r;
 	pthread_mutex_lock(&s->lock);
-	s->src.remaining_pages = count_dirty(s);
+	s->src.pending_pages = count_dirty(s);
 	pthread_mutex_unlock(&s->lock);
 	*work = take_dirty(s, n);
 	if (!*work)

@@ -558,8 +558,8 @@ void livemig_cancel(livemig_session *s)
 	pthread_mutex_unlock(&s->lock);
 	if (no)
 		return;
-	if (s->role == LIVEMIG_SOURCE)
-		send_now(s, &(struct lm_msg){.type = LM_MSG_CANCEL});
+	/* The peer says "migration cancelled", not that we vanished. */
+	send_now(s, &(struct lm_msg){.type = LM_MSG_CANCEL});
 	lm_fail(s, -ECANCELED, "migration cancelled");
 }
 

@@ -654,6 +654,7 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 	s->src.work = work;
 	s->src.nwork = n;
 	atomic_store(&s->src.cursor, 0);
+	s->src.pending_pages = 0; /* they are the pass's now */
 	s->iteration++;
 	s->src.pass_final = final;
 	s->src.pass_done = 0;

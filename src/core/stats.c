@@ -40,22 +40,29 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 		 s->p.zero_detect ? s->p.zero_engine : "none");
 	uint64_t total_pages = s->total_pages;
 	uint64_t t_stop = s->src.t_stop, precopy_bytes = s->src.precopy_bytes;
-	uint64_t remaining_pages = s->src.remaining_pages;
-	size_t niters = s->src.niters;
-	st->expected_downtime_ms = s->src.expected_downtime_ms;
-	st->dirty_pages_rate = s->src.dirty_pages_rate;
+	/* Unknown until a pre-copy sync measured them; a source without a
+	 * running guest has nothing to estimate and an idle guest. */
+	bool source = s->role == LIVEMIG_SOURCE;
+	st->expected_downtime_ms = source && s->src.measured ? s->src.expected_downtime_ms
+							     : UINT64_MAX;
+	st->dirty_pages_rate = !source ? LIVEMIG_RATE_UNKNOWN
+			       : s->src.measured || !s->src.live ? s->src.dirty_pages_rate
+								 : LIVEMIG_RATE_UNKNOWN;
 	st->cpu_throttle_percentage = s->src.throttle_pct;
 	/* Passes started, counted alike on both sides: a destination knows
 	 * pass k has begun once it acknowledged pass k - 1 (the source starts
 	 * the next pass, or the final one, right after the ack). */
 	st->dirty_sync_count = s->role == LIVEMIG_SOURCE ? s->iteration
 			       : atomic_load(&s->t_setup) ? s->iteration + 1u : 0;
-	/* What the last pass published has not sent: its list less what the
-	 * senders took from it (a chunk taken counts as sent); before the
+	/* The source's pages not sent: what the current pass published less
+	 * what the senders took from it (a chunk taken counts as sent),
+	 * plus what a sync found that no pass has published yet; before the
 	 * first pass, everything. */
 	size_t taken = atomic_load(&s->src.cursor);
 	uint64_t unsent = !s->iteration ? s->total_pages
-			  : s->src.nwork > taken ? s->src.nwork - taken : 0;
+			  : (s->src.nwork > taken ? s->src.nwork - taken : 0) + s->src.pending_pages;
+	/* The destination knows only pass 1's: every page once. */
+	bool dst_pass1 = !source && !s->iteration;
 	bool cpu_remote_known = s->src.result_ready;
 	snprintf(st->dirty_tracker, sizeof(st->dirty_tracker), "%s",
 		 !s->src.live ? "none" : s->src.tracker ? s->src.tracker->name : "pending");
@@ -105,12 +112,12 @@ static void snapshot(livemig_session *s, struct livemig_stats *st)
 	uint64_t sent = st->normal + st->duplicate;
 	if (st->status == LIVEMIG_STATUS_COMPLETED)
 		st->remaining = 0;
-	else if (s->role == LIVEMIG_SOURCE && done) /* what never went out */
+	else if (source)
 		st->remaining = unsent * LM_PAGE_SIZE;
-	else if (niters) /* a running guest, after pass 1: what is dirty */
-		st->remaining = remaining_pages * LM_PAGE_SIZE;
-	else
+	else if (dst_pass1)
 		st->remaining = total_pages > sent ? (total_pages - sent) * LM_PAGE_SIZE : 0;
+	else
+		st->remaining = UINT64_MAX;
 	if (t_stop) {
 		st->precopy_bytes = precopy_bytes;
 		st->downtime_bytes = st->transferred - precopy_bytes;
@@ -177,8 +184,17 @@ static uint64_t channel_recoveries(livemig_session *s, const struct livemig_stat
 	return n;
 }
 
-/* A CPU figure, or null when that side never reported one. */
-static void put_cpu(struct lm_json *b, json_object *o, const char *key, double v, const char *fmt)
+/* A count, or null when it is unknown (UINT64_MAX). */
+static void put_u64(struct lm_json *b, json_object *o, const char *key, uint64_t v)
+{
+	if (v == UINT64_MAX)
+		lm_json_null(b, o, key);
+	else
+		lm_json_u64(b, o, key, v);
+}
+
+/* A CPU figure or a rate, or null when unknown (negative). */
+static void put_double(struct lm_json *b, json_object *o, const char *key, double v, const char *fmt)
 {
 	if (v < 0)
 		lm_json_null(b, o, key);
@@ -210,10 +226,7 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 	lm_json_u64(&b, root, "total-time", st.total_time_ms);
 	lm_json_u64(&b, root, "setup-time", st.setup_time_ms);
 	lm_json_u64(&b, root, "downtime", st.downtime_ms);
-	if (st.expected_downtime_ms == UINT64_MAX) /* no bandwidth measured yet */
-		lm_json_null(&b, root, "expected-downtime");
-	else
-		lm_json_u64(&b, root, "expected-downtime", st.expected_downtime_ms);
+	put_u64(&b, root, "expected-downtime", st.expected_downtime_ms);
 	lm_json_u64(&b, root, "dirty-sync-count", st.dirty_sync_count);
 	lm_json_str(&b, root, "dirty-tracker", st.dirty_tracker);
 	lm_json_int(&b, root, "cpu-throttle-percentage", st.cpu_throttle_percentage);
@@ -254,7 +267,7 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 
 	o = lm_json_put(&b, root, "ram", json_object_new_object());
 	lm_json_u64(&b, o, "transferred", st.transferred);
-	lm_json_u64(&b, o, "remaining", st.remaining);
+	put_u64(&b, o, "remaining", st.remaining);
 	lm_json_u64(&b, o, "total", st.total);
 	lm_json_u64(&b, o, "duplicate", st.duplicate);
 	lm_json_u64(&b, o, "normal", st.normal);
@@ -262,16 +275,16 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 	lm_json_u64(&b, o, "payload-bytes", st.payload_bytes);
 	lm_json_double(&b, o, "mbps", st.mbps, "%.1f");
 	lm_json_double(&b, o, "pages-per-second", st.pages_per_second, "%.0f");
-	lm_json_double(&b, o, "dirty-pages-rate", st.dirty_pages_rate, "%.0f");
+	put_double(&b, o, "dirty-pages-rate", st.dirty_pages_rate, "%.0f");
 	lm_json_u64(&b, o, "precopy-bytes", st.precopy_bytes);
 	lm_json_u64(&b, o, "downtime-bytes", st.downtime_bytes);
 
 	o = lm_json_put(&b, root, "cpu", json_object_new_object());
-	put_cpu(&b, o, "source-seconds", st.cpu_source_seconds, "%.3f");
-	put_cpu(&b, o, "destination-seconds", st.cpu_dest_seconds, "%.3f");
-	put_cpu(&b, o, "source-percent", secs > 0 && st.cpu_source_seconds >= 0
+	put_double(&b, o, "source-seconds", st.cpu_source_seconds, "%.3f");
+	put_double(&b, o, "destination-seconds", st.cpu_dest_seconds, "%.3f");
+	put_double(&b, o, "source-percent", secs > 0 && st.cpu_source_seconds >= 0
 		? 100.0 * st.cpu_source_seconds / secs : st.cpu_source_seconds, "%.1f");
-	put_cpu(&b, o, "destination-percent", secs > 0 && st.cpu_dest_seconds >= 0
+	put_double(&b, o, "destination-percent", secs > 0 && st.cpu_dest_seconds >= 0
 		? 100.0 * st.cpu_dest_seconds / secs : st.cpu_dest_seconds, "%.1f");
 
 	o = lm_json_put(&b, root, "compression", json_object_new_object());

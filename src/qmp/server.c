@@ -334,6 +334,8 @@ struct lm_qmp_server {
 	int wake;            /* eventfd: an event was queued, or stop */
 	pthread_t thread;
 	struct client c[LM_QMP_MAX_CLIENTS]; /* the server thread's alone */
+	struct queued last;  /* the last status event sent: a client that */
+	bool replay;         /* negotiates while it is setup gets it too */
 	/* From the library's threads (on_event) to the server's. */
 	pthread_mutex_t lock;
 	struct queued q[LM_QMP_MAX_EVENTS];
@@ -471,9 +473,14 @@ static void serve(lm_qmp_server *srv, struct client *c)
 			drop(srv, c, r == -ECONNRESET ? NULL : strerror(-r));
 			return;
 		}
+		bool was = c->negotiated;
 		json_object *o = lm_qmp_dispatch(srv->s, &c->negotiated, req);
 		json_object_put(req);
 		if (!send_to(srv, c, o))
+			return;
+		/* The migration starts with the process: a client cannot
+		 * connect before setup, as QEMU's can before `migrate`. */
+		if (!was && c->negotiated && srv->replay && !send_to(srv, c, event_json(&srv->last)))
 			return;
 	}
 }
@@ -490,10 +497,15 @@ static bool send_events(lm_qmp_server *srv)
 	srv->head = srv->count = 0;
 	bool stopping = srv->stopping;
 	pthread_mutex_unlock(&srv->lock);
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		for (unsigned k = 0; k < LM_QMP_MAX_CLIENTS; k++)
 			if (srv->c[k].fd >= 0 && srv->c[k].negotiated)
 				send_to(srv, &srv->c[k], event_json(&q[i]));
+		if (q[i].ev.type == LIVEMIG_EVENT_STATUS) {
+			srv->last = q[i];
+			srv->replay = q[i].ev.status == LIVEMIG_STATUS_SETUP;
+		}
+	}
 	return stopping;
 }
 

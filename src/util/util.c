@@ -44,7 +44,7 @@ int lm_parse_size(const char *s, uint64_t *out)
 		unsigned d = (unsigned)(*p - '0');
 
 		if (ip > (UINT64_MAX - d) / 10)
-			return -EINVAL;
+			return -ERANGE;
 		ip = ip * 10 + d;
 		digits = true;
 		p++;
@@ -94,14 +94,14 @@ int lm_parse_size(const char *s, uint64_t *out)
 	if (shift == 0 && frac_num != 0)
 		return -EINVAL; /* fractional bytes */
 	if (ip > (UINT64_MAX >> shift))
-		return -EINVAL;
+		return -ERANGE;
 	uint64_t v = ip << shift;
 	/* frac_num / frac_den * 2^shift, rounded down; frac_num < frac_den <= 1e18
 	 * and 2^shift <= 2^40, so do it in 128 bits. */
 	unsigned __int128 f = ((unsigned __int128)frac_num << shift) / frac_den;
 
 	if (v > UINT64_MAX - (uint64_t)f)
-		return -EINVAL;
+		return -ERANGE;
 	*out = v + (uint64_t)f;
 	return 0;
 }

@@ -23,7 +23,7 @@ uint64_t lm_now_ns(void);
 double lm_thread_cpu_seconds(void);
 
 /* Parses "123", "4K", "1.5G" (powers of 1024 for K/M/G/T, also "KiB" etc.);
- * -EINVAL when malformed or overflowing. */
+ * -EINVAL when malformed, -ERANGE when well formed but over 2^64 - 1. */
 int lm_parse_size(const char *s, uint64_t *out);
 /* Parses a whole number in lo..hi written as decimal digits only: no sign,
  * no space, no "0x", nothing after (leading zeros are fine).  0, or -EINVAL

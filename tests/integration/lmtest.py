@@ -4,12 +4,14 @@ a free loopback port, test images, and an independent encoder of the wire
 format (docs/wire-format.md) for feeding a destination bad input."""
 import json
 import os
+import queue
 import random
 import socket
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 LIVEMIG = os.environ.get("LIVEMIG", "build/livemig")
@@ -229,3 +231,82 @@ def same_files(a, b):
 
 def tmpdir():
     return tempfile.mkdtemp(prefix="livemig-test-")
+
+
+class Qmp:
+    """A QMP client in a few lines: JSON values one per line.  A thread
+    reads everything as it comes (a client that does not read is dropped):
+    events into .events, answers into a queue."""
+
+    def __init__(self, path, negotiate=True, timeout=10):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(path)
+        self.timeout = timeout
+        self.events = []
+        self.answers = queue.Queue()
+        self.closed = threading.Event()
+        self.reader = threading.Thread(target=self._read_all, daemon=True)
+        self.reader.start()
+        self.greeting = self.answers.get(timeout=timeout)
+        if negotiate:
+            r = self.cmd("qmp_capabilities")
+            assert r == {"return": {}}, r
+
+    def _read_all(self):
+        buf = b""
+        try:
+            while True:
+                d = self.s.recv(65536)
+                if not d:
+                    break
+                buf += d
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    o = json.loads(line)
+                    (self.events.append if "event" in o else self.answers.put)(o)
+        except (OSError, ValueError):
+            pass
+        self.closed.set()
+
+    def send(self, raw):
+        self.s.sendall(raw if isinstance(raw, bytes) else json.dumps(raw).encode() + b"\n")
+
+    def cmd(self, name, args=None, **extra):
+        m = {"execute": name}
+        if args is not None:
+            m["arguments"] = args
+        m.update(extra)
+        self.send(m)
+        return self.reply()
+
+    def reply(self):
+        return self.answers.get(timeout=self.timeout)
+
+    def all_events(self):
+        """Every event, once the server has closed the connection."""
+        self.closed.wait(self.timeout)
+        return list(self.events)
+
+    def close(self):
+        self.s.close()
+
+
+def wait_path(path, proc, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end and proc.poll() is None and not os.path.exists(path):
+        time.sleep(0.02)
+    return os.path.exists(path)
+
+
+def query(q):
+    r = q.cmd("query-migrate")
+    return r.get("return", {})
+
+
+def statuses(events):
+    return [e["data"]["status"] for e in events if e["event"] == "MIGRATION"]
+
+
+def passes(events):
+    return [e["data"]["pass"] for e in events if e["event"] == "MIGRATION_PASS"]

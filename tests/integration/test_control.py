@@ -10,93 +10,21 @@ errors while the migration goes on, another uid refused, the socket
 removed at exit, and `livemig ctl`'s output and exit codes."""
 import json
 import os
-import queue
 import socket
 import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lmtest as t  # noqa: E402
+from lmtest import Qmp, passes, query, statuses, wait_path  # noqa: E402
 
 c = t.Checker("control")
 L = t.LIVEMIG
 tmp = tempfile.mkdtemp(prefix="lm-ctl-")
 MiB = 1 << 20
-
-
-class Qmp:
-    """A QMP client in a few lines: JSON values one per line.  A thread
-    reads everything as it comes (a client that does not read is dropped):
-    events into .events, answers into a queue."""
-
-    def __init__(self, path, negotiate=True, timeout=10):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.settimeout(timeout)
-        self.s.connect(path)
-        self.timeout = timeout
-        self.events = []
-        self.answers = queue.Queue()
-        self.closed = threading.Event()
-        self.reader = threading.Thread(target=self._read_all, daemon=True)
-        self.reader.start()
-        self.greeting = self.answers.get(timeout=timeout)
-        if negotiate:
-            r = self.cmd("qmp_capabilities")
-            assert r == {"return": {}}, r
-
-    def _read_all(self):
-        buf = b""
-        try:
-            while True:
-                d = self.s.recv(65536)
-                if not d:
-                    break
-                buf += d
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    o = json.loads(line)
-                    (self.events.append if "event" in o else self.answers.put)(o)
-        except (OSError, ValueError):
-            pass
-        self.closed.set()
-
-    def send(self, raw):
-        self.s.sendall(raw if isinstance(raw, bytes) else json.dumps(raw).encode() + b"\n")
-
-    def cmd(self, name, args=None, **extra):
-        m = {"execute": name}
-        if args is not None:
-            m["arguments"] = args
-        m.update(extra)
-        self.send(m)
-        return self.reply()
-
-    def reply(self):
-        return self.answers.get(timeout=self.timeout)
-
-    def all_events(self):
-        """Every event, once the server has closed the connection."""
-        self.closed.wait(self.timeout)
-        return list(self.events)
-
-    def close(self):
-        self.s.close()
-
-
-def wait_path(path, proc, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end and proc.poll() is None and not os.path.exists(path):
-        time.sleep(0.02)
-    return os.path.exists(path)
-
-
-def query(q):
-    r = q.cmd("query-migrate")
-    return r.get("return", {})
 
 
 def rate(q, seconds):
@@ -106,14 +34,6 @@ def rate(q, seconds):
     time.sleep(seconds)
     b = query(q)["ram"]["transferred"]
     return (b - a) / (time.time() - t0)
-
-
-def statuses(events):
-    return [e["data"]["status"] for e in events if e["event"] == "MIGRATION"]
-
-
-def passes(events):
-    return [e["data"]["pass"] for e in events if e["event"] == "MIGRATION_PASS"]
 
 
 def ctl(*args, timeout=30):
@@ -228,7 +148,7 @@ except (OSError, ValueError, KeyError) as e:
 for name, q in (("destination", qd), ("source", qs)):
     evs = q.all_events()
     sts, ps = statuses(evs), passes(evs)
-    want = ["active", "device", "completed"]
+    want = ["setup", "active", "device", "completed"]
     c.check(sts == want[len(want) - len(sts):] and sts[-1:] == ["completed"],
             "%s: MIGRATION events %s" % (name, sts))
     c.check(len(ps) >= 4 and ps == list(range(ps[0], ps[0] + len(ps))),
@@ -241,7 +161,7 @@ for name, q in (("destination", qd), ("source", qs)):
 rc, out, err = t.finish(ev_proc, timeout=10)
 lines = [json.loads(x) for x in out.splitlines() if x.strip()]
 sts = statuses(lines)
-c.check(rc == 0 and sts == ["active", "device", "completed"][-len(sts):] and
+c.check(rc == 0 and sts == ["setup", "active", "device", "completed"][-len(sts):] and
         sts[-1:] == ["completed"] and passes(lines),
         "livemig ctl --events: exit %s, %s, %d passes" % (rc, sts, len(passes(lines))))
 c.check(not os.path.exists(cs) and not os.path.exists(cd), "control sockets removed at exit")

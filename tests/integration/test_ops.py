@@ -55,6 +55,16 @@ usage = [
     (["bench", "--mem", "1M", "--fill", "sand"], "fill"),
     (["bench", "--mem", "1M", "--json", "/nonexistent/x.json"], "/nonexistent/x.json"),
     (["bench", "--prealloc"], "--prealloc is for"),
+    # What getopt found wrong, in words.
+    (["dest", "--listen", "tcp:127.0.0.1:0", "-v"], "unknown option '-v'"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "-x", "foo"], "unknown option '-x'"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--verbose=1"], "--verbose takes no value"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--prealloc=no"], "--prealloc takes no value"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--no-progress=yes"], "--no-progress takes no value"),
+    (["dest", "--listen"], "option '--listen' needs a value"),
+    (["dest", "--d"], "ambiguous option '--d' (--dump? --dirty-rate?"),
+    (["source", "--c", "x"], "ambiguous option '--c' (--connect? --cap? --control?)"),
+    (["source", "--connect", "tcp:127.0.0.1:1", "--mem", "99999999T"], "'99999999T': too large"),
 ]
 for args, word in usage:
     rc, out, err = run(*args, timeout=30)
@@ -85,6 +95,14 @@ for sub, says in (("source", None), ("bench", "default 4G")):
 rc, out, err = run("dest", "--help")
 c.check("source's connections have not all come" in " ".join(out.split()),
         "dest --help on --timeout")
+# The whole tool's --help: the qemu commands take --control too.
+rc, out, err = run("--help")
+for sub in ("qemu-source", "qemu-dest"):
+    m = re.search(r"livemig %s .*\n(?: {17}.*\n)*" % sub, out)
+    c.check(m and "--control unix:PATH" in m.group(0), "--help: %s takes --control: %r"
+            % (sub, m.group(0) if m else out[:300]))
+rc, out, err = run("bench", "--mem=16M")
+c.check(rc == 0 and "wire(Mbit/s)" in out, "bench's rate column says its unit: %r" % out[:200])
 
 # Port 0: the destination prints the real port; a source can use it.
 d = subprocess.Popen([L, "dest", "--listen", "tcp:127.0.0.1:0", "--no-progress"],

@@ -35,8 +35,11 @@ static void parse_size_tests(void)
 	};
 	static const char *bad[] = {
 		"", "-1", "+1", " 1", "1 ", "K", "1X", "1KK", "1Ki", "1KiBx", "1.5", ".", "1.",
-		".5.5", "0x10", "1e3", "18446744073709551616", "16777216T", "99999999999999999999",
-		"17179869184G", "nan", "1,5G",
+		".5.5", "0x10", "1e3", "nan", "1,5G",
+	};
+	static const char *too_large[] = { /* well formed */
+		"18446744073709551616", "16777216T", "99999999999999999999", "17179869184G",
+		"99999999T",
 	};
 	uint64_t v;
 
@@ -49,6 +52,9 @@ static void parse_size_tests(void)
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECKF(lm_parse_size(bad[i], &v) == -EINVAL, "\"%s\" accepted", bad[i]);
+	for (size_t i = 0; i < sizeof(too_large) / sizeof(too_large[0]); i++)
+		CHECKF(lm_parse_size(too_large[i], &v) == -ERANGE, "\"%s\" not -ERANGE",
+		       too_large[i]);
 	CHECK(lm_parse_size(NULL, &v) == -EINVAL);
 
 	/* The clocks move forward. */

@@ -124,9 +124,20 @@ static bool arg_text(const char *name, json_object *v, char *buf, size_t len, st
 	case json_type_int:
 		if (json_object_get_int64(v) < 0)
 			break;
+		/* json-c saturates a number too large for 64 bits: refuse it
+		 * rather than set the largest value. */
+		if (json_object_get_uint64(v) == UINT64_MAX) {
+			fail(a, "GenericError", "Parameter '%s': value out of range", name);
+			return false;
+		}
 		snprintf(buf, len, "%" PRIu64, json_object_get_uint64(v));
 		return true;
 	case json_type_string:
+		/* Never cut: a cut number would be another number. */
+		if ((size_t)json_object_get_string_len(v) >= len) {
+			fail(a, "GenericError", "Parameter '%s': value too long", name);
+			return false;
+		}
 		snprintf(buf, len, "%s", json_object_get_string(v));
 		return true;
 	case json_type_boolean:

@@ -157,6 +157,16 @@ static void dispatch(void)
 		     "{\"downtime-limit\": \"1s\"}}", "GenericError", "downtime-limit: '1s'");
 	expect_error(s, &neg, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
 		     "{\"bogus\": 1}}", "GenericError", "unknown parameter 'bogus'");
+	/* Neither saturated nor cut short (an attack review found both). */
+	expect_error(s, &neg, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"max-bandwidth\": 99999999999999999999999}}", "GenericError",
+		     "value out of range");
+	char longv[400];
+	snprintf(longv, sizeof(longv), "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		 "{\"max-bandwidth\": \"%0300d4194304\"}}", 0);
+	expect_error(s, &neg, longv, "GenericError", "value too long");
+	CHECK(livemig_get_parameter(s, "max-bandwidth", val, sizeof(val)) > 0 &&
+	      !strcmp(val, "1048576"));
 	json_object_put(expect_return(s, &neg, "{\"execute\": \"migrate-set-parameters\", "
 				      "\"arguments\": {\"max-bandwidth\": \"2M\"}}"));
 	CHECK(livemig_get_parameter(s, "max-bandwidth", val, sizeof(val)) > 0 &&

@@ -13,8 +13,12 @@ Per run: total time (the migrate command, or qemu-source's start, until the
 destination's RESUME event), the guest's downtime (the source's STOP event
 to the destination's RESUME event, both QMP timestamps on this host's
 clock: QEMU's own "downtime" figure leaves its resume out, this does not),
-bytes on the wire (QEMU: query-migrate ram.transferred; livemig: its
-ram.transferred plus the device state it carried), and CPU seconds of every process:
+bytes on the wire (every packet on the loopback of a network namespace
+that this script, and so every QEMU and livemig it starts, runs in:
+headers included, both directions; the tools' own figures are kept as
+"tool-bytes": QEMU 7.2's ram.transferred counts multifd pages
+uncompressed, livemig's its ram.transferred plus the device state), and
+CPU seconds of every process:
 each QEMU, with its vCPU threads (the guest itself) apart, and each
 livemig.
 
@@ -42,6 +46,7 @@ Usage (as root, from the source tree, after ninja -C build):
                    [--build build] [--json FILE]
 """
 import argparse
+import ctypes
 import json
 import os
 import statistics
@@ -56,6 +61,7 @@ import lmtest  # noqa: E402
 import qemutest  # noqa: E402
 sys.path.insert(0, HERE)
 import matrix  # noqa: E402 (its load and warm-up helpers)
+import netlink  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TIMEOUT = 300  # one migration, seconds
@@ -88,13 +94,15 @@ def event_us(ev):
     return ev["timestamp"]["seconds"] * 1000000 + ev["timestamp"]["microseconds"]
 
 
-class Load:
-    """The CPU of every process this run did not start, per second of the
-    run (1.0 = one core busy), and the steal time: the machine's busy CPU
+class Window:
+    """A run's bytes on the wire (link: a netlink.Loopback this script runs
+    in), the CPU of every process it did not start per second of the run
+    (1.0 = one core busy), and the steal time: the machine's busy CPU
     (matrix.machine_busy) minus this script's and its reaped children's
     (matrix.our_cpu: the livemig processes) minus the QEMUs' (given)."""
 
-    def __init__(self):
+    def __init__(self, link):
+        self.link, self.wire = link, link.wire_bytes()
         self.busy, self.steal = matrix.machine_busy()
         self.ours, self.t0 = matrix.our_cpu(), time.monotonic()
 
@@ -102,7 +110,8 @@ class Load:
         busy, steal = matrix.machine_busy()
         other = (busy - self.busy) - (matrix.our_cpu() - self.ours) - qemu_seconds
         wall = time.monotonic() - self.t0
-        return {"other-cpus": round(max(0.0, other) / wall, 2),
+        return {"wire-bytes": self.link.wire_bytes() - self.wire,
+                "other-cpus": round(max(0.0, other) / wall, 2),
                 "steal-s": round(steal - self.steal, 2)}
 
 
@@ -113,6 +122,17 @@ def forget_events(*vms):
     for vm in vms:
         vm.qmp.execute("query-status")
         vm.qmp.events.clear()
+
+
+def enter_netns(link):
+    """This process (and every process it starts from now on) into the
+    namespace of link (a netlink.Loopback)."""
+    fd = os.open("/run/netns/" + link.a, os.O_RDONLY)
+    try:
+        if ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+            raise OSError(ctypes.get_errno(), "setns into " + link.a)
+    finally:
+        os.close(fd)
 
 
 def qemu_seconds(c):
@@ -249,7 +269,7 @@ def run_qemu(d, a, method, src, dst):
     src.qmp.execute("migrate-set-parameters", **{"max-bandwidth": 1 << 40,
                                                   "downtime-limit": a.downtime_limit})
     dst.qmp.execute("migrate-incoming", uri="tcp:127.0.0.1:%d" % port)
-    cs, cd, load = Cpu(src), Cpu(dst), Load()
+    cs, cd, win = Cpu(src), Cpu(dst), Window(a.link)
     t0 = time.time()
     src.qmp.execute("migrate", uri="tcp:127.0.0.1:%d" % port)
     while True:
@@ -266,8 +286,8 @@ def run_qemu(d, a, method, src, dst):
     stop = event_us(src.qmp.wait_event("STOP"))
     c = {"source": cs.delta(), "destination": cd.delta()}
     return {"total-s": round(resume / 1e6 - t0, 3), "downtime-ms": (resume - stop) / 1000,
-            "own-downtime-ms": q["downtime"], "wire-bytes": q["ram"]["transferred"],
-            "cpu": c, **load.end(qemu_seconds(c))}
+            "own-downtime-ms": q["downtime"], "tool-bytes": q["ram"]["transferred"],
+            "cpu": c, **win.end(qemu_seconds(c))}
 
 
 def wait_rusage(p, timeout):
@@ -293,7 +313,7 @@ def run_livemig(d, a, method, src, dst):
                            "tcp:127.0.0.1:%d" % port, "--json", dj],
                           stderr=subprocess.PIPE, text=True)
     lmtest.wait_listening("tcp:127.0.0.1:%d" % port, dp)
-    cs, cd, load = Cpu(src), Cpu(dst), Load()
+    cs, cd, win = Cpu(src), Cpu(dst), Window(a.link)
     t0 = time.time()
     sp = subprocess.Popen([lm, "qemu-source", "--qmp", src.lm_qmp_path, "--connect",
                            "tcp:127.0.0.1:%d" % port, "--json", sj,
@@ -309,12 +329,12 @@ def run_livemig(d, a, method, src, dst):
     resume = event_us(dst.qmp.wait_event("RESUME", timeout=30))
     stop = event_us(src.qmp.wait_event("STOP"))
     c = {"source": cs.delta(), "destination": cd.delta()}
-    lo = load.end(qemu_seconds(c))
+    w = win.end(qemu_seconds(c))
     c["source"]["livemig"], c["destination"]["livemig"] = src_cpu, dst_cpu
     s = json.load(open(sj))
     return {"total-s": round(resume / 1e6 - t0, 3), "downtime-ms": (resume - stop) / 1000,
             "parts": s["qemu"]["downtime-parts"], "passes": len(s["iterations"]),
-            "wire-bytes": s["ram"]["transferred"] + s["device-state"]["bytes"], "cpu": c, **lo}
+            "tool-bytes": s["ram"]["transferred"] + s["device-state"]["bytes"], "cpu": c, **w}
 
 
 def summary(runs, a):
@@ -395,9 +415,12 @@ def main():
             plan += [(t, method, i) for t in order if t in a.tools]
     matrix.warm(2 * a.mem_mb << 20)
     runs = []
+    a.link = netlink.Loopback()
     with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="lm-qemu-vm-") as d:
-        guest = LinuxGuest(d, a, image) if a.guest == "linux" else BootGuest(d, a, image)
+        guest = None
         try:
+            enter_netns(a.link)
+            guest = LinuxGuest(d, a, image) if a.guest == "linux" else BootGuest(d, a, image)
             for k, (tool, method, i) in enumerate(plan):
                 nxt = plan[k + 1][0] if k + 1 < len(plan) else None
                 f = run_qemu if tool == "qemu" else run_livemig
@@ -417,7 +440,10 @@ def main():
                 runs.append(r)
                 print(json.dumps(r), flush=True)
         finally:
-            guest.close()
+            if guest:
+                guest.close()
+            a.link.close()
+    del a.link
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"args": vars(a), "runs": runs}, f, indent=1)

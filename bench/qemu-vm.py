@@ -49,6 +49,7 @@ import argparse
 import ctypes
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -146,6 +147,7 @@ class BootGuest:
 
     def __init__(self, d, a, image):
         self.d, self.a, self.image, self.hot = d, a, image, a.hot_mb * 256
+        self.pending = ()
 
     def pair(self, tool, next_tool):
         """(source, destination) for one run of tool, the guest running."""
@@ -161,10 +163,12 @@ class BootGuest:
         if not qemutest.wait_running(src.ram_path, hot_pages=self.hot):
             self.done(src, dst, False)
             raise RuntimeError("the guest never ran")
+        self.pending = (src, dst)
         return src, dst
 
     def alive(self, vm):
         """The guest runs on vm: its hot-set counters change."""
+        self.why = "its hot-set counters did not change in 10 s"
         c0 = qemutest.hot_counters(vm.ram_path, hot_pages=self.hot)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -176,9 +180,11 @@ class BootGuest:
     def done(self, src, dst, moved):
         src.quit()
         dst.quit()
+        self.pending = ()
 
     def close(self):
-        pass
+        for vm in self.pending:
+            vm.quit()
 
 
 class LinuxGuest:
@@ -191,7 +197,7 @@ class LinuxGuest:
     BOOT_TIMEOUT = 300  # seconds until "lmguest ready" under a loaded TCG
 
     def __init__(self, d, a, files):
-        self.d, self.a, self.n, self.cur = d, a, 0, None
+        self.d, self.a, self.n, self.cur, self.pending = d, a, 0, None, None
         with open(os.path.join(files, "cmdline")) as f:
             cmdline = f.read().split()
         cmdline = [w for w in cmdline if not w.startswith(("lmhot=", "lmrate="))]
@@ -229,19 +235,29 @@ class LinuxGuest:
             self.cur = None
         if not self.cur:
             self.cur = self.boot(want)
-        return self.cur, self.qemu(next_tool == "livemig", incoming=True)
+        self.pending = self.qemu(next_tool == "livemig", incoming=True)
+        return self.cur, self.pending
 
     def alive(self, vm):
-        """The guest runs on vm: two more console lines within 30 s."""
+        """The guest runs on vm: two more console lines within 30 s (else
+        self.why says what it saw)."""
         n0, deadline = self.ticks(vm), time.time() + 30
         while time.time() < deadline:
             time.sleep(0.5)
             if self.ticks(vm) >= n0 + 2:
-                return vm.qmp.status() == "running"
-        return False
+                break
+        c, status = Cpu(vm), vm.qmp.status()
+        time.sleep(1)
+        self.why = "%d console lines in 30 s, status %s, vCPU %.2f s in 1 s" % (
+            self.ticks(vm) - n0, status, c.delta()["vcpu"])
+        return self.ticks(vm) >= n0 + 2 and status == "running"
 
     def drop(self, vm):
+        """Quits vm, removes its files; its console's end stays in
+        vm.serial_tail."""
         vm.quit()
+        with open(vm.serial, errors="replace") as f:
+            vm.serial_tail = f.read()[-400:]
         for p in (vm.ram_path, vm.serial):
             if os.path.exists(p):
                 os.unlink(p)
@@ -249,11 +265,12 @@ class LinuxGuest:
     def done(self, src, dst, moved):
         """After a run: the guest lives on dst when moved, else on src."""
         self.drop(src if moved else dst)
-        self.cur = dst if moved else src
+        self.cur, self.pending = dst if moved else src, None
 
     def close(self):
-        if self.cur:
-            self.drop(self.cur)
+        for vm in (self.cur, self.pending):
+            if vm:
+                self.drop(vm)
 
 
 # ---------------------------------------------------------------- the runs
@@ -261,7 +278,10 @@ class LinuxGuest:
 def run_qemu(d, a, method, src, dst):
     forget_events(src, dst)
     port = lmtest.free_port()
-    caps = [{"capability": "multifd", "state": True}]
+    # x-ignore-shared off: a guest that came in by livemig (qemu-dest sets
+    # it) would otherwise leave its RAM behind.
+    caps = [{"capability": "multifd", "state": True},
+            {"capability": "x-ignore-shared", "state": False}]
     params = {"multifd-channels": a.channels, "multifd-compression": method}
     for vm in (src, dst):
         vm.qmp.execute("migrate-set-capabilities", capabilities=caps)
@@ -415,6 +435,10 @@ def main():
             plan += [(t, method, i) for t in order if t in a.tools]
     matrix.warm(2 * a.mem_mb << 20)
     runs = []
+    # Stopped by a signal (also when started in the background, where
+    # SIGINT is ignored): the finally below quits the QEMUs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     a.link = netlink.Loopback()
     with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="lm-qemu-vm-") as d:
         guest = None
@@ -432,10 +456,15 @@ def main():
                     try:
                         r = f(d, a, method, src, dst)
                         if "error" not in r and not guest.alive(dst):
-                            r["error"] = "the guest did not keep running on the destination"
+                            r["error"] = ("the guest did not keep running on the "
+                                          "destination: " + guest.why)
                     except Exception as e:  # one bad run is reported, not fatal
                         r = {"error": "%s: %s" % (type(e).__name__, e)}
                     guest.done(src, dst, "error" not in r)
+                    if "error" in r:  # what the QEMUs said, and the console's end
+                        r["stderr"] = [(getattr(vm, "err", None) or "")[-400:]
+                                       for vm in (src, dst)]
+                        r["serial-tail"] = getattr(dst, "serial_tail", None)
                 r.update(tool=tool, method=method, run=i)
                 runs.append(r)
                 print(json.dumps(r), flush=True)

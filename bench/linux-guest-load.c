@@ -25,6 +25,8 @@
 #define PAGE 4096
 #define TICK_NS 100000000L
 
+/* File-scope because nftw's callback takes no context pointer; this is a
+ * one-thread program inside the guest, not library code. */
 static char *heap;
 static size_t heap_len, filled;
 

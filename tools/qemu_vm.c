@@ -142,6 +142,14 @@ static int take_backend(struct vm *vm, json_object *m, bool writable)
 	return 0;
 }
 
+static void add_cap(json_object *caps, const char *name, bool on)
+{
+	json_object *cap = json_object_new_object();
+	json_object_object_add(cap, "capability", json_object_new_string(name));
+	json_object_object_add(cap, "state", json_object_new_boolean(on));
+	json_object_array_add(caps, cap);
+}
+
 int vm_prepare(struct vm *vm, bool writable)
 {
 	json_object *list = NULL;
@@ -162,14 +170,15 @@ int vm_prepare(struct vm *vm, bool writable)
 	if (rc || (rc = scan_maps(vm)))
 		return rc;
 
-	/* QEMU then leaves the shared RAM to us and migrates the rest. */
-	json_object *cap = json_object_new_object(), *caps = json_object_new_array();
-	json_object_object_add(cap, "capability", json_object_new_string("x-ignore-shared"));
-	json_object_object_add(cap, "state", json_object_new_boolean(1));
-	json_object_array_add(caps, cap);
+	/* QEMU then leaves the shared RAM to us and migrates the rest, on
+	 * the one fd we give it: multifd, if an earlier migration of this
+	 * QEMU (e.g. into it) left it on, would want more connections. */
+	json_object *caps = json_object_new_array();
+	add_cap(caps, "x-ignore-shared", true);
+	add_cap(caps, "multifd", false);
 	if (run(vm, "migrate-set-capabilities", arg("capabilities", caps), NULL))
-		return fail(vm, 2, "cannot set x-ignore-shared on the %s QEMU: %s", vm->who,
-			    lm_qmp_error(vm->q));
+		return fail(vm, 2, "cannot set x-ignore-shared and multifd off on the %s QEMU: %s",
+			    vm->who, lm_qmp_error(vm->q));
 	return 0;
 }
 

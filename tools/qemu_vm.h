@@ -50,7 +50,8 @@ void vm_close(struct vm *vm);
 /* The preconditions that hold for both sides, checked before anything
  * moves: memory backends with a file and share=on, mapped here (writable
  * when writable), their place in QEMU, whether the shim is there,
- * x-ignore-shared set.  0, or 2 with vm->err set (one sentence). */
+ * x-ignore-shared set and multifd off.  0, or 2 with vm->err set (one
+ * sentence). */
 int vm_prepare(struct vm *vm, bool writable);
 /* QEMU's run state ("running", "paused", "inmigrate", "postmigrate"...)
  * into buf; 0 or -errno. */

@@ -150,7 +150,8 @@ class Qemu:
     here), the shim preloaded when track is true (tracking track_path,
     default ram_path).  incoming: a migration destination (-incoming defer).
     image: a file whose bytes the RAM starts with (the guest's boot code and
-    hot set then write over theirs).
+    hot set then write over theirs).  drive: false leaves the boot-sector
+    guest's disk out (a guest booted another way, e.g. -kernel in extra).
     self.qmp is the test's QMP client; lm_qmp_path a second QMP socket for
     livemig (a monitor serves one client at a time).  Use as a context
     manager; exit quits QEMU (QMP quit, then kill after a bound) and removes
@@ -158,12 +159,15 @@ class Qemu:
 
     def __init__(self, workdir, ram_path, ram_mb=256, track=True, hot_start=16 * MiB,
                  hot_pages=16384, spin=0, share="on", incoming=False, track_path=None,
-                 image=None, extra=()):
+                 image=None, extra=(), drive=True):
         self.ram_path, self.size = ram_path, ram_mb * MiB
         self.qmp_path = os.path.join(workdir, "qmp-%d.sock" % id(self))
         self.lm_qmp_path = self.qmp_path + "-livemig"
-        img = boot_image(os.path.join(workdir, "boot-%d.img" % id(self)), hot_start,
-                         hot_pages, spin)
+        disk = []
+        if drive:
+            img = boot_image(os.path.join(workdir, "boot-%d.img" % id(self)), hot_start,
+                             hot_pages, spin)
+            disk = ["-drive", "file=%s,format=raw" % img]
         # The shim resolves LIVEMIG_TRACK's paths once, at QEMU's first
         # mmap: the file must exist by then.
         if image:
@@ -179,7 +183,7 @@ class Qemu:
         cmd = [QEMU, "-machine", "pc,memory-backend=mem0", "-nodefaults",
                "-object", "memory-backend-file,id=mem0,size=%dM,mem-path=%s,share=%s"
                % (ram_mb, ram_path, share),
-               "-drive", "file=%s,format=raw" % img, "-display", "none", "-accel", "tcg",
+               *disk, "-display", "none", "-accel", "tcg",
                "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path,
                "-qmp", "unix:%s,server=on,wait=off" % self.lm_qmp_path] + list(extra)
         if incoming:

@@ -241,6 +241,23 @@ def load_fails(d):
         check(dst_vm.proc.returncode is not None, "load: destination QEMU quit")
 
 
+def multifd_left_on(d):
+    """Both QEMUs have QEMU's own multifd on (say, from an earlier
+    migration into the source): livemig's device-state stream, one fd,
+    still goes through."""
+    src_vm, dst_vm = vms(d, src_track=False)
+    with src_vm, dst_vm:
+        for vm in (src_vm, dst_vm):
+            vm.qmp.execute("migrate-set-capabilities",
+                           capabilities=[{"capability": "multifd", "state": True}])
+        src, dst = pair(d, "multifd-on", src_vm, dst_vm)
+        _, se = src.communicate(timeout=120)
+        _, de = dst.communicate(timeout=120)
+        check(src.returncode == 0 and dst.returncode == 0,
+              "multifd-on: exit %d/%d\n%s\n%s" % (src.returncode, dst.returncode, se, de))
+        check(dst_vm.qmp.status() == "running", "multifd-on: destination QEMU running")
+
+
 def preconditions(d):
     # A private (share=off) backend: livemig cannot see the guest's RAM.
     with qemutest.Qemu(d, os.path.join(d, "priv.ram"), track=False, share="off") as vm:
@@ -284,6 +301,7 @@ def main():
         interrupted(d, "sigint-source", True, "src", signal.SIGINT)
         interrupted(d, "sigterm-dest", False, "dst", signal.SIGTERM)
         load_fails(d)
+        multifd_left_on(d)
     print("failures: %d (%.0f s)" % (failures, time.time() - t0))
     return 1 if failures else 0
 

@@ -108,11 +108,15 @@ int cli_qemu_dest(int argc, char **argv);
 /* livemig ctl PATH COMMAND [JSON] | --events: see tools/cli_ctl.c. */
 int cli_ctl(int argc, char **argv);
 
-/* --control URI (NULL: none) for subcommand who: starts the control
- * socket's server for s, before livemig_start().  0 and *srv (NULL when
- * uri is), or 2 (not unix:PATH, a path too long) or 1 (cannot listen)
- * after a message.  lm_qmp_server_stop(*srv) once livemig_wait() returned. */
-int cli_control_start(const char *who, livemig_session *s, const char *uri,
-		      lm_qmp_server **srv);
+/*
+ * The last step before livemig_start() of every migrating subcommand, once s
+ * is set up: blocks SIGINT and SIGTERM (cli_signals_block(sig): from here
+ * they cancel, never kill), then starts the control socket's server for s
+ * when uri (--control) is not NULL.  0 and *srv (NULL when uri is), or 2
+ * (not unix:PATH, a path too long) or 1 (cannot listen) after a message.
+ * lm_qmp_server_stop(*srv) once livemig_wait() returned.
+ */
+int cli_begin(const char *who, livemig_session *s, const char *uri, struct cli_signals *sig,
+	      lm_qmp_server **srv);
 
 #endif

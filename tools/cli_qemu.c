@@ -206,20 +206,23 @@ static int open_side(int argc, char **argv, struct qopts *o, struct vm *vm, live
 }
 
 /* After the side's own checks (rc: 0, or 2 with vm->err): the settings,
- * the blocks, the device ops, QEMU's end of the socketpair.  0, or the
+ * the blocks, the device ops, QEMU's end of the socketpair, then cli_begin
+ * (from here a SIGINT/SIGTERM cancels; the control socket).  0, or the
  * exit status with the message printed. */
 static int setup(livemig_session *s, struct vm *vm, struct qopts *o, int rc,
-		 const struct livemig_device_ops *dev, void *opaque)
+		 const struct livemig_device_ops *dev, void *opaque, struct cli_signals *sig,
+		 lm_qmp_server **control)
 {
+	const char *who = vm->who[0] == 's' ? "qemu-source" : "qemu-dest";
+	*control = NULL;
 	if (!rc && (rc = apply(s, o)))
 		return rc;
 	if (!rc && (register_blocks(s, vm) || livemig_set_device_state(s, dev, opaque) ||
 		    vm_devfd(vm)))
 		rc = 1;
 	if (rc && vm->err[0])
-		fprintf(stderr, "livemig %s: %s\n", vm->who[0] == 's' ? "qemu-source" : "qemu-dest",
-			vm->err);
-	return rc;
+		fprintf(stderr, "livemig %s: %s\n", who, vm->err);
+	return rc ? rc : cli_begin(who, s, o->control, sig, control);
 }
 
 /* The exit status of a finished migration: 3 unknown; 2 when the two sides
@@ -391,14 +394,11 @@ int cli_qemu_source(int argc, char **argv)
 		rc = vm_prepare(vm, false);
 	}
 	const struct livemig_device_ops dev = {.save = src_save};
-	lm_qmp_server *control = NULL;
-	if ((rc = setup(s, vm, &o, rc, &dev, &x)) ||
-	    (rc = cli_control_start("qemu-source", s, o.control, &control)))
-		goto out;
-
-	/* From here a signal cancels: the guest must never stay stopped. */
+	lm_qmp_server *control;
 	struct cli_signals sig;
-	cli_signals_block(&sig);
+	/* From here a signal cancels: the guest must never stay stopped. */
+	if ((rc = setup(s, vm, &o, rc, &dev, &x, &sig, &control)))
+		goto out;
 	struct livemig_guest_ops guest = {src_stop, src_resume, NULL};
 	int e = live_tracking(s, &x, o.auto_converge, &guest);
 	bool live = !e;
@@ -585,12 +585,10 @@ int cli_qemu_dest(int argc, char **argv)
 	}
 	const struct livemig_device_ops dev = {.load = dst_load, .load_end = dst_load_end,
 					       .start = dst_start};
-	lm_qmp_server *control = NULL;
-	if ((rc = setup(s, vm, &o, rc, &dev, &x)) ||
-	    (rc = cli_control_start("qemu-dest", s, o.control, &control)))
-		goto out;
+	lm_qmp_server *control;
 	struct cli_signals sig;
-	cli_signals_block(&sig);
+	if ((rc = setup(s, vm, &o, rc, &dev, &x, &sig, &control)))
+		goto out;
 	rc = run_migration(s, o.uri, &sig);
 	if (rc) {
 		fprintf(stderr, "livemig qemu-dest: migration failed: %s\n", livemig_last_error(s));

@@ -764,10 +764,9 @@ static int run(livemig_session *s, struct opts *o, const char *who)
 
 	pthread_mutex_init(&r.lock, NULL);
 	pthread_cond_init(&r.cond, NULL);
-	cli_signals_block(&sig);
 
 	lm_qmp_server *control;
-	int rc = cli_control_start(who, s, o->control, &control);
+	int rc = cli_begin(who, s, o->control, &sig, &control);
 	if (rc)
 		return rc;
 	rc = livemig_start(s, o->uri);

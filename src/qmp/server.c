@@ -561,7 +561,9 @@ int lm_qmp_server_start(livemig_session *s, const char *path, lm_qmp_server **ou
 		r = srv->listen_fd;
 		goto fail;
 	}
-	if ((r = -pthread_create(&srv->thread, NULL, server_main, srv))) {
+	/* Its signals are the application's (a Ctrl-C must reach the CLI's
+	 * handler, never kill the process from here). */
+	if ((r = lm_thread_start(&srv->thread, server_main, srv))) {
 		snprintf(err, errlen, "control socket: cannot start its thread: %s", strerror(-r));
 		close(srv->listen_fd);
 		unlink(srv->path);

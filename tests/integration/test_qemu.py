@@ -13,7 +13,8 @@ memory-backend-file in /dev/shm, a 64 MiB hot set swept forever):
 - stop-and-copy without the shim, and with a shim that tracks another
   file, each saying so;
 - failures: the destination killed mid-way (live and stop-and-copy),
-  SIGINT to qemu-source and SIGTERM to qemu-dest (cancel), a device state
+  SIGINT to qemu-source and SIGTERM to qemu-dest (cancel; again with a
+  control socket, whose thread must not take the signal), a device state
   the destination cannot load, the preconditions (exit 2).
 
 Skipped (77) when qemu-system-x86_64 is missing."""
@@ -199,16 +200,19 @@ def sweeping(vm):
     return max(qemutest.hot_counters(vm.ram_path)) > max(a)
 
 
-def interrupted(d, tag, live, who, sig):
+def interrupted(d, tag, live, who, sig, control=False):
     """who ("src" or "dst") gets sig 1.5 s into the first pass: the source
     QEMU runs again (sweeping, RAM untouched by livemig), the destination
-    QEMU still waits."""
+    QEMU still waits.  control: both run a control socket (whose thread
+    must not take the signal)."""
     src_vm, dst_vm = vms(d, src_track=live)
     with src_vm, dst_vm:
         check(qemutest.wait_running(src_vm.ram_path), tag + ": the guest never ran")
         before = random_region(src_vm)
-        src, dst = pair(d, tag, src_vm, dst_vm, ("--set", "max-bandwidth=16M"),
-                        ("--set", "net-timeout=2"))
+        ctl = [("--control", "unix:" + os.path.join(d, "%s-%s.qmp" % (tag, side)))
+               if control else () for side in ("src", "dst")]
+        src, dst = pair(d, tag, src_vm, dst_vm, ("--set", "max-bandwidth=16M", *ctl[0]),
+                        ("--set", "net-timeout=2", *ctl[1]))
         time.sleep(1.5)
         (src if who == "src" else dst).send_signal(sig)
         _, se = src.communicate(timeout=60)
@@ -283,6 +287,8 @@ def main():
         interrupted(d, "stop-and-copy-killed", False, "dst", signal.SIGKILL)
         interrupted(d, "sigint-source", True, "src", signal.SIGINT)
         interrupted(d, "sigterm-dest", False, "dst", signal.SIGTERM)
+        interrupted(d, "sigint-source-control", True, "src", signal.SIGINT, control=True)
+        interrupted(d, "sigterm-dest-control", True, "dst", signal.SIGTERM, control=True)
         load_fails(d)
     print("failures: %d (%.0f s)" % (failures, time.time() - t0))
     return 1 if failures else 0

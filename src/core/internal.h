@@ -398,9 +398,11 @@ struct lm_source {
 
 	/* Rate limit shared by every sender: next free slot in ns, and the
 	 * rate (max-bandwidth, bytes/s, 0 = none) the senders read per packet
-	 * without the lock; lm_set_parameter_running stores both. */
+	 * without the lock; lm_set_parameter_running stores both, then bumps
+	 * rl_gen, which tells a sender that booked before to book again. */
 	_Atomic uint64_t rl_next;
 	_Atomic uint64_t max_bw;
+	_Atomic uint32_t rl_gen;
 	/* The link rate, measured by the control thread alone (see source.c,
 	 * sample_link) and read by every channel's codec. */
 	bool measure_link;       /* the codec uses link_rate and max-bandwidth does not fix it */
@@ -645,6 +647,10 @@ void lm_ctl_finish(livemig_session *s, int r);
  * sent, or never received - pass 1 carries every page, so 0 unless a
  * sender skipped one or a peer lied about its counts. */
 uint64_t lm_image_sum(livemig_session *s, struct lm_msg_complete *sum);
+/* A sender about to put bytes on the wire: books them on the session's
+ * shared clock at max-bandwidth and sleeps until their slot (0: at once).
+ * Returns early on quit, and books again after a max-bandwidth change.
+ * Any sender thread; per packet: two atomic loads when unlimited. */
 void lm_ratelimit(livemig_session *s, uint64_t bytes);
 
 /* liveness.c: heartbeats, silence, the deadline (see there). */

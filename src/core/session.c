@@ -101,9 +101,12 @@ int lm_set_parameter_running(livemig_session *s, const char *name, const char *v
 	if (!r && !check_only && s->role == LIVEMIG_SOURCE &&
 	    atomic_load(&s->src.max_bw) != s->p.max_bandwidth) {
 		/* The senders book from now at the new rate (lm_ratelimit):
-		 * neither slots booked at the old one nor idle time carry over. */
+		 * neither slots booked at the old one nor idle time carry over.
+		 * The generation last: a sender that read the old one books
+		 * again, whatever it read of the other two meanwhile. */
 		atomic_store(&s->src.max_bw, s->p.max_bandwidth);
 		atomic_store(&s->src.rl_next, lm_now_ns());
+		atomic_fetch_add(&s->src.rl_gen, 1);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return r;
@@ -757,28 +760,37 @@ int lm_recv_msg(livemig_session *s, struct lm_msg *m)
 
 void lm_ratelimit(livemig_session *s, uint64_t bytes)
 {
-	uint64_t rate = atomic_load_explicit(&s->src.max_bw, memory_order_relaxed);
-	if (!rate)
-		return;
-	/* A shared virtual clock: each packet books the next slot of
-	 * bytes/rate ns.  Idle time is forgiven only up to 10 ms, so the rate
-	 * stays smooth instead of bursting after a pause. */
-	uint64_t cost = bytes * 1000000000ull / rate;
-	uint64_t now = lm_now_ns(), slot, next;
-	uint64_t cur = atomic_load(&s->src.rl_next);
-	do {
-		slot = cur + 10000000ull < now ? now - 10000000ull : cur;
-		next = slot + cost;
-	} while (!atomic_compare_exchange_weak(&s->src.rl_next, &cur, next));
-	/* Sleep in slices of at most 50 ms so that cancel is never kept
-	 * waiting behind a slow rate, nor a new max-bandwidth behind a slot
-	 * booked at the old one. */
-	while (slot > now && !lm_quit(s) &&
-	       atomic_load_explicit(&s->src.max_bw, memory_order_relaxed) == rate) {
-		uint64_t d = slot - now < 50000000ull ? slot - now : 50000000ull;
-		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)d};
-		nanosleep(&ts, NULL);
-		now = lm_now_ns();
+	for (;;) {
+		/* Acquire: a generation seen new comes with its rate and clock. */
+		uint32_t gen = atomic_load_explicit(&s->src.rl_gen, memory_order_acquire);
+		uint64_t rate = atomic_load_explicit(&s->src.max_bw, memory_order_relaxed);
+		if (!rate)
+			return;
+		/* A shared virtual clock: each packet books the next slot of
+		 * bytes/rate ns.  Idle time is forgiven only up to 10 ms, so the
+		 * rate stays smooth instead of bursting after a pause. */
+		uint64_t cost = bytes * 1000000000ull / rate;
+		uint64_t now = lm_now_ns(), slot, next;
+		uint64_t cur = atomic_load(&s->src.rl_next);
+		do {
+			slot = cur + 10000000ull < now ? now - 10000000ull : cur;
+			next = slot + cost;
+		} while (!atomic_compare_exchange_weak(&s->src.rl_next, &cur, next));
+		/* Sleep in slices of at most 50 ms so that cancel is never kept
+		 * waiting behind a slow rate, nor a new max-bandwidth behind a
+		 * slot booked at the old rate or on the old clock (even when the
+		 * rate went back to this one since: the generation changed). */
+		bool renewed = false;
+		while (slot > now && !lm_quit(s) &&
+		       !(renewed = atomic_load_explicit(&s->src.rl_gen,
+							memory_order_relaxed) != gen)) {
+			uint64_t d = slot - now < 50000000ull ? slot - now : 50000000ull;
+			struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)d};
+			nanosleep(&ts, NULL);
+			now = lm_now_ns();
+		}
+		if (!renewed)
+			return;
 	}
 }
 

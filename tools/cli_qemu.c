@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "qemu_vm.h"
 #include "track/throttle.h"
+#include "util/util.h"
 
 #define MAX_SETTINGS 64
 
@@ -260,6 +261,7 @@ struct src {
 	livemig_session *s;
 	struct lm_throttle *throttle; /* auto-converge on the vCPU threads, or NULL */
 	int64_t t_dev_us;  /* the first device-state byte was asked for */
+	uint64_t eof_ns;   /* QEMU closed its device-state stream (lm_now_ns), or 0 */
 	bool stopped;      /* we stopped QEMU (stop-and-copy) or the library did */
 };
 
@@ -290,11 +292,21 @@ static ssize_t src_save(void *opaque, void *buf, size_t len)
 		return errno == EINTR || errno == EAGAIN ? -EAGAIN : -errno;
 	if (n > 0)
 		return n;
-	/* QEMU closed its end: its migration ended, well or not. */
-	int r = vm_migrate_wait(vm);
-	if (r)
+	/* QEMU closed its end: its migration ended, well or not.  Asked for
+	 * 100 ms a call, so that a cancel or the switchover deadline (the
+	 * library checks them between calls) cuts the wait short. */
+	uint64_t now = lm_now_ns();
+	if (!x->eof_ns)
+		x->eof_ns = now;
+	int r = vm_migrate_wait(vm, 100);
+	if (r == -EAGAIN && now - x->eof_ns < VM_MIGRATE_MS * 1000000ull)
+		return -EAGAIN;
+	if (r == -EAGAIN)
+		fprintf(stderr, "livemig qemu-source: %s %d ms after its stream ended\n", vm->err,
+			VM_MIGRATE_MS);
+	else if (r)
 		fprintf(stderr, "livemig qemu-source: %s\n", vm->err);
-	return r;
+	return r == -EAGAIN ? -ETIMEDOUT : r;
 }
 
 /* The library's stop (live): a guest that may still run must not be
@@ -548,12 +560,14 @@ static void snapshot_ram(struct dst *x)
 static int dst_load_end(void *opaque)
 {
 	struct dst *x = opaque;
-	int r = vm_migrate_wait(&x->vm);
-	if (r)
+	int r = vm_migrate_wait(&x->vm, VM_MIGRATE_MS);
+	if (r == -EAGAIN)
+		fprintf(stderr, "livemig qemu-dest: %s after %d ms\n", x->vm.err, VM_MIGRATE_MS);
+	else if (r)
 		fprintf(stderr, "livemig qemu-dest: %s\n", x->vm.err);
 	else
 		snapshot_ram(x);
-	return r;
+	return r == -EAGAIN ? -ETIMEDOUT : r;
 }
 
 static void dst_start(void *opaque)

@@ -13,6 +13,7 @@
 
 #include "dirty/uffd_compat.h"
 #include "qmp/jsonline.h"
+#include "util/util.h"
 
 static int fail(struct vm *vm, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -270,7 +271,7 @@ int vm_cont(struct vm *vm)
 	if (vm->migrating && !vm_migrate_status(vm, st, sizeof(st)) && strcmp(st, "completed") &&
 	    strcmp(st, "failed") && strcmp(st, "cancelled")) {
 		run(vm, "migrate_cancel", NULL, NULL);
-		vm_migrate_wait(vm);
+		vm_migrate_wait(vm, VM_MIGRATE_MS);
 	}
 	vm->migrating = false;
 	return run_until(vm, "cont", "RESUME", &vm->resume_us);
@@ -299,12 +300,13 @@ int vm_migrate_status(struct vm *vm, char *buf, size_t len)
 	return r;
 }
 
-int vm_migrate_wait(struct vm *vm)
+int vm_migrate_wait(struct vm *vm, int ms)
 {
 	char st[32];
+	uint64_t end = lm_now_ns() + (uint64_t)ms * 1000000;
 	/* Polled every 2 ms: this wait is inside the guest's downtime, and
 	 * the load typically ends a few ms after the stream. */
-	for (int ms = 0; ms < VM_MIGRATE_MS; ms += 2) {
+	for (;;) {
 		int r = vm_migrate_status(vm, st, sizeof(st));
 		if (r)
 			return fail(vm, r, "query-migrate on the %s QEMU: %s", vm->who,
@@ -316,8 +318,9 @@ int vm_migrate_wait(struct vm *vm)
 		if (!strcmp(st, "cancelled"))
 			return fail(vm, -EIO, "QEMU's device-state migration on the %s was cancelled",
 				    vm->who);
+		if (lm_now_ns() >= end)
+			return fail(vm, -EAGAIN, "QEMU's device-state migration on the %s has not "
+				    "ended (status %s)", vm->who, st);
 		nanosleep(&(struct timespec){0, 2000000}, NULL);
 	}
-	return fail(vm, -ETIMEDOUT, "QEMU's device-state migration on the %s did not end within "
-		    "%d ms (status %s)", vm->who, VM_MIGRATE_MS, st);
 }

@@ -81,8 +81,9 @@ int vm_migrate(struct vm *vm, bool incoming);
  * "active", "completed", "failed"...; with its error-desc into vm->err
  * when failed.  0 or -errno. */
 int vm_migrate_status(struct vm *vm, char *buf, size_t len);
-/* Waits up to VM_MIGRATE_MS for QEMU's migration to end: 0 completed,
- * -EIO failed or cancelled, -ETIMEDOUT (vm->err says which). */
-int vm_migrate_wait(struct vm *vm);
+/* Waits up to ms (by the clock: QMP round trips included) for QEMU's
+ * migration to end: 0 completed; -EAGAIN still running after ms, -EIO
+ * failed or cancelled, or query-migrate's -errno (vm->err says which). */
+int vm_migrate_wait(struct vm *vm, int ms);
 
 #endif

@@ -204,7 +204,8 @@ LIVEMIG_API void livemig_set_log(livemig_session *s, livemig_log_fn fn, void *op
  * takes effect promptly: max-bandwidth with the next packet a channel
  * books (a channel waiting for a slot booked at the old rate stops
  * waiting), the others at the next convergence decision (the next dirty
- * sync, at least every 10 ms while passes run).  After the guest has
+ * sync: when the current pass has ended, and at most once per 10 ms - a
+ * pass of much dirty memory takes longer).  After the guest has
  * stopped they change nothing in this migration.  After livemig_start()
  * a refused value is not recorded in livemig_last_error(), which keeps the
  * migration's own error.  multifd-compression=auto with max-bandwidth set

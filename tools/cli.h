@@ -76,12 +76,16 @@ int cli_apply_settings(livemig_session *s, const struct opts *o);
 int cli_check_writable(const char *who, const char *opt, const char *path);
 
 /* SIGINT and SIGTERM while a migration runs: the first cancels it
- * (livemig_cancel), a second exits at once (130). */
+ * (livemig_cancel), a second exits at once (130), after calling last. */
 struct cli_signals {
 	livemig_session *s;
 	sigset_t sigs;
 	pthread_t th;
 	bool on; /* the thread runs */
+	/* NULL (cli_signals_block sets it so), or what must not outlive an
+	 * exit at once (a vCPU throttle): called from the signal thread. */
+	void (*last)(void *opaque);
+	void *last_opaque;
 };
 /* Blocks SIGINT, SIGTERM and SIGUSR1 in this thread and every thread it
  * starts later: call it before livemig_start (the library's threads must

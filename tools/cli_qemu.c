@@ -331,6 +331,14 @@ static void src_resume(void *opaque)
 		x->stopped = false;
 }
 
+/* A second signal exits at once: the vCPUs must not stay throttled (the
+ * cgroup stays; the next run takes it over). */
+static void src_unthrottle(void *opaque)
+{
+	struct src *x = opaque;
+	lm_throttle_set(x->throttle, 0);
+}
+
 static void src_throttle(void *opaque, int percent)
 {
 	struct src *x = opaque;
@@ -417,6 +425,10 @@ int cli_qemu_source(int argc, char **argv)
 	if (e && e != -ENOENT) {
 		rc = 2; /* a precondition: nothing moved */
 		goto out;
+	}
+	if (x.throttle) {
+		sig.last = src_unthrottle;
+		sig.last_opaque = &x;
 	}
 	if (live) {
 		livemig_set_guest(s, &guest, &x);

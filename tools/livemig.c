@@ -502,6 +502,7 @@ struct runner {
 
 void cli_signals_block(struct cli_signals *g)
 {
+	g->last = NULL;
 	sigemptyset(&g->sigs);
 	sigaddset(&g->sigs, SIGINT);
 	sigaddset(&g->sigs, SIGTERM);
@@ -518,6 +519,8 @@ static void *signal_main(void *arg)
 	while (!sigwait(&g->sigs, &sig) && sig != SIGUSR1) {
 		if (++count > 1) {
 			fprintf(stderr, "\nlivemig: second %s, exiting now\n", strsignal(sig));
+			if (g->last)
+				g->last(g->last_opaque);
 			_exit(130);
 		}
 		fprintf(stderr, "\nlivemig: %s received, cancelling (again to force exit)\n",

@@ -22,7 +22,8 @@
  * holding the vCPU threads (cpu.max); cgroup v1 (a "cpu" hierarchy): the
  * threads alone go into /sys/fs/cgroup/cpu/livemig-throttle-PID
  * (cpu.cfs_quota_us).  lm_throttle_close puts everything back where it was
- * and removes the cgroups.  Needs root (or a delegated cgroup).  One control
+ * and removes the cgroups; lm_throttle_open takes over the cgroups that a
+ * killed run left (its quota lifted).  Needs root (or a delegated cgroup).  One control
  * thread calls these; nothing here blocks for long.
  */
 #ifndef LM_THROTTLE_H

@@ -15,7 +15,9 @@ memory-backend-file in /dev/shm, a 64 MiB hot set swept forever):
 - failures: the destination killed mid-way (live and stop-and-copy),
   SIGINT to qemu-source and SIGTERM to qemu-dest (cancel; again with a
   control socket, whose thread must not take the signal), a device state
-  the destination cannot load, the preconditions (exit 2).
+  the destination cannot load, the preconditions (exit 2); two signals
+  while auto-converge throttles (exit 130, the throttle lifted, the cgroup
+  taken over by the next run).
 
 Skipped (77) when qemu-system-x86_64 is missing."""
 import hashlib
@@ -229,6 +231,56 @@ def interrupted(d, tag, live, who, sig, control=False):
         print("%s: ok" % tag, flush=True)
 
 
+def quota(cgroups):
+    """The throttle's quota in the first of cgroups: -1 or "max" = none."""
+    for path in (os.path.join(cgroups[0], "cpu.cfs_quota_us"),
+                 os.path.join(cgroups[0], "vcpu", "cpu.max")):
+        if os.path.exists(path):
+            return open(path).read().split()[0]
+    return None
+
+
+def killed_throttling(d):
+    """SIGINT and SIGTERM to qemu-source while auto-converge throttles (a
+    downtime-limit it never meets): it exits at once (130) but lifts the
+    throttle first; the cgroup it leaves is taken over by the next run,
+    which migrates and removes it."""
+    src_vm, dst_vm = vms(d)
+    with src_vm, dst_vm:
+        check(qemutest.wait_running(src_vm.ram_path), "throttled: the guest never ran")
+        args = ("--cap", "auto-converge=on", "--set", "max-bandwidth=64M",
+                "--set", "downtime-limit=1", "--set", "cpu-throttle-initial=90")
+        src, dst = pair(d, "throttled", src_vm, dst_vm, args, ("--set", "net-timeout=2"))
+        end = time.time() + 60
+        while src.poll() is None and time.time() < end and (
+                not throttle_cgroups(src_vm.pid) or
+                quota(throttle_cgroups(src_vm.pid)) in (None, "-1", "max")):
+            time.sleep(0.05)
+        cg = throttle_cgroups(src_vm.pid)
+        check(cg and quota(cg) not in (None, "-1", "max"), "throttled: never throttled")
+        src.send_signal(signal.SIGINT)  # two kinds: both pending, neither lost
+        src.send_signal(signal.SIGTERM)
+        _, se = src.communicate(timeout=60)
+        dst.communicate(timeout=60)
+        check(src.returncode == 130, "throttled: source exit %d\n%s" % (src.returncode, se))
+        check(cg and quota(cg) in ("-1", "max"), "throttled: the throttle lifted at exit: %s"
+              % (quota(cg) if cg else None))
+        src, dst = pair(d, "throttled-again", src_vm, dst_vm, ("--cap", "auto-converge=on"))
+        _, se = src.communicate(timeout=120)
+        if src.returncode:
+            dst.kill()  # it would wait for ever
+        _, de = dst.communicate(timeout=120)
+        check(src.returncode == 0 and dst.returncode == 0,
+              "throttled: the next run: exit %d/%d\n%s\n%s" % (src.returncode, dst.returncode,
+                                                              se, de))
+        check(not throttle_cgroups(src_vm.pid), "throttled: no throttle cgroup left")
+        print("throttled: ok", flush=True)
+    for path in throttle_cgroups(src_vm.pid):  # after a failure: empty once QEMU quit
+        for sub in ("vcpu", ""):
+            if os.path.isdir(os.path.join(path, sub)):
+                os.rmdir(os.path.join(path, sub))
+
+
 def load_fails(d):
     """The source has a device the destination lacks: QEMU's load fails,
     after the source QEMU's migrate completed - it resumes from postmigrate."""
@@ -290,6 +342,7 @@ def main():
         interrupted(d, "sigint-source-control", True, "src", signal.SIGINT, control=True)
         interrupted(d, "sigterm-dest-control", True, "dst", signal.SIGTERM, control=True)
         load_fails(d)
+        killed_throttling(d)
     print("failures: %d (%.0f s)" % (failures, time.time() - t0))
     return 1 if failures else 0
 

@@ -381,9 +381,9 @@ static int live_tracking(livemig_session *s, struct src *x, bool auto_converge,
 	}
 	if (!auto_converge)
 		return 0;
-	pid_t tids[64];
+	pid_t tids[LM_THROTTLE_MAX_THREADS];
 	char why[300];
-	unsigned n = vm_vcpu_tids(vm, tids, 64);
+	unsigned n = vm_vcpu_tids(vm, tids, LM_THROTTLE_MAX_THREADS);
 	int e = n ? lm_throttle_open(&x->throttle, vm->pid, tids, n, why, sizeof(why)) : -EIO;
 	if (e) {
 		fprintf(stderr, "livemig qemu-source: auto-converge cannot throttle the vCPUs: %s\n",

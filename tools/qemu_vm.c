@@ -204,10 +204,14 @@ unsigned vm_vcpu_tids(struct vm *vm, pid_t *tids, unsigned max)
 		return (unsigned)fail(vm, 0, "query-cpus-fast on the %s QEMU: %s", vm->who,
 				      lm_qmp_error(vm->q));
 	}
-	for (size_t i = 0; i < json_object_array_length(cpus) && n < max; i++)
+	size_t all = json_object_array_length(cpus);
+	for (size_t i = 0; i < all && n < max; i++)
 		if (json_object_object_get_ex(json_object_array_get_idx(cpus, i), "thread-id", &v))
 			tids[n++] = (pid_t)json_object_get_int(v);
 	json_object_put(cpus);
+	if (all > max)
+		return (unsigned)fail(vm, 0, "the %s QEMU has %zu vCPUs, more than the %u that can "
+				      "be throttled", vm->who, all, max);
 	if (!n)
 		fail(vm, 0, "the %s QEMU names no vCPU thread", vm->who);
 	return n;

@@ -66,7 +66,7 @@ int vm_devfd(struct vm *vm);
  * no ptrace rights...). */
 int vm_tracked(struct vm *vm, unsigned i);
 /* The vCPU thread ids (query-cpus-fast) into tids[0..max): how many (>= 1),
- * or 0 with vm->err. */
+ * or 0 with vm->err (also when QEMU has more than max vCPUs). */
 unsigned vm_vcpu_tids(struct vm *vm, pid_t *tids, unsigned max);
 
 /* QMP stop, and the STOP event's timestamp; 0 or 1 with vm->err. */

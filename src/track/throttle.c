@@ -16,7 +16,7 @@
 
 #define ROOT "/sys/fs/cgroup"
 #define ROOT_V1 ROOT "/cpu"
-#define MAX_TIDS 64
+#define MAX_TIDS LM_THROTTLE_MAX_THREADS
 #define PERIOD_US 100000L /* the period measured in bench/qemu-throttle.py */
 
 struct lm_throttle {

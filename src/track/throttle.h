@@ -34,7 +34,10 @@
 
 struct lm_throttle;
 
-/* Prepares to throttle threads tids[0..n) (n <= 64) of process pid: creates
+#define LM_THROTTLE_MAX_THREADS 64
+
+/* Prepares to throttle threads tids[0..n) (n <= LM_THROTTLE_MAX_THREADS) of
+ * process pid: creates
  * the cgroups and moves the threads (unthrottled until lm_throttle_set).
  * On success *t is the handle; on failure *t is NULL, nothing is left
  * behind, and why[0..len) says what failed.  -ENOENT no cgroup cpu

@@ -315,6 +315,14 @@ def preconditions(d):
               "sizes: exit %d/%d\n%s\n%s" % (src.returncode, dst.returncode, se, de))
         check(src_vm.qmp.status() == "running", "sizes: source QEMU running")
         check(dst_vm.qmp.status() == "inmigrate", "sizes: destination QEMU untouched")
+    # auto-converge with more vCPUs than can be throttled.
+    with qemutest.Qemu(d, os.path.join(d, "smp.ram"), extra=("-smp", "65")) as vm:
+        src = livemig("qemu-source", "--qmp", vm.lm_qmp_path, "--connect", "unix:/nonexistent",
+                      "--cap", "auto-converge=on")
+        _, se = src.communicate(timeout=60)
+        check(src.returncode == 2 and "has 65 vCPUs, more than the 64 that can be throttled"
+              in se, "65 vCPUs: exit %d: %s" % (src.returncode, se))
+        check(vm.qmp.status() == "running", "65 vCPUs: source untouched")
     # The destination QEMU is not waiting for a migration.
     with qemutest.Qemu(d, os.path.join(d, "dst.ram"), track=False) as vm:
         dst = livemig("qemu-dest", "--qmp", vm.lm_qmp_path, "--listen", "unix:/tmp/x-unused")

@@ -320,6 +320,7 @@ struct client {
 	int fd;              /* -1: a free slot */
 	struct lm_jl jl;
 	bool negotiated;     /* qmp_capabilities done: commands and events */
+	bool more;           /* served LM_QMP_BURST at its last turn: may have more */
 };
 
 struct queued {
@@ -431,6 +432,7 @@ static void accept_client(lm_qmp_server *srv)
 	}
 	c->fd = fd;
 	c->negotiated = false;
+	c->more = false;
 	int major = 0, minor = 0, micro = 0;
 	sscanf(LIVEMIG_VERSION_STRING, "%d.%d.%d", &major, &minor, &micro);
 	json_object *g = json_tokener_parse("{\"QMP\": {\"version\": {\"qemu\": {}, "
@@ -446,11 +448,18 @@ static void accept_client(lm_qmp_server *srv)
 	send_to(srv, c, v ? g : (json_object_put(g), NULL));
 }
 
-/* Answers every request c has sent so far. */
+/* Answers what c has sent so far, at most LM_QMP_BURST requests: a client
+ * that keeps sending must not keep the others and the events waiting.
+ * c->more says whether it may have more (buffered: poll would not say). */
 static void serve(lm_qmp_server *srv, struct client *c)
 {
-	for (;;) {
+	c->more = false;
+	for (unsigned n = 0;; n++) {
 		json_object *req;
+		if (n == LM_QMP_BURST) {
+			c->more = true;
+			return;
+		}
 		int r = lm_jl_read(&c->jl, 0, &req);
 		if (r == -ETIMEDOUT) /* nothing more for now */
 			return;
@@ -507,8 +516,12 @@ static void *server_main(void *arg)
 		for (unsigned i = 0; i < LM_QMP_MAX_CLIENTS; i++)
 			p[2 + i] = (struct pollfd){.fd = srv->c[i].fd, .events = POLLIN};
 		/* The eventfd ends the wait for anything the server must do
-		 * unasked; the bound is only a backstop. */
-		if (poll(p, 2 + LM_QMP_MAX_CLIENTS, 1000) < 0 && errno != EINTR)
+		 * unasked; the bound is only a backstop.  No wait while a
+		 * client had more than its turn. */
+		bool more = false;
+		for (unsigned i = 0; i < LM_QMP_MAX_CLIENTS; i++)
+			more |= srv->c[i].fd >= 0 && srv->c[i].more;
+		if (poll(p, 2 + LM_QMP_MAX_CLIENTS, more ? 0 : 1000) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents) {
 			uint64_t n;
@@ -519,7 +532,8 @@ static void *server_main(void *arg)
 		if (p[1].revents & POLLIN)
 			accept_client(srv);
 		for (unsigned i = 0; i < LM_QMP_MAX_CLIENTS; i++)
-			if (srv->c[i].fd >= 0 && p[2 + i].fd == srv->c[i].fd && p[2 + i].revents)
+			if (srv->c[i].fd >= 0 && p[2 + i].fd == srv->c[i].fd &&
+			    (p[2 + i].revents || srv->c[i].more))
 				serve(srv, &srv->c[i]);
 	}
 	for (unsigned i = 0; i < LM_QMP_MAX_CLIENTS; i++)

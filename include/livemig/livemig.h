@@ -383,7 +383,10 @@ LIVEMIG_API int livemig_set_dirty_log(livemig_session *s, livemig_dirty_log_fn f
  * call livemig_query(), livemig_stats_json(), livemig_get_parameter() and
  * livemig_cancel(); never livemig_wait() or livemig_session_free().  Every
  * event has been delivered when livemig_wait() returns.  fn NULL: none.
- * 0, or -EBUSY after livemig_start().
+ * Set before livemig_start(); cleared (fn NULL) also once livemig_wait()
+ * has returned or livemig_start() failed (then nothing calls it any more,
+ * livemig_resume_source() included): from the session's caller thread.
+ * 0, or -EBUSY after livemig_start() (clearing: while the migration runs).
  */
 LIVEMIG_API int livemig_set_event_cb(livemig_session *s, livemig_event_fn fn, void *opaque);
 

@@ -447,7 +447,7 @@ struct livemig_session {
 	struct lm_params p;
 	livemig_log_fn log;
 	void *log_opaque;
-	livemig_event_fn event;  /* livemig_set_event_cb, set before start */
+	livemig_event_fn event;  /* livemig_set_event_cb (when it may change: there) */
 	void *event_opaque;
 
 	struct lm_block blocks[LM_MAX_BLOCKS];

@@ -125,7 +125,9 @@ int livemig_get_parameter(livemig_session *s, const char *name, char *buf, size_
 
 int livemig_set_event_cb(livemig_session *s, livemig_event_fn fn, void *opaque)
 {
-	if (started(s))
+	/* Clearing needs only that no library thread runs (the caller's
+	 * own calls, livemig_resume_source, are its business). */
+	if (started(s) && (fn || (s->ctl_started && !s->waited)))
 		return -EBUSY;
 	s->event = fn;
 	s->event_opaque = opaque;

@@ -606,6 +606,14 @@ void lm_qmp_server_stop(lm_qmp_server *srv)
 	pthread_join(srv->thread, NULL);
 	close(srv->listen_fd);
 	unlink(srv->path);
+	/* Nothing may call on_event once srv is gone (livemig_resume_source
+	 * comes after livemig_wait).  Stopped while the migration runs, its
+	 * threads still may: then the queue stays, never freed. */
+	if (livemig_set_event_cb(srv->s, NULL, NULL)) {
+		lm_log(srv->s, 1, "control socket: stopped while the migration runs: its event "
+		       "queue is left allocated");
+		return;
+	}
 	close(srv->wake);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);

@@ -57,9 +57,12 @@ int lm_qmp_server_start(livemig_session *s, const char *path, lm_qmp_server **ou
 
 /*
  * Sends the events still queued (call after livemig_wait(), so that every
- * client that listens sees the final status), closes every client and the
- * socket, removes path, joins the thread and frees srv.  NULL is a no-op.
- * Not from the event callback.
+ * client that listens sees the final status, or after a failed
+ * livemig_start()), closes every client and the socket, removes path,
+ * joins the thread, clears s's event callback and frees srv (called while
+ * the migration runs, it leaves the event queue allocated for the library's
+ * threads, and logs so).  NULL is a no-op.  From s's caller thread, not
+ * from the event callback.
  */
 void lm_qmp_server_stop(lm_qmp_server *srv);
 

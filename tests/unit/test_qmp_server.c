@@ -347,9 +347,39 @@ static void on_socket(void)
 	livemig_session_free(s);
 }
 
+static void no_event(void *opaque, const struct livemig_event *ev)
+{
+	(void)opaque;
+	(void)ev;
+}
+
+/* Once the migration has ended, stopping the server clears the session's
+ * event callback: a later event (livemig_resume_source's) must not reach
+ * the freed server.  Clearing is refused while the migration runs. */
+static void stop_clears(void)
+{
+	char path[108], err[256];
+	snprintf(path, sizeof(path), "/tmp/livemig-test-qmp-server-%d-b.sock", (int)getpid());
+	livemig_session *s = livemig_session_new(LIVEMIG_SOURCE);
+	uint8_t *mem = aligned_alloc(4096, 4096);
+	CHECK(livemig_ram_register(s, "ram", mem, 4096) == 0);
+	lm_qmp_server *srv = NULL;
+	CHECK(lm_qmp_server_start(s, path, &srv, err, sizeof(err)) == 0);
+	CHECK(livemig_start(s, "unix:/tmp/livemig-test-qmp-server-nobody.sock") == 0);
+	CHECK(livemig_set_event_cb(s, NULL, NULL) == -EBUSY); /* not waited yet */
+	CHECK(livemig_wait(s) < 0);
+	CHECK(livemig_set_event_cb(s, no_event, NULL) == -EBUSY);
+	lm_qmp_server_stop(srv);
+	CHECK(s->event == NULL);
+	lm_set_status(s, LIVEMIG_STATUS_CANCELLED); /* reaches nothing */
+	livemig_session_free(s);
+	free(mem);
+}
+
 int main(void)
 {
 	dispatch();
 	on_socket();
+	stop_clears();
 	T_DONE();
 }

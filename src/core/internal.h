@@ -353,6 +353,7 @@ struct lm_source {
 	_Atomic uint8_t *chunk_owner;
 	/* Switchover (docs/design.md, "Switchover"): */
 	uint64_t switchover_deadline; /* lm_now_ns: the guest stopped; 0 = running */
+	uint64_t switchover_limit_ms; /* the downtime-limit that deadline was made of */
 	_Atomic bool commit_started; /* set under the lock: cancel, timeout and the
 				      * switchover deadline no longer apply */
 	bool committed;          /* COMMIT written whole: the guest is the
@@ -403,6 +404,7 @@ struct lm_source {
 	_Atomic uint64_t rl_next;
 	_Atomic uint64_t max_bw;
 	_Atomic uint32_t rl_gen;
+	uint64_t start_bw; /* max-bandwidth at livemig_start: auto's link model keeps it */
 	/* The link rate, measured by the control thread alone (see source.c,
 	 * sample_link) and read by every channel's codec. */
 	bool measure_link;       /* the codec uses link_rate and max-bandwidth does not fix it */

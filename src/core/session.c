@@ -343,6 +343,7 @@ int livemig_start(livemig_session *s, const char *uri)
 	s->err_code = 0;
 	s->err[0] = 0;
 	atomic_store(&s->src.max_bw, s->p.max_bandwidth);
+	s->src.start_bw = s->p.max_bandwidth;
 	lm_set_status(s, LIVEMIG_STATUS_SETUP);
 	r = -lm_watchdog_start(s);
 	if (!r)
@@ -896,7 +897,7 @@ static struct lm_codec_cfg codec_cfg(livemig_session *s, struct lm_chan *c)
 				     .accel = s->src.accel.sw ? &s->src.accel : NULL,
 				     .counters = &c->codec_cnt,
 				     .channels = s->p.channels,
-				     .max_bandwidth = atomic_load(&s->src.max_bw),
+				     .max_bandwidth = s->src.start_bw,
 				     .auto_speeds = s->p.x_auto,
 				     .link_rate = &s->src.link_rate};
 }

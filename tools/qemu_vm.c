@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dirty/uffd_compat.h"
+#include "dirty/tracker.h"
 #include "qmp/jsonline.h"
 #include "util/util.h"
 
@@ -176,22 +176,15 @@ int vm_prepare(struct vm *vm, bool writable)
 
 int vm_tracked(struct vm *vm, unsigned i)
 {
-	char path[64];
+	char why[300];
 	const struct vm_ram *r = &vm->ram[i];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)vm->pid);
-	int pm = open(path, O_RDONLY | O_CLOEXEC);
-	int e = pm < 0 ? -errno : lm_pagemap_wp_check(pm, r->qemu_addr, r->qemu_addr + r->size);
-	if (pm >= 0)
-		close(pm);
-	if (e == -EPERM)
+	int e = lm_uffd_remote_check(vm->pid, r->qemu_addr, r->qemu_addr + r->size, why,
+				     sizeof(why));
+	if (e == -EPERM) /* the shim runs (vm->shim): it was not told of this file */
 		return fail(vm, 1, "the tracking shim in the source QEMU does not track %s: name it "
 			    "in LIVEMIG_TRACK, and create the file before QEMU starts", r->path);
-	if (e == -ENOTTY)
-		return fail(vm, 1, "this kernel has no PAGEMAP_SCAN (Linux < 6.7), so the source "
-			    "QEMU's writes cannot be tracked");
 	if (e)
-		return fail(vm, 1, "cannot read the source QEMU's page tables (%s): %s", path,
-			    strerror(-e));
+		return fail(vm, 1, "the source QEMU: %s", why);
 	return 0;
 }
 

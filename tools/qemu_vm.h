@@ -61,7 +61,7 @@ int vm_devfd(struct vm *vm);
 
 /* Whether the source QEMU's writes to block i can be tracked from here:
  * its mapping carries the tracking shim's write-protect registration
- * (lm_pagemap_wp_check on /proc/PID/pagemap).  0, or 1 with vm->err saying
+ * (lm_uffd_remote_check).  0, or 1 with vm->err saying
  * why not (the file is not in LIVEMIG_TRACK, the kernel lacks PAGEMAP_SCAN,
  * no ptrace rights...). */
 int vm_tracked(struct vm *vm, unsigned i);

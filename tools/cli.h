@@ -77,7 +77,7 @@ int cli_apply_settings(livemig_session *s, const struct opts *o);
 int cli_check_writable(const char *who, const char *opt, const char *path);
 
 /* SIGINT and SIGTERM while a migration runs: the first cancels it
- * (livemig_cancel), a second exits at once (130). */
+ * (livemig_cancel), a second exits at once (130), after calling last. */
 struct cli_signals {
 	livemig_session *s;
 	sigset_t sigs;
@@ -86,6 +86,10 @@ struct cli_signals {
 	/* Started early: a signal before livemig_start() only sets cancelled;
 	 * whichever of the two threads sets its flag last cancels. */
 	atomic_bool started, cancelled;
+	/* NULL (cli_signals_block sets it so), or what must not outlive an
+	 * exit at once (a vCPU throttle): called from the signal thread. */
+	void (*last)(void *opaque);
+	void *last_opaque;
 };
 /* Blocks SIGINT, SIGTERM and SIGUSR1 in this thread and every thread it
  * starts later: call it before livemig_start (the library's threads must
@@ -118,11 +122,15 @@ int cli_qemu_dest(int argc, char **argv);
 /* livemig ctl PATH COMMAND [JSON] | --events: see tools/cli_ctl.c. */
 int cli_ctl(int argc, char **argv);
 
-/* --control URI (NULL: none) for subcommand who: starts the control
- * socket's server for s, before livemig_start().  0 and *srv (NULL when
- * uri is), or 2 (not unix:PATH, a path too long) or 1 (cannot listen)
- * after a message.  lm_qmp_server_stop(*srv) once livemig_wait() returned. */
-int cli_control_start(const char *who, livemig_session *s, const char *uri,
-		      lm_qmp_server **srv);
+/*
+ * The last step before livemig_start() of every migrating subcommand, once s
+ * is set up: blocks SIGINT and SIGTERM (cli_signals_block(sig): from here
+ * they cancel, never kill), then starts the control socket's server for s
+ * when uri (--control) is not NULL.  0 and *srv (NULL when uri is), or 2
+ * (not unix:PATH, a path too long) or 1 (cannot listen) after a message.
+ * lm_qmp_server_stop(*srv) once livemig_wait() returned.
+ */
+int cli_begin(const char *who, livemig_session *s, const char *uri, struct cli_signals *sig,
+	      lm_qmp_server **srv);
 
 #endif

@@ -19,10 +19,12 @@
 #define CTL_CONNECT_MS 5000
 #define CTL_COMMAND_MS 10000
 
-int cli_control_start(const char *who, livemig_session *s, const char *uri, lm_qmp_server **srv)
+int cli_begin(const char *who, livemig_session *s, const char *uri, struct cli_signals *sig,
+	      lm_qmp_server **srv)
 {
 	char err[400];
 	*srv = NULL;
+	cli_signals_block(sig);
 	if (!uri)
 		return 0;
 	if (strncmp(uri, "unix:", 5) || !uri[5]) {

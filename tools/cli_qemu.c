@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "qemu_vm.h"
 #include "track/throttle.h"
+#include "util/util.h"
 
 #define MAX_SETTINGS 64
 
@@ -206,20 +207,23 @@ static int open_side(int argc, char **argv, struct qopts *o, struct vm *vm, live
 }
 
 /* After the side's own checks (rc: 0, or 2 with vm->err): the settings,
- * the blocks, the device ops, QEMU's end of the socketpair.  0, or the
+ * the blocks, the device ops, QEMU's end of the socketpair, then cli_begin
+ * (from here a SIGINT/SIGTERM cancels; the control socket).  0, or the
  * exit status with the message printed. */
 static int setup(livemig_session *s, struct vm *vm, struct qopts *o, int rc,
-		 const struct livemig_device_ops *dev, void *opaque)
+		 const struct livemig_device_ops *dev, void *opaque, struct cli_signals *sig,
+		 lm_qmp_server **control)
 {
+	const char *who = vm->who[0] == 's' ? "qemu-source" : "qemu-dest";
+	*control = NULL;
 	if (!rc && (rc = apply(s, o)))
 		return rc;
 	if (!rc && (register_blocks(s, vm) || livemig_set_device_state(s, dev, opaque) ||
 		    vm_devfd(vm)))
 		rc = 1;
 	if (rc && vm->err[0])
-		fprintf(stderr, "livemig %s: %s\n", vm->who[0] == 's' ? "qemu-source" : "qemu-dest",
-			vm->err);
-	return rc;
+		fprintf(stderr, "livemig %s: %s\n", who, vm->err);
+	return rc ? rc : cli_begin(who, s, o->control, sig, control);
 }
 
 /* The exit status of a finished migration: 3 unknown; 2 when the two sides
@@ -257,6 +261,7 @@ struct src {
 	livemig_session *s;
 	struct lm_throttle *throttle; /* auto-converge on the vCPU threads, or NULL */
 	int64_t t_dev_us;  /* the first device-state byte was asked for */
+	uint64_t eof_ns;   /* QEMU closed its device-state stream (lm_now_ns), or 0 */
 	bool stopped;      /* we stopped QEMU (stop-and-copy) or the library did */
 };
 
@@ -287,11 +292,21 @@ static ssize_t src_save(void *opaque, void *buf, size_t len)
 		return errno == EINTR || errno == EAGAIN ? -EAGAIN : -errno;
 	if (n > 0)
 		return n;
-	/* QEMU closed its end: its migration ended, well or not. */
-	int r = vm_migrate_wait(vm);
-	if (r)
+	/* QEMU closed its end: its migration ended, well or not.  Asked for
+	 * 100 ms a call, so that a cancel or the switchover deadline (the
+	 * library checks them between calls) cuts the wait short. */
+	uint64_t now = lm_now_ns();
+	if (!x->eof_ns)
+		x->eof_ns = now;
+	int r = vm_migrate_wait(vm, 100);
+	if (r == -EAGAIN && now - x->eof_ns < VM_MIGRATE_MS * 1000000ull)
+		return -EAGAIN;
+	if (r == -EAGAIN)
+		fprintf(stderr, "livemig qemu-source: %s %d ms after its stream ended\n", vm->err,
+			VM_MIGRATE_MS);
+	else if (r)
 		fprintf(stderr, "livemig qemu-source: %s\n", vm->err);
-	return r;
+	return r == -EAGAIN ? -ETIMEDOUT : r;
 }
 
 /* The library's stop (live): a guest that may still run must not be
@@ -314,6 +329,14 @@ static void src_resume(void *opaque)
 		fprintf(stderr, "livemig qemu-source: %s\n", x->vm.err);
 	else
 		x->stopped = false;
+}
+
+/* A second signal exits at once: the vCPUs must not stay throttled (the
+ * cgroup stays; the next run takes it over). */
+static void src_unthrottle(void *opaque)
+{
+	struct src *x = opaque;
+	lm_throttle_set(x->throttle, 0);
 }
 
 static void src_throttle(void *opaque, int percent)
@@ -358,9 +381,9 @@ static int live_tracking(livemig_session *s, struct src *x, bool auto_converge,
 	}
 	if (!auto_converge)
 		return 0;
-	pid_t tids[64];
+	pid_t tids[LM_THROTTLE_MAX_THREADS];
 	char why[300];
-	unsigned n = vm_vcpu_tids(vm, tids, 64);
+	unsigned n = vm_vcpu_tids(vm, tids, LM_THROTTLE_MAX_THREADS);
 	int e = n ? lm_throttle_open(&x->throttle, vm->pid, tids, n, why, sizeof(why)) : -EIO;
 	if (e) {
 		fprintf(stderr, "livemig qemu-source: auto-converge cannot throttle the vCPUs: %s\n",
@@ -391,20 +414,21 @@ int cli_qemu_source(int argc, char **argv)
 		rc = vm_prepare(vm, false);
 	}
 	const struct livemig_device_ops dev = {.save = src_save};
-	lm_qmp_server *control = NULL;
-	if ((rc = setup(s, vm, &o, rc, &dev, &x)) ||
-	    (rc = cli_control_start("qemu-source", s, o.control, &control)))
-		goto out;
-
-	/* From here a signal cancels: the guest must never stay stopped. */
+	lm_qmp_server *control;
 	struct cli_signals sig;
-	cli_signals_block(&sig);
+	/* From here a signal cancels: the guest must never stay stopped. */
+	if ((rc = setup(s, vm, &o, rc, &dev, &x, &sig, &control)))
+		goto out;
 	struct livemig_guest_ops guest = {src_stop, src_resume, NULL};
 	int e = live_tracking(s, &x, o.auto_converge, &guest);
 	bool live = !e;
 	if (e && e != -ENOENT) {
 		rc = 2; /* a precondition: nothing moved */
 		goto out;
+	}
+	if (x.throttle) {
+		sig.last = src_unthrottle;
+		sig.last_opaque = &x;
 	}
 	if (live) {
 		livemig_set_guest(s, &guest, &x);
@@ -548,12 +572,14 @@ static void snapshot_ram(struct dst *x)
 static int dst_load_end(void *opaque)
 {
 	struct dst *x = opaque;
-	int r = vm_migrate_wait(&x->vm);
-	if (r)
+	int r = vm_migrate_wait(&x->vm, VM_MIGRATE_MS);
+	if (r == -EAGAIN)
+		fprintf(stderr, "livemig qemu-dest: %s after %d ms\n", x->vm.err, VM_MIGRATE_MS);
+	else if (r)
 		fprintf(stderr, "livemig qemu-dest: %s\n", x->vm.err);
 	else
 		snapshot_ram(x);
-	return r;
+	return r == -EAGAIN ? -ETIMEDOUT : r;
 }
 
 static void dst_start(void *opaque)
@@ -585,12 +611,10 @@ int cli_qemu_dest(int argc, char **argv)
 	}
 	const struct livemig_device_ops dev = {.load = dst_load, .load_end = dst_load_end,
 					       .start = dst_start};
-	lm_qmp_server *control = NULL;
-	if ((rc = setup(s, vm, &o, rc, &dev, &x)) ||
-	    (rc = cli_control_start("qemu-dest", s, o.control, &control)))
-		goto out;
+	lm_qmp_server *control;
 	struct cli_signals sig;
-	cli_signals_block(&sig);
+	if ((rc = setup(s, vm, &o, rc, &dev, &x, &sig, &control)))
+		goto out;
 	rc = run_migration(s, o.uri, &sig);
 	if (rc) {
 		fprintf(stderr, "livemig qemu-dest: migration failed: %s\n", livemig_last_error(s));

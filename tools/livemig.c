@@ -538,6 +538,7 @@ struct runner {
 
 void cli_signals_block(struct cli_signals *g)
 {
+	g->last = NULL;
 	sigemptyset(&g->sigs);
 	sigaddset(&g->sigs, SIGINT);
 	sigaddset(&g->sigs, SIGTERM);
@@ -554,6 +555,8 @@ static void *signal_main(void *arg)
 	while (!sigwait(&g->sigs, &sig) && sig != SIGUSR1) {
 		if (++count > 1) {
 			fprintf(stderr, "\nlivemig: second %s, exiting now\n", strsignal(sig));
+			if (g->last)
+				g->last(g->last_opaque);
 			_exit(130);
 		}
 		fprintf(stderr, "\nlivemig: %s received, cancelling (again to force exit)\n",
@@ -841,8 +844,7 @@ static void summary(livemig_session *s, const char *who)
 static int begin(livemig_session *s, const struct opts *o, const char *who,
 		 struct cli_signals *sig, lm_qmp_server **control)
 {
-	cli_signals_block(sig); /* first: every thread started later inherits it */
-	int rc = cli_control_start(who, s, o->control, control);
+	int rc = cli_begin(who, s, o->control, sig, control); /* signals blocked first */
 	if (!rc)
 		cli_signals_start_early(sig, s);
 	return rc;

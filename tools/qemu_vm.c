@@ -11,8 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dirty/uffd_compat.h"
+#include "dirty/tracker.h"
 #include "qmp/jsonline.h"
+#include "util/util.h"
 
 static int fail(struct vm *vm, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -184,22 +185,15 @@ int vm_prepare(struct vm *vm, bool writable)
 
 int vm_tracked(struct vm *vm, unsigned i)
 {
-	char path[64];
+	char why[300];
 	const struct vm_ram *r = &vm->ram[i];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)vm->pid);
-	int pm = open(path, O_RDONLY | O_CLOEXEC);
-	int e = pm < 0 ? -errno : lm_pagemap_wp_check(pm, r->qemu_addr, r->qemu_addr + r->size);
-	if (pm >= 0)
-		close(pm);
-	if (e == -EPERM)
+	int e = lm_uffd_remote_check(vm->pid, r->qemu_addr, r->qemu_addr + r->size, why,
+				     sizeof(why));
+	if (e == -EPERM) /* the shim runs (vm->shim): it was not told of this file */
 		return fail(vm, 1, "the tracking shim in the source QEMU does not track %s: name it "
 			    "in LIVEMIG_TRACK, and create the file before QEMU starts", r->path);
-	if (e == -ENOTTY)
-		return fail(vm, 1, "this kernel has no PAGEMAP_SCAN (Linux < 6.7), so the source "
-			    "QEMU's writes cannot be tracked");
 	if (e)
-		return fail(vm, 1, "cannot read the source QEMU's page tables (%s): %s", path,
-			    strerror(-e));
+		return fail(vm, 1, "the source QEMU: %s", why);
 	return 0;
 }
 
@@ -212,10 +206,14 @@ unsigned vm_vcpu_tids(struct vm *vm, pid_t *tids, unsigned max)
 		return (unsigned)fail(vm, 0, "query-cpus-fast on the %s QEMU: %s", vm->who,
 				      lm_qmp_error(vm->q));
 	}
-	for (size_t i = 0; i < json_object_array_length(cpus) && n < max; i++)
+	size_t all = json_object_array_length(cpus);
+	for (size_t i = 0; i < all && n < max; i++)
 		if (json_object_object_get_ex(json_object_array_get_idx(cpus, i), "thread-id", &v))
 			tids[n++] = (pid_t)json_object_get_int(v);
 	json_object_put(cpus);
+	if (all > max)
+		return (unsigned)fail(vm, 0, "the %s QEMU has %zu vCPUs, more than the %u that can "
+				      "be throttled", vm->who, all, max);
 	if (!n)
 		fail(vm, 0, "the %s QEMU names no vCPU thread", vm->who);
 	return n;
@@ -279,7 +277,7 @@ int vm_cont(struct vm *vm)
 	if (vm->migrating && !vm_migrate_status(vm, st, sizeof(st)) && strcmp(st, "completed") &&
 	    strcmp(st, "failed") && strcmp(st, "cancelled")) {
 		run(vm, "migrate_cancel", NULL, NULL);
-		vm_migrate_wait(vm);
+		vm_migrate_wait(vm, VM_MIGRATE_MS);
 	}
 	vm->migrating = false;
 	return run_until(vm, "cont", "RESUME", &vm->resume_us);
@@ -308,12 +306,13 @@ int vm_migrate_status(struct vm *vm, char *buf, size_t len)
 	return r;
 }
 
-int vm_migrate_wait(struct vm *vm)
+int vm_migrate_wait(struct vm *vm, int ms)
 {
 	char st[32];
+	uint64_t end = lm_now_ns() + (uint64_t)ms * 1000000;
 	/* Polled every 2 ms: this wait is inside the guest's downtime, and
 	 * the load typically ends a few ms after the stream. */
-	for (int ms = 0; ms < VM_MIGRATE_MS; ms += 2) {
+	for (;;) {
 		int r = vm_migrate_status(vm, st, sizeof(st));
 		if (r)
 			return fail(vm, r, "query-migrate on the %s QEMU: %s", vm->who,
@@ -325,8 +324,9 @@ int vm_migrate_wait(struct vm *vm)
 		if (!strcmp(st, "cancelled"))
 			return fail(vm, -EIO, "QEMU's device-state migration on the %s was cancelled",
 				    vm->who);
+		if (lm_now_ns() >= end)
+			return fail(vm, -EAGAIN, "QEMU's device-state migration on the %s has not "
+				    "ended (status %s)", vm->who, st);
 		nanosleep(&(struct timespec){0, 2000000}, NULL);
 	}
-	return fail(vm, -ETIMEDOUT, "QEMU's device-state migration on the %s did not end within "
-		    "%d ms (status %s)", vm->who, VM_MIGRATE_MS, st);
 }

@@ -62,12 +62,12 @@ int vm_devfd(struct vm *vm);
 
 /* Whether the source QEMU's writes to block i can be tracked from here:
  * its mapping carries the tracking shim's write-protect registration
- * (lm_pagemap_wp_check on /proc/PID/pagemap).  0, or 1 with vm->err saying
+ * (lm_uffd_remote_check).  0, or 1 with vm->err saying
  * why not (the file is not in LIVEMIG_TRACK, the kernel lacks PAGEMAP_SCAN,
  * no ptrace rights...). */
 int vm_tracked(struct vm *vm, unsigned i);
 /* The vCPU thread ids (query-cpus-fast) into tids[0..max): how many (>= 1),
- * or 0 with vm->err. */
+ * or 0 with vm->err (also when QEMU has more than max vCPUs). */
 unsigned vm_vcpu_tids(struct vm *vm, pid_t *tids, unsigned max);
 
 /* QMP stop, and the STOP event's timestamp; 0 or 1 with vm->err. */
@@ -82,8 +82,9 @@ int vm_migrate(struct vm *vm, bool incoming);
  * "active", "completed", "failed"...; with its error-desc into vm->err
  * when failed.  0 or -errno. */
 int vm_migrate_status(struct vm *vm, char *buf, size_t len);
-/* Waits up to VM_MIGRATE_MS for QEMU's migration to end: 0 completed,
- * -EIO failed or cancelled, -ETIMEDOUT (vm->err says which). */
-int vm_migrate_wait(struct vm *vm);
+/* Waits up to ms (by the clock: QMP round trips included) for QEMU's
+ * migration to end: 0 completed; -EAGAIN still running after ms, -EIO
+ * failed or cancelled, or query-migrate's -errno (vm->err says which). */
+int vm_migrate_wait(struct vm *vm, int ms);
 
 #endif

@@ -216,7 +216,8 @@ LIVEMIG_API void livemig_set_log(livemig_session *s, livemig_log_fn fn, void *op
  * takes effect promptly: max-bandwidth with the next packet a channel
  * books (a channel waiting for a slot booked at the old rate stops
  * waiting), the others at the next convergence decision (the next dirty
- * sync, at least every 10 ms while passes run).  After the guest has
+ * sync: when the current pass has ended, and at most once per 10 ms - a
+ * pass of much dirty memory takes longer).  After the guest has
  * stopped they change nothing in this migration.  After livemig_start()
  * a refused value is not recorded in livemig_last_error(), which keeps the
  * migration's own error.  multifd-compression=auto with max-bandwidth set
@@ -394,7 +395,10 @@ LIVEMIG_API int livemig_set_dirty_log(livemig_session *s, livemig_dirty_log_fn f
  * call livemig_query(), livemig_stats_json(), livemig_get_parameter() and
  * livemig_cancel(); never livemig_wait() or livemig_session_free().  Every
  * event has been delivered when livemig_wait() returns.  fn NULL: none.
- * 0, or -EBUSY after livemig_start().
+ * Set before livemig_start(); cleared (fn NULL) also once livemig_wait()
+ * has returned or livemig_start() failed (then nothing calls it any more,
+ * livemig_resume_source() included): from the session's caller thread.
+ * 0, or -EBUSY after livemig_start() (clearing: while the migration runs).
  */
 LIVEMIG_API int livemig_set_event_cb(livemig_session *s, livemig_event_fn fn, void *opaque);
 

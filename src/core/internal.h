@@ -353,6 +353,7 @@ struct lm_source {
 	_Atomic uint8_t *chunk_owner;
 	/* Switchover (docs/design.md, "Switchover"): */
 	uint64_t switchover_deadline; /* lm_now_ns: the guest stopped; 0 = running */
+	uint64_t switchover_limit_ms; /* the downtime-limit that deadline was made of */
 	_Atomic bool commit_started; /* set under the lock: cancel, timeout and the
 				      * switchover deadline no longer apply */
 	bool committed;          /* COMMIT written whole: the guest is the
@@ -401,9 +402,12 @@ struct lm_source {
 
 	/* Rate limit shared by every sender: next free slot in ns, and the
 	 * rate (max-bandwidth, bytes/s, 0 = none) the senders read per packet
-	 * without the lock; lm_set_parameter_running stores both. */
+	 * without the lock; lm_set_parameter_running stores both, then bumps
+	 * rl_gen, which tells a sender that booked before to book again. */
 	_Atomic uint64_t rl_next;
 	_Atomic uint64_t max_bw;
+	_Atomic uint32_t rl_gen;
+	uint64_t start_bw; /* max-bandwidth at livemig_start: auto's link model keeps it */
 	/* The link rate, measured by the control thread alone (see source.c,
 	 * sample_link) and read by every channel's codec. */
 	bool measure_link;       /* the codec uses link_rate and max-bandwidth does not fix it */
@@ -448,7 +452,7 @@ struct livemig_session {
 	struct lm_params p;
 	livemig_log_fn log;
 	void *log_opaque;
-	livemig_event_fn event;  /* livemig_set_event_cb, set before start */
+	livemig_event_fn event;  /* livemig_set_event_cb (when it may change: there) */
 	void *event_opaque;
 
 	struct lm_block blocks[LM_MAX_BLOCKS];
@@ -648,6 +652,10 @@ void lm_ctl_finish(livemig_session *s, int r);
  * sent, or never received - pass 1 carries every page, so 0 unless a
  * sender skipped one or a peer lied about its counts. */
 uint64_t lm_image_sum(livemig_session *s, struct lm_msg_complete *sum);
+/* A sender about to put bytes on the wire: books them on the session's
+ * shared clock at max-bandwidth and sleeps until their slot (0: at once).
+ * Returns early on quit, and books again after a max-bandwidth change.
+ * Any sender thread; per packet: two atomic loads when unlimited. */
 void lm_ratelimit(livemig_session *s, uint64_t bytes);
 
 /* liveness.c: heartbeats, silence, the deadline (see there). */

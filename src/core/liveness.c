@@ -155,7 +155,7 @@ static void *watchdog_main(void *arg)
 		uint64_t stop_by = s->src.switchover_deadline;
 		if (stop_by && now >= stop_by) {
 			s->src.switchover_deadline = 0; /* once */
-			unsigned long long limit = s->p.downtime_limit_ms; /* changeable */
+			unsigned long long limit = s->src.switchover_limit_ms;
 			pthread_mutex_unlock(&s->lock);
 			switchover_expire(s, limit);
 			pthread_mutex_lock(&s->lock);

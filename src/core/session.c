@@ -101,9 +101,12 @@ int lm_set_parameter_running(livemig_session *s, const char *name, const char *v
 	if (!r && !check_only && s->role == LIVEMIG_SOURCE &&
 	    atomic_load(&s->src.max_bw) != s->p.max_bandwidth) {
 		/* The senders book from now at the new rate (lm_ratelimit):
-		 * neither slots booked at the old one nor idle time carry over. */
+		 * neither slots booked at the old one nor idle time carry over.
+		 * The generation last: a sender that read the old one books
+		 * again, whatever it read of the other two meanwhile. */
 		atomic_store(&s->src.max_bw, s->p.max_bandwidth);
 		atomic_store(&s->src.rl_next, lm_now_ns());
+		atomic_fetch_add(&s->src.rl_gen, 1);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return r;
@@ -122,7 +125,9 @@ int livemig_get_parameter(livemig_session *s, const char *name, char *buf, size_
 
 int livemig_set_event_cb(livemig_session *s, livemig_event_fn fn, void *opaque)
 {
-	if (started(s))
+	/* Clearing needs only that no library thread runs (the caller's
+	 * own calls, livemig_resume_source, are its business). */
+	if (started(s) && (fn || (s->ctl_started && !s->waited)))
 		return -EBUSY;
 	s->event = fn;
 	s->event_opaque = opaque;
@@ -338,6 +343,7 @@ int livemig_start(livemig_session *s, const char *uri)
 	s->err_code = 0;
 	s->err[0] = 0;
 	atomic_store(&s->src.max_bw, s->p.max_bandwidth);
+	s->src.start_bw = s->p.max_bandwidth;
 	lm_set_status(s, LIVEMIG_STATUS_SETUP);
 	r = -lm_watchdog_start(s);
 	if (!r)
@@ -757,28 +763,37 @@ int lm_recv_msg(livemig_session *s, struct lm_msg *m)
 
 void lm_ratelimit(livemig_session *s, uint64_t bytes)
 {
-	uint64_t rate = atomic_load_explicit(&s->src.max_bw, memory_order_relaxed);
-	if (!rate)
-		return;
-	/* A shared virtual clock: each packet books the next slot of
-	 * bytes/rate ns.  Idle time is forgiven only up to 10 ms, so the rate
-	 * stays smooth instead of bursting after a pause. */
-	uint64_t cost = bytes * 1000000000ull / rate;
-	uint64_t now = lm_now_ns(), slot, next;
-	uint64_t cur = atomic_load(&s->src.rl_next);
-	do {
-		slot = cur + 10000000ull < now ? now - 10000000ull : cur;
-		next = slot + cost;
-	} while (!atomic_compare_exchange_weak(&s->src.rl_next, &cur, next));
-	/* Sleep in slices of at most 50 ms so that cancel is never kept
-	 * waiting behind a slow rate, nor a new max-bandwidth behind a slot
-	 * booked at the old one. */
-	while (slot > now && !lm_quit(s) &&
-	       atomic_load_explicit(&s->src.max_bw, memory_order_relaxed) == rate) {
-		uint64_t d = slot - now < 50000000ull ? slot - now : 50000000ull;
-		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)d};
-		nanosleep(&ts, NULL);
-		now = lm_now_ns();
+	for (;;) {
+		/* Acquire: a generation seen new comes with its rate and clock. */
+		uint32_t gen = atomic_load_explicit(&s->src.rl_gen, memory_order_acquire);
+		uint64_t rate = atomic_load_explicit(&s->src.max_bw, memory_order_relaxed);
+		if (!rate)
+			return;
+		/* A shared virtual clock: each packet books the next slot of
+		 * bytes/rate ns.  Idle time is forgiven only up to 10 ms, so the
+		 * rate stays smooth instead of bursting after a pause. */
+		uint64_t cost = bytes * 1000000000ull / rate;
+		uint64_t now = lm_now_ns(), slot, next;
+		uint64_t cur = atomic_load(&s->src.rl_next);
+		do {
+			slot = cur + 10000000ull < now ? now - 10000000ull : cur;
+			next = slot + cost;
+		} while (!atomic_compare_exchange_weak(&s->src.rl_next, &cur, next));
+		/* Sleep in slices of at most 50 ms so that cancel is never kept
+		 * waiting behind a slow rate, nor a new max-bandwidth behind a
+		 * slot booked at the old rate or on the old clock (even when the
+		 * rate went back to this one since: the generation changed). */
+		bool renewed = false;
+		while (slot > now && !lm_quit(s) &&
+		       !(renewed = atomic_load_explicit(&s->src.rl_gen,
+							memory_order_relaxed) != gen)) {
+			uint64_t d = slot - now < 50000000ull ? slot - now : 50000000ull;
+			struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)d};
+			nanosleep(&ts, NULL);
+			now = lm_now_ns();
+		}
+		if (!renewed)
+			return;
 	}
 }
 
@@ -882,7 +897,7 @@ static struct lm_codec_cfg codec_cfg(livemig_session *s, struct lm_chan *c)
 				     .accel = s->src.accel.sw ? &s->src.accel : NULL,
 				     .counters = &c->codec_cnt,
 				     .channels = s->p.channels,
-				     .max_bandwidth = atomic_load(&s->src.max_bw),
+				     .max_bandwidth = s->src.start_bw,
 				     .auto_speeds = s->p.x_auto,
 				     .link_rate = &s->src.link_rate};
 }

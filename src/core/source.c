@@ -807,7 +807,7 @@ static int source_run(livemig_session *s)
 	s->src.rp_started = true;
 	if ((r = lm_start_channels(s, sender_main)))
 		return r;
-	s->src.measure_link = lm_codec_by_method(s->p.method)->uses_link && !atomic_load(&s->src.max_bw);
+	s->src.measure_link = lm_codec_by_method(s->p.method)->uses_link && !s->src.start_bw;
 
 	/* A running guest: track its writes from before the first page goes. */
 	if (s->src.live && (r = lm_precopy_start(s)))
@@ -830,6 +830,7 @@ static int source_run(livemig_session *s)
 	pthread_mutex_lock(&s->lock);
 	s->src.t_stop = lm_now_ns();
 	s->src.precopy_bytes = wire_bytes(s);
+	s->src.switchover_limit_ms = s->p.downtime_limit_ms; /* changeable: as it is now */
 	s->src.switchover_deadline =
 		s->src.t_stop + (s->p.downtime_limit_ms + s->p.switchover_timeout_ms) * 1000000ull;
 	pthread_cond_broadcast(&s->cond); /* the watchdog owns it */

@@ -101,4 +101,14 @@ const struct lm_tracker_ops *lm_tracker_by_name(const char *name);
 int lm_tracker_open(const struct lm_tracker_cfg *cfg, const char *name,
 		    const struct lm_tracker_ops **ops, void **ctx, char *why, size_t len);
 
+/*
+ * Whether uffd-remote could track process pid's writes to [start, end)
+ * (page aligned): the whole range has the async write-protect registration
+ * (liblivemig-track.so's), checked through /proc/PID/pagemap without
+ * protecting or reporting anything.  0; or -errno with the sentence that
+ * uffd-remote's start would give in why[0..len): -EPERM no registration,
+ * -ENOTTY no PAGEMAP_SCAN (Linux < 6.7), open's or the walk's -errno.
+ */
+int lm_uffd_remote_check(pid_t pid, uint64_t start, uint64_t end, char *why, size_t len);
+
 #endif

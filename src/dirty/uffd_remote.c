@@ -124,13 +124,41 @@ static void remote_stop(void *p)
 	free(c);
 }
 
+/* pid's /proc/PID/pagemap opened, or -errno with why. */
+static int open_pagemap(pid_t pid, char *why, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = -errno;
+		snprintf(why, len, "cannot open %s: %s", path, strerror(-e));
+		return e;
+	}
+	return fd;
+}
+
+/* A failed PAGEMAP_SCAN of pid's [start, end) into why; returns e. */
+static int scan_failed(int e, pid_t pid, uint64_t start, uint64_t end, char *why, size_t len)
+{
+	if (e == -EPERM)
+		snprintf(why, len, "process %d has no write-protect registration on 0x%" PRIx64
+			 "-0x%" PRIx64 " (started without liblivemig-track.so?)", (int)pid, start,
+			 end);
+	else if (e == -ENOTTY)
+		snprintf(why, len, "this kernel has no PAGEMAP_SCAN (Linux < 6.7), so another "
+			 "process's writes cannot be tracked");
+	else
+		snprintf(why, len, "PAGEMAP_SCAN of process %d failed: %s", (int)pid, strerror(-e));
+	return e;
+}
+
 /* Region i of cfg: checks it and opens its process's pagemap into c->r[i]. */
 static int start_region(struct remote_ctx *c, unsigned i, const struct lm_track_region *r,
 			const struct lm_track_remote *w, char *why, size_t len)
 {
 	uint64_t start = w->addr, end = w->addr + r->size;
 	struct map_id mine, theirs;
-	char path[64];
 	int e;
 
 	if (!w->pid) {
@@ -156,25 +184,24 @@ static int start_region(struct remote_ctx *c, unsigned i, const struct lm_track_
 	if (e)
 		return e;
 
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)w->pid);
-	if ((c->r[i].pagemap = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		e = -errno;
-		snprintf(why, len, "cannot open %s: %s", path, strerror(-e));
-		return e;
-	}
+	if ((c->r[i].pagemap = open_pagemap(w->pid, why, len)) < 0)
+		return c->r[i].pagemap;
 	c->r[i].start = start;
 	c->r[i].end = end;
 	/* One harvest re-arms every page written so far; they are all sent in
 	 * the first pass anyway.  It also proves the registration. */
 	int64_t n = lm_pagemap_harvest(c->r[i].pagemap, start, end, c->vec, VEC_LEN, NULL);
-	if (n == -EPERM)
-		snprintf(why, len, "process %d has no write-protect registration on 0x%" PRIx64
-			 "-0x%" PRIx64 " (started without liblivemig-track.so?)", (int)w->pid,
-			 start, end);
-	else if (n < 0)
-		snprintf(why, len, "PAGEMAP_SCAN of process %d failed: %s", (int)w->pid,
-			 strerror((int)-n));
-	return n < 0 ? (int)n : 0;
+	return n < 0 ? scan_failed((int)n, w->pid, start, end, why, len) : 0;
+}
+
+int lm_uffd_remote_check(pid_t pid, uint64_t start, uint64_t end, char *why, size_t len)
+{
+	int pm = open_pagemap(pid, why, len);
+	if (pm < 0)
+		return pm;
+	int e = lm_pagemap_wp_check(pm, start, end);
+	close(pm);
+	return e ? scan_failed(e, pid, start, end, why, len) : 0;
 }
 
 static int remote_start(void **ctx, const struct lm_tracker_cfg *cfg, char *why, size_t len)

@@ -52,7 +52,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -269,7 +268,6 @@ static int sync_start(void **ctx, const struct lm_tracker_cfg *cfg, char *why, s
 	struct uffdio_api api = { .api = UFFD_API };
 	uint64_t want = UFFD_FEATURE_PAGEFAULT_FLAG_WP;
 	struct sync_ctx *c;
-	sigset_t all, old;
 	uint64_t have = 0;
 	int err;
 
@@ -356,11 +354,7 @@ static int sync_start(void **ctx, const struct lm_tracker_cfg *cfg, char *why, s
 				err = errno == EINVAL ? -EOPNOTSUPP : -errno;
 				goto fail;
 			}
-	/* The fault thread takes no signals meant for the application. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = -pthread_create(&c->thread, NULL, fault_thread, c);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	err = lm_thread_start(&c->thread, fault_thread, c);
 	if (err)
 		goto fail;
 	c->thread_started = true;

@@ -331,6 +331,7 @@ struct client {
 	int fd;              /* -1: a free slot */
 	struct lm_jl jl;
 	bool negotiated;     /* qmp_capabilities done: commands and events */
+	bool more;           /* served LM_QMP_BURST at its last turn: may have more */
 };
 
 struct queued {
@@ -444,6 +445,7 @@ static void accept_client(lm_qmp_server *srv)
 	}
 	c->fd = fd;
 	c->negotiated = false;
+	c->more = false;
 	int major = 0, minor = 0, micro = 0;
 	sscanf(LIVEMIG_VERSION_STRING, "%d.%d.%d", &major, &minor, &micro);
 	json_object *g = json_tokener_parse("{\"QMP\": {\"version\": {\"qemu\": {}, "
@@ -459,11 +461,18 @@ static void accept_client(lm_qmp_server *srv)
 	send_to(srv, c, v ? g : (json_object_put(g), NULL));
 }
 
-/* Answers every request c has sent so far. */
+/* Answers what c has sent so far, at most LM_QMP_BURST requests: a client
+ * that keeps sending must not keep the others and the events waiting.
+ * c->more says whether it may have more (buffered: poll would not say). */
 static void serve(lm_qmp_server *srv, struct client *c)
 {
-	for (;;) {
+	c->more = false;
+	for (unsigned n = 0;; n++) {
 		json_object *req;
+		if (n == LM_QMP_BURST) {
+			c->more = true;
+			return;
+		}
 		int r = lm_jl_read(&c->jl, 0, &req);
 		if (r == -ETIMEDOUT) /* nothing more for now */
 			return;
@@ -530,8 +539,12 @@ static void *server_main(void *arg)
 		for (unsigned i = 0; i < LM_QMP_MAX_CLIENTS; i++)
 			p[2 + i] = (struct pollfd){.fd = srv->c[i].fd, .events = POLLIN};
 		/* The eventfd ends the wait for anything the server must do
-		 * unasked; the bound is only a backstop. */
-		if (poll(p, 2 + LM_QMP_MAX_CLIENTS, 1000) < 0 && errno != EINTR)
+		 * unasked; the bound is only a backstop.  No wait while a
+		 * client had more than its turn. */
+		bool more = false;
+		for (unsigned i = 0; i < LM_QMP_MAX_CLIENTS; i++)
+			more |= srv->c[i].fd >= 0 && srv->c[i].more;
+		if (poll(p, 2 + LM_QMP_MAX_CLIENTS, more ? 0 : 1000) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents) {
 			uint64_t n;
@@ -542,7 +555,8 @@ static void *server_main(void *arg)
 		if (p[1].revents & POLLIN)
 			accept_client(srv);
 		for (unsigned i = 0; i < LM_QMP_MAX_CLIENTS; i++)
-			if (srv->c[i].fd >= 0 && p[2 + i].fd == srv->c[i].fd && p[2 + i].revents)
+			if (srv->c[i].fd >= 0 && p[2 + i].fd == srv->c[i].fd &&
+			    (p[2 + i].revents || srv->c[i].more))
 				serve(srv, &srv->c[i]);
 	}
 	for (unsigned i = 0; i < LM_QMP_MAX_CLIENTS; i++)
@@ -584,7 +598,9 @@ int lm_qmp_server_start(livemig_session *s, const char *path, lm_qmp_server **ou
 		r = srv->listen_fd;
 		goto fail;
 	}
-	if ((r = -pthread_create(&srv->thread, NULL, server_main, srv))) {
+	/* Its signals are the application's (a Ctrl-C must reach the CLI's
+	 * handler, never kill the process from here). */
+	if ((r = lm_thread_start(&srv->thread, server_main, srv))) {
 		snprintf(err, errlen, "control socket: cannot start its thread: %s", strerror(-r));
 		close(srv->listen_fd);
 		unlink(srv->path);
@@ -613,6 +629,14 @@ void lm_qmp_server_stop(lm_qmp_server *srv)
 	pthread_join(srv->thread, NULL);
 	close(srv->listen_fd);
 	unlink(srv->path);
+	/* Nothing may call on_event once srv is gone (livemig_resume_source
+	 * comes after livemig_wait).  Stopped while the migration runs, its
+	 * threads still may: then the queue stays, never freed. */
+	if (livemig_set_event_cb(srv->s, NULL, NULL)) {
+		lm_log(srv->s, 1, "control socket: stopped while the migration runs: its event "
+		       "queue is left allocated");
+		return;
+	}
 	close(srv->wake);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);

@@ -20,10 +20,11 @@
  * every status change, MIGRATION_PASS {"pass": N} on every pass begun.
  *
  * One thread serves up to LM_QMP_MAX_CLIENTS clients at once, each command
- * answered before the next is read; none can hold the migration up: the
- * library only queues events (at most LM_QMP_MAX_EVENTS, the oldest go
- * first), writes never wait (a client whose socket is full is dropped),
- * a line is at most LM_JL_MAX_VALUE bytes.  The socket is this user's
+ * answered before the next is read, at most LM_QMP_BURST of one client's
+ * before the others and the events have their turn; none can hold the
+ * migration up: the library only queues events (at most LM_QMP_MAX_EVENTS,
+ * the oldest go first), writes never wait (a client whose socket is full is
+ * dropped), a line is at most LM_JL_MAX_VALUE bytes.  The socket is this user's
  * (mode 0600) and a peer of another uid is refused (SO_PEERCRED, as the
  * destination's unix socket: root may connect too).
  */
@@ -41,6 +42,7 @@ typedef struct lm_qmp_server lm_qmp_server;
 
 #define LM_QMP_MAX_CLIENTS 8  /* at once; one more is closed at once */
 #define LM_QMP_MAX_EVENTS 256 /* queued for the server thread */
+#define LM_QMP_BURST 16       /* requests of one client per turn */
 
 /*
  * Creates the socket at path (a stale socket there is replaced; mode 0600)
@@ -55,9 +57,12 @@ int lm_qmp_server_start(livemig_session *s, const char *path, lm_qmp_server **ou
 
 /*
  * Sends the events still queued (call after livemig_wait(), so that every
- * client that listens sees the final status), closes every client and the
- * socket, removes path, joins the thread and frees srv.  NULL is a no-op.
- * Not from the event callback.
+ * client that listens sees the final status, or after a failed
+ * livemig_start()), closes every client and the socket, removes path,
+ * joins the thread, clears s's event callback and frees srv (called while
+ * the migration runs, it leaves the event queue allocated for the library's
+ * threads, and logs so).  NULL is a no-op.  From s's caller thread, not
+ * from the event callback.
  */
 void lm_qmp_server_stop(lm_qmp_server *srv);
 

@@ -16,7 +16,7 @@
 
 #define ROOT "/sys/fs/cgroup"
 #define ROOT_V1 ROOT "/cpu"
-#define MAX_TIDS 64
+#define MAX_TIDS LM_THROTTLE_MAX_THREADS
 #define PERIOD_US 100000L /* the period measured in bench/qemu-throttle.py */
 
 struct lm_throttle {
@@ -132,7 +132,9 @@ void lm_throttle_close(struct lm_throttle *t)
 }
 
 /* Finds where the threads (v1) or the process (v2) are, then creates
- * ROOT/livemig-throttle-PID. */
+ * ROOT/livemig-throttle-PID - or takes it over from a run that was killed
+ * before it could remove it (its quota is lifted by the caller; where the
+ * threads were before that run is lost: they go back to root). */
 static int make_top(struct lm_throttle *t, const char *root, char *why, size_t len)
 {
 	pid_t who = t->v2 ? t->pid : t->tids[0];
@@ -142,8 +144,10 @@ static int make_top(struct lm_throttle *t, const char *root, char *why, size_t l
 		snprintf(why, len, "cannot read the cgroup of %d", (int)who);
 		return e;
 	}
-	snprintf(t->top, sizeof(t->top), "%s/livemig-throttle-%d", root, (int)t->pid);
-	if (mkdir(t->top, 0755)) {
+	int n = snprintf(t->top, sizeof(t->top), "%s/livemig-throttle-%d", root, (int)t->pid);
+	if (!strncmp(t->home, t->top, (size_t)n) && (!t->home[n] || t->home[n] == '/'))
+		snprintf(t->home, sizeof(t->home), "%s", root);
+	if (mkdir(t->top, 0755) && errno != EEXIST) {
 		e = -errno;
 		snprintf(why, len, "cannot create the cgroup %s: %s", t->top, strerror(-e));
 		t->top[0] = 0;
@@ -176,8 +180,10 @@ static int open_v2(struct lm_throttle *t, char *why, size_t len)
 	snprintf(t->dir, sizeof(t->dir), "%s/vcpu", t->top);
 	if ((e = put(ROOT, "cgroup.subtree_control", "+cpu")) ||
 	    (e = put(t->top, "cgroup.procs", "%d", (int)t->pid)) ||
-	    (mkdir(t->dir, 0755) && (e = -errno)) || (e = put(t->dir, "cgroup.type", "threaded")) ||
-	    (e = put(t->top, "cgroup.subtree_control", "+cpu"))) {
+	    (mkdir(t->dir, 0755) && errno != EEXIST && (e = -errno)) ||
+	    (e = put(t->dir, "cgroup.type", "threaded")) ||
+	    (e = put(t->top, "cgroup.subtree_control", "+cpu")) ||
+	    (e = put(t->dir, "cpu.max", "max"))) {
 		snprintf(why, len, "cannot set up the threaded cgroup %s: %s", t->dir, strerror(-e));
 		return e;
 	}
@@ -191,8 +197,9 @@ static int open_v1(struct lm_throttle *t, char *why, size_t len)
 	if ((e = make_top(t, ROOT_V1, why, len)))
 		return e;
 	snprintf(t->dir, sizeof(t->dir), "%s", t->top);
-	if ((e = put(t->dir, "cpu.cfs_period_us", "%ld", PERIOD_US))) {
-		snprintf(why, len, "cannot set %s/cpu.cfs_period_us: %s", t->dir, strerror(-e));
+	if ((e = put(t->dir, "cpu.cfs_quota_us", "-1")) ||
+	    (e = put(t->dir, "cpu.cfs_period_us", "%ld", PERIOD_US))) {
+		snprintf(why, len, "cannot set the period of %s: %s", t->dir, strerror(-e));
 		return e;
 	}
 	return move_threads(t, "tasks", why, len);

@@ -22,7 +22,8 @@
  * holding the vCPU threads (cpu.max); cgroup v1 (a "cpu" hierarchy): the
  * threads alone go into /sys/fs/cgroup/cpu/livemig-throttle-PID
  * (cpu.cfs_quota_us).  lm_throttle_close puts everything back where it was
- * and removes the cgroups.  Needs root (or a delegated cgroup).  One control
+ * and removes the cgroups; lm_throttle_open takes over the cgroups that a
+ * killed run left (its quota lifted).  Needs root (or a delegated cgroup).  One control
  * thread calls these; nothing here blocks for long.
  */
 #ifndef LM_THROTTLE_H
@@ -33,7 +34,10 @@
 
 struct lm_throttle;
 
-/* Prepares to throttle threads tids[0..n) (n <= 64) of process pid: creates
+#define LM_THROTTLE_MAX_THREADS 64
+
+/* Prepares to throttle threads tids[0..n) (n <= LM_THROTTLE_MAX_THREADS) of
+ * process pid: creates
  * the cgroups and moves the threads (unthrottled until lm_throttle_set).
  * On success *t is the handle; on failure *t is NULL, nothing is left
  * behind, and why[0..len) says what failed.  -ENOENT no cgroup cpu

@@ -2,6 +2,7 @@
 #ifndef LM_UTIL_H
 #define LM_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,11 @@ uint64_t lm_bitmap_count(const uint64_t *w, uint64_t nwords);
 uint64_t lm_now_ns(void);
 /* CPU time in seconds of the calling thread. */
 double lm_thread_cpu_seconds(void);
+/* pthread_create(th, NULL, fn, arg) for a thread that takes none of the
+ * process's signals (SIGINT, SIGTERM...: they are the application's): it
+ * starts with every signal blocked, whatever the caller's mask (which is
+ * left as it was).  0 or -errno (pthread_create's). */
+int lm_thread_start(pthread_t *th, void *(*fn)(void *), void *arg);
 
 /* Parses "123", "4K", "1.5G" (powers of 1024 for K/M/G/T, also "KiB" etc.);
  * -EINVAL when malformed, -ERANGE when well formed but over 2^64 - 1. */

@@ -13,8 +13,11 @@ memory-backend-file in /dev/shm, a 64 MiB hot set swept forever):
 - stop-and-copy without the shim, and with a shim that tracks another
   file, each saying so;
 - failures: the destination killed mid-way (live and stop-and-copy),
-  SIGINT to qemu-source and SIGTERM to qemu-dest (cancel), a device state
-  the destination cannot load, the preconditions (exit 2).
+  SIGINT to qemu-source and SIGTERM to qemu-dest (cancel; again with a
+  control socket, whose thread must not take the signal), a device state
+  the destination cannot load, the preconditions (exit 2); two signals
+  while auto-converge throttles (exit 130, the throttle lifted, the cgroup
+  taken over by the next run).
 
 Skipped (77) when qemu-system-x86_64 is missing."""
 import hashlib
@@ -199,16 +202,19 @@ def sweeping(vm):
     return max(qemutest.hot_counters(vm.ram_path)) > max(a)
 
 
-def interrupted(d, tag, live, who, sig):
+def interrupted(d, tag, live, who, sig, control=False):
     """who ("src" or "dst") gets sig 1.5 s into the first pass: the source
     QEMU runs again (sweeping, RAM untouched by livemig), the destination
-    QEMU still waits."""
+    QEMU still waits.  control: both run a control socket (whose thread
+    must not take the signal)."""
     src_vm, dst_vm = vms(d, src_track=live)
     with src_vm, dst_vm:
         check(qemutest.wait_running(src_vm.ram_path), tag + ": the guest never ran")
         before = random_region(src_vm)
-        src, dst = pair(d, tag, src_vm, dst_vm, ("--set", "max-bandwidth=16M"),
-                        ("--set", "net-timeout=2"))
+        ctl = [("--control", "unix:" + os.path.join(d, "%s-%s.qmp" % (tag, side)))
+               if control else () for side in ("src", "dst")]
+        src, dst = pair(d, tag, src_vm, dst_vm, ("--set", "max-bandwidth=16M", *ctl[0]),
+                        ("--set", "net-timeout=2", *ctl[1]))
         time.sleep(1.5)
         (src if who == "src" else dst).send_signal(sig)
         _, se = src.communicate(timeout=60)
@@ -223,6 +229,56 @@ def interrupted(d, tag, live, who, sig):
               tag + ": source RAM unchanged")
         check(dst_vm.qmp.status() == "inmigrate", tag + ": destination QEMU still waiting")
         print("%s: ok" % tag, flush=True)
+
+
+def quota(cgroups):
+    """The throttle's quota in the first of cgroups: -1 or "max" = none."""
+    for path in (os.path.join(cgroups[0], "cpu.cfs_quota_us"),
+                 os.path.join(cgroups[0], "vcpu", "cpu.max")):
+        if os.path.exists(path):
+            return open(path).read().split()[0]
+    return None
+
+
+def killed_throttling(d):
+    """SIGINT and SIGTERM to qemu-source while auto-converge throttles (a
+    downtime-limit it never meets): it exits at once (130) but lifts the
+    throttle first; the cgroup it leaves is taken over by the next run,
+    which migrates and removes it."""
+    src_vm, dst_vm = vms(d)
+    with src_vm, dst_vm:
+        check(qemutest.wait_running(src_vm.ram_path), "throttled: the guest never ran")
+        args = ("--cap", "auto-converge=on", "--set", "max-bandwidth=64M",
+                "--set", "downtime-limit=1", "--set", "cpu-throttle-initial=90")
+        src, dst = pair(d, "throttled", src_vm, dst_vm, args, ("--set", "net-timeout=2"))
+        end = time.time() + 60
+        while src.poll() is None and time.time() < end and (
+                not throttle_cgroups(src_vm.pid) or
+                quota(throttle_cgroups(src_vm.pid)) in (None, "-1", "max")):
+            time.sleep(0.05)
+        cg = throttle_cgroups(src_vm.pid)
+        check(cg and quota(cg) not in (None, "-1", "max"), "throttled: never throttled")
+        src.send_signal(signal.SIGINT)  # two kinds: both pending, neither lost
+        src.send_signal(signal.SIGTERM)
+        _, se = src.communicate(timeout=60)
+        dst.communicate(timeout=60)
+        check(src.returncode == 130, "throttled: source exit %d\n%s" % (src.returncode, se))
+        check(cg and quota(cg) in ("-1", "max"), "throttled: the throttle lifted at exit: %s"
+              % (quota(cg) if cg else None))
+        src, dst = pair(d, "throttled-again", src_vm, dst_vm, ("--cap", "auto-converge=on"))
+        _, se = src.communicate(timeout=120)
+        if src.returncode:
+            dst.kill()  # it would wait for ever
+        _, de = dst.communicate(timeout=120)
+        check(src.returncode == 0 and dst.returncode == 0,
+              "throttled: the next run: exit %d/%d\n%s\n%s" % (src.returncode, dst.returncode,
+                                                              se, de))
+        check(not throttle_cgroups(src_vm.pid), "throttled: no throttle cgroup left")
+        print("throttled: ok", flush=True)
+    for path in throttle_cgroups(src_vm.pid):  # after a failure: empty once QEMU quit
+        for sub in ("vcpu", ""):
+            if os.path.isdir(os.path.join(path, sub)):
+                os.rmdir(os.path.join(path, sub))
 
 
 def load_fails(d):
@@ -276,6 +332,14 @@ def preconditions(d):
               "sizes: exit %d/%d\n%s\n%s" % (src.returncode, dst.returncode, se, de))
         check(src_vm.qmp.status() == "running", "sizes: source QEMU running")
         check(dst_vm.qmp.status() == "inmigrate", "sizes: destination QEMU untouched")
+    # auto-converge with more vCPUs than can be throttled.
+    with qemutest.Qemu(d, os.path.join(d, "smp.ram"), extra=("-smp", "65")) as vm:
+        src = livemig("qemu-source", "--qmp", vm.lm_qmp_path, "--connect", "unix:/nonexistent",
+                      "--cap", "auto-converge=on")
+        _, se = src.communicate(timeout=60)
+        check(src.returncode == 2 and "has 65 vCPUs, more than the 64 that can be throttled"
+              in se, "65 vCPUs: exit %d: %s" % (src.returncode, se))
+        check(vm.qmp.status() == "running", "65 vCPUs: source untouched")
     # The destination QEMU is not waiting for a migration.
     with qemutest.Qemu(d, os.path.join(d, "dst.ram"), track=False) as vm:
         dst = livemig("qemu-dest", "--qmp", vm.lm_qmp_path, "--listen", "unix:/tmp/x-unused")
@@ -300,8 +364,11 @@ def main():
         interrupted(d, "stop-and-copy-killed", False, "dst", signal.SIGKILL)
         interrupted(d, "sigint-source", True, "src", signal.SIGINT)
         interrupted(d, "sigterm-dest", False, "dst", signal.SIGTERM)
+        interrupted(d, "sigint-source-control", True, "src", signal.SIGINT, control=True)
+        interrupted(d, "sigterm-dest-control", True, "dst", signal.SIGTERM, control=True)
         load_fails(d)
         multifd_left_on(d)
+        killed_throttling(d)
     print("failures: %d (%.0f s)" % (failures, time.time() - t0))
     return 1 if failures else 0
 

@@ -126,7 +126,9 @@ def rate(probe, seconds=1.5, interval=0.25):
 def test_throttle(exe, d):
     """lm_throttle on the vCPU thread: a slowed guest (one sweep of its
     192 MiB hot set takes about half a second) dirties about half as fast at
-    50 %, and full speed again at 0; the cgroup is gone afterwards."""
+    50 %, and full speed again at 0; the cgroup is gone afterwards.  First
+    a run killed while it throttles leaves its cgroup: the next one takes it
+    over, at full speed until it throttles."""
     v2 = "/sys/fs/cgroup/cgroup.controllers"
     if not (os.path.exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") or
             (os.path.exists(v2) and "cpu" in open(v2).read().split())):
@@ -135,6 +137,14 @@ def test_throttle(exe, d):
     ram = os.path.join(d, "slow.ram")
     with qemutest.Qemu(d, ram, hot_pages=49152, spin=2000) as vm:
         check(qemutest.wait_running(ram), "the slow guest never ran")
+        killed = Probe(exe, vm)
+        r = killed.command("vcpus " + " ".join(map(str, vm.vcpu_tids())))
+        check(r == "ok" and killed.command("throttle 90") == "ok", "killed run: " + r)
+        killed.p.kill()
+        killed.close()
+        left = [p for p in ("/sys/fs/cgroup/cpu/livemig-throttle-%d" % vm.pid,
+                            "/sys/fs/cgroup/livemig-throttle-%d" % vm.pid) if os.path.isdir(p)]
+        check(left, "a killed run leaves its cgroup")
         probe = Probe(exe, vm)
         r = probe.command("vcpus " + " ".join(map(str, vm.vcpu_tids())))
         check(r == "ok", "throttle open: " + r)

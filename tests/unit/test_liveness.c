@@ -237,7 +237,11 @@ static void test_watchdog(void)
 		uint64_t t0 = lm_now_ns();
 		pthread_mutex_lock(&s->lock);
 		s->src.switchover_deadline = t0 + 500000000ull;
+		s->src.switchover_limit_ms = s->p.downtime_limit_ms;
 		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_lock(&s->lock); /* changed since: the message keeps 200 */
+		s->p.downtime_limit_ms = 900;
 		pthread_mutex_unlock(&s->lock);
 		usleep(400000);
 		CHECK(!lm_quit(s));

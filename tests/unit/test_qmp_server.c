@@ -3,7 +3,8 @@
  * The control socket (src/qmp/server.c): the command dispatch request by
  * request, then the server on a socket with the QMP client (src/qmp/qmp.c)
  * and raw clients - greeting, negotiation, events, a malformed line, too
- * many clients, a client that never reads, the socket's mode and removal.
+ * many clients, a client that never reads, one that sends many requests at
+ * once, the socket's mode and removal.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -226,6 +227,44 @@ static void inject(livemig_session *s, enum livemig_event_type type, int status,
 					 .pass = pass});
 }
 
+/* A client that has sent many requests at once does not keep the events
+ * waiting until it has all its answers: they come after at most
+ * LM_QMP_BURST of them.  The server is held in the first request (s->lock,
+ * which the command takes) while the event is queued. */
+static void flooded(const char *path, livemig_session *s)
+{
+	enum { N = 64 }; /* every answer fits in the socket: nothing read till the end */
+	static const char neg[] = "{\"execute\": \"qmp_capabilities\"}\n";
+	static const char ask[] = "{\"execute\": \"query-migrate-capabilities\"}\n";
+	char buf[sizeof(neg) + N * sizeof(ask)];
+	size_t len = 0;
+	memcpy(buf, neg, sizeof(neg) - 1);
+	len += sizeof(neg) - 1;
+	for (int i = 0; i < N; i++, len += sizeof(ask) - 1)
+		memcpy(buf + len, ask, sizeof(ask) - 1);
+	int fd = raw_connect(path);
+	struct lm_jl jl;
+	CHECK(lm_jl_init(&jl, fd) == 0);
+	json_object *o = next(&jl); /* the greeting */
+	json_object_put(o);
+	pthread_mutex_lock(&s->lock);
+	CHECK(write(fd, buf, len) == (ssize_t)len);
+	usleep(100000); /* the server answers qmp_capabilities and waits in the next */
+	inject(s, LIVEMIG_EVENT_PASS, LIVEMIG_STATUS_ACTIVE, 42);
+	pthread_mutex_unlock(&s->lock);
+	o = next(&jl); /* qmp_capabilities' */
+	json_object_put(o);
+	int at = -1;
+	for (int i = 0; i < N + 1 && (o = next(&jl)); i++) {
+		if (lm_json_get_str(o, "event"))
+			at = i;
+		json_object_put(o);
+	}
+	CHECKF(at >= 0 && at <= LM_QMP_BURST, "the event came after %d answers", at);
+	lm_jl_destroy(&jl);
+	close(fd);
+}
+
 static void on_socket(void)
 {
 	char path[108], err[256];
@@ -310,6 +349,7 @@ static void on_socket(void)
 	CHECK(q && lm_qmp_execute(q, "query-migrate", NULL, 2000, NULL) == 0);
 	lm_jl_destroy(&jl);
 	close(fd);
+	flooded(path, s);
 
 	lm_qmp_server_stop(srv);
 	CHECK(stat(path, &st) == -1 && errno == ENOENT);
@@ -317,9 +357,39 @@ static void on_socket(void)
 	livemig_session_free(s);
 }
 
+static void no_event(void *opaque, const struct livemig_event *ev)
+{
+	(void)opaque;
+	(void)ev;
+}
+
+/* Once the migration has ended, stopping the server clears the session's
+ * event callback: a later event (livemig_resume_source's) must not reach
+ * the freed server.  Clearing is refused while the migration runs. */
+static void stop_clears(void)
+{
+	char path[108], err[256];
+	snprintf(path, sizeof(path), "/tmp/livemig-test-qmp-server-%d-b.sock", (int)getpid());
+	livemig_session *s = livemig_session_new(LIVEMIG_SOURCE);
+	uint8_t *mem = aligned_alloc(4096, 4096);
+	CHECK(livemig_ram_register(s, "ram", mem, 4096) == 0);
+	lm_qmp_server *srv = NULL;
+	CHECK(lm_qmp_server_start(s, path, &srv, err, sizeof(err)) == 0);
+	CHECK(livemig_start(s, "unix:/tmp/livemig-test-qmp-server-nobody.sock") == 0);
+	CHECK(livemig_set_event_cb(s, NULL, NULL) == -EBUSY); /* not waited yet */
+	CHECK(livemig_wait(s) < 0);
+	CHECK(livemig_set_event_cb(s, no_event, NULL) == -EBUSY);
+	lm_qmp_server_stop(srv);
+	CHECK(s->event == NULL);
+	lm_set_status(s, LIVEMIG_STATUS_CANCELLED); /* reaches nothing */
+	livemig_session_free(s);
+	free(mem);
+}
+
 int main(void)
 {
 	dispatch();
 	on_socket();
+	stop_clears();
 	T_DONE();
 }

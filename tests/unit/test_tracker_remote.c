@@ -9,7 +9,7 @@
  *     mmap and through mmap64;
  *   - without a registration, or with mappings of other memory, start fails
  *     with the reason the user sees;
- *   - lm_pagemap_wp_check tells a registered range from one without, and
+ *   - lm_uffd_remote_check tells a registered range from one without, and
  *     leaves the writes for the next harvest;
  *   - the policy: a remote means uffd-remote, and only then.
  *
@@ -188,18 +188,10 @@ static int open_remote(const struct child *ch, uint8_t *const *host, unsigned n,
 	return lm_tracker_open(&cfg, name, ops, ctx, why, len);
 }
 
-/* lm_pagemap_wp_check on the child's first mapping. */
-static int wp_check(const struct child *ch)
+/* lm_uffd_remote_check on the child's first mapping; its sentence into why. */
+static int wp_check(const struct child *ch, char *why, size_t len)
 {
-	char path[64];
-	int pm, e;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)ch->pid);
-	if ((pm = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		die(path);
-	e = lm_pagemap_wp_check(pm, ch->addr[0], ch->addr[0] + SIZE);
-	close(pm);
-	return e;
+	return lm_uffd_remote_check(ch->pid, ch->addr[0], ch->addr[0] + SIZE, why, len);
 }
 
 static bool bit(const uint64_t *bm, unsigned page)
@@ -229,7 +221,8 @@ static void check_tracking(struct child *ch, uint8_t *const *host, unsigned n, c
 	if (n == 2)
 		child_write(ch, PAGES + 5); /* its second mapping */
 	/* The registration check neither reports nor re-protects. */
-	CHECKF(wp_check(ch) == 0, "%s", what);
+	char why_not[256];
+	CHECKF(wp_check(ch, why_not, sizeof(why_not)) == 0, "%s: %s", what, why_not);
 	int64_t got = ops->sync(ctx, bm);
 	CHECKF(got == 3 + (n == 2), "%s: %" PRId64, what, got);
 	CHECKF(b[0][0] == (1ull << 3 | 1ull << 7 | 1ull << 63), "%s: %" PRIx64, what, b[0][0]);
@@ -319,7 +312,12 @@ int main(int argc, char **argv)
 
 	/* Not registered. */
 	fork_child(&ch, mfd, false);
-	CHECK(wp_check(&ch) == -EPERM);
+	char said[256], want[256];
+	CHECK(wp_check(&ch, said, sizeof(said)) == -EPERM);
+	snprintf(want, sizeof(want), "process %d has no write-protect registration on 0x%" PRIx64
+		 "-0x%" PRIx64 " (started without liblivemig-track.so?)", (int)ch.pid, ch.addr[0],
+		 ch.addr[0] + SIZE); /* as uffd-remote's start says it */
+	CHECKF(!strcmp(said, want), "%s", said);
 	check_refused(&ch, m1, 1,
 		      "dirty-tracker uffd-remote: cannot track this memory: process %d has no "
 		      "write-protect registration on 0x%" PRIx64 "-0x%" PRIx64

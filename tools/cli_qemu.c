@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,17 +241,85 @@ static int exit_status(livemig_session *s, int rc)
 	return rc == -EINVAL && !st.normal && !st.duplicate ? 2 : 1;
 }
 
+/* Watches the local QEMU while the session runs: when it exits, the
+ * migration has nothing to come from or go to, so it is cancelled at once
+ * (not after a pre-copy that may never converge). */
+struct watch {
+	livemig_session *s;
+	const char *who;
+	pid_t pid;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+};
+
+/* Whether process pid still runs: not gone, and not a zombie its parent
+ * has yet to reap. */
+static bool alive(pid_t pid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return errno != ENOENT;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *st = strrchr(buf, ')'); /* "PID (COMM) S ...": COMM may hold anything */
+	return !st || (st[1] != ' ' || (st[2] != 'Z' && st[2] != 'X'));
+}
+
+static void *watch_main(void *arg)
+{
+	struct watch *w = arg;
+	pthread_mutex_lock(&w->lock);
+	while (!w->done) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+		if (!w->done && !alive(w->pid)) {
+			fprintf(stderr, "livemig %s: the QEMU (pid %d) has exited: cancelling\n",
+				w->who, (int)w->pid);
+			livemig_cancel(w->s);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
 /* livemig_start and livemig_wait; a SIGINT or SIGTERM meanwhile cancels
  * (cli_signals_block(sig) was called before anything that it must not cut
- * short).  livemig_start's or livemig_wait's return. */
-static int run_migration(livemig_session *s, const char *uri, struct cli_signals *sig)
+ * short), and so does the exit of the QEMU (pid).  livemig_start's or
+ * livemig_wait's return. */
+static int run_migration(livemig_session *s, const char *uri, struct cli_signals *sig,
+			 const char *who, pid_t pid)
 {
 	int rc = livemig_start(s, uri);
-	if (!rc) {
-		cli_signals_start(sig, s);
-		rc = livemig_wait(s);
-		cli_signals_stop(sig);
+	if (rc)
+		return rc;
+	struct watch w = {.s = s, .who = who, .pid = pid};
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	pthread_t th;
+	bool watching = !pthread_create(&th, NULL, watch_main, &w);
+	cli_signals_start(sig, s);
+	rc = livemig_wait(s);
+	cli_signals_stop(sig);
+	if (watching) {
+		pthread_mutex_lock(&w.lock);
+		w.done = true;
+		pthread_cond_signal(&w.cond);
+		pthread_mutex_unlock(&w.lock);
+		pthread_join(th, NULL);
 	}
+	pthread_mutex_destroy(&w.lock);
+	pthread_cond_destroy(&w.cond);
 	return rc;
 }
 
@@ -442,7 +511,7 @@ int cli_qemu_source(int argc, char **argv)
 		}
 		x.stopped = true;
 	}
-	rc = run_migration(s, o.uri, &sig);
+	rc = run_migration(s, o.uri, &sig, "qemu-source", vm->pid);
 	int64_t t_end = realtime_us();
 	if (rc) {
 		fprintf(stderr, "livemig qemu-source: migration failed: %s\n", livemig_last_error(s));
@@ -615,7 +684,7 @@ int cli_qemu_dest(int argc, char **argv)
 	struct cli_signals sig;
 	if ((rc = setup(s, vm, &o, rc, &dev, &x, &sig, &control)))
 		goto out;
-	rc = run_migration(s, o.uri, &sig);
+	rc = run_migration(s, o.uri, &sig, "qemu-dest", vm->pid);
 	if (rc) {
 		fprintf(stderr, "livemig qemu-dest: migration failed: %s\n", livemig_last_error(s));
 		/* A QEMU that took device state must never run it: it goes.

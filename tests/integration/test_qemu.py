@@ -231,6 +231,30 @@ def interrupted(d, tag, live, who, sig, control=False):
         print("%s: ok" % tag, flush=True)
 
 
+def dest_qemu_dies(d):
+    """The destination QEMU killed during pre-copy: qemu-dest notices at
+    once and cancels (not after a pre-copy that might never converge); the
+    source QEMU runs on (attack review of issue 11)."""
+    tag = "dest-qemu-killed"
+    src_vm, dst_vm = vms(d)
+    with src_vm, dst_vm:
+        check(qemutest.wait_running(src_vm.ram_path), tag + ": the guest never ran")
+        src, dst = pair(d, tag, src_vm, dst_vm, ("--set", "max-bandwidth=16M"),
+                        ("--set", "net-timeout=2"))
+        time.sleep(1.5)
+        dst_vm.proc.kill()
+        t0 = time.time()
+        _, de = dst.communicate(timeout=60)
+        dt = time.time() - t0
+        _, se = src.communicate(timeout=60)
+        check(dst.returncode == 1 and "has exited: cancelling" in de and dt < 5,
+              "%s: destination exit %d after %.1f s\n%s" % (tag, dst.returncode, dt, de))
+        check(src.returncode == 1, "%s: source exit %d\n%s" % (tag, src.returncode, se))
+        check(src_vm.qmp.status() == "running", tag + ": source QEMU running again")
+        check(sweeping(src_vm), tag + ": the source guest sweeps on")
+        print("%s: ok (%.1f s)" % (tag, dt), flush=True)
+
+
 def quota(cgroups):
     """The throttle's quota in the first of cgroups: -1 or "max" = none."""
     for path in (os.path.join(cgroups[0], "cpu.cfs_quota_us"),
@@ -362,6 +386,7 @@ def main():
         migrate(d, "zstd", 1, live=False, track_path=os.path.join(d, "other.ram"))
         interrupted(d, "live-killed", True, "dst", signal.SIGKILL)
         interrupted(d, "stop-and-copy-killed", False, "dst", signal.SIGKILL)
+        dest_qemu_dies(d)
         interrupted(d, "sigint-source", True, "src", signal.SIGINT)
         interrupted(d, "sigterm-dest", False, "dst", signal.SIGTERM)
         interrupted(d, "sigint-source-control", True, "src", signal.SIGINT, control=True)

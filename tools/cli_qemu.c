@@ -274,13 +274,7 @@ static void *watch_main(void *arg)
 	struct watch *w = arg;
 	pthread_mutex_lock(&w->lock);
 	while (!w->done) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 250000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		struct timespec ts = lm_deadline(CLOCK_REALTIME, 250);
 		pthread_cond_timedwait(&w->cond, &w->lock, &ts);
 		if (!w->done && !alive(w->pid)) {
 			fprintf(stderr, "livemig %s: the QEMU (pid %d) has exited: cancelling\n",

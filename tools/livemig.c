@@ -630,13 +630,7 @@ static void *progress_main(void *arg)
 
 	pthread_mutex_lock(&r->lock);
 	while (!r->done) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 500000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		struct timespec ts = lm_deadline(CLOCK_REALTIME, 500);
 		pthread_cond_timedwait(&r->cond, &r->lock, &ts);
 		if (r->done)
 			break;

@@ -519,13 +519,7 @@ static bool peer_gone(livemig_session *s)
 
 int lm_fail_io(livemig_session *s, int code, const char *fmt, ...)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += 500000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	struct timespec ts = lm_deadline(CLOCK_MONOTONIC, 500);
 	pthread_mutex_lock(&s->lock);
 	while (!s->err_code && !pthread_cond_timedwait(&s->cond, &s->lock, &ts))
 		;

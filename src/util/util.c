@@ -177,3 +177,16 @@ bool lm_file_has_word(const char *path, const char *word)
 	}
 	return false;
 }
+
+struct timespec lm_deadline(clockid_t clock, long ms)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}

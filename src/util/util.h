@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* CRC32C (Castagnoli), as iSCSI: crc = lm_crc32c(crc, buf, len), start at 0. */
 uint32_t lm_crc32c(uint32_t crc, const void *buf, size_t len);
@@ -20,6 +21,9 @@ uint64_t lm_bitmap_count(const uint64_t *w, uint64_t nwords);
 
 /* Monotonic clock in ns. */
 uint64_t lm_now_ns(void);
+/* The time ms milliseconds from now on clock (CLOCK_REALTIME,
+ * CLOCK_MONOTONIC): a deadline for pthread_cond_timedwait. */
+struct timespec lm_deadline(clockid_t clock, long ms);
 /* CPU time in seconds of the calling thread. */
 double lm_thread_cpu_seconds(void);
 /* pthread_create(th, NULL, fn, arg) for a thread that takes none of the

@@ -332,6 +332,7 @@ struct client {
 	struct lm_jl jl;
 	bool negotiated;     /* qmp_capabilities done: commands and events */
 	bool more;           /* served LM_QMP_BURST at its last turn: may have more */
+	uint64_t since_ns;   /* accepted (lm_now_ns): negotiate by LM_QMP_NEGOTIATE_S */
 };
 
 struct queued {
@@ -446,6 +447,7 @@ static void accept_client(lm_qmp_server *srv)
 	c->fd = fd;
 	c->negotiated = false;
 	c->more = false;
+	c->since_ns = lm_now_ns();
 	int major = 0, minor = 0, micro = 0;
 	sscanf(LIVEMIG_VERSION_STRING, "%d.%d.%d", &major, &minor, &micro);
 	json_object *g = json_tokener_parse("{\"QMP\": {\"version\": {\"qemu\": {}, "
@@ -558,6 +560,12 @@ static void *server_main(void *arg)
 			if (srv->c[i].fd >= 0 && p[2 + i].fd == srv->c[i].fd &&
 			    (p[2 + i].revents || srv->c[i].more))
 				serve(srv, &srv->c[i]);
+		/* Idle clients that never negotiate would hold every slot. */
+		uint64_t now = lm_now_ns();
+		for (unsigned i = 0; i < LM_QMP_MAX_CLIENTS; i++)
+			if (srv->c[i].fd >= 0 && !srv->c[i].negotiated &&
+			    now - srv->c[i].since_ns > LM_QMP_NEGOTIATE_S * 1000000000ull)
+				drop(srv, &srv->c[i], "no qmp_capabilities within 10 s");
 	}
 	for (unsigned i = 0; i < LM_QMP_MAX_CLIENTS; i++)
 		if (srv->c[i].fd >= 0)

@@ -43,6 +43,7 @@ typedef struct lm_qmp_server lm_qmp_server;
 #define LM_QMP_MAX_CLIENTS 8  /* at once; one more is closed at once */
 #define LM_QMP_MAX_EVENTS 256 /* queued for the server thread */
 #define LM_QMP_BURST 16       /* requests of one client per turn */
+#define LM_QMP_NEGOTIATE_S 10 /* a client without qmp_capabilities by then is closed */
 
 /*
  * Creates the socket at path (a stale socket there is replaced; mode 0600)

@@ -254,4 +254,27 @@ else:
     rc, out, err = t.finish(dest, timeout=30)
     c.check("refused a connection of another user" in err, "refusal logged: %r" % err[-300:])
 
+# Clients that connect and never negotiate do not hold the slots for ever:
+# each is closed LM_QMP_NEGOTIATE_S (10 s) after it came, so an operator
+# gets in after them (attack review: 8 idle clients locked the socket).
+port = t.free_port()
+cd = os.path.join(tmp, "idle.sock")
+dest = t.start_dest("tcp:127.0.0.1:%d" % port, "--control", "unix:" + cd, "--timeout", "40")
+c.check(wait_path(cd, dest), "control socket (idle clients)")
+idle = []
+for _ in range(8):
+    sk = socket.socket(socket.AF_UNIX)
+    sk.connect(cd)
+    idle.append(sk)
+time.sleep(0.5)
+rc, out, err = ctl(cd, "query-migrate")
+c.check(rc != 0, "a 9th client is refused while 8 idle ones hold the slots: %s %r" % (rc, err))
+time.sleep(11)
+rc, out, err = ctl(cd, "query-migrate")
+c.check(rc == 0 and '"setup"' in out, "after 10 s the idle clients are closed: %s %r" % (rc, err))
+for sk in idle:
+    sk.close()
+dest.terminate()
+t.finish(dest, timeout=30)
+
 c.done()

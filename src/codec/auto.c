@@ -37,6 +37,8 @@ static const double initial_gain[LM_AUTO_N] = {1.0, 1.0, 1.45, 1.57};
 #define EWMA 0.25
 #define LINK_WINDOW_NS 100000000ull
 #define LINK_DECAY 0.99 /* per window: halves in about 7 s */
+#define PROBE_GAP_MIN_NS 2000000000ull
+#define PROBE_GAP_MAX_NS 8000000000ull
 #define EXPLORE_EVERY 128
 #define STALE 256
 
@@ -118,12 +120,11 @@ int lm_auto_choose(struct lm_auto *a, const uint8_t *sample)
 			best_t = t;
 		}
 	}
-	/* Refresh a stale estimate now and then, unless the test fixed it:
-	 * a compressor's speed and gain, or (raw) the link's throughput. */
+	/* Refresh a compressor's stale speed and gain now and then, unless
+	 * the test fixed it.  (The link's is the probes' job.) */
 	if (a->packets % EXPLORE_EVERY == 0) {
-		for (int m = 0; m < LM_AUTO_N; m++)
-			if (m != best && !(m ? a->fixed[m] : a->link_fixed) &&
-			    a->packets - a->last_used[m] > STALE)
+		for (int m = 1; m < LM_AUTO_N; m++)
+			if (m != best && !a->fixed[m] && a->packets - a->last_used[m] > STALE)
 				return m;
 	}
 	return best;
@@ -136,24 +137,66 @@ static void ewma(double *x, double v)
 
 bool lm_auto_link_due(const struct lm_auto_link *l, uint64_t now_ns)
 {
-	return !l->win_t || now_ns - l->win_t >= LINK_WINDOW_NS;
+	return !l->win_t || l->probing || now_ns - l->win_t >= LINK_WINDOW_NS;
+}
+
+static void open_window(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns)
+{
+	l->win_t = now_ns;
+	l->win_bytes = delivered;
+}
+
+static void start_probe(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns)
+{
+	l->probing = true;
+	l->probe_t = now_ns;
+	l->probe_bytes = delivered;
+}
+
+/* Ends a probe; found: it measured a link more than twice as fast. */
+static void end_probe(struct lm_auto_link *l, uint64_t now_ns, bool found)
+{
+	l->probing = false;
+	if (found || !l->probe_gap)
+		l->probe_gap = PROBE_GAP_MIN_NS;
+	else if ((l->probe_gap *= 2) > PROBE_GAP_MAX_NS)
+		l->probe_gap = PROBE_GAP_MAX_NS;
+	l->next_probe = now_ns + l->probe_gap;
 }
 
 void lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns)
 {
 	/* Fewer than before: a replaced connection (channel-recovery) counts
-	 * from 0 again.  This window is lost; the next one starts here. */
-	if (!l->win_t || delivered < l->win_bytes) {
-		l->win_t = now_ns;
-		l->win_bytes = delivered;
+	 * from 0 again.  This window and probe are lost; the next window
+	 * starts here. */
+	if (!l->win_t || delivered < l->win_bytes ||
+	    (l->probing && delivered < l->probe_bytes)) {
+		if (!l->win_t)
+			start_probe(l, delivered, now_ns);
+		else if (l->probing)
+			end_probe(l, now_ns, false);
+		open_window(l, delivered, now_ns);
+		return;
+	}
+	if (l->probing) {
+		uint64_t got = delivered - l->probe_bytes, ns = now_ns - l->probe_t;
+		if (got < LM_AUTO_PROBE_BYTES && ns < LM_AUTO_PROBE_MAX_NS)
+			return;
+		double thr = (double)got * 1e9 / (double)(ns ? ns : 1);
+		bool found = l->rate > 0 && thr > 2 * l->rate;
+		if (thr > l->rate)
+			l->rate = thr;
+		end_probe(l, now_ns, found);
+		open_window(l, delivered, now_ns); /* the probe's bytes are counted */
 		return;
 	}
 	if (now_ns - l->win_t < LINK_WINDOW_NS)
 		return;
 	double thr = (double)(delivered - l->win_bytes) * 1e9 / (double)(now_ns - l->win_t);
 	l->rate = l->rate * LINK_DECAY > thr ? l->rate * LINK_DECAY : thr;
-	l->win_t = now_ns;
-	l->win_bytes = delivered;
+	open_window(l, delivered, now_ns);
+	if (now_ns >= l->next_probe)
+		start_probe(l, delivered, now_ns);
 }
 
 void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
@@ -176,6 +219,7 @@ struct auto_ctx {
 	const struct lm_codec_ops *codec[LM_AUTO_N];
 	void *ctx[LM_AUTO_N];
 	const _Atomic uint64_t *link_rate; /* the session's, or NULL */
+	_Atomic int64_t *probe_left;       /* the session's, or NULL */
 	struct lm_codec_counters *cnt;
 	struct lm_codec_counters own_cnt;  /* when the session counts nothing */
 };
@@ -224,6 +268,7 @@ static int auto_send_setup(void **ctx, const struct lm_codec_cfg *cfg)
 		return r;
 	}
 	a->link_rate = cfg->link_rate;
+	a->probe_left = cfg->probe_left;
 	a->cnt = cfg->counters ? cfg->counters : &a->own_cnt;
 	*ctx = a;
 	return 0;
@@ -238,8 +283,13 @@ static ssize_t auto_compress(void *ctx, const uint8_t *const *pages, uint32_t n,
 		return 0;
 	if (!a->model.link_fixed && a->link_rate)
 		a->model.link = (double)atomic_load_explicit(a->link_rate, memory_order_relaxed);
-	int choice = lm_auto_choose(&a->model, pages[0]);
 	uint64_t in = (uint64_t)n * LM_PAGE_SIZE, out_len = in, ns = 0;
+	/* A link probe running: raw, drawn from its budget. */
+	int choice = a->probe_left && atomic_load_explicit(a->probe_left, memory_order_relaxed) > 0 &&
+				     atomic_fetch_sub_explicit(a->probe_left, (int64_t)in,
+							       memory_order_relaxed) > 0
+			     ? LM_AUTO_NONE
+			     : lm_auto_choose(&a->model, pages[0]);
 	ssize_t len = 0;
 	if (choice != LM_AUTO_NONE) {
 		uint64_t t0 = lm_now_ns();

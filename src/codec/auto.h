@@ -24,8 +24,8 @@
  * entropy (what a Huffman stage gains on data with few repeats) - times the
  * method's measured gain over that estimate.  Raw has no compression time
  * and ratio 1.  A sample estimated under LM_AUTO_MIN_RATIO sends the packet
- * raw without trying.  Every 128th packet refreshes the estimate of a choice
- * not used lately.
+ * raw without trying.  Every 128th packet refreshes the estimate of a
+ * compressor not used lately.
  */
 #ifndef LM_AUTO_H
 #define LM_AUTO_H
@@ -72,18 +72,39 @@ int lm_auto_choose(struct lm_auto *a, const uint8_t *sample);
 void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
 		    uint64_t compress_ns);
 /* The link rate, measured for the whole session by one owner: the highest
- * delivery rate over a 100 ms window, decaying slowly (see above). */
+ * delivery rate over a 100 ms window, decaying slowly (see above), and
+ * probes.  A window only sees what the channels offered: while they are
+ * busy compressing, a link of 10 GB/s reads as the compressed rate, and
+ * the model would keep compressing for ever.  So the owner probes: the
+ * channels send LM_AUTO_PROBE_BYTES raw (the session's budget, which each
+ * auto channel draws on through lm_codec_cfg.probe_left), and the rate at
+ * which they are acknowledged - timed until that many bytes are, at most
+ * LM_AUTO_PROBE_MAX_NS - is a measurement of what the link carries when
+ * offered more.  The first probe starts with the session.  The next one
+ * comes 2 s after a probe that found the link more than twice as fast as
+ * believed (or the first), else after twice the last wait: 2, 4, 8 s, then
+ * every 8 s.  A probe that finds nothing costs the link about
+ * LM_AUTO_PROBE_BYTES raw bytes more than compressed ones. */
+#define LM_AUTO_PROBE_BYTES (2ull << 20)
+#define LM_AUTO_PROBE_MAX_NS 30000000ull
 struct lm_auto_link {
 	double rate;               /* wire bytes/s, 0 = nothing measured yet */
 	uint64_t win_t, win_bytes; /* start of the current window, 0 = none yet */
+	bool probing;              /* a probe runs: publish its budget */
+	uint64_t probe_t, probe_bytes; /* its start, and the count then */
+	uint64_t next_probe;       /* the next may start at (ns) */
+	uint64_t probe_gap;        /* ns between the last probe and the next */
 };
-/* Is a measurement due (no window yet, or one has passed)? */
+/* Is a measurement due (no window yet, a probe running, or a window has
+ * passed)? */
 bool lm_auto_link_due(const struct lm_auto_link *l, uint64_t now_ns);
 /* A measurement: the session's bytes delivered so far (all channels: what
  * the peers acknowledged, or else what was written), now.  Opens the first
- * window, or closes the current one and updates l->rate; a count lower
- * than the window's start (a replaced connection starts from 0) opens a
- * new window instead. */
+ * window and starts the first probe, or closes the current window (or
+ * ends the probe) and updates l->rate; starts a probe when one is due
+ * (l->probing turns true: the caller publishes LM_AUTO_PROBE_BYTES, and 0
+ * when it turns false).  A count lower than the window's start (a replaced
+ * connection starts from 0) opens a new window and ends a probe unmeasured. */
 void lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns);
 
 #endif

@@ -40,6 +40,8 @@ struct lm_codec_cfg {
 	const uint64_t *auto_speeds;       /* x-auto-speeds: LM_AUTO_N values, NULL = measure */
 	const _Atomic uint64_t *link_rate; /* the session's measured link, bytes/s (0 =
 					    * not yet); NULL = never measured */
+	_Atomic int64_t *probe_left;       /* the session's link probe: bytes still to
+					    * send raw (see lm_auto_link), NULL = none */
 };
 
 struct lm_codec_ops {

@@ -413,6 +413,7 @@ struct lm_source {
 	bool measure_link;       /* the codec uses link_rate and max-bandwidth does not fix it */
 	struct lm_auto_link link;
 	_Atomic uint64_t link_rate; /* bytes/s, 0 = not measured yet */
+	_Atomic int64_t probe_left; /* link probe: raw bytes still to send (lm_auto_link) */
 	double cpu_remote;       /* destination's CPU as it reported */
 };
 

@@ -893,7 +893,8 @@ static struct lm_codec_cfg codec_cfg(livemig_session *s, struct lm_chan *c)
 				     .channels = s->p.channels,
 				     .max_bandwidth = s->src.start_bw,
 				     .auto_speeds = s->p.x_auto,
-				     .link_rate = &s->src.link_rate};
+				     .link_rate = &s->src.link_rate,
+				     .probe_left = &s->src.probe_left};
 }
 
 /* A sender: the session's codec, its payload buffer, the bounce buffer of

@@ -624,11 +624,17 @@ static void sample_link(livemig_session *s)
 							       memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&s->lock);
+	bool probing = s->src.link.probing;
 	lm_auto_link(&s->src.link, delivered, now);
 	atomic_store_explicit(&s->src.link_rate, (uint64_t)s->src.link.rate, memory_order_relaxed);
+	if (s->src.link.probing != probing)
+		atomic_store_explicit(&s->src.probe_left,
+				      probing ? 0 : (int64_t)LM_AUTO_PROBE_BYTES,
+				      memory_order_relaxed);
 }
 
 #define LINK_TICK_MS 50 /* half auto's window: no window runs long */
+#define PROBE_TICK_MS 2 /* a probe on a fast link ends in milliseconds */
 
 /* Waits on s->cond (s->lock held) for a wake-up - or, while the link is
  * measured, a tick - then samples the link without the lock. */
@@ -638,7 +644,7 @@ static void wait_sampling(livemig_session *s)
 		pthread_cond_wait(&s->cond, &s->lock);
 		return;
 	}
-	wait_ms(s, LINK_TICK_MS);
+	wait_ms(s, s->src.link.probing ? PROBE_TICK_MS : LINK_TICK_MS);
 	pthread_mutex_unlock(&s->lock);
 	sample_link(s);
 	pthread_mutex_lock(&s->lock);

@@ -7,6 +7,7 @@
  * must give -EPROTO, never a crash and never success.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -743,27 +744,66 @@ static void auto_codec(void)
 	uint64_t hi = cnt.auto_packets[LM_AUTO_ZSTD_HI];
 	CHECK(auto_run(&cfg, C_TEXT, 3) == LM_METHOD_ZSTD);
 	CHECK(cnt.auto_packets[LM_AUTO_ZSTD_HI] == hi + 3);
+	/* A link probe: the packets that find budget left go raw, even text
+	 * on a slow link, and draw it down; the rest are compressed. */
+	_Atomic int64_t probe = 1;
+	cfg.probe_left = &probe;
+	uint64_t raw = cnt.auto_packets[LM_AUTO_NONE];
+	CHECK(auto_run(&cfg, C_TEXT, 3) == LM_METHOD_ZSTD);
+	CHECK(cnt.auto_packets[LM_AUTO_NONE] == raw + 1 && cnt.auto_packets[LM_AUTO_ZSTD_HI] == hi + 5);
+	CHECK(probe < 0);
+	cfg.probe_left = NULL;
 	/* max-bandwidth fixes the link: the measurement is not read. */
 	cfg.auto_speeds = NULL;
 	cfg.max_bandwidth = 20000000000ull;
 	link = 1000000;
 	CHECK(auto_run(&cfg, C_RANDOM, 2) == LM_METHOD_NONE);
 
-	/* The session's link: the best 100 ms window, slowly forgotten.  A
-	 * count that goes down (a replaced connection starts from 0) opens
-	 * a new window and does not read as a huge rate. */
+	/* The session's link: the best 100 ms window, slowly forgotten, and
+	 * probes.  The first call opens a window and starts a probe, timed
+	 * until LM_AUTO_PROBE_BYTES are acknowledged. */
 	struct lm_auto_link l = {0};
-	const uint64_t ms = 1000000;
+	const uint64_t ms = 1000000, pb = LM_AUTO_PROBE_BYTES;
+	uint64_t n = 1000;
 	CHECK(lm_auto_link_due(&l, 1));
-	lm_auto_link(&l, 1000, 1 * ms);
-	CHECK(!lm_auto_link_due(&l, 50 * ms) && lm_auto_link_due(&l, 101 * ms));
-	lm_auto_link(&l, 1000 + 10000000, 101 * ms); /* 10 MB in 100 ms */
-	CHECKF(l.rate > 0.99e8 && l.rate < 1.01e8, "%.0f", l.rate);
-	lm_auto_link(&l, 5000, 201 * ms);
-	CHECKF(l.rate > 0.98e8 && l.rate < 1.01e8, "%.0f", l.rate);
-	CHECK(l.win_t == 201 * ms && l.win_bytes == 5000);
-	lm_auto_link(&l, 5000 + 30000000, 301 * ms);
+	lm_auto_link(&l, n, 1 * ms);
+	CHECK(l.probing && lm_auto_link_due(&l, 2 * ms));
+	lm_auto_link(&l, n + pb / 2, 11 * ms); /* half of it: goes on */
+	CHECK(l.probing && l.rate == 0);
+	lm_auto_link(&l, n += pb, 21 * ms);    /* all of it in 20 ms */
+	CHECKF(!l.probing && fabs(l.rate - pb * 50.0) < 1, "%.0f", l.rate);
+	CHECK(l.next_probe == 2021 * ms && l.win_t == 21 * ms && l.win_bytes == n);
+	/* Windows: a slower one keeps the rate (decayed by 1 %), a faster
+	 * one raises it. */
+	CHECK(!lm_auto_link_due(&l, 70 * ms) && lm_auto_link_due(&l, 121 * ms));
+	lm_auto_link(&l, n += 10000000, 121 * ms); /* 10 MB in 100 ms */
+	CHECKF(fabs(l.rate - pb * 50.0 * 0.99) < 1, "%.0f", l.rate);
+	lm_auto_link(&l, n += 30000000, 221 * ms);
 	CHECKF(l.rate > 2.99e8 && l.rate < 3.01e8, "%.0f", l.rate);
+	/* A count that goes down (a replaced connection starts from 0)
+	 * opens a new window and does not read as a huge rate. */
+	lm_auto_link(&l, n = 5000, 321 * ms);
+	CHECKF(l.rate > 2.99e8 && l.rate < 3.01e8, "%.0f", l.rate);
+	CHECK(l.win_t == 321 * ms && l.win_bytes == 5000 && !l.probing);
+	/* The window that closes after next_probe starts the next probe.
+	 * It finds no faster link, times out (30 ms): the wait doubles. */
+	lm_auto_link(&l, n += 30000000, 2100 * ms);
+	CHECK(l.probing);
+	lm_auto_link(&l, n + pb / 4, 2120 * ms);
+	CHECK(l.probing);
+	lm_auto_link(&l, n += pb / 4, 2131 * ms);
+	CHECK(!l.probing && l.next_probe == 6131 * ms);
+	/* One that finds a link more than twice as fast: 2 s again. */
+	lm_auto_link(&l, n += 1000, 6200 * ms);
+	CHECK(l.probing);
+	lm_auto_link(&l, n += pb, 6201 * ms); /* 2 MiB in 1 ms */
+	CHECKF(!l.probing && l.rate > 2e9 && l.next_probe == 8201 * ms, "%.0f", l.rate);
+	/* A probe whose count goes down ends unmeasured. */
+	lm_auto_link(&l, n += 1000, 8300 * ms);
+	CHECK(l.probing);
+	double before_rate = l.rate;
+	lm_auto_link(&l, 10, 8301 * ms);
+	CHECK(!l.probing && l.rate == before_rate && l.win_bytes == 10);
 	fprintf(stderr, "codec auto: done\n");
 }
 

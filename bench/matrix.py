@@ -65,7 +65,7 @@ MARK_BEGIN, MARK_END = "<!-- matrix results begin -->", "<!-- matrix results end
 # given on the command line wins over its scenario's value.
 SCENARIOS = {
     "qpl": dict(fill="corpus", fill_ratio="0.9", methods="none,qpl,zstd", channels="2,4,8",
-                link="loopback,1gbit"),
+                link="loopback,1gbit", dest_prealloc=True),
     "uadk": dict(fill="random", fill_ratio="0.8", methods="none,uadk,zlib,zstd",
                  channels="2,4,8", link="1gbit"),
     "qatzip": dict(fill="corpus", fill_ratio="0.9", methods="qatzip,zlib,zstd,none",
@@ -76,7 +76,8 @@ SCENARIOS = {
                  link="1gbit", dirty_rate="64M", repeat=20),
 }
 DEFAULTS = dict(channels="2,4,8", link="loopback", dirty_rate="0", tls="off", repeat=3,
-                fill="corpus", fill_ratio="0.9", mem="1G", zero_page="multifd")
+                fill="corpus", fill_ratio="0.9", mem="1G", zero_page="multifd",
+                dest_prealloc=False)
 
 
 class Usage(Exception):
@@ -216,7 +217,9 @@ def run_livemig(a, cell, link, psk, tmp):
     rfd, wfd = os.pipe()
     dest = start(prefix(link, "dst", a.pin) + [
         a.livemig, "dest", "--listen", "tcp:%s:0" % (link.dst_addr if link else "127.0.0.1"),
-        "--no-progress", "--ready-fd", str(wfd)] + sets + bound, pass_fds=(wfd,),
+        "--no-progress", "--ready-fd", str(wfd)] + sets + bound + (
+            ["--mem", str(os.path.getsize(cell["image"])), "--prealloc"]
+            if a.dest_prealloc else []), pass_fds=(wfd,),
         stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "dest.log"), "w"))
     os.close(wfd)
     uri = b""
@@ -287,6 +290,8 @@ def run_qemu(a, cell, link, psk, tmp):
         cmd += ["--no-netns"]
     if a.pin:
         cmd += ["--src-cpus", "0", "--dst-cpus", "1"]
+    if a.dest_prealloc:
+        cmd += ["--dest-prealloc"]
     if cell["tls"] == "psk":
         cmd += ["--tls-psk", psk]
     with open(os.path.join(tmp, "qemu.log"), "w") as logf:
@@ -397,7 +402,7 @@ def record(tool, cell, rnd, j, wire, wall, other, steal, a, link_desc):
         "tool": tool, "round": rnd, "ok": True,
         "cell": {k: v for k, v in cell.items() if k != "image"},
         "image": cell["image"], "image-bytes": size,
-        "pinned": a.pin, "link": link_desc,
+        "pinned": a.pin, "dest-prealloc": a.dest_prealloc, "link": link_desc,
         "total-ms": total, "downtime-ms": j.get("downtime"),
         "wire-bytes": wire,
         "mbps": round(wire * 8 / total / 1000, 1) if wire and total else None,
@@ -597,7 +602,9 @@ def tables(records):
            "the run (of %d). %s." % (
                100 * SPREAD_FLAG, os.cpu_count(),
                "Sides pinned: source on CPU 0, destination on CPU 1"
-               if any_run.get("pinned") else "Sides not pinned"), ""]
+               if any_run.get("pinned") else "Sides not pinned") + (
+               " Destination memory preallocated before the migration (both tools)."
+               if any_run.get("dest-prealloc") else ""), ""]
     for g in groups:
         for m in methods:
             if not any((g, m, ch, "livemig") in cells for ch in chans):
@@ -834,6 +841,10 @@ def machine(a, argv):
         "shaped with tc tbf rate RATE burst 512kb latency 50ms",
         "- pinning: %s" % ("source on CPU 0, destination on CPU 1 (taskset), QEMU the same"
                            if a.pin else "none"),
+        "- destination memory: %s" % (
+            "preallocated before the migration starts (livemig dest --mem SIZE --prealloc, "
+            "QEMU's memory backend prealloc=on), not part of its time" if a.dest_prealloc else
+            "faulted in as pages arrive (both tools)"),
         "- command: `%s`" % " ".join(shlex.quote(w) for w in argv), ""])
 
 
@@ -900,6 +911,10 @@ def options():
     ap.add_argument("--repeat", type=int, metavar="R", help="runs of each cell (default 3)")
     ap.add_argument("--pin", action="store_true",
                     help="source on CPU 0, destination on CPU 1 (taskset), QEMU the same")
+    ap.add_argument("--dest-prealloc", action="store_true", default=None,
+                    help="preallocate the destination's memory before each migration, outside "
+                    "its time (livemig dest --mem --prealloc, QEMU prealloc=on), as the qpl "
+                    "seed's -mem-prealloc; the third row's QEMUs are not")
     ap.add_argument("--image", metavar="FILE", help="the guest image (default: made, see --mem)")
     ap.add_argument("--mem", metavar="SIZE", help="size of the made image (default 1G)")
     ap.add_argument("--fill", choices=("corpus", "random"),

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -46,8 +47,10 @@ static const struct cli_opt {
 	{"--connect", "URI", O_CONNECT, CLI_SOURCE, "the destination to migrate to"},
 	{"--uri", "URI", O_URI, CLI_BENCH, "where the bench's destination listens (default "
 	 "tcp:127.0.0.1:0, a free port)"},
-	{"--mem", "SIZE", O_MEM, CLI_SOURCE | CLI_BENCH, "guest memory; a size that is not a whole "
-	 "number of 4 KiB pages is rounded up, with a notice"},
+	{"--mem", "SIZE", O_MEM, CLI_SOURCE | CLI_DEST | CLI_BENCH, "guest memory; a size that is "
+	 "not a whole number of 4 KiB pages is rounded up, with a notice.  On the destination it is "
+	 "optional: its memory is then allocated at start (with --prealloc faulted in before it "
+	 "listens, as QEMU's -mem-prealloc) and the source must send the same size"},
 	{"--fill", "SPEC", O_FILL, CLI_SOURCE | CLI_BENCH, "what the guest memory holds (SPEC below; "
 	 "default system)"},
 	{"--fill-ratio", "R", O_RATIO, CLI_SOURCE | CLI_BENCH, "share of pages filled (default 0.9), "
@@ -58,7 +61,8 @@ static const struct cli_opt {
 	 "an unwritable FILE is a usage error before anything starts"},
 	{"--dump", "FILE", O_DUMP, CLI_DEST | CLI_SOURCE, "after a successful migration, write the "
 	 "guest memory to FILE"},
-	{"--prealloc", NULL, O_PREALLOC, CLI_DEST, "fault in all RAM before pages arrive"},
+	{"--prealloc", NULL, O_PREALLOC, CLI_DEST, "fault in all RAM before pages arrive (with "
+	 "--mem: before listening)"},
 	{"--dirty-rate", "RATE", O_DRATE, CLI_SOURCE | CLI_BENCH, "a running guest: bytes/s of pages "
 	 "it dirties (e.g. 200M; default 0, an idle guest)"},
 	{"--dirty-threads", "N", O_DTHREADS, CLI_SOURCE | CLI_BENCH, "the guest's writer threads "
@@ -944,6 +948,25 @@ int cli_check_writable(const char *who, const char *opt, const char *path)
 	return 0;
 }
 
+/* livemig dest --mem: the guest memory, allocated before the session
+ * starts (and faulted in with --prealloc) rather than when the source
+ * announces its size.  NULL with errno set. */
+static void *dest_mem(const struct opts *o)
+{
+	void *m = mmap(NULL, o->mem, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	madvise(m, o->mem, MADV_HUGEPAGE); /* as the library's own, and QEMU's */
+	if (o->prealloc && madvise(m, o->mem, MADV_POPULATE_WRITE)) {
+		int e = errno;
+		munmap(m, o->mem);
+		errno = e;
+		return NULL;
+	}
+	return m;
+}
+
 static int cmd_dest(int argc, char **argv)
 {
 	struct opts o;
@@ -966,6 +989,15 @@ static int cmd_dest(int argc, char **argv)
 		fprintf(stderr, "livemig dest: %s\n", livemig_last_error(s));
 		rc = 2;
 	}
+	void *mem = NULL;
+	if (!rc && o.mem_set && !(mem = dest_mem(&o))) {
+		fprintf(stderr, "livemig dest: cannot %s --mem %" PRIu64 " bytes: %s\n",
+			o.prealloc ? "allocate and fault in" : "allocate", o.mem, strerror(errno));
+		rc = 1;
+	} else if (!rc && mem && livemig_ram_register(s, "pc.ram", mem, o.mem)) {
+		fprintf(stderr, "livemig dest: %s\n", livemig_last_error(s));
+		rc = 2;
+	}
 	struct cli_signals sig;
 	lm_qmp_server *control;
 	if (!rc && !(rc = begin(s, &o, "destination", &sig, &control))) {
@@ -973,6 +1005,8 @@ static int cmd_dest(int argc, char **argv)
 		rc = run(s, &o, "destination", &sig, control);
 	}
 	livemig_session_free(s);
+	if (mem)
+		munmap(mem, o.mem);
 	return rc;
 }
 

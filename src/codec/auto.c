@@ -106,9 +106,10 @@ int lm_auto_choose(struct lm_auto *a, const uint8_t *sample)
 		a->sample_ratio = ent;
 	if (a->sample_ratio < LM_AUTO_MIN_RATIO)
 		return LM_AUTO_NONE;
-	/* Nothing measured yet (the first 100 ms): zstd, which is never far
-	 * off.  Raw here cost a tc-shaped 1 Gbit/s link 0.3 s: the first
-	 * window's raw packets went into the socket buffers at memory speed. */
+	/* Nothing measured yet (until the first probe ends): zstd, which is
+	 * never far off.  Raw for the first 100 ms cost a tc-shaped 1 Gbit/s
+	 * link 0.3 s: those raw packets went into the socket buffers at
+	 * memory speed. */
 	if (a->link <= 0)
 		return LM_AUTO_ZSTD;
 	int best = LM_AUTO_NONE;
@@ -146,57 +147,56 @@ static void open_window(struct lm_auto_link *l, uint64_t delivered, uint64_t now
 	l->win_bytes = delivered;
 }
 
-static void start_probe(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns)
-{
-	l->probing = true;
-	l->probe_t = now_ns;
-	l->probe_bytes = delivered;
-}
-
-/* Ends a probe; found: it measured a link more than twice as fast. */
-static void end_probe(struct lm_auto_link *l, uint64_t now_ns, bool found)
+/* Ends a probe: measured (found: a link more than twice as fast), or not
+ * (the next may start at once). */
+static int64_t end_probe(struct lm_auto_link *l, uint64_t now_ns, bool measured, bool found)
 {
 	l->probing = false;
+	if (!measured)
+		return 0;
 	if (found || !l->probe_gap)
 		l->probe_gap = PROBE_GAP_MIN_NS;
 	else if ((l->probe_gap *= 2) > PROBE_GAP_MAX_NS)
 		l->probe_gap = PROBE_GAP_MAX_NS;
 	l->next_probe = now_ns + l->probe_gap;
+	return 0;
 }
 
-void lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns)
+int64_t lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns,
+		     bool may_probe)
 {
 	/* Fewer than before: a replaced connection (channel-recovery) counts
 	 * from 0 again.  This window and probe are lost; the next window
 	 * starts here. */
-	if (!l->win_t || delivered < l->win_bytes ||
-	    (l->probing && delivered < l->probe_bytes)) {
-		if (!l->win_t)
-			start_probe(l, delivered, now_ns);
-		else if (l->probing)
-			end_probe(l, now_ns, false);
+	if (!l->win_t || delivered < l->win_bytes || (l->probing && !may_probe)) {
+		int64_t publish = l->probing ? end_probe(l, now_ns, false, false) : -1;
 		open_window(l, delivered, now_ns);
-		return;
+		if (may_probe && now_ns >= l->next_probe) {
+			l->probing = true;
+			publish = LM_AUTO_PROBE_BYTES;
+		}
+		return publish;
 	}
+	uint64_t got = delivered - l->win_bytes, ns = now_ns - l->win_t;
 	if (l->probing) {
-		uint64_t got = delivered - l->probe_bytes, ns = now_ns - l->probe_t;
 		if (got < LM_AUTO_PROBE_BYTES && ns < LM_AUTO_PROBE_MAX_NS)
-			return;
+			return -1;
 		double thr = (double)got * 1e9 / (double)(ns ? ns : 1);
 		bool found = l->rate > 0 && thr > 2 * l->rate;
 		if (thr > l->rate)
 			l->rate = thr;
-		end_probe(l, now_ns, found);
 		open_window(l, delivered, now_ns); /* the probe's bytes are counted */
-		return;
+		return end_probe(l, now_ns, true, found);
 	}
-	if (now_ns - l->win_t < LINK_WINDOW_NS)
-		return;
-	double thr = (double)(delivered - l->win_bytes) * 1e9 / (double)(now_ns - l->win_t);
+	if (ns < LINK_WINDOW_NS)
+		return -1;
+	double thr = (double)got * 1e9 / (double)ns;
 	l->rate = l->rate * LINK_DECAY > thr ? l->rate * LINK_DECAY : thr;
 	open_window(l, delivered, now_ns);
-	if (now_ns >= l->next_probe)
-		start_probe(l, delivered, now_ns);
+	if (!may_probe || now_ns < l->next_probe)
+		return -1;
+	l->probing = true;
+	return LM_AUTO_PROBE_BYTES;
 }
 
 void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,

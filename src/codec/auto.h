@@ -10,14 +10,15 @@
  * time, so CPU contention counts).  link: what the link carries, in wire
  * bytes per second for the whole session: max-bandwidth when set, else the
  * highest rate at which the peer acknowledged bytes (TCP_INFO) over a
- * 100 ms window, decaying slowly (a link that was seen to carry it can
- * carry it again; the decay forgets a link that got slower).  One owner
+ * 100 ms window or a probe (below), decaying slowly (a link that was seen
+ * to carry it can carry it again; the decay forgets a link that got
+ * slower).  One owner
  * measures it for the session (the source's control thread, with
  * struct lm_auto_link) and publishes it; every channel's auto reads it
- * through lm_codec_cfg.link_rate.  Acknowledged,
- * not written: writes first fill the socket buffers, megabytes at memory
- * speed, and a tc-shaped 1 Gbit/s link then looked several times faster.  Measuring only how long a channel waits
- * to send would not do: raw packets look free whenever the link is not yet
+ * through lm_codec_cfg.link_rate.  Acknowledged, not written: writes
+ * first fill the socket buffers, megabytes at memory speed, and a
+ * tc-shaped 1 Gbit/s link then looked several times faster.  Measuring
+ * only how long a channel waits to send would not do: raw packets look free whenever the link is not yet
  * full, and the channels would fill it with raw pages that zstd had made
  * three times smaller.  ratio(m): the packet's expected ratio, from one
  * sampled page - the better of its LZ4 ratio (repeats) and its order-0
@@ -78,20 +79,22 @@ void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
  * the model would keep compressing for ever.  So the owner probes: the
  * channels send LM_AUTO_PROBE_BYTES raw (the session's budget, which each
  * auto channel draws on through lm_codec_cfg.probe_left), and the rate at
- * which they are acknowledged - timed until that many bytes are, at most
- * LM_AUTO_PROBE_MAX_NS - is a measurement of what the link carries when
- * offered more.  The first probe starts with the session.  The next one
- * comes 2 s after a probe that found the link more than twice as fast as
- * believed (or the first), else after twice the last wait: 2, 4, 8 s, then
- * every 8 s.  A probe that finds nothing costs the link about
- * LM_AUTO_PROBE_BYTES raw bytes more than compressed ones. */
+ * which all channels' bytes are acknowledged from the probe's start until
+ * as many bytes as its budget are (or LM_AUTO_PROBE_MAX_NS has passed) is
+ * a measurement of what the link carries when offered more.  Probes run
+ * only while the senders have a pass to send that is not the final one
+ * (the guest stopped).  The first starts with the first pass.  The next
+ * one comes at a window's end at least 2 s after a probe that found the
+ * link more than twice as fast as believed (or the first), else after
+ * twice the last wait: 2, 4, 8 s, then every 8 s.  A probe that finds
+ * nothing costs the link about LM_AUTO_PROBE_BYTES raw bytes more than
+ * compressed ones. */
 #define LM_AUTO_PROBE_BYTES (2ull << 20)
 #define LM_AUTO_PROBE_MAX_NS 30000000ull
 struct lm_auto_link {
 	double rate;               /* wire bytes/s, 0 = nothing measured yet */
 	uint64_t win_t, win_bytes; /* start of the current window, 0 = none yet */
-	bool probing;              /* a probe runs: publish its budget */
-	uint64_t probe_t, probe_bytes; /* its start, and the count then */
+	bool probing;              /* a probe runs (from win_t, win_bytes) */
 	uint64_t next_probe;       /* the next may start at (ns) */
 	uint64_t probe_gap;        /* ns between the last probe and the next */
 };
@@ -99,12 +102,16 @@ struct lm_auto_link {
  * passed)? */
 bool lm_auto_link_due(const struct lm_auto_link *l, uint64_t now_ns);
 /* A measurement: the session's bytes delivered so far (all channels: what
- * the peers acknowledged, or else what was written), now.  Opens the first
- * window and starts the first probe, or closes the current window (or
- * ends the probe) and updates l->rate; starts a probe when one is due
- * (l->probing turns true: the caller publishes LM_AUTO_PROBE_BYTES, and 0
- * when it turns false).  A count lower than the window's start (a replaced
- * connection starts from 0) opens a new window and ends a probe unmeasured. */
-void lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns);
+ * the peers acknowledged, or else what was written), now, and whether a
+ * probe may run (the senders are sending a pass that is not the final
+ * one).  Opens the first window, or closes the current window (or ends
+ * the probe) and updates l->rate; starts a probe when one is due and may
+ * run.  A count lower than the window's start (a replaced connection
+ * starts from 0) opens a new window; it, or may_probe false, ends a probe
+ * unmeasured, and the next may start when a window ends.  Returns the
+ * probe budget to publish when it changes: LM_AUTO_PROBE_BYTES when a
+ * probe starts, 0 when one ends; -1 otherwise. */
+int64_t lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns,
+		     bool may_probe);
 
 #endif

@@ -605,13 +605,14 @@ static void *sender_main(void *arg)
  * The link rate multifd-compression=auto needs (codec/auto.h): the bytes
  * the peer acknowledged on every channel (or, not on TCP, the bytes
  * written), sampled by one owner - the control thread, while it waits for
- * the senders - and published for every channel's codec.  One getsockopt
- * per channel per 100 ms window, and none unless the codec wants the link.
+ * the senders - and published for every channel's codec, with the budget
+ * of a link probe.  One getsockopt per channel per 100 ms window, or per
+ * 2 ms tick during a probe, and none unless the codec wants the link.
+ * may_probe: the senders are sending a pass that is not the final one.
  */
-static void sample_link(livemig_session *s)
+static void sample_link(livemig_session *s, bool may_probe)
 {
-	uint64_t now = lm_now_ns();
-	if (!s->src.measure_link || !lm_auto_link_due(&s->src.link, now))
+	if (!s->src.measure_link || !lm_auto_link_due(&s->src.link, lm_now_ns()))
 		return;
 	uint64_t delivered = 0;
 	/* Under the lock: with channel-recovery a sender may replace its
@@ -624,21 +625,21 @@ static void sample_link(livemig_session *s)
 							       memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&s->lock);
-	bool probing = s->src.link.probing;
-	lm_auto_link(&s->src.link, delivered, now);
+	/* The time after the counters: a probe lasts milliseconds, and a wait
+	 * for the lock must not read as a faster link. */
+	int64_t budget = lm_auto_link(&s->src.link, delivered, lm_now_ns(), may_probe);
 	atomic_store_explicit(&s->src.link_rate, (uint64_t)s->src.link.rate, memory_order_relaxed);
-	if (s->src.link.probing != probing)
-		atomic_store_explicit(&s->src.probe_left,
-				      probing ? 0 : (int64_t)LM_AUTO_PROBE_BYTES,
-				      memory_order_relaxed);
+	if (budget >= 0)
+		atomic_store_explicit(&s->src.probe_left, budget, memory_order_relaxed);
 }
 
 #define LINK_TICK_MS 50 /* half auto's window: no window runs long */
 #define PROBE_TICK_MS 2 /* a probe on a fast link ends in milliseconds */
 
 /* Waits on s->cond (s->lock held) for a wake-up - or, while the link is
- * measured, a tick - then samples the link without the lock. */
-static void wait_sampling(livemig_session *s)
+ * measured, a tick - then samples the link without the lock (may_probe:
+ * see sample_link). */
+static void wait_sampling(livemig_session *s, bool may_probe)
 {
 	if (!s->src.measure_link) {
 		pthread_cond_wait(&s->cond, &s->lock);
@@ -646,7 +647,7 @@ static void wait_sampling(livemig_session *s)
 	}
 	wait_ms(s, s->src.link.probing ? PROBE_TICK_MS : LINK_TICK_MS);
 	pthread_mutex_unlock(&s->lock);
-	sample_link(s);
+	sample_link(s, may_probe);
 	pthread_mutex_lock(&s->lock);
 }
 
@@ -669,10 +670,10 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	lm_event_pass(s, pass);
-	sample_link(s);
+	sample_link(s, !final);
 	pthread_mutex_lock(&s->lock);
 	while (s->src.pass_done < s->p.channels && !lm_quit(s))
-		wait_sampling(s);
+		wait_sampling(s, !final);
 	pthread_mutex_unlock(&s->lock);
 	if (lm_quit(s))
 		return lm_err(s);
@@ -687,7 +688,7 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 	 * is still queued in socket buffers drains while the guest runs. */
 	pthread_mutex_lock(&s->lock);
 	while (s->src.acked_iteration < s->iteration && !lm_quit(s) && !s->p.x_no_barrier)
-		wait_sampling(s);
+		wait_sampling(s, false);
 	pthread_mutex_unlock(&s->lock);
 	return lm_quit(s) ? lm_err(s) : 0;
 }
@@ -813,7 +814,8 @@ static int source_run(livemig_session *s)
 	s->src.rp_started = true;
 	if ((r = lm_start_channels(s, sender_main)))
 		return r;
-	s->src.measure_link = lm_codec_by_method(s->p.method)->uses_link && !s->src.start_bw;
+	s->src.measure_link = lm_codec_by_method(s->p.method)->uses_link && !s->src.start_bw &&
+			      !s->p.x_auto[0]; /* the test hook fixes the link */
 
 	/* A running guest: track its writes from before the first page goes. */
 	if (s->src.live && (r = lm_precopy_start(s)))

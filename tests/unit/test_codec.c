@@ -761,49 +761,57 @@ static void auto_codec(void)
 
 	/* The session's link: the best 100 ms window, slowly forgotten, and
 	 * probes.  The first call opens a window and starts a probe, timed
-	 * until LM_AUTO_PROBE_BYTES are acknowledged. */
+	 * until LM_AUTO_PROBE_BYTES are acknowledged; the return value is the
+	 * budget to publish when it changes. */
 	struct lm_auto_link l = {0};
 	const uint64_t ms = 1000000, pb = LM_AUTO_PROBE_BYTES;
 	uint64_t n = 1000;
 	CHECK(lm_auto_link_due(&l, 1));
-	lm_auto_link(&l, n, 1 * ms);
+	CHECK(lm_auto_link(&l, n, 1 * ms, true) == (int64_t)pb);
 	CHECK(l.probing && lm_auto_link_due(&l, 2 * ms));
-	lm_auto_link(&l, n + pb / 2, 11 * ms); /* half of it: goes on */
+	CHECK(lm_auto_link(&l, n + pb / 2, 11 * ms, true) == -1); /* half: goes on */
 	CHECK(l.probing && l.rate == 0);
-	lm_auto_link(&l, n += pb, 21 * ms);    /* all of it in 20 ms */
+	CHECK(lm_auto_link(&l, n += pb, 21 * ms, true) == 0);    /* all of it in 20 ms */
 	CHECKF(!l.probing && fabs(l.rate - pb * 50.0) < 1, "%.0f", l.rate);
 	CHECK(l.next_probe == 2021 * ms && l.win_t == 21 * ms && l.win_bytes == n);
 	/* Windows: a slower one keeps the rate (decayed by 1 %), a faster
 	 * one raises it. */
 	CHECK(!lm_auto_link_due(&l, 70 * ms) && lm_auto_link_due(&l, 121 * ms));
-	lm_auto_link(&l, n += 10000000, 121 * ms); /* 10 MB in 100 ms */
+	CHECK(lm_auto_link(&l, n += 10000000, 121 * ms, true) == -1); /* 10 MB in 100 ms */
 	CHECKF(fabs(l.rate - pb * 50.0 * 0.99) < 1, "%.0f", l.rate);
-	lm_auto_link(&l, n += 30000000, 221 * ms);
+	lm_auto_link(&l, n += 30000000, 221 * ms, true);
 	CHECKF(l.rate > 2.99e8 && l.rate < 3.01e8, "%.0f", l.rate);
 	/* A count that goes down (a replaced connection starts from 0)
 	 * opens a new window and does not read as a huge rate. */
-	lm_auto_link(&l, n = 5000, 321 * ms);
+	CHECK(lm_auto_link(&l, n = 5000, 321 * ms, true) == -1);
 	CHECKF(l.rate > 2.99e8 && l.rate < 3.01e8, "%.0f", l.rate);
 	CHECK(l.win_t == 321 * ms && l.win_bytes == 5000 && !l.probing);
-	/* The window that closes after next_probe starts the next probe.
-	 * It finds no faster link, times out (30 ms): the wait doubles. */
-	lm_auto_link(&l, n += 30000000, 2100 * ms);
-	CHECK(l.probing);
-	lm_auto_link(&l, n + pb / 4, 2120 * ms);
-	CHECK(l.probing);
-	lm_auto_link(&l, n += pb / 4, 2131 * ms);
-	CHECK(!l.probing && l.next_probe == 6131 * ms);
+	/* Only where a probe may run (not the final pass, not between
+	 * passes): the window after next_probe starts one then. */
+	CHECK(lm_auto_link(&l, n += 30000000, 2100 * ms, false) == -1 && !l.probing);
+	CHECK(lm_auto_link(&l, n += 30000000, 2200 * ms, true) == (int64_t)pb && l.probing);
+	/* It finds no faster link and times out (30 ms): the rate stays,
+	 * the wait doubles. */
+	double rate = l.rate;
+	CHECK(lm_auto_link(&l, n + pb / 4, 2220 * ms, true) == -1 && l.probing);
+	CHECK(lm_auto_link(&l, n += pb / 4, 2231 * ms, true) == 0);
+	CHECK(!l.probing && l.rate == rate && l.next_probe == 6231 * ms);
 	/* One that finds a link more than twice as fast: 2 s again. */
-	lm_auto_link(&l, n += 1000, 6200 * ms);
-	CHECK(l.probing);
-	lm_auto_link(&l, n += pb, 6201 * ms); /* 2 MiB in 1 ms */
-	CHECKF(!l.probing && l.rate > 2e9 && l.next_probe == 8201 * ms, "%.0f", l.rate);
-	/* A probe whose count goes down ends unmeasured. */
-	lm_auto_link(&l, n += 1000, 8300 * ms);
-	CHECK(l.probing);
-	double before_rate = l.rate;
-	lm_auto_link(&l, 10, 8301 * ms);
-	CHECK(!l.probing && l.rate == before_rate && l.win_bytes == 10);
+	CHECK(lm_auto_link(&l, n += 1000, 6300 * ms, true) == (int64_t)pb);
+	CHECK(lm_auto_link(&l, n += pb, 6301 * ms, true) == 0); /* 2 MiB in 1 ms */
+	CHECKF(!l.probing && l.rate > 2e9 && l.next_probe == 8301 * ms, "%.0f", l.rate);
+	/* A probe cut short - its pass ended, or a count went down - ends
+	 * unmeasured: the rate stays and the next may start when the window
+	 * ends. */
+	CHECK(lm_auto_link(&l, n += 1000, 8400 * ms, true) == (int64_t)pb);
+	rate = l.rate;
+	CHECK(lm_auto_link(&l, n += pb, 8401 * ms, false) == 0);
+	CHECK(!l.probing && l.rate == rate && l.win_bytes == n && l.next_probe == 8301 * ms);
+	CHECK(lm_auto_link(&l, n += 1000, 8402 * ms, true) == -1 && !l.probing);
+	CHECK(lm_auto_link(&l, n += 1000, 8501 * ms, true) == (int64_t)pb);
+	rate = l.rate;
+	CHECK(lm_auto_link(&l, 10, 8503 * ms, true) == (int64_t)pb); /* ended, and again */
+	CHECK(l.probing && l.rate == rate && l.win_bytes == 10);
 	fprintf(stderr, "codec auto: done\n");
 }
 

@@ -283,6 +283,7 @@ struct lm_chan {
 	const struct lm_codec_ops *codec;
 	void *cctx;
 	bool raw_only;         /* the codec only ever sends raw pages (none) */
+	bool last_raw;         /* its last packet with data went raw (auto) */
 	uint8_t empty_method;  /* of a packet without data pages: the codec's lowest */
 	struct lm_zeropage zero_engine;
 	/* Receiver: a decoder per wire method the session's packets carry. */

@@ -199,6 +199,10 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	bool zero[LM_PACKET_PAGES];
 	uint32_t nn = 0, nz = 0;
 	uint32_t crc = 0; /* payload first: see the CRC rule in wire.h */
+	/* The raw pages' CRC is taken in the visit below, while each page is
+	 * hot, when they will likely go raw: always for none, and for auto
+	 * when its last packet did. */
+	bool crc_in_visit = c->raw_only || c->last_raw;
 
 	/* Zero check: the whole packet in one call. */
 	for (uint32_t i = 0; i < n; i++)
@@ -224,7 +228,7 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 			p = bounce_page(c, nn, p);
 		lm_le32(idx + 4 * nn, pg);
 		normal[nn++] = p;
-		if (c->raw_only)
+		if (crc_in_visit)
 			crc = lm_crc32c(crc, p, LM_PAGE_SIZE);
 		b->hash[pg] = s->page_hash(p, gpn[i]);
 	}
@@ -246,9 +250,11 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	struct iovec iov[1 + LM_PACKET_PAGES];
 	int niov = 0; /* after iov[0] */
 	uint32_t payload_len = method == LM_METHOD_NONE ? nn * LM_PAGE_SIZE : (uint32_t)len;
+	if (nn)
+		c->last_raw = method == LM_METHOD_NONE;
 	if (method == LM_METHOD_NONE) {
 		for (uint32_t i = 0; i < nn; i++) {
-			if (!c->raw_only) /* not in the visit: raw was not known yet */
+			if (!crc_in_visit)
 				crc = lm_crc32c(crc, normal[i], LM_PAGE_SIZE);
 			lm_iov_add_page(iov + 1, &niov, (void *)normal[i]);
 		}

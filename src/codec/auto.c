@@ -3,6 +3,7 @@
  * that runs it (lm_codec_auto_ops). */
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include <lz4.h>
@@ -39,6 +40,7 @@ static const double initial_gain[LM_AUTO_N] = {1.0, 1.0, 1.45, 1.57};
 #define LINK_DECAY 0.99 /* per window: halves in about 7 s */
 #define PROBE_GAP_MIN_NS 2000000000ull
 #define PROBE_GAP_MAX_NS 8000000000ull
+#define PROBE_GAIN 1.5
 #define EXPLORE_EVERY 128
 #define STALE 256
 
@@ -52,6 +54,9 @@ int lm_auto_init(struct lm_auto *a, const uint64_t fixed[LM_AUTO_N], unsigned ch
 		a->gain[m] = initial_gain[m];
 	}
 	a->channels = channels ? channels : 1;
+	cpu_set_t cpus;
+	int n = sched_getaffinity(0, sizeof(cpus), &cpus) ? 1 : CPU_COUNT(&cpus);
+	a->cpu_share = n >= (int)a->channels ? 1.0 : (double)n / a->channels;
 	a->link = (double)(a->fixed[0] ? a->fixed[0] * a->channels : max_bandwidth);
 	a->link_fixed = a->link > 0;
 	a->lz4 = malloc(sizeof(LZ4_stream_t));
@@ -83,15 +88,17 @@ static double entropy_ratio(const uint8_t *p)
 	return bits > 0.5 ? 8.0 / bits : 16.0;
 }
 
+/* The channel's time per input byte with m: its compression and its share
+ * of the link work at the same time, so the slower of the two. */
 static double est_time(const struct lm_auto *a, int m, double ratio)
 {
 	double r = m == LM_AUTO_NONE ? 1.0 : ratio * a->gain[m];
 	if (r < 1.0)
 		r = 1.0;
-	double t = a->channels / (a->link * r);
-	if (m != LM_AUTO_NONE)
-		t += 1.0 / a->speed[m];
-	return t;
+	double link = a->channels / (a->link * r), cpu = 0;
+	if (m != LM_AUTO_NONE) /* the test hook's speeds are per channel already */
+		cpu = 1.0 / (a->speed[m] * (a->fixed[m] ? 1.0 : a->cpu_share));
+	return cpu > link ? cpu : link;
 }
 
 int lm_auto_choose(struct lm_auto *a, const uint8_t *sample)
@@ -141,52 +148,59 @@ bool lm_auto_link_due(const struct lm_auto_link *l, uint64_t now_ns)
 	return !l->win_t || l->probing || now_ns - l->win_t >= LINK_WINDOW_NS;
 }
 
+static uint64_t probe_budget(const struct lm_auto_link *l)
+{
+	return l->probe_bytes > LM_AUTO_PROBE_BYTES ? l->probe_bytes : LM_AUTO_PROBE_BYTES;
+}
+
 static void open_window(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns)
 {
 	l->win_t = now_ns;
 	l->win_bytes = delivered;
 }
 
-/* Ends a probe: measured (found: a link more than twice as fast), or not
- * (the next may start at once). */
-static int64_t end_probe(struct lm_auto_link *l, uint64_t now_ns, bool measured, bool found)
+/* After a measured probe (found: a link more than twice as fast as
+ * believed): when the next may start. */
+static void next_probe(struct lm_auto_link *l, uint64_t now_ns, bool found)
 {
-	l->probing = false;
-	if (!measured)
-		return 0;
-	if (found || !l->probe_gap)
+	if (found)
 		l->probe_gap = PROBE_GAP_MIN_NS;
-	else if ((l->probe_gap *= 2) > PROBE_GAP_MAX_NS)
+	else if ((l->probe_gap = 2 * (l->probe_gap ? l->probe_gap : PROBE_GAP_MIN_NS)) >
+		 PROBE_GAP_MAX_NS)
 		l->probe_gap = PROBE_GAP_MAX_NS;
 	l->next_probe = now_ns + l->probe_gap;
-	return 0;
 }
 
 int64_t lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns,
 		     bool may_probe)
 {
 	/* Fewer than before: a replaced connection (channel-recovery) counts
-	 * from 0 again.  This window and probe are lost; the next window
-	 * starts here. */
+	 * from 0 again.  This window and a probe are lost, as a probe whose
+	 * pass ended; the next window starts here. */
 	if (!l->win_t || delivered < l->win_bytes || (l->probing && !may_probe)) {
-		int64_t publish = l->probing ? end_probe(l, now_ns, false, false) : -1;
+		int64_t publish = l->probing ? 0 : -1;
+		l->probing = false;
 		open_window(l, delivered, now_ns);
 		if (may_probe && now_ns >= l->next_probe) {
 			l->probing = true;
-			publish = LM_AUTO_PROBE_BYTES;
+			publish = (int64_t)probe_budget(l);
 		}
 		return publish;
 	}
 	uint64_t got = delivered - l->win_bytes, ns = now_ns - l->win_t;
 	if (l->probing) {
-		if (got < LM_AUTO_PROBE_BYTES && ns < LM_AUTO_PROBE_MAX_NS)
+		if (got < probe_budget(l) && ns < LM_AUTO_PROBE_MAX_NS)
 			return -1;
 		double thr = (double)got * 1e9 / (double)(ns ? ns : 1);
 		bool found = l->rate > 0 && thr > 2 * l->rate;
-		if (thr > l->rate)
+		/* Only a clearly faster link: a shaper's burst (tc tbf lets its
+		 * bucket through at once) makes a probe read a fraction high. */
+		if (thr > PROBE_GAIN * l->rate)
 			l->rate = thr;
+		l->probing = false;
 		open_window(l, delivered, now_ns); /* the probe's bytes are counted */
-		return end_probe(l, now_ns, true, found);
+		next_probe(l, now_ns, found);
+		return 0;
 	}
 	if (ns < LINK_WINDOW_NS)
 		return -1;
@@ -196,7 +210,7 @@ int64_t lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns
 	if (!may_probe || now_ns < l->next_probe)
 		return -1;
 	l->probing = true;
-	return LM_AUTO_PROBE_BYTES;
+	return (int64_t)probe_budget(l);
 }
 
 void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
@@ -292,11 +306,11 @@ static ssize_t auto_compress(void *ctx, const uint8_t *const *pages, uint32_t n,
 			     : lm_auto_choose(&a->model, pages[0]);
 	ssize_t len = 0;
 	if (choice != LM_AUTO_NONE) {
-		uint64_t t0 = lm_now_ns();
+		uint64_t t0 = lm_thread_cpu_ns();
 		len = a->codec[choice]->compress(a->ctx[choice], pages, n, out, cap, method);
 		if (len <= 0)
 			return len < 0 ? len : -EIO;
-		ns = lm_now_ns() - t0;
+		ns = lm_thread_cpu_ns() - t0;
 		out_len = (uint64_t)len;
 	}
 	lm_auto_update(&a->model, choice, in, out_len, ns);

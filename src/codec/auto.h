@@ -4,10 +4,15 @@
  * multifd-zstd-level or two levels more), whichever this channel expects to
  * finish soonest, from what it measured:
  *
- *   time per input byte  t(m) = 1 / speed(m)  +  channels / (link x ratio(m))
+ *   time per input byte  t(m) = max(1 / speed(m), channels / (link x ratio(m)))
  *
- * speed(m): input bytes per second the channel compresses with m (wall
- * time, so CPU contention counts).  link: what the link carries, in wire
+ * (the channels compress while the link carries what they sent: the slower
+ * of the two sets the pace).  speed(m): input bytes per second the channel
+ * compresses with m: the speed of one core (measured in the thread's CPU
+ * time) times the share of a core each channel gets, min(1, CPUs the
+ * source may run on / channels).  Not wall time: a compression shorter
+ * than the scheduler's slice runs unpreempted, and eight channels on one
+ * CPU each read as fast as one.  link: what the link carries, in wire
  * bytes per second for the whole session: max-bandwidth when set, else the
  * highest rate at which the peer acknowledged bytes (TCP_INFO) over a
  * 100 ms window or a probe (below), decaying slowly (a link that was seen
@@ -46,8 +51,9 @@ enum { LM_AUTO_NONE, LM_AUTO_LZ4, LM_AUTO_ZSTD, LM_AUTO_ZSTD_HI, LM_AUTO_N };
 struct lm_auto {
 	double link;               /* session wire bytes/s the link carries, 0 = unknown */
 	unsigned channels;
+	double cpu_share;          /* of a core, each channel's: min(1, CPUs / channels) */
 	bool link_fixed;           /* max-bandwidth or the test hook */
-	double speed[LM_AUTO_N];   /* input bytes/s compressing */
+	double speed[LM_AUTO_N];   /* input bytes/s compressing, on one core */
 	double gain[LM_AUTO_N];    /* packet ratio / sampled page ratio */
 	uint64_t fixed[LM_AUTO_N]; /* test hook x-auto-speeds: link, lz4, zstd, zstd-hi */
 	uint64_t packets;
@@ -69,7 +75,8 @@ int lm_auto_level(int choice, int zstd_level);
 void lm_auto_free(struct lm_auto *a);
 /* The choice (LM_AUTO_*) for a packet whose first normal page is sample. */
 int lm_auto_choose(struct lm_auto *a, const uint8_t *sample);
-/* After compressing it: input bytes, payload bytes, ns compressing. */
+/* After compressing it: input bytes, payload bytes, the thread's CPU ns
+ * compressing. */
 void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
 		    uint64_t compress_ns);
 /* The link rate, measured for the whole session by one owner: the highest
@@ -77,23 +84,27 @@ void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
  * probes.  A window only sees what the channels offered: while they are
  * busy compressing, a link of 10 GB/s reads as the compressed rate, and
  * the model would keep compressing for ever.  So the owner probes: the
- * channels send LM_AUTO_PROBE_BYTES raw (the session's budget, which each
- * auto channel draws on through lm_codec_cfg.probe_left), and the rate at
+ * channels send l->probe_bytes raw - two packets per channel, at least
+ * LM_AUTO_PROBE_BYTES, so that every channel sends raw and compression
+ * in flight does not dominate the measurement (the session's budget, which
+ * each auto channel draws on through lm_codec_cfg.probe_left) - and the rate at
  * which all channels' bytes are acknowledged from the probe's start until
  * as many bytes as its budget are (or LM_AUTO_PROBE_MAX_NS has passed) is
- * a measurement of what the link carries when offered more.  Probes run
+ * a measurement of what the link carries when offered more; it raises
+ * the rate when it is 1.5 times what was believed.  Probes run
  * only while the senders have a pass to send that is not the final one
  * (the guest stopped).  The first starts with the first pass.  The next
  * one comes at a window's end at least 2 s after a probe that found the
- * link more than twice as fast as believed (or the first), else after
- * twice the last wait: 2, 4, 8 s, then every 8 s.  A probe that finds
- * nothing costs the link about LM_AUTO_PROBE_BYTES raw bytes more than
- * compressed ones. */
-#define LM_AUTO_PROBE_BYTES (2ull << 20)
+ * link more than twice as fast as believed, else after twice the last
+ * wait: 4, 8 s, then every 8 s.  A probe that finds nothing costs the link
+ * about its budget in raw bytes instead of compressed ones. */
+#define LM_AUTO_PROBE_BYTES (4ull << 20)
 #define LM_AUTO_PROBE_MAX_NS 30000000ull
 struct lm_auto_link {
 	double rate;               /* wire bytes/s, 0 = nothing measured yet */
 	uint64_t win_t, win_bytes; /* start of the current window, 0 = none yet */
+	uint64_t probe_bytes;      /* a probe's budget, set by the owner (at least
+				    * LM_AUTO_PROBE_BYTES) */
 	bool probing;              /* a probe runs (from win_t, win_bytes) */
 	uint64_t next_probe;       /* the next may start at (ns) */
 	uint64_t probe_gap;        /* ns between the last probe and the next */
@@ -109,8 +120,8 @@ bool lm_auto_link_due(const struct lm_auto_link *l, uint64_t now_ns);
  * run.  A count lower than the window's start (a replaced connection
  * starts from 0) opens a new window; it, or may_probe false, ends a probe
  * unmeasured, and the next may start when a window ends.  Returns the
- * probe budget to publish when it changes: LM_AUTO_PROBE_BYTES when a
- * probe starts, 0 when one ends; -1 otherwise. */
+ * probe budget to publish when it changes: the probe's bytes when one
+ * starts, 0 when one ends; -1 otherwise. */
 int64_t lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns,
 		     bool may_probe);
 

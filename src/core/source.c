@@ -822,6 +822,8 @@ static int source_run(livemig_session *s)
 		return r;
 	s->src.measure_link = lm_codec_by_method(s->p.method)->uses_link && !s->src.start_bw &&
 			      !s->p.x_auto[0]; /* the test hook fixes the link */
+	/* A probe: two packets per channel, so that each one sends raw. */
+	s->src.link.probe_bytes = 2ull * s->p.channels * LM_PACKET_PAGES * LM_PAGE_SIZE;
 
 	/* A running guest: track its writes from before the first page goes. */
 	if (s->src.live && (r = lm_precopy_start(s)))

@@ -16,13 +16,18 @@ uint64_t lm_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-double lm_thread_cpu_seconds(void)
+uint64_t lm_thread_cpu_ns(void)
 {
 	struct timespec ts;
 
 	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-		return 0.0;
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+double lm_thread_cpu_seconds(void)
+{
+	return (double)lm_thread_cpu_ns() / 1e9;
 }
 
 int lm_thread_start(pthread_t *th, void *(*fn)(void *), void *arg)

@@ -24,7 +24,8 @@ uint64_t lm_now_ns(void);
 /* The time ms milliseconds from now on clock (CLOCK_REALTIME,
  * CLOCK_MONOTONIC): a deadline for pthread_cond_timedwait. */
 struct timespec lm_deadline(clockid_t clock, long ms);
-/* CPU time in seconds of the calling thread. */
+/* CPU time of the calling thread, in ns and in seconds (0 if unknown). */
+uint64_t lm_thread_cpu_ns(void);
 double lm_thread_cpu_seconds(void);
 /* pthread_create(th, NULL, fn, arg) for a thread that takes none of the
  * process's signals (SIGINT, SIGTERM...: they are the application's): it

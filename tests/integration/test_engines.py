@@ -154,7 +154,8 @@ r = migrate("auto slow link, text", "multifd-compression=auto",
 if r:
     a = r[0]["compression"]["auto"]
     # Text and zero runs compress; the image's random runs stay raw.
-    c.check(a["zstd"] > a["none"] and a["zstd"] > a["lz4"], "auto slow/text: %s" % a)
+    z = a["zstd"] + a["zstd-hi"]  # either level: the link is what is short
+    c.check(z > a["none"] and z > a["lz4"], "auto slow/text: %s" % a)
     c.check(r[0]["compression"]["ratio"] > 1.5, "auto slow/text ratio %.2f"
             % r[0]["compression"]["ratio"])
     print("ok: auto, slow link, mixed image: %s" % a)

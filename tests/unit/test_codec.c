@@ -773,7 +773,8 @@ static void auto_codec(void)
 	CHECK(l.probing && l.rate == 0);
 	CHECK(lm_auto_link(&l, n += pb, 21 * ms, true) == 0);    /* all of it in 20 ms */
 	CHECKF(!l.probing && fabs(l.rate - pb * 50.0) < 1, "%.0f", l.rate);
-	CHECK(l.next_probe == 2021 * ms && l.win_t == 21 * ms && l.win_bytes == n);
+	/* It found no link twice as fast as believed (none was): 4 s. */
+	CHECK(l.next_probe == 4021 * ms && l.win_t == 21 * ms && l.win_bytes == n);
 	/* Windows: a slower one keeps the rate (decayed by 1 %), a faster
 	 * one raises it. */
 	CHECK(!lm_auto_link_due(&l, 70 * ms) && lm_auto_link_due(&l, 121 * ms));
@@ -787,30 +788,32 @@ static void auto_codec(void)
 	CHECKF(l.rate > 2.99e8 && l.rate < 3.01e8, "%.0f", l.rate);
 	CHECK(l.win_t == 321 * ms && l.win_bytes == 5000 && !l.probing);
 	/* Only where a probe may run (not the final pass, not between
-	 * passes): the window after next_probe starts one then. */
-	CHECK(lm_auto_link(&l, n += 30000000, 2100 * ms, false) == -1 && !l.probing);
-	CHECK(lm_auto_link(&l, n += 30000000, 2200 * ms, true) == (int64_t)pb && l.probing);
+	 * passes): the window after next_probe starts one then.  The owner's
+	 * budget, when larger, is the probe's. */
+	l.probe_bytes = 2 * pb;
+	CHECK(lm_auto_link(&l, n += 30000000, 4100 * ms, false) == -1 && !l.probing);
+	CHECK(lm_auto_link(&l, n += 30000000, 4200 * ms, true) == (int64_t)(2 * pb) && l.probing);
 	/* It finds no faster link and times out (30 ms): the rate stays,
 	 * the wait doubles. */
 	double rate = l.rate;
-	CHECK(lm_auto_link(&l, n + pb / 4, 2220 * ms, true) == -1 && l.probing);
-	CHECK(lm_auto_link(&l, n += pb / 4, 2231 * ms, true) == 0);
-	CHECK(!l.probing && l.rate == rate && l.next_probe == 6231 * ms);
-	/* One that finds a link more than twice as fast: 2 s again. */
-	CHECK(lm_auto_link(&l, n += 1000, 6300 * ms, true) == (int64_t)pb);
-	CHECK(lm_auto_link(&l, n += pb, 6301 * ms, true) == 0); /* 2 MiB in 1 ms */
-	CHECKF(!l.probing && l.rate > 2e9 && l.next_probe == 8301 * ms, "%.0f", l.rate);
+	CHECK(lm_auto_link(&l, n + pb, 4220 * ms, true) == -1 && l.probing);
+	CHECK(lm_auto_link(&l, n += pb, 4231 * ms, true) == 0);
+	CHECK(!l.probing && l.rate == rate && l.next_probe == 12231 * ms);
+	/* One that finds a link more than twice as fast: 2 s. */
+	CHECK(lm_auto_link(&l, n += 1000, 12300 * ms, true) == (int64_t)(2 * pb));
+	CHECK(lm_auto_link(&l, n += 2 * pb, 12301 * ms, true) == 0); /* 4 MiB in 1 ms */
+	CHECKF(!l.probing && l.rate > 4e9 && l.next_probe == 14301 * ms, "%.0f", l.rate);
 	/* A probe cut short - its pass ended, or a count went down - ends
 	 * unmeasured: the rate stays and the next may start when the window
 	 * ends. */
-	CHECK(lm_auto_link(&l, n += 1000, 8400 * ms, true) == (int64_t)pb);
+	CHECK(lm_auto_link(&l, n += 1000, 14400 * ms, true) == (int64_t)(2 * pb));
 	rate = l.rate;
-	CHECK(lm_auto_link(&l, n += pb, 8401 * ms, false) == 0);
-	CHECK(!l.probing && l.rate == rate && l.win_bytes == n && l.next_probe == 8301 * ms);
-	CHECK(lm_auto_link(&l, n += 1000, 8402 * ms, true) == -1 && !l.probing);
-	CHECK(lm_auto_link(&l, n += 1000, 8501 * ms, true) == (int64_t)pb);
+	CHECK(lm_auto_link(&l, n += pb, 14401 * ms, false) == 0);
+	CHECK(!l.probing && l.rate == rate && l.win_bytes == n && l.next_probe == 14301 * ms);
+	CHECK(lm_auto_link(&l, n += 1000, 14402 * ms, true) == -1 && !l.probing);
+	CHECK(lm_auto_link(&l, n += 1000, 14501 * ms, true) == (int64_t)(2 * pb));
 	rate = l.rate;
-	CHECK(lm_auto_link(&l, 10, 8503 * ms, true) == (int64_t)pb); /* ended, and again */
+	CHECK(lm_auto_link(&l, 10, 14503 * ms, true) == (int64_t)(2 * pb)); /* ended, and again */
 	CHECK(l.probing && l.rate == rate && l.win_bytes == 10);
 	fprintf(stderr, "codec auto: done\n");
 }

@@ -48,9 +48,7 @@ static const struct cli_opt {
 	{"--uri", "URI", O_URI, CLI_BENCH, "where the bench's destination listens (default "
 	 "tcp:127.0.0.1:0, a free port)"},
 	{"--mem", "SIZE", O_MEM, CLI_SOURCE | CLI_DEST | CLI_BENCH, "guest memory; a size that is "
-	 "not a whole number of 4 KiB pages is rounded up, with a notice.  On the destination it is "
-	 "optional: its memory is then allocated at start (with --prealloc faulted in before it "
-	 "listens, as QEMU's -mem-prealloc) and the source must send the same size"},
+	 "not a whole number of 4 KiB pages is rounded up, with a notice"},
 	{"--fill", "SPEC", O_FILL, CLI_SOURCE | CLI_BENCH, "what the guest memory holds (SPEC below; "
 	 "default system)"},
 	{"--fill-ratio", "R", O_RATIO, CLI_SOURCE | CLI_BENCH, "share of pages filled (default 0.9), "
@@ -97,6 +95,9 @@ static const struct {
 	const char *note;
 } cli_notes[] = {
 	{O_MEM, CLI_BENCH, "default " CLI_BENCH_MEM},
+	{O_MEM, CLI_DEST, "optional: the memory is then allocated at start (with --prealloc "
+	 "faulted in before listening, as QEMU's -mem-prealloc) and the source must send that "
+	 "size"},
 	{O_TIMEOUT, CLI_DEST, "also when the source's connections have not all come by then"},
 };
 

@@ -43,7 +43,8 @@ usage = [
     (["source", "--connect", "tcp:127.0.0.1:1", "--mem", "1M", "--set",
       "tls-hostname=a"], "tls-hostname needs tls-creds"),
     (["dest", "--listen", "tcp:127.0.0.1:0", "--set", "tls-authz=/x"], "tls-authz needs tls-creds"),
-    (["dest", "--listen", "tcp:127.0.0.1:0", "--mem", "1G"], "--mem is for"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--fill", "random"], "--fill is for"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--mem", "0"], "--mem"),
     (["dest", "--listen", "tcp:127.0.0.1:0", "--dirty-rate", "5"], "--dirty-rate is for"),
     (["dest", "--listen", "tcp:127.0.0.1:0", "--on-unknown", "stay"], "--on-unknown is for"),
     (["dest", "--listen", "tcp:127.0.0.1:0", "--frobnicate"], "unknown option"),
@@ -70,6 +71,21 @@ for args, word in usage:
     rc, out, err = run(*args, timeout=30)
     c.check(rc == 2 and word in err, "usage error %s: exit %s, %r" % (" ".join(args), rc, err))
 
+# dest --mem SIZE --prealloc: its memory allocated and faulted in before it
+# listens; the source must send that size, or both fail with the reason.
+for src_mem, ok in (("8M", True), ("16M", False)):
+    uri = "tcp:127.0.0.1:%d" % t.free_port()
+    dump = os.path.join(tmp, "mem-dest.bin")
+    d = t.start_dest(uri, "--mem", "8M", "--prealloc", dump=dump if ok else None)
+    rc, out, err = t.run_source(uri, "--mem", src_mem, "--fill", "random")
+    drc, dout, derr = t.finish(d)
+    if ok:
+        c.check(rc == 0 and drc == 0 and os.path.getsize(dump) == 8 << 20,
+                "dest --mem 8M --prealloc: exit %s/%s\n%s\n%s" % (rc, drc, err, derr))
+    else:
+        c.check(rc != 0 and drc != 0 and "registered" in err + derr,
+                "dest --mem 8M, source 16M: exit %s/%s\n%s\n%s" % (rc, drc, err, derr))
+
 # A size that is not a whole number of pages: rounded, with a notice.
 rc, out, err = run("source", "--connect", "tcp:127.0.0.1:1", "--mem", "1000", "--set",
                    "net-timeout=1", "--no-progress")
@@ -83,7 +99,8 @@ rc, out, err = run("source", "-h")
 c.check(rc == 0 and "--connect" in out and "--listen" not in out and "--ready-fd" in out,
         "source -h: its own options")
 rc, out, err = run("bench", "--help")
-c.check(rc == 0 and "--uri" in out and "--prealloc" not in out, "bench --help")
+c.check(rc == 0 and "--uri" in out and not re.search(r"^  --prealloc\b", out, re.M),
+        "bench --help")
 # ... and no other subcommand's defaults (--mem's 4G is bench's).
 mem_help = re.compile(r"^  --mem SIZE\n((?: {24}.*\n)+)", re.M)
 for sub, says in (("source", None), ("bench", "default 4G")):

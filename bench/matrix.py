@@ -603,7 +603,8 @@ def tables(records):
                100 * SPREAD_FLAG, os.cpu_count(),
                "Sides pinned: source on CPU 0, destination on CPU 1"
                if any_run.get("pinned") else "Sides not pinned") + (
-               " Destination memory preallocated before the migration (both tools)."
+               " Destination memory preallocated before the migration (livemig and QEMU 7.2; "
+               "not the third row's QEMUs)."
                if any_run.get("dest-prealloc") else ""), ""]
     for g in groups:
         for m in methods:
@@ -911,7 +912,7 @@ def options():
     ap.add_argument("--repeat", type=int, metavar="R", help="runs of each cell (default 3)")
     ap.add_argument("--pin", action="store_true",
                     help="source on CPU 0, destination on CPU 1 (taskset), QEMU the same")
-    ap.add_argument("--dest-prealloc", action="store_true", default=None,
+    ap.add_argument("--dest-prealloc", action=argparse.BooleanOptionalAction, default=None,
                     help="preallocate the destination's memory before each migration, outside "
                     "its time (livemig dest --mem --prealloc, QEMU prealloc=on), as the qpl "
                     "seed's -mem-prealloc; the third row's QEMUs are not")

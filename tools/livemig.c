@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -949,25 +948,6 @@ int cli_check_writable(const char *who, const char *opt, const char *path)
 	return 0;
 }
 
-/* livemig dest --mem: the guest memory, allocated before the session
- * starts (and faulted in with --prealloc) rather than when the source
- * announces its size.  NULL with errno set. */
-static void *dest_mem(const struct opts *o)
-{
-	void *m = mmap(NULL, o->mem, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	madvise(m, o->mem, MADV_HUGEPAGE); /* as the library's own, and QEMU's */
-	if (o->prealloc && madvise(m, o->mem, MADV_POPULATE_WRITE)) {
-		int e = errno;
-		munmap(m, o->mem);
-		errno = e;
-		return NULL;
-	}
-	return m;
-}
-
 static int cmd_dest(int argc, char **argv)
 {
 	struct opts o;
@@ -990,24 +970,18 @@ static int cmd_dest(int argc, char **argv)
 		fprintf(stderr, "livemig dest: %s\n", livemig_last_error(s));
 		rc = 2;
 	}
-	void *mem = NULL;
-	if (!rc && o.mem_set && !(mem = dest_mem(&o))) {
-		fprintf(stderr, "livemig dest: cannot %s --mem %" PRIu64 " bytes: %s\n",
-			o.prealloc ? "allocate and fault in" : "allocate", o.mem, strerror(errno));
-		rc = 1;
-	} else if (!rc && mem && livemig_ram_register(s, "pc.ram", mem, o.mem)) {
+	/* --mem: the library maps it at start, before it listens (with
+	 * --prealloc faulted in), instead of when the source announces it. */
+	if (!rc && o.mem_set && livemig_ram_register(s, "pc.ram", NULL, o.mem)) {
 		fprintf(stderr, "livemig dest: %s\n", livemig_last_error(s));
 		rc = 2;
 	}
+	livemig_set_prealloc(s, o.prealloc); /* before the start, which maps --mem */
 	struct cli_signals sig;
 	lm_qmp_server *control;
-	if (!rc && !(rc = begin(s, &o, "destination", &sig, &control))) {
-		livemig_set_prealloc(s, o.prealloc);
+	if (!rc && !(rc = begin(s, &o, "destination", &sig, &control)))
 		rc = run(s, &o, "destination", &sig, control);
-	}
 	livemig_session_free(s);
-	if (mem)
-		munmap(mem, o.mem);
 	return rc;
 }
 

@@ -282,9 +282,11 @@ LIVEMIG_API const struct livemig_param_info *livemig_param_find(const char *name
 /*
  * Registers a RAM block.  Source: host must be page-aligned and size a
  * multiple of 4096, at most 2^32 pages.  Destination: host may be NULL (the
- * library allocates zeroed memory when the source announces it); a block
- * registered with memory must match the source's size, and every page of it
- * is written, zero pages included.  Names are at most 63 bytes.
+ * library allocates zeroed memory when the source announces it, or with
+ * livemig_set_prealloc() in livemig_start(), before it listens); the source
+ * must send a registered block, with the same size; every page of a block
+ * registered with memory is written, zero pages included.  Names are at
+ * most 63 bytes.
  * -EINVAL bad arguments, -EEXIST duplicate name, -E2BIG too many blocks
  * (at most 64), -EBUSY after start.
  */
@@ -402,7 +404,10 @@ LIVEMIG_API int livemig_set_dirty_log(livemig_session *s, livemig_dirty_log_fn f
  */
 LIVEMIG_API int livemig_set_event_cb(livemig_session *s, livemig_event_fn fn, void *opaque);
 
-/* Destination only: preallocate (fault in) RAM before pages arrive. */
+/* Destination only: preallocate (fault in) RAM before pages arrive - the
+ * blocks registered without memory in livemig_start(), before it listens,
+ * the others when the source announces them.  0, or -EBUSY after
+ * livemig_start(). */
 LIVEMIG_API int livemig_set_prealloc(livemig_session *s, bool on);
 
 /*
@@ -436,8 +441,10 @@ LIVEMIG_API int livemig_set_prealloc(livemig_session *s, bool on);
  * a unix: URI or tcp::PORT need tls-hostname (as QEMU requires it); an
  * address in the URI is checked against the certificate's IP addresses
  * only -,
- * -EADDRINUSE/-EEXIST/... when the destination cannot listen, -EBUSY when
- * already started.  The source connects in the background: its connection
+ * -E2BIG/-ENOMEM when a destination with prealloc cannot map its
+ * registered blocks (more than max-ram or this machine's memory, or no
+ * memory); -EADDRINUSE/-EEXIST/... when the destination cannot listen,
+ * -EBUSY when already started.  The source connects in the background: its connection
  * errors, TLS refusals included, come from livemig_wait().
  */
 LIVEMIG_API int livemig_start(livemig_session *s, const char *uri);

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <lz4.h>
 
@@ -55,8 +56,9 @@ int lm_auto_init(struct lm_auto *a, const uint64_t fixed[LM_AUTO_N], unsigned ch
 	}
 	a->channels = channels ? channels : 1;
 	cpu_set_t cpus;
-	int n = sched_getaffinity(0, sizeof(cpus), &cpus) ? 1 : CPU_COUNT(&cpus);
-	a->cpu_share = n >= (int)a->channels ? 1.0 : (double)n / a->channels;
+	long n = sched_getaffinity(0, sizeof(cpus), &cpus) ? sysconf(_SC_NPROCESSORS_ONLN)
+							   : CPU_COUNT(&cpus);
+	a->cpu_share = n >= (long)a->channels || n < 1 ? 1.0 : (double)n / a->channels;
 	a->link = (double)(a->fixed[0] ? a->fixed[0] * a->channels : max_bandwidth);
 	a->link_fixed = a->link > 0;
 	a->lz4 = malloc(sizeof(LZ4_stream_t));

@@ -85,7 +85,7 @@ void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
  * busy compressing, a link of 10 GB/s reads as the compressed rate, and
  * the model would keep compressing for ever.  So the owner probes: the
  * channels send l->probe_bytes raw - two packets per channel, at least
- * LM_AUTO_PROBE_BYTES, so that every channel sends raw and compression
+ * LM_AUTO_PROBE_BYTES, so that each channel can send raw and compression
  * in flight does not dominate the measurement (the session's budget, which
  * each auto channel draws on through lm_codec_cfg.probe_left) - and the rate at
  * which all channels' bytes are acknowledged from the probe's start until
@@ -119,7 +119,7 @@ bool lm_auto_link_due(const struct lm_auto_link *l, uint64_t now_ns);
  * the probe) and updates l->rate; starts a probe when one is due and may
  * run.  A count lower than the window's start (a replaced connection
  * starts from 0) opens a new window; it, or may_probe false, ends a probe
- * unmeasured, and the next may start when a window ends.  Returns the
+ * unmeasured, without moving the time of the next.  Returns the
  * probe budget to publish when it changes: the probe's bytes when one
  * starts, 0 when one ends; -1 otherwise. */
 int64_t lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns,

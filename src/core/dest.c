@@ -181,26 +181,43 @@ static int accept_all(livemig_session *s)
 	return r;
 }
 
+/* Faults in [p, p + size): preallocation. */
+static void populate(void *p, uint64_t size)
+{
+	if (madvise(p, size, MADV_POPULATE_WRITE)) {
+		/* Kernels before 5.14: touch every page. */
+		for (uint64_t off = 0; off < size; off += LM_PAGE_SIZE)
+			((volatile uint8_t *)p)[off] = 0;
+	}
+}
+
+void *lm_map_ram(uint64_t size, bool prealloc)
+{
+	void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	/* As QEMU does for anonymous guest RAM: fewer faults when the pages
+	 * arrive.  Untouched memory is still never faulted in. */
+	madvise(m, size, MADV_HUGEPAGE);
+	if (prealloc)
+		populate(m, size);
+	return m;
+}
+
 static int alloc_block(livemig_session *s, struct lm_block *b)
 {
 	if (!b->host) {
-		void *m = mmap(NULL, b->size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (m == MAP_FAILED)
+		void *m = lm_map_ram(b->size, s->dst.prealloc);
+		if (!m)
 			return lm_fail(s, -ENOMEM, "cannot allocate RAM block '%s' (%llu bytes)",
 				       b->name, (unsigned long long)b->size);
-		/* As QEMU does for anonymous guest RAM: fewer faults when the
-		 * pages arrive.  Untouched memory is still never faulted in. */
-		madvise(m, b->size, MADV_HUGEPAGE);
 		pthread_mutex_lock(&s->lock); /* livemig_ram_get() reads host */
 		b->host = m;
 		b->owned = true;
 		pthread_mutex_unlock(&s->lock);
-	}
-	if (s->dst.prealloc && madvise(b->host, b->size, MADV_POPULATE_WRITE)) {
-		/* Kernels before 5.14: touch every page. */
-		for (uint64_t off = 0; off < b->size; off += LM_PAGE_SIZE)
-			((volatile uint8_t *)b->host)[off] = 0;
+	} else if (s->dst.prealloc && !b->owned) { /* the embedder's memory */
+		populate(b->host, b->size);
 	}
 	b->pages = b->size / LM_PAGE_SIZE;
 	b->hash = calloc(b->pages, sizeof(*b->hash));
@@ -305,6 +322,7 @@ static int take_params(livemig_session *s, const struct lm_msg_params *p)
 		strcpy(blocks[i].name, p->blocks[i].name);
 		blocks[i].size = p->blocks[i].size;
 		blocks[i].host = reg ? reg->host : NULL;
+		blocks[i].owned = reg && reg->owned; /* mapped at start (prealloc) */
 		total += blocks[i].size / LM_PAGE_SIZE;
 	}
 	/* livemig_ram_get() and the statistics read these from any thread. */

@@ -250,6 +250,10 @@ int64_t lm_sock_acked(int fd);
  */
 struct lm_h128 lm_zero_hash(uint64_t gpn);
 
+/* Destination RAM: size bytes of anonymous memory, MADV_HUGEPAGE, faulted
+ * in when prealloc; NULL when it cannot be mapped. */
+void *lm_map_ram(uint64_t size, bool prealloc);
+
 /* ---- RAM blocks ---------------------------------------------------------- */
 struct lm_block {
 	char name[LM_NAME_MAX];
@@ -283,7 +287,7 @@ struct lm_chan {
 	const struct lm_codec_ops *codec;
 	void *cctx;
 	bool raw_only;         /* the codec only ever sends raw pages (none) */
-	bool last_raw;         /* its last packet with data went raw (auto) */
+	bool last_raw;         /* sender: its last packet with data went raw */
 	uint8_t empty_method;  /* of a packet without data pages: the codec's lowest */
 	struct lm_zeropage zero_engine;
 	/* Receiver: a decoder per wire method the session's packets carry. */

@@ -200,8 +200,8 @@ static int send_packet(struct lm_chan *c, uint32_t block, const uint64_t *gpn, u
 	uint32_t nn = 0, nz = 0;
 	uint32_t crc = 0; /* payload first: see the CRC rule in wire.h */
 	/* The raw pages' CRC is taken in the visit below, while each page is
-	 * hot, when they will likely go raw: always for none, and for auto
-	 * when its last packet did. */
+	 * hot, when they will likely go raw: always for none, and otherwise
+	 * (auto) when the channel's last packet did. */
 	bool crc_in_visit = c->raw_only || c->last_raw;
 
 	/* Zero check: the whole packet in one call. */
@@ -681,6 +681,7 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 	while (s->src.pass_done < s->p.channels && !lm_quit(s))
 		wait_sampling(s, !final);
 	pthread_mutex_unlock(&s->lock);
+	sample_link(s, false); /* a probe still running ends with its pass */
 	if (lm_quit(s))
 		return lm_err(s);
 	if (final)

@@ -418,8 +418,8 @@ int lm_tls_start(const struct lm_tls *t, int fd, unsigned timeout_s, struct lm_t
 	} else if (r == GNUTLS_E_PREMATURE_TERMINATION ||
 		   (r == GNUTLS_E_PULL_ERROR && errno == ECONNRESET)) {
 		code = say(err, errlen, -ECONNRESET, "the %s closed the connection in the TLS "
-			   "handshake (does it use TLS, with these credentials?  Or it turned "
-			   "connections away: its log says)", peer(t));
+			   "handshake (does it use TLS, with these credentials?  Or it refused "
+			   "this connection: see its log)", peer(t));
 		alert = -1;
 	} else if (r < 0 && c->psk_unknown) {
 		code = say(err, errlen, -EACCES, "TLS: unknown PSK identity '%s' (not in keys.psk)",

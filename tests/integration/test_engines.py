@@ -171,8 +171,8 @@ if r:
     c.check(a["none"] > 10 * (a["lz4"] + a["zstd"] + 1) or a["lz4"] + a["zstd"] == 0,
             "auto fast/text: %s" % a)
     print("ok: auto, fast link, mixed image: %s" % a)
-# The link measured, not fixed: the first probe sends 2 MiB (4 packets) raw
-# even of text (this file, repeated) that auto never sends raw otherwise.
+# The link measured, not fixed: the first probe sends 4 MiB (8 packets) raw
+# even of text (this file, repeated), which auto never sends raw otherwise.
 # (Whether loopback then reads faster than compressing depends on the
 # CPU the probe gets: the tests run side by side.)
 r = migrate("auto measured link, text", "multifd-compression=auto",

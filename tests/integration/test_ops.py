@@ -44,7 +44,7 @@ usage = [
       "tls-hostname=a"], "tls-hostname needs tls-creds"),
     (["dest", "--listen", "tcp:127.0.0.1:0", "--set", "tls-authz=/x"], "tls-authz needs tls-creds"),
     (["dest", "--listen", "tcp:127.0.0.1:0", "--fill", "random"], "--fill is for"),
-    (["dest", "--listen", "tcp:127.0.0.1:0", "--mem", "0"], "--mem"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--mem", "0"], "expected a size above 0"),
     (["dest", "--listen", "tcp:127.0.0.1:0", "--dirty-rate", "5"], "--dirty-rate is for"),
     (["dest", "--listen", "tcp:127.0.0.1:0", "--on-unknown", "stay"], "--on-unknown is for"),
     (["dest", "--listen", "tcp:127.0.0.1:0", "--frobnicate"], "unknown option"),
@@ -75,13 +75,14 @@ for args, word in usage:
 # listens; the source must send that size, or both fail with the reason.
 for src_mem, ok in (("8M", True), ("16M", False)):
     uri = "tcp:127.0.0.1:%d" % t.free_port()
-    dump = os.path.join(tmp, "mem-dest.bin")
+    dump, sdump = os.path.join(tmp, "mem-dest.bin"), os.path.join(tmp, "mem-src.bin")
     d = t.start_dest(uri, "--mem", "8M", "--prealloc", dump=dump if ok else None)
-    rc, out, err = t.run_source(uri, "--mem", src_mem, "--fill", "random")
+    rc, out, err = t.run_source(uri, "--mem", src_mem, "--fill", "random", "--dump", sdump)
     drc, dout, derr = t.finish(d)
     if ok:
-        c.check(rc == 0 and drc == 0 and os.path.getsize(dump) == 8 << 20,
-                "dest --mem 8M --prealloc: exit %s/%s\n%s\n%s" % (rc, drc, err, derr))
+        c.check(rc == 0 and drc == 0 and t.same_files(sdump, dump),
+                "dest --mem 8M --prealloc: exit %s/%s, same memory %s\n%s\n%s"
+                % (rc, drc, rc == 0 and t.same_files(sdump, dump), err, derr))
     else:
         c.check(rc != 0 and drc != 0 and "registered" in err + derr,
                 "dest --mem 8M, source 16M: exit %s/%s\n%s\n%s" % (rc, drc, err, derr))

@@ -596,7 +596,10 @@ def tables(records):
     groups, varying, methods, chans = layout(cells)
     any_run = next(iter(records), {})
     out = ["Medians of each cell's runs; spread = (max - min) / median of total time, "
-           "**!** above %d %%. Network Mbit/s = bytes on the link x 8 / total time; "
+           "**!** above %d %% (one run: no spread to see). Downtime = each tool's own "
+           "figure (guest stopped to running at the destination); wire MiB = bytes the "
+           "link's counters saw, headers and ACKs included. "
+           "Network Mbit/s = bytes on the link x 8 / total time; "
            "pages/s = guest pages / total time; CPU %% = a side's CPU seconds / total time "
            "(100 %% = one core); others = CPUs the machine's other processes used during "
            "the run (of %d). %s." % (
@@ -948,7 +951,12 @@ def main(argv):
     ap = options()
     a = ap.parse_args(argv)
     try:
+        if a.against and not a.report:
+            raise Usage("--against DIR goes with --report DIR2 (tables of DIR2 against DIR)")
         if a.report:
+            for d in [a.report] + ([a.against] if a.against else []):
+                if not os.path.isfile(os.path.join(d, "runs.jsonl")):
+                    raise Usage("%s: no runs.jsonl (a matrix's --out directory)" % d)
             report(a, a.report)
             return 0
         sc = SCENARIOS.get(a.scenario, {})
@@ -959,6 +967,11 @@ def main(argv):
             a.methods = ",".join(livemig_methods(a.livemig))
         if a.repeat < 1:
             raise Usage("--repeat must be at least 1")
+        for ch in split(a.channels):
+            if not ch.isdigit() or not 1 <= int(ch) <= 255:
+                raise Usage("--channels %s: a whole number 1..255" % ch)
+        if not a.image and parse_size(a.mem) == 0:
+            raise Usage("--mem must be above 0")
         for l in split(a.link):
             if l != "loopback" and not link_rate(l):
                 raise Usage("--link %s: loopback or a rate such as 1gbit, 100mbit" % l)

@@ -874,9 +874,9 @@ static int run(livemig_session *s, struct opts *o, const char *who, struct cli_s
 		end(sig, control);
 		fprintf(stderr, "livemig %s: %s\n", who, livemig_last_error(s));
 		/* Nothing started: a bad URI, an engine that cannot run, TLS
-		 * credentials that cannot be used are usage errors; a port in
-		 * use or no memory are not. */
-		return rc == -EINVAL || rc == -ENODEV || rc == -ENOKEY ? 2 : 1;
+		 * credentials that cannot be used, a --mem larger than the
+		 * machine are usage errors; a port in use or no memory are not. */
+		return rc == -EINVAL || rc == -ENODEV || rc == -ENOKEY || rc == -E2BIG ? 2 : 1;
 	}
 	char where[300];
 	snprintf(where, sizeof(where), "%s", o->uri);
@@ -973,7 +973,7 @@ static int cmd_dest(int argc, char **argv)
 	/* --mem: the library maps it at start, before it listens (with
 	 * --prealloc faulted in), instead of when the source announces it. */
 	if (!rc && o.mem_set && livemig_ram_register(s, "pc.ram", NULL, o.mem)) {
-		fprintf(stderr, "livemig dest: %s\n", livemig_last_error(s));
+		fprintf(stderr, "livemig dest: --mem: %s\n", livemig_last_error(s));
 		rc = 2;
 	}
 	livemig_set_prealloc(s, o.prealloc); /* before the start, which maps --mem */

@@ -173,7 +173,7 @@ if rc == 0:
             "bench --js FILE: the source's JSON, its --me and --se: %r" % b.get("parameters"))
 # An option of another subcommand names the ones it is for.
 for args, word in ((["source", "--uri", "tcp:127.0.0.1:0"], "--uri is for bench only"),
-                   (["dest", "--mem", "1M"], "--mem is for source and bench only"),
+                   (["dest", "--fill", "random"], "--fill is for source and bench only"),
                    (["bench", "--dump", "x"], "--dump is for dest and source only"),
                    (["bench", "--listen", "x"], "--listen is for dest only")):
     rc, out, err = run(*args)

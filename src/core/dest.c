@@ -191,6 +191,12 @@ static void populate(void *p, uint64_t size)
 	}
 }
 
+uint64_t lm_ram_limit(const livemig_session *s)
+{
+	return s->p.max_ram ? s->p.max_ram
+			    : (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 void *lm_map_ram(uint64_t size, bool prealloc)
 {
 	void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -258,12 +264,11 @@ static int check_params(livemig_session *s, const struct lm_msg_params *p)
 	if (!p->device_state && s->dev_on)
 		return lm_fail(s, -EINVAL, "this destination expects device state and the source "
 			       "sends none (livemig_set_device_state on both sides)");
-	/* Only as much RAM as agreed to: nothing is allocated before this. */
-	uint64_t total = 0, limit = s->p.max_ram;
+	/* Only as much RAM as agreed to: nothing is allocated on the source's
+	 * word before this. */
+	uint64_t total = 0, limit = lm_ram_limit(s);
 	for (uint32_t i = 0; i < p->nblocks; i++)
 		total += p->blocks[i].size; /* each < 2^44: no overflow in 64 blocks */
-	if (!limit)
-		limit = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	if (total > limit)
 		return lm_fail(s, -E2BIG, "PARAMS: the source announces %llu bytes of RAM, more than "
 			       "%s %llu bytes", (unsigned long long)total,

@@ -253,6 +253,9 @@ struct lm_h128 lm_zero_hash(uint64_t gpn);
 /* Destination RAM: size bytes of anonymous memory, MADV_HUGEPAGE, faulted
  * in when prealloc; NULL when it cannot be mapped. */
 void *lm_map_ram(uint64_t size, bool prealloc);
+/* The most RAM a destination takes, in bytes: max-ram, else this machine's
+ * memory. */
+uint64_t lm_ram_limit(const livemig_session *s);
 
 /* ---- RAM blocks ---------------------------------------------------------- */
 struct lm_block {

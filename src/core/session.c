@@ -80,10 +80,8 @@ static bool started(livemig_session *s)
  * mapped and faulted in before it listens, as QEMU's -mem-prealloc at
  * start, so that it is not part of the migration's time.  (A retried start
  * finds them mapped.) */
-static int map_registered(livemig_session *s)
+static int map_registered(livemig_session *s, char *err, size_t len)
 {
-	uint64_t limit = s->p.max_ram ? s->p.max_ram
-				      : (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t total = 0;
 	for (unsigned i = 0; i < s->nblocks; i++)
 		total += s->blocks[i].size;
@@ -91,16 +89,16 @@ static int map_registered(livemig_session *s)
 		struct lm_block *b = &s->blocks[i];
 		if (b->host)
 			continue;
-		char err[160];
-		int r = total > limit ? -E2BIG : (b->host = lm_map_ram(b->size, true)) ? 0 : -ENOMEM;
-		if (r) {
-			snprintf(err, sizeof(err), r == -E2BIG
-				 ? "the RAM registered (%llu bytes) is more than %s"
-				 : "cannot allocate RAM block of %llu bytes%s",
-				 (unsigned long long)(r == -E2BIG ? total : b->size),
-				 r == -ENOMEM ? "" : s->p.max_ram ? "max-ram" : "this machine's memory");
-			set_err(s, r, err);
-			return r;
+		if (total > lm_ram_limit(s)) {
+			snprintf(err, len, "the RAM registered (%llu bytes) is more than %s",
+				 (unsigned long long)total,
+				 s->p.max_ram ? "max-ram" : "this machine's memory");
+			return -E2BIG;
+		}
+		if (!(b->host = lm_map_ram(b->size, true))) {
+			snprintf(err, len, "cannot allocate RAM block of %llu bytes",
+				 (unsigned long long)b->size);
+			return -ENOMEM;
 		}
 		b->owned = true;
 	}
@@ -352,10 +350,10 @@ int livemig_start(livemig_session *s, const char *uri)
 		s->ch[i].new_fd = -1;
 	}
 	s->t_start = lm_now_ns();
-	if (s->role == LIVEMIG_DEST && (r = map_registered(s)))
-		return r;
 	if (s->role == LIVEMIG_DEST) {
-		r = lm_listen(&s->addr, err, sizeof(err));
+		r = map_registered(s, err, sizeof(err));
+		if (!r)
+			r = lm_listen(&s->addr, err, sizeof(err));
 		if (r < 0) {
 			set_err(s, r, err);
 			return r;

@@ -191,6 +191,10 @@ int64_t lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns
 	}
 	uint64_t got = delivered - l->win_bytes, ns = now_ns - l->win_t;
 	if (l->probing) {
+		if (!got) { /* nothing acknowledged yet: the clock starts later */
+			l->win_t = now_ns;
+			return -1;
+		}
 		if (got < probe_budget(l) && ns < LM_AUTO_PROBE_MAX_NS)
 			return -1;
 		double thr = (double)got * 1e9 / (double)(ns ? ns : 1);

@@ -88,8 +88,10 @@ void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
  * LM_AUTO_PROBE_BYTES, so that each channel can send raw and compression
  * in flight does not dominate the measurement (the session's budget, which
  * each auto channel draws on through lm_codec_cfg.probe_left) - and the rate at
- * which all channels' bytes are acknowledged from the probe's start until
- * as many bytes as its budget are (or LM_AUTO_PROBE_MAX_NS has passed) is
+ * which all channels' bytes are acknowledged from the first measurement
+ * that sees any (the probe's clock does not run while its first packets
+ * are still being picked) until as many bytes as its budget are (or
+ * LM_AUTO_PROBE_MAX_NS has passed) is
  * a measurement of what the link carries when offered more; it raises
  * the rate when it is 1.5 times what was believed.  Probes run
  * only while the senders have a pass to send that is not the final one

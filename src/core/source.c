@@ -662,6 +662,9 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 {
 	if (s->src.chunk_owner) /* the senders are between passes */
 		memset((void *)s->src.chunk_owner, 0, (n + LM_PACKET_PAGES - 1) / LM_PACKET_PAGES);
+	/* Before the pass is published: a probe that starts with it is there
+	 * for every channel's first packet. */
+	sample_link(s, !final);
 	pthread_mutex_lock(&s->lock);
 	free(s->src.work);
 	s->src.work = work;
@@ -676,7 +679,6 @@ static int run_pass(livemig_session *s, uint64_t *work, size_t n, bool final)
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	lm_event_pass(s, pass);
-	sample_link(s, !final);
 	pthread_mutex_lock(&s->lock);
 	while (s->src.pass_done < s->p.channels && !lm_quit(s))
 		wait_sampling(s, !final);

@@ -171,15 +171,18 @@ if r:
     c.check(a["none"] > 10 * (a["lz4"] + a["zstd"] + 1) or a["lz4"] + a["zstd"] == 0,
             "auto fast/text: %s" % a)
     print("ok: auto, fast link, mixed image: %s" % a)
-# The link measured, not fixed: the first probe sends 4 MiB (8 packets) raw
-# even of text (this file, repeated), which auto never sends raw otherwise.
-# (Whether loopback then reads faster than compressing depends on the
-# CPU the probe gets: the tests run side by side.)
+# The link measured, not fixed: the first probe is published with the first
+# pass and its clock starts with the first byte acknowledged, so the first
+# packet goes raw even of text (this file, repeated), which auto never sends
+# raw otherwise.  How many more do depends on how fast the probe's 4 MiB are
+# acknowledged (it ends 30 ms after the first), and whether loopback then
+# reads faster than compressing on the CPU the probe gets: the tests run
+# side by side, some under TSan.
 r = migrate("auto measured link, text", "multifd-compression=auto",
             fill="corpus:" + os.path.abspath(__file__))
 if r:
     a = r[0]["compression"]["auto"]
-    c.check(a["none"] >= 4, "auto measured loopback/text: no probe: %s" % a)
+    c.check(a["none"] >= 1, "auto measured loopback/text: no probe: %s" % a)
     print("ok: auto, loopback measured, text: %s" % a)
 
 os.unlink(img)

@@ -769,6 +769,11 @@ static void auto_codec(void)
 	CHECK(lm_auto_link_due(&l, 1));
 	CHECK(lm_auto_link(&l, n, 1 * ms, true) == (int64_t)pb);
 	CHECK(l.probing && lm_auto_link_due(&l, 2 * ms));
+	/* Nothing acknowledged for 40 ms (the channels slow to start): the
+	 * probe's clock has not started, so it neither ends nor reads 0. */
+	CHECK(lm_auto_link(&l, n, 41 * ms, true) == -1);
+	CHECK(l.probing && l.rate == 0 && l.win_t == 41 * ms);
+	l.win_t = 1 * ms; /* as if it had started on time, for what follows */
 	CHECK(lm_auto_link(&l, n + pb / 2, 11 * ms, true) == -1); /* half: goes on */
 	CHECK(l.probing && l.rate == 0);
 	CHECK(lm_auto_link(&l, n += pb, 21 * ms, true) == 0);    /* all of it in 20 ms */

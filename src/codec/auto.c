@@ -39,8 +39,9 @@ static const double initial_gain[LM_AUTO_N] = {1.0, 1.0, 1.45, 1.57};
 #define EWMA 0.25
 #define LINK_WINDOW_NS 100000000ull
 #define LINK_DECAY 0.99 /* per window: halves in about 7 s */
-#define PROBE_GAP_MIN_NS 2000000000ull
+#define PROBE_GAP_FIRST_NS 1000000000ull
 #define PROBE_GAP_MAX_NS 8000000000ull
+#define PROBE_SHIFT_MAX 4 /* 16 times the base: 64 MiB take 7 ms at 10 GB/s */
 #define PROBE_GAIN 1.5
 #define EXPLORE_EVERY 128
 #define STALE 256
@@ -152,7 +153,8 @@ bool lm_auto_link_due(const struct lm_auto_link *l, uint64_t now_ns)
 
 static uint64_t probe_budget(const struct lm_auto_link *l)
 {
-	return l->probe_bytes > LM_AUTO_PROBE_BYTES ? l->probe_bytes : LM_AUTO_PROBE_BYTES;
+	uint64_t b = l->probe_bytes > LM_AUTO_PROBE_BYTES ? l->probe_bytes : LM_AUTO_PROBE_BYTES;
+	return b << l->probe_shift;
 }
 
 static void open_window(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns)
@@ -161,14 +163,11 @@ static void open_window(struct lm_auto_link *l, uint64_t delivered, uint64_t now
 	l->win_bytes = delivered;
 }
 
-/* After a measured probe (found: a link more than twice as fast as
- * believed): when the next may start. */
-static void next_probe(struct lm_auto_link *l, uint64_t now_ns, bool found)
+/* After a measured probe: the next may start after twice the last wait. */
+static void next_probe(struct lm_auto_link *l, uint64_t now_ns)
 {
-	if (found)
-		l->probe_gap = PROBE_GAP_MIN_NS;
-	else if ((l->probe_gap = 2 * (l->probe_gap ? l->probe_gap : PROBE_GAP_MIN_NS)) >
-		 PROBE_GAP_MAX_NS)
+	l->probe_gap = l->probe_gap ? 2 * l->probe_gap : PROBE_GAP_FIRST_NS;
+	if (l->probe_gap > PROBE_GAP_MAX_NS)
 		l->probe_gap = PROBE_GAP_MAX_NS;
 	l->next_probe = now_ns + l->probe_gap;
 }
@@ -198,14 +197,21 @@ int64_t lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns
 		if (got < probe_budget(l) && ns < LM_AUTO_PROBE_MAX_NS)
 			return -1;
 		double thr = (double)got * 1e9 / (double)(ns ? ns : 1);
-		bool found = l->rate > 0 && thr > 2 * l->rate;
 		/* Only a clearly faster link: a shaper's burst (tc tbf lets its
 		 * bucket through at once) makes a probe read a fraction high. */
 		if (thr > PROBE_GAIN * l->rate)
 			l->rate = thr;
-		l->probing = false;
 		open_window(l, delivered, now_ns); /* the probe's bytes are counted */
-		next_probe(l, now_ns, found);
+		/* All of it in less than half the time: the ticks, not the
+		 * link, set the pace (a fast link carries 4 MiB in a few ms),
+		 * so thr is a floor.  The next probe, twice as large, at once. */
+		if (got >= probe_budget(l) && 2 * ns < LM_AUTO_PROBE_MAX_NS &&
+		    l->probe_shift < PROBE_SHIFT_MAX) {
+			l->probe_shift++;
+			return (int64_t)probe_budget(l);
+		}
+		l->probing = false;
+		next_probe(l, now_ns);
 		return 0;
 	}
 	if (ns < LINK_WINDOW_NS)

@@ -93,13 +93,16 @@ void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
  * are still being picked) until as many bytes as its budget are (or
  * LM_AUTO_PROBE_MAX_NS has passed) is
  * a measurement of what the link carries when offered more; it raises
- * the rate when it is 1.5 times what was believed.  Probes run
+ * the rate when it is 1.5 times what was believed.  A probe whose budget
+ * is all acknowledged in under half that time measured the owner's ticks
+ * more than the link (4 MiB take 2 ms at 2 GB/s): its rate is a floor, and
+ * the next probe, with twice the budget (up to 16 times the base, kept for
+ * later probes), starts at once.  Probes run
  * only while the senders have a pass to send that is not the final one
- * (the guest stopped).  The first starts with the first pass.  The next
- * one comes at a window's end at least 2 s after a probe that found the
- * link more than twice as fast as believed, else after twice the last
- * wait: 4, 8 s, then every 8 s.  A probe that finds nothing costs the link
- * about its budget in raw bytes instead of compressed ones. */
+ * (the guest stopped).  The first starts with the first pass; the next
+ * at a window's end after twice the last wait: 1, 2, 4, 8 s, then every
+ * 8 s.  A probe that finds nothing costs the link about its budget in raw
+ * bytes instead of compressed ones. */
 #define LM_AUTO_PROBE_BYTES (4ull << 20)
 #define LM_AUTO_PROBE_MAX_NS 30000000ull
 struct lm_auto_link {
@@ -108,6 +111,9 @@ struct lm_auto_link {
 	uint64_t probe_bytes;      /* a probe's budget, set by the owner (at least
 				    * LM_AUTO_PROBE_BYTES) */
 	bool probing;              /* a probe runs (from win_t, win_bytes) */
+	unsigned probe_shift;      /* its budget is the base << this: one more
+				    * each time a probe ends in under half its
+				    * time */
 	uint64_t next_probe;       /* the next may start at (ns) */
 	uint64_t probe_gap;        /* ns between the last probe and the next */
 };

@@ -773,52 +773,67 @@ static void auto_codec(void)
 	 * probe's clock has not started, so it neither ends nor reads 0. */
 	CHECK(lm_auto_link(&l, n, 41 * ms, true) == -1);
 	CHECK(l.probing && l.rate == 0 && l.win_t == 41 * ms);
-	l.win_t = 1 * ms; /* as if it had started on time, for what follows */
-	CHECK(lm_auto_link(&l, n + pb / 2, 11 * ms, true) == -1); /* half: goes on */
+	CHECK(lm_auto_link(&l, n + pb / 2, 51 * ms, true) == -1); /* half: goes on */
 	CHECK(l.probing && l.rate == 0);
-	CHECK(lm_auto_link(&l, n += pb, 21 * ms, true) == 0);    /* all of it in 20 ms */
+	CHECK(lm_auto_link(&l, n += pb, 61 * ms, true) == 0);    /* all of it in 20 ms */
 	CHECKF(!l.probing && fabs(l.rate - pb * 50.0) < 1, "%.0f", l.rate);
-	/* It found no link twice as fast as believed (none was): 4 s. */
-	CHECK(l.next_probe == 4021 * ms && l.win_t == 21 * ms && l.win_bytes == n);
+	/* The next may start 1 s later. */
+	CHECK(l.next_probe == 1061 * ms && l.win_t == 61 * ms && l.win_bytes == n);
 	/* Windows: a slower one keeps the rate (decayed by 1 %), a faster
 	 * one raises it. */
-	CHECK(!lm_auto_link_due(&l, 70 * ms) && lm_auto_link_due(&l, 121 * ms));
-	CHECK(lm_auto_link(&l, n += 10000000, 121 * ms, true) == -1); /* 10 MB in 100 ms */
+	CHECK(!lm_auto_link_due(&l, 110 * ms) && lm_auto_link_due(&l, 161 * ms));
+	CHECK(lm_auto_link(&l, n += 10000000, 161 * ms, true) == -1); /* 10 MB in 100 ms */
 	CHECKF(fabs(l.rate - pb * 50.0 * 0.99) < 1, "%.0f", l.rate);
-	lm_auto_link(&l, n += 30000000, 221 * ms, true);
+	lm_auto_link(&l, n += 30000000, 261 * ms, true);
 	CHECKF(l.rate > 2.99e8 && l.rate < 3.01e8, "%.0f", l.rate);
 	/* A count that goes down (a replaced connection starts from 0)
 	 * opens a new window and does not read as a huge rate. */
-	CHECK(lm_auto_link(&l, n = 5000, 321 * ms, true) == -1);
+	CHECK(lm_auto_link(&l, n = 5000, 361 * ms, true) == -1);
 	CHECKF(l.rate > 2.99e8 && l.rate < 3.01e8, "%.0f", l.rate);
-	CHECK(l.win_t == 321 * ms && l.win_bytes == 5000 && !l.probing);
+	CHECK(l.win_t == 361 * ms && l.win_bytes == 5000 && !l.probing);
 	/* Only where a probe may run (not the final pass, not between
 	 * passes): the window after next_probe starts one then.  The owner's
 	 * budget, when larger, is the probe's. */
 	l.probe_bytes = 2 * pb;
-	CHECK(lm_auto_link(&l, n += 30000000, 4100 * ms, false) == -1 && !l.probing);
-	CHECK(lm_auto_link(&l, n += 30000000, 4200 * ms, true) == (int64_t)(2 * pb) && l.probing);
+	CHECK(lm_auto_link(&l, n += 30000000, 1100 * ms, false) == -1 && !l.probing);
+	CHECK(lm_auto_link(&l, n += 30000000, 1200 * ms, true) == (int64_t)(2 * pb) && l.probing);
 	/* It finds no faster link and times out (30 ms): the rate stays,
-	 * the wait doubles. */
+	 * the wait doubles (2 s). */
 	double rate = l.rate;
-	CHECK(lm_auto_link(&l, n + pb, 4220 * ms, true) == -1 && l.probing);
-	CHECK(lm_auto_link(&l, n += pb, 4231 * ms, true) == 0);
-	CHECK(!l.probing && l.rate == rate && l.next_probe == 12231 * ms);
-	/* One that finds a link more than twice as fast: 2 s. */
-	CHECK(lm_auto_link(&l, n += 1000, 12300 * ms, true) == (int64_t)(2 * pb));
-	CHECK(lm_auto_link(&l, n += 2 * pb, 12301 * ms, true) == 0); /* 4 MiB in 1 ms */
-	CHECKF(!l.probing && l.rate > 4e9 && l.next_probe == 14301 * ms, "%.0f", l.rate);
+	CHECK(lm_auto_link(&l, n + pb, 1220 * ms, true) == -1 && l.probing);
+	CHECK(lm_auto_link(&l, n += pb, 1231 * ms, true) == 0);
+	CHECK(!l.probing && l.rate == rate && l.next_probe == 3231 * ms);
+	/* A fast link: all 8 MiB in 2 ms, a floor, so a probe of twice the
+	 * budget follows at once, and so on while they end in under 15 ms,
+	 * up to 16 times the budget; each raises the rate it beats by half. */
+	CHECK(lm_auto_link(&l, n += 1000, 3300 * ms, true) == (int64_t)(2 * pb));
+	CHECK(lm_auto_link(&l, n += 2 * pb, 3302 * ms, true) == (int64_t)(4 * pb));
+	CHECKF(l.probing && fabs(l.rate - 2 * pb * 500.0) < 1, "%.0f", l.rate);
+	CHECK(lm_auto_link(&l, n += 4 * pb, 3306 * ms, true) == (int64_t)(8 * pb));
+	CHECKF(l.probing && fabs(l.rate - 2 * pb * 500.0) < 1, "%.0f", l.rate); /* same */
+	CHECK(lm_auto_link(&l, n, 3308 * ms, true) == -1);         /* nothing yet */
+	CHECK(lm_auto_link(&l, n += 8 * pb, 3318 * ms, true) == (int64_t)(16 * pb));
+	CHECK(lm_auto_link(&l, n += 16 * pb, 3328 * ms, true) == (int64_t)(32 * pb));
+	CHECKF(fabs(l.rate - 16 * pb * 100.0) < 1, "%.0f", l.rate);
+	CHECK(lm_auto_link(&l, n += 32 * pb, 3340 * ms, true) == 0); /* the last: 16x */
+	CHECK(!l.probing && l.next_probe == 7340 * ms);
+	/* The next probe keeps the larger budget.  One that takes 15 ms or
+	 * more measures the link: no larger probe. */
+	CHECK(lm_auto_link(&l, n += 1000, 7400 * ms, true) == (int64_t)(32 * pb));
+	CHECK(lm_auto_link(&l, n += 32 * pb, 7416 * ms, true) == 0);
+	CHECK(!l.probing && l.next_probe == 15416 * ms);
 	/* A probe cut short - its pass ended, or a count went down - ends
 	 * unmeasured: the rate stays and the next may start when the window
 	 * ends. */
-	CHECK(lm_auto_link(&l, n += 1000, 14400 * ms, true) == (int64_t)(2 * pb));
+	l.probe_shift = 0;
+	CHECK(lm_auto_link(&l, n += 1000, 15500 * ms, true) == (int64_t)(2 * pb));
 	rate = l.rate;
-	CHECK(lm_auto_link(&l, n += pb, 14401 * ms, false) == 0);
-	CHECK(!l.probing && l.rate == rate && l.win_bytes == n && l.next_probe == 14301 * ms);
-	CHECK(lm_auto_link(&l, n += 1000, 14402 * ms, true) == -1 && !l.probing);
-	CHECK(lm_auto_link(&l, n += 1000, 14501 * ms, true) == (int64_t)(2 * pb));
+	CHECK(lm_auto_link(&l, n += pb, 15501 * ms, false) == 0);
+	CHECK(!l.probing && l.rate == rate && l.win_bytes == n && l.next_probe == 15416 * ms);
+	CHECK(lm_auto_link(&l, n += 1000, 15502 * ms, true) == -1 && !l.probing);
+	CHECK(lm_auto_link(&l, n += 1000, 15601 * ms, true) == (int64_t)(2 * pb));
 	rate = l.rate;
-	CHECK(lm_auto_link(&l, 10, 14503 * ms, true) == (int64_t)(2 * pb)); /* ended, and again */
+	CHECK(lm_auto_link(&l, 10, 15603 * ms, true) == (int64_t)(2 * pb)); /* ended, and again */
 	CHECK(l.probing && l.rate == rate && l.win_bytes == 10);
 	fprintf(stderr, "codec auto: done\n");
 }

@@ -839,16 +839,24 @@ def machine(a, argv):
         "- CPU: %s, %d cores (os.cpu_count)" % (cpu, os.cpu_count()),
         "- memory: %.1f GiB" % (mem / 2**30),
         "- kernel: %s" % platform.release(),
-        "- livemig: %s; QEMU: %s" % (lv or "?", qv),
+        "- livemig: %s; QEMU: %s" % (lv or "?", qv if a.qemu else "not run (%s)" % (
+            "--no-qemu" if a.no_qemu_asked else "needs root and qemu-system-x86_64")),
+        "- swept: channels %s; methods %s; link %s; %s; zero-page %s; "
+        "dirty-rate %s; tls %s; %d run%s each%s" % (
+            a.channels, a.methods, a.link, "image %s" % a.image if a.image else
+            "fill %s, ratio %s, of %s" % (a.fill, a.fill_ratio, a.mem),
+            a.zero_page, a.dirty_rate, a.tls, a.repeat,
+            "s" if a.repeat > 1 else "",
+            "; scenario %s (its settings, options given win)" % a.scenario if a.scenario else ""),
         "- links: loopback = both sides in one network namespace over 127.0.0.1; RATE = "
         "the destination and the source in two namespaces joined by a veth pair, both ends "
         "shaped with tc tbf rate RATE burst 512kb latency 50ms",
-        "- pinning: %s" % ("source on CPU 0, destination on CPU 1 (taskset), QEMU the same"
-                           if a.pin else "none"),
+        "- pinning: %s" % ("source on CPU 0, destination on CPU 1 (taskset)%s" % (
+            ", QEMU the same" if a.qemu else "") if a.pin else "none"),
         "- destination memory: %s" % (
-            "preallocated before the migration starts (livemig dest --mem SIZE --prealloc, "
-            "QEMU's memory backend prealloc=on), not part of its time" if a.dest_prealloc else
-            "faulted in as pages arrive (both tools)"),
+            "preallocated before the migration starts (livemig dest --mem SIZE --prealloc%s), "
+            "not part of its time" % (", QEMU's memory backend prealloc=on" if a.qemu else "")
+            if a.dest_prealloc else "faulted in as pages arrive"),
         "- command: `%s`" % " ".join(shlex.quote(w) for w in argv), ""])
 
 
@@ -993,6 +1001,7 @@ def main(argv):
             raise Usage("--pin needs 2 CPUs and taskset")
         if a.image and not os.path.isfile(a.image):
             raise Usage("--image %s: no such file" % a.image)
+        a.no_qemu_asked = not a.qemu
         if a.qemu and (os.geteuid() or not shutil.which("qemu-system-x86_64")):
             log("no QEMU runs: they need root and qemu-system-x86_64")
             a.qemu = False

@@ -872,7 +872,8 @@ static int run(livemig_session *s, struct opts *o, const char *who, struct cli_s
 	int rc = livemig_start(s, o->uri);
 	if (rc) {
 		end(sig, control);
-		fprintf(stderr, "livemig %s: %s\n", who, livemig_last_error(s));
+		fprintf(stderr, "livemig %s: %s%s\n", who, rc == -E2BIG && o->mem_set ? "--mem: " : "",
+			livemig_last_error(s));
 		/* Nothing started: a bad URI, an engine that cannot run, TLS
 		 * credentials that cannot be used, a --mem larger than the
 		 * machine are usage errors; a port in use or no memory are not. */

@@ -441,9 +441,9 @@ LIVEMIG_API int livemig_set_prealloc(livemig_session *s, bool on);
  * a unix: URI or tcp::PORT need tls-hostname (as QEMU requires it); an
  * address in the URI is checked against the certificate's IP addresses
  * only -,
- * -E2BIG/-ENOMEM when a destination with prealloc cannot map its
- * registered blocks (more than max-ram or this machine's memory, or no
- * memory); -EADDRINUSE/-EEXIST/... when the destination cannot listen,
+ * -E2BIG when a destination's registered blocks are more than max-ram
+ * (unset: this machine's memory), -ENOMEM when one with prealloc cannot
+ * map them; -EADDRINUSE/-EEXIST/... when the destination cannot listen,
  * -EBUSY when already started.  The source connects in the background: its connection
  * errors, TLS refusals included, come from livemig_wait().
  */

@@ -172,25 +172,37 @@ static void next_probe(struct lm_auto_link *l, uint64_t now_ns)
 	l->next_probe = now_ns + l->probe_gap;
 }
 
+/* Starts a probe at now_ns: the budget to publish. */
+static int64_t start_probe(struct lm_auto_link *l, uint64_t now_ns)
+{
+	l->probing = true;
+	l->probe_t = now_ns;
+	return (int64_t)probe_budget(l);
+}
+
 int64_t lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns,
 		     bool may_probe)
 {
 	/* Fewer than before: a replaced connection (channel-recovery) counts
 	 * from 0 again.  This window and a probe are lost, as a probe whose
-	 * pass ended; the next window starts here. */
+	 * pass ended (a small pass: the next waits PROBE_GAP_FIRST_NS, not
+	 * every pass starting with one); the next window starts here. */
 	if (!l->win_t || delivered < l->win_bytes || (l->probing && !may_probe)) {
 		int64_t publish = l->probing ? 0 : -1;
+		if (l->probing)
+			l->next_probe = now_ns + PROBE_GAP_FIRST_NS;
 		l->probing = false;
 		open_window(l, delivered, now_ns);
-		if (may_probe && now_ns >= l->next_probe) {
-			l->probing = true;
-			publish = (int64_t)probe_budget(l);
-		}
+		if (may_probe && now_ns >= l->next_probe)
+			publish = start_probe(l, now_ns);
 		return publish;
 	}
 	uint64_t got = delivered - l->win_bytes, ns = now_ns - l->win_t;
 	if (l->probing) {
-		if (!got) { /* nothing acknowledged yet: the clock starts later */
+		/* Nothing acknowledged yet: the clock starts later - at the
+		 * last measurement that saw nothing - but not later than
+		 * LM_AUTO_PROBE_MAX_NS after the probe began. */
+		if (!got && now_ns - l->probe_t < LM_AUTO_PROBE_MAX_NS) {
 			l->win_t = now_ns;
 			return -1;
 		}
@@ -202,13 +214,17 @@ int64_t lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns
 		if (thr > PROBE_GAIN * l->rate)
 			l->rate = thr;
 		open_window(l, delivered, now_ns); /* the probe's bytes are counted */
-		/* All of it in less than half the time: the ticks, not the
-		 * link, set the pace (a fast link carries 4 MiB in a few ms),
-		 * so thr is a floor.  The next probe, twice as large, at once. */
-		if (got >= probe_budget(l) && 2 * ns < LM_AUTO_PROBE_MAX_NS &&
-		    l->probe_shift < PROBE_SHIFT_MAX) {
-			l->probe_shift++;
-			return (int64_t)probe_budget(l);
+		if (got >= probe_budget(l)) {
+			/* All of it in less than half the time: the ticks, not
+			 * the link, set the pace (a fast link carries 4 MiB in
+			 * a few ms), so thr is a floor.  The next probe, twice
+			 * as large, at once. */
+			if (2 * ns < LM_AUTO_PROBE_MAX_NS && l->probe_shift < PROBE_SHIFT_MAX) {
+				l->probe_shift++;
+				return start_probe(l, now_ns);
+			}
+		} else if (l->probe_shift) {
+			l->probe_shift--; /* out of time: the link is slower now */
 		}
 		l->probing = false;
 		next_probe(l, now_ns);
@@ -221,8 +237,7 @@ int64_t lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns
 	open_window(l, delivered, now_ns);
 	if (!may_probe || now_ns < l->next_probe)
 		return -1;
-	l->probing = true;
-	return (int64_t)probe_budget(l);
+	return start_probe(l, now_ns);
 }
 
 void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,

@@ -84,36 +84,37 @@ void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
  * probes.  A window only sees what the channels offered: while they are
  * busy compressing, a link of 10 GB/s reads as the compressed rate, and
  * the model would keep compressing for ever.  So the owner probes: the
- * channels send l->probe_bytes raw - two packets per channel, at least
- * LM_AUTO_PROBE_BYTES, so that each channel can send raw and compression
- * in flight does not dominate the measurement (the session's budget, which
- * each auto channel draws on through lm_codec_cfg.probe_left) - and the rate at
- * which all channels' bytes are acknowledged from the first measurement
- * that sees any (the probe's clock does not run while its first packets
- * are still being picked) until as many bytes as its budget are (or
- * LM_AUTO_PROBE_MAX_NS has passed) is
- * a measurement of what the link carries when offered more; it raises
- * the rate when it is 1.5 times what was believed.  A probe whose budget
- * is all acknowledged in under half that time measured the owner's ticks
- * more than the link (4 MiB take 2 ms at 2 GB/s): its rate is a floor, and
- * the next probe, with twice the budget (up to 16 times the base, kept for
- * later probes), starts at once.  Probes run
- * only while the senders have a pass to send that is not the final one
- * (the guest stopped).  The first starts with the first pass; the next
- * at a window's end after twice the last wait: 1, 2, 4, 8 s, then every
- * 8 s.  A probe that finds nothing costs the link about its budget in raw
- * bytes instead of compressed ones. */
+ * channels send a budget raw - l->probe_bytes, two packets per channel,
+ * at least LM_AUTO_PROBE_BYTES, so that each channel can send raw and
+ * compression in flight does not dominate the measurement (the session's
+ * budget, which each auto channel draws on through
+ * lm_codec_cfg.probe_left).  The probe's clock starts at the last
+ * measurement that saw none of its bytes acknowledged (not later than
+ * LM_AUTO_PROBE_MAX_NS after it began: its first packets may still be
+ * being picked), and the rate at which all channels' bytes are
+ * acknowledged until the budget's worth are (or LM_AUTO_PROBE_MAX_NS has
+ * passed on that clock) is what the link carries when offered more; it
+ * raises the rate when it is 1.5 times what was believed.  A probe whose
+ * budget is all acknowledged in under half that time measured the owner's
+ * ticks more than the link (4 MiB take 2 ms at 2 GB/s): its rate is a
+ * floor, and another probe with twice the budget starts at once, up to 16
+ * times the base; the larger budget is kept for later probes, and halved
+ * by each that runs out of time.  Probes run only while the senders send,
+ * or are about to send, a pass that is not the final one (the guest
+ * stopped).  The first starts with the first pass; the next at a window's
+ * end after twice the last wait: 1, 2, 4, 8 s, then every 8 s; one that
+ * its pass cut short, 1 s later.  A probe that finds nothing costs the
+ * link about its budget in raw bytes instead of compressed ones. */
 #define LM_AUTO_PROBE_BYTES (4ull << 20)
 #define LM_AUTO_PROBE_MAX_NS 30000000ull
 struct lm_auto_link {
 	double rate;               /* wire bytes/s, 0 = nothing measured yet */
 	uint64_t win_t, win_bytes; /* start of the current window, 0 = none yet */
-	uint64_t probe_bytes;      /* a probe's budget, set by the owner (at least
-				    * LM_AUTO_PROBE_BYTES) */
+	uint64_t probe_bytes;      /* the base of a probe's budget, set by the
+				    * owner (at least LM_AUTO_PROBE_BYTES) */
 	bool probing;              /* a probe runs (from win_t, win_bytes) */
-	unsigned probe_shift;      /* its budget is the base << this: one more
-				    * each time a probe ends in under half its
-				    * time */
+	uint64_t probe_t;          /* when it began (ns) */
+	unsigned probe_shift;      /* its budget is the base << this */
 	uint64_t next_probe;       /* the next may start at (ns) */
 	uint64_t probe_gap;        /* ns between the last probe and the next */
 };
@@ -122,12 +123,12 @@ struct lm_auto_link {
 bool lm_auto_link_due(const struct lm_auto_link *l, uint64_t now_ns);
 /* A measurement: the session's bytes delivered so far (all channels: what
  * the peers acknowledged, or else what was written), now, and whether a
- * probe may run (the senders are sending a pass that is not the final
- * one).  Opens the first window, or closes the current window (or ends
- * the probe) and updates l->rate; starts a probe when one is due and may
- * run.  A count lower than the window's start (a replaced connection
- * starts from 0) opens a new window; it, or may_probe false, ends a probe
- * unmeasured, without moving the time of the next.  Returns the
+ * probe may run (the senders send, or are about to send, a pass that is
+ * not the final one).  Opens the first window, or closes the current
+ * window (or ends the probe) and updates l->rate; starts a probe when one
+ * is due and may run.  A count lower than the window's start (a replaced
+ * connection starts from 0) opens a new window; it, or may_probe false,
+ * ends a probe unmeasured, and the next may start 1 s later.  Returns the
  * probe budget to publish when it changes: the probe's bytes when one
  * starts, 0 when one ends; -1 otherwise. */
 int64_t lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns,

@@ -76,25 +76,27 @@ static bool started(livemig_session *s)
 	return atomic_load(&s->status) != LIVEMIG_STATUS_NONE;
 }
 
-/* Destination with prealloc: the blocks registered without memory are
- * mapped and faulted in before it listens, as QEMU's -mem-prealloc at
- * start, so that it is not part of the migration's time.  (A retried start
- * finds them mapped.) */
+/* Destination: the RAM registered is checked against lm_ram_limit before
+ * it listens (the source's PARAMS must announce at least as much, and
+ * would be refused); with prealloc the blocks registered without memory
+ * are mapped and faulted in, as QEMU's -mem-prealloc at start, so that it
+ * is not part of the migration's time.  (A retried start finds them
+ * mapped.) */
 static int map_registered(livemig_session *s, char *err, size_t len)
 {
 	uint64_t total = 0;
 	for (unsigned i = 0; i < s->nblocks; i++)
 		total += s->blocks[i].size;
+	if (total > lm_ram_limit(s)) {
+		snprintf(err, len, "the RAM registered (%llu bytes) is more than %s",
+			 (unsigned long long)total,
+			 s->p.max_ram ? "max-ram" : "this machine's memory");
+		return -E2BIG;
+	}
 	for (unsigned i = 0; s->dst.prealloc && i < s->nblocks; i++) {
 		struct lm_block *b = &s->blocks[i];
 		if (b->host)
 			continue;
-		if (total > lm_ram_limit(s)) {
-			snprintf(err, len, "the RAM registered (%llu bytes) is more than %s",
-				 (unsigned long long)total,
-				 s->p.max_ram ? "max-ram" : "this machine's memory");
-			return -E2BIG;
-		}
 		if (!(b->host = lm_map_ram(b->size, true))) {
 			snprintf(err, len, "cannot allocate RAM block of %llu bytes",
 				 (unsigned long long)b->size);

@@ -614,7 +614,8 @@ static void *sender_main(void *arg)
  * the senders - and published for every channel's codec, with the budget
  * of a link probe.  One getsockopt per channel per 100 ms window, or per
  * 2 ms tick during a probe, and none unless the codec wants the link.
- * may_probe: the senders are sending a pass that is not the final one.
+ * may_probe: the senders send, or are about to send, a pass that is not
+ * the final one.
  */
 static void sample_link(livemig_session *s, bool may_probe)
 {

@@ -171,13 +171,13 @@ if r:
     c.check(a["none"] > 10 * (a["lz4"] + a["zstd"] + 1) or a["lz4"] + a["zstd"] == 0,
             "auto fast/text: %s" % a)
     print("ok: auto, fast link, mixed image: %s" % a)
-# The link measured, not fixed: the first probe is published with the first
-# pass and its clock starts with the first byte acknowledged, so the first
-# packet goes raw even of text (this file, repeated), which auto never sends
-# raw otherwise.  How many more do depends on how fast the probe's 4 MiB are
-# acknowledged (it ends 30 ms after the first), and whether loopback then
-# reads faster than compressing on the CPU the probe gets: the tests run
-# side by side, some under TSan.
+# The link measured, not fixed: the first probe is published before the
+# first pass and its clock waits for the first byte acknowledged, so the
+# first packet goes raw even of text (this file, repeated), which auto never
+# sends raw otherwise.  How many more do depends on how fast the probe's
+# 4 MiB are acknowledged (when it ends, and whether a larger one follows),
+# and whether loopback then reads faster than compressing on the CPU the
+# probe gets: the tests run side by side, some under TSan.
 r = migrate("auto measured link, text", "multifd-compression=auto",
             fill="corpus:" + os.path.abspath(__file__))
 if r:

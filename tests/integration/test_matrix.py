@@ -85,8 +85,12 @@ if qemu:
     for r in ("QEMU 7.2", "livemig/QEMU", "QEMU+livemig", "QEMU+livemig/QEMU"):
         c.check(tables.count("| 2 | %s |" % r) == 2, "a %s row per method" % r)
 c.check("#### Best methods" in tables and "| link loopback | 2 |" in tables, "best methods")
-c.check(os.path.isfile(os.path.join(out, "machine.md")) and
-        "kernel:" in open(os.path.join(out, "machine.md")).read(), "machine.md")
+mtext = open(os.path.join(out, "machine.md")).read() if os.path.isfile(
+    os.path.join(out, "machine.md")) else ""
+c.check("kernel:" in mtext and "- swept: channels 2; methods none,zstd; link loopback; image "
+        in mtext, "machine.md: %r" % mtext)
+# What did not run is not described as if it had.
+c.check(("QEMU: not run" in mtext) != qemu, "machine.md, QEMU %s: %r" % (qemu, mtext))
 
 plots = sorted(os.listdir(os.path.join(out, "plots"))) if os.path.isdir(
     os.path.join(out, "plots")) else []

@@ -66,6 +66,12 @@ usage = [
     (["dest", "--d"], "ambiguous option '--d' (--dump? --dirty-rate?"),
     (["source", "--c", "x"], "ambiguous option '--c' (--connect? --cap? --control?)"),
     (["source", "--connect", "tcp:127.0.0.1:1", "--mem", "99999999T"], "'99999999T': too large"),
+    # More than max-ram, with or without --prealloc: refused before it
+    # listens, not when a source comes.
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--mem", "64M", "--set", "max-ram=32M"],
+     "--mem: the RAM registered (67108864 bytes) is more than max-ram"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--mem", "64M", "--set", "max-ram=32M",
+      "--prealloc"], "--mem: the RAM registered (67108864 bytes) is more than max-ram"),
 ]
 for args, word in usage:
     rc, out, err = run(*args, timeout=30)

@@ -769,28 +769,28 @@ static void auto_codec(void)
 	CHECK(lm_auto_link_due(&l, 1));
 	CHECK(lm_auto_link(&l, n, 1 * ms, true) == (int64_t)pb);
 	CHECK(l.probing && lm_auto_link_due(&l, 2 * ms));
-	/* Nothing acknowledged for 40 ms (the channels slow to start): the
+	/* Nothing acknowledged for 20 ms (the channels slow to start): the
 	 * probe's clock has not started, so it neither ends nor reads 0. */
-	CHECK(lm_auto_link(&l, n, 41 * ms, true) == -1);
-	CHECK(l.probing && l.rate == 0 && l.win_t == 41 * ms);
-	CHECK(lm_auto_link(&l, n + pb / 2, 51 * ms, true) == -1); /* half: goes on */
+	CHECK(lm_auto_link(&l, n, 21 * ms, true) == -1);
+	CHECK(l.probing && l.rate == 0 && l.win_t == 21 * ms);
+	CHECK(lm_auto_link(&l, n + pb / 2, 31 * ms, true) == -1); /* half: goes on */
 	CHECK(l.probing && l.rate == 0);
-	CHECK(lm_auto_link(&l, n += pb, 61 * ms, true) == 0);    /* all of it in 20 ms */
+	CHECK(lm_auto_link(&l, n += pb, 41 * ms, true) == 0);    /* all of it in 20 ms */
 	CHECKF(!l.probing && fabs(l.rate - pb * 50.0) < 1, "%.0f", l.rate);
 	/* The next may start 1 s later. */
-	CHECK(l.next_probe == 1061 * ms && l.win_t == 61 * ms && l.win_bytes == n);
+	CHECK(l.next_probe == 1041 * ms && l.win_t == 41 * ms && l.win_bytes == n);
 	/* Windows: a slower one keeps the rate (decayed by 1 %), a faster
 	 * one raises it. */
-	CHECK(!lm_auto_link_due(&l, 110 * ms) && lm_auto_link_due(&l, 161 * ms));
-	CHECK(lm_auto_link(&l, n += 10000000, 161 * ms, true) == -1); /* 10 MB in 100 ms */
+	CHECK(!lm_auto_link_due(&l, 90 * ms) && lm_auto_link_due(&l, 141 * ms));
+	CHECK(lm_auto_link(&l, n += 10000000, 141 * ms, true) == -1); /* 10 MB in 100 ms */
 	CHECKF(fabs(l.rate - pb * 50.0 * 0.99) < 1, "%.0f", l.rate);
-	lm_auto_link(&l, n += 30000000, 261 * ms, true);
+	lm_auto_link(&l, n += 30000000, 241 * ms, true);
 	CHECKF(l.rate > 2.99e8 && l.rate < 3.01e8, "%.0f", l.rate);
 	/* A count that goes down (a replaced connection starts from 0)
 	 * opens a new window and does not read as a huge rate. */
-	CHECK(lm_auto_link(&l, n = 5000, 361 * ms, true) == -1);
+	CHECK(lm_auto_link(&l, n = 5000, 341 * ms, true) == -1);
 	CHECKF(l.rate > 2.99e8 && l.rate < 3.01e8, "%.0f", l.rate);
-	CHECK(l.win_t == 361 * ms && l.win_bytes == 5000 && !l.probing);
+	CHECK(l.win_t == 341 * ms && l.win_bytes == 5000 && !l.probing);
 	/* Only where a probe may run (not the final pass, not between
 	 * passes): the window after next_probe starts one then.  The owner's
 	 * budget, when larger, is the probe's. */
@@ -811,30 +811,39 @@ static void auto_codec(void)
 	CHECKF(l.probing && fabs(l.rate - 2 * pb * 500.0) < 1, "%.0f", l.rate);
 	CHECK(lm_auto_link(&l, n += 4 * pb, 3306 * ms, true) == (int64_t)(8 * pb));
 	CHECKF(l.probing && fabs(l.rate - 2 * pb * 500.0) < 1, "%.0f", l.rate); /* same */
-	CHECK(lm_auto_link(&l, n, 3308 * ms, true) == -1);         /* nothing yet */
+	CHECK(lm_auto_link(&l, n, 3308 * ms, true) == -1 && l.win_t == 3308 * ms); /* none yet */
 	CHECK(lm_auto_link(&l, n += 8 * pb, 3318 * ms, true) == (int64_t)(16 * pb));
 	CHECK(lm_auto_link(&l, n += 16 * pb, 3328 * ms, true) == (int64_t)(32 * pb));
 	CHECKF(fabs(l.rate - 16 * pb * 100.0) < 1, "%.0f", l.rate);
 	CHECK(lm_auto_link(&l, n += 32 * pb, 3340 * ms, true) == 0); /* the last: 16x */
-	CHECK(!l.probing && l.next_probe == 7340 * ms);
-	/* The next probe keeps the larger budget.  One that takes 15 ms or
-	 * more measures the link: no larger probe. */
+	CHECK(!l.probing && l.probe_shift == 4 && l.next_probe == 7340 * ms);
+	/* The next probe keeps the larger budget; one that runs out of time
+	 * halves it; one that takes 15 ms measures the link: no larger one. */
 	CHECK(lm_auto_link(&l, n += 1000, 7400 * ms, true) == (int64_t)(32 * pb));
-	CHECK(lm_auto_link(&l, n += 32 * pb, 7416 * ms, true) == 0);
-	CHECK(!l.probing && l.next_probe == 15416 * ms);
+	CHECK(lm_auto_link(&l, n += 16 * pb, 7431 * ms, true) == 0);
+	CHECK(!l.probing && l.probe_shift == 3 && l.next_probe == 15431 * ms);
+	CHECK(lm_auto_link(&l, n += 1000, 15500 * ms, true) == (int64_t)(16 * pb));
+	CHECK(lm_auto_link(&l, n += 16 * pb, 15515 * ms, true) == 0);
+	CHECK(!l.probing && l.probe_shift == 3 && l.next_probe == 23515 * ms);
 	/* A probe cut short - its pass ended, or a count went down - ends
-	 * unmeasured: the rate stays and the next may start when the window
-	 * ends. */
-	l.probe_shift = 0;
-	CHECK(lm_auto_link(&l, n += 1000, 15500 * ms, true) == (int64_t)(2 * pb));
+	 * unmeasured: the rate stays and the next may start 1 s later. */
+	CHECK(lm_auto_link(&l, n += 1000, 23600 * ms, true) == (int64_t)(16 * pb));
 	rate = l.rate;
-	CHECK(lm_auto_link(&l, n += pb, 15501 * ms, false) == 0);
-	CHECK(!l.probing && l.rate == rate && l.win_bytes == n && l.next_probe == 15416 * ms);
-	CHECK(lm_auto_link(&l, n += 1000, 15502 * ms, true) == -1 && !l.probing);
-	CHECK(lm_auto_link(&l, n += 1000, 15601 * ms, true) == (int64_t)(2 * pb));
+	CHECK(lm_auto_link(&l, n += pb, 23601 * ms, false) == 0);
+	CHECK(!l.probing && l.rate == rate && l.win_bytes == n && l.next_probe == 24601 * ms);
+	CHECK(lm_auto_link(&l, n += 1000, 23602 * ms, true) == -1 && !l.probing);
+	CHECK(lm_auto_link(&l, n += 1000, 24700 * ms, true) == (int64_t)(16 * pb));
 	rate = l.rate;
-	CHECK(lm_auto_link(&l, 10, 15603 * ms, true) == (int64_t)(2 * pb)); /* ended, and again */
-	CHECK(l.probing && l.rate == rate && l.win_bytes == 10);
+	CHECK(lm_auto_link(&l, n = 10, 24702 * ms, true) == 0); /* ended, not again */
+	CHECK(!l.probing && l.rate == rate && l.win_bytes == 10 && l.next_probe == 25702 * ms);
+	/* Nothing acknowledged at all: the clock starts at the latest 30 ms
+	 * after the probe began, and it ends 30 ms after that, reading 0. */
+	CHECK(lm_auto_link(&l, n += 1000, 25800 * ms, true) == (int64_t)(16 * pb));
+	rate = l.rate;
+	CHECK(lm_auto_link(&l, n, 25820 * ms, true) == -1 && l.win_t == 25820 * ms);
+	CHECK(lm_auto_link(&l, n, 25840 * ms, true) == -1 && l.win_t == 25820 * ms);
+	CHECK(lm_auto_link(&l, n, 25851 * ms, true) == 0);
+	CHECK(!l.probing && l.rate == rate && l.probe_shift == 2);
 	fprintf(stderr, "codec auto: done\n");
 }
 

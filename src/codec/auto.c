@@ -215,11 +215,11 @@ int64_t lm_auto_link(struct lm_auto_link *l, uint64_t delivered, uint64_t now_ns
 			l->rate = thr;
 		open_window(l, delivered, now_ns); /* the probe's bytes are counted */
 		if (got >= probe_budget(l)) {
-			/* All of it in less than half the time: the ticks, not
-			 * the link, set the pace (a fast link carries 4 MiB in
-			 * a few ms), so thr is a floor.  The next probe, twice
+			/* All of it before its time ran out: the link was idle
+			 * by the tick that saw it (a late tick: 4 MiB take 2 ms
+			 * at 2 GB/s), so thr is a floor.  The next probe, twice
 			 * as large, at once. */
-			if (2 * ns < LM_AUTO_PROBE_MAX_NS && l->probe_shift < PROBE_SHIFT_MAX) {
+			if (l->probe_shift < PROBE_SHIFT_MAX) {
 				l->probe_shift++;
 				return start_probe(l, now_ns);
 			}

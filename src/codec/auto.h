@@ -95,8 +95,8 @@ void lm_auto_update(struct lm_auto *a, int choice, uint64_t in, uint64_t out,
  * acknowledged until the budget's worth are (or LM_AUTO_PROBE_MAX_NS has
  * passed on that clock) is what the link carries when offered more; it
  * raises the rate when it is 1.5 times what was believed.  A probe whose
- * budget is all acknowledged in under half that time measured the owner's
- * ticks more than the link (4 MiB take 2 ms at 2 GB/s): its rate is a
+ * budget is all acknowledged before its time ran out measured the owner's
+ * ticks as much as the link (4 MiB take 2 ms at 2 GB/s): its rate is a
  * floor, and another probe with twice the budget starts at once, up to 16
  * times the base; the larger budget is kept for later probes, and halved
  * by each that runs out of time.  Probes run only while the senders send,

@@ -775,22 +775,23 @@ static void auto_codec(void)
 	CHECK(l.probing && l.rate == 0 && l.win_t == 21 * ms);
 	CHECK(lm_auto_link(&l, n + pb / 2, 31 * ms, true) == -1); /* half: goes on */
 	CHECK(l.probing && l.rate == 0);
-	CHECK(lm_auto_link(&l, n += pb, 41 * ms, true) == 0);    /* all of it in 20 ms */
-	CHECKF(!l.probing && fabs(l.rate - pb * 50.0) < 1, "%.0f", l.rate);
+	/* Three quarters of it when its 30 ms are out: it measured the link. */
+	CHECK(lm_auto_link(&l, n += 3 * pb / 4, 51 * ms, true) == 0);
+	CHECKF(!l.probing && fabs(l.rate - pb * 25.0) < 1, "%.0f", l.rate);
 	/* The next may start 1 s later. */
-	CHECK(l.next_probe == 1041 * ms && l.win_t == 41 * ms && l.win_bytes == n);
+	CHECK(l.next_probe == 1051 * ms && l.win_t == 51 * ms && l.win_bytes == n);
 	/* Windows: a slower one keeps the rate (decayed by 1 %), a faster
 	 * one raises it. */
-	CHECK(!lm_auto_link_due(&l, 90 * ms) && lm_auto_link_due(&l, 141 * ms));
-	CHECK(lm_auto_link(&l, n += 10000000, 141 * ms, true) == -1); /* 10 MB in 100 ms */
-	CHECKF(fabs(l.rate - pb * 50.0 * 0.99) < 1, "%.0f", l.rate);
-	lm_auto_link(&l, n += 30000000, 241 * ms, true);
+	CHECK(!lm_auto_link_due(&l, 100 * ms) && lm_auto_link_due(&l, 151 * ms));
+	CHECK(lm_auto_link(&l, n += 10000000, 151 * ms, true) == -1); /* 10 MB in 100 ms */
+	CHECKF(fabs(l.rate - pb * 25.0 * 0.99) < 1, "%.0f", l.rate);
+	lm_auto_link(&l, n += 30000000, 251 * ms, true);
 	CHECKF(l.rate > 2.99e8 && l.rate < 3.01e8, "%.0f", l.rate);
 	/* A count that goes down (a replaced connection starts from 0)
 	 * opens a new window and does not read as a huge rate. */
-	CHECK(lm_auto_link(&l, n = 5000, 341 * ms, true) == -1);
+	CHECK(lm_auto_link(&l, n = 5000, 351 * ms, true) == -1);
 	CHECKF(l.rate > 2.99e8 && l.rate < 3.01e8, "%.0f", l.rate);
-	CHECK(l.win_t == 341 * ms && l.win_bytes == 5000 && !l.probing);
+	CHECK(l.win_t == 351 * ms && l.win_bytes == 5000 && !l.probing);
 	/* Only where a probe may run (not the final pass, not between
 	 * passes): the window after next_probe starts one then.  The owner's
 	 * budget, when larger, is the probe's. */
@@ -804,8 +805,9 @@ static void auto_codec(void)
 	CHECK(lm_auto_link(&l, n += pb, 1231 * ms, true) == 0);
 	CHECK(!l.probing && l.rate == rate && l.next_probe == 3231 * ms);
 	/* A fast link: all 8 MiB in 2 ms, a floor, so a probe of twice the
-	 * budget follows at once, and so on while they end in under 15 ms,
-	 * up to 16 times the budget; each raises the rate it beats by half. */
+	 * budget follows at once, and so on while they end before their
+	 * time runs out, up to 16 times the budget; each raises the rate it
+	 * beats by half. */
 	CHECK(lm_auto_link(&l, n += 1000, 3300 * ms, true) == (int64_t)(2 * pb));
 	CHECK(lm_auto_link(&l, n += 2 * pb, 3302 * ms, true) == (int64_t)(4 * pb));
 	CHECKF(l.probing && fabs(l.rate - 2 * pb * 500.0) < 1, "%.0f", l.rate);
@@ -818,13 +820,16 @@ static void auto_codec(void)
 	CHECK(lm_auto_link(&l, n += 32 * pb, 3340 * ms, true) == 0); /* the last: 16x */
 	CHECK(!l.probing && l.probe_shift == 4 && l.next_probe == 7340 * ms);
 	/* The next probe keeps the larger budget; one that runs out of time
-	 * halves it; one that takes 15 ms measures the link: no larger one. */
+	 * measured the link, and halves it; one that ends in time, even at
+	 * 29 ms, is a floor again. */
 	CHECK(lm_auto_link(&l, n += 1000, 7400 * ms, true) == (int64_t)(32 * pb));
 	CHECK(lm_auto_link(&l, n += 16 * pb, 7431 * ms, true) == 0);
 	CHECK(!l.probing && l.probe_shift == 3 && l.next_probe == 15431 * ms);
 	CHECK(lm_auto_link(&l, n += 1000, 15500 * ms, true) == (int64_t)(16 * pb));
-	CHECK(lm_auto_link(&l, n += 16 * pb, 15515 * ms, true) == 0);
-	CHECK(!l.probing && l.probe_shift == 3 && l.next_probe == 23515 * ms);
+	CHECK(lm_auto_link(&l, n += 16 * pb, 15529 * ms, true) == (int64_t)(32 * pb));
+	CHECK(lm_auto_link(&l, n += 16 * pb, 15545 * ms, true) == -1); /* half, 16 ms */
+	CHECK(lm_auto_link(&l, n += 1000, 15560 * ms, true) == 0);     /* 31 ms */
+	CHECK(!l.probing && l.probe_shift == 3 && l.next_probe == 23560 * ms);
 	/* A probe cut short - its pass ended, or a count went down - ends
 	 * unmeasured: the rate stays and the next may start 1 s later. */
 	CHECK(lm_auto_link(&l, n += 1000, 23600 * ms, true) == (int64_t)(16 * pb));

@@ -95,6 +95,10 @@ def parse_size(text):
     return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2).upper()]
 
 
+def plural(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
 def split(text):
     return [w for w in str(text).split(",") if w]
 
@@ -473,8 +477,8 @@ def sweep(a):
         return (a.qemu and c["method"] in QEMU_METHODS and c["dirty"] == "0"
                 and c["zero_page"] == "multifd")
     n = sum(1 + qemu_too(c) * (1 + a.qemu_livemig) for c in cells) * a.repeat
-    log("%d cells x %d rounds = %d runs; %s; %s" % (
-        len(cells), a.repeat, n,
+    log("%s x %s = %s; %s; %s" % (
+        plural(len(cells), "cell"), plural(a.repeat, "round"), plural(n, "run"),
         "pinned: source on CPU 0, destination on CPU 1" if a.pin else "not pinned",
         "QEMU beside livemig for none/zlib/zstd" if a.qemu else "no QEMU"))
     warm(2 * max(os.path.getsize(p) for p in images.values()))
@@ -582,7 +586,8 @@ def row(ch, tool, runs):
         fmt(med(runs, "mbps")), fmt(med(runs, "pages-per-second")),
         fmt(med(runs, "source-cpu-percent")), fmt(med(runs, "destination-cpu-percent")),
         fmt(med(runs, "wire-bytes") and med(runs, "wire-bytes") / 2**20, "%.1f"),
-        len(runs), fmt(100 * s), " %" + (" **!**" if s > SPREAD_FLAG else ""),
+        len(runs), "-" if len(runs) < 2 else fmt(100 * s),
+        "" if len(runs) < 2 else " %" + (" **!**" if s > SPREAD_FLAG else ""),
         fmt(med(runs, "other-cpus"), "%.2f"))
 
 
@@ -688,6 +693,11 @@ def best_table(cells, groups, varying, chans):
     """Per link and channels: livemig's best fixed method against QEMU's best,
     and auto against livemig's best fixed method (the issue's acceptance)."""
     out = ["#### Best methods", "",
+           "Per setting and channel count: livemig's fastest fixed method (median total time) "
+           "against QEMU's fastest, and auto against livemig's fastest fixed method; CPU s = "
+           "source + destination CPU seconds (medians); the last column is the fastest "
+           "method's wire bytes x 8 / link rate, the time the link alone would need. "
+           "- = not run (no QEMU cell, no auto cell, no link rate on loopback).", "",
            "| setting | channels | livemig best (ms) | QEMU best (ms) | livemig/QEMU | "
            "auto (ms) | auto/best | auto CPU s | best CPU s | best: wire bytes / link rate (ms) |",
            "|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -848,9 +858,16 @@ def machine(a, argv):
             a.zero_page, a.dirty_rate, a.tls, a.repeat,
             "s" if a.repeat > 1 else "",
             "; scenario %s (its settings, options given win)" % a.scenario if a.scenario else ""),
-        "- links: loopback = both sides in one network namespace over 127.0.0.1; RATE = "
-        "the destination and the source in two namespaces joined by a veth pair, both ends "
-        "shaped with tc tbf rate RATE burst 512kb latency 50ms",
+        "- links: %s" % "; ".join(
+            ("loopback = both sides in a network namespace of their own over 127.0.0.1"
+             if os.geteuid() == 0 else "loopback = 127.0.0.1 in this network namespace")
+            if l == "loopback" else
+            "%s = the destination and the source in two network namespaces joined by a veth "
+            "pair, both ends shaped with tc tbf rate %s burst 512kb latency 50ms" % (l, l)
+            for l in split(a.link)),
+        "- image: %s" % (a.image if a.image else
+                         "made once per fill, ratio and size by bench/make-image.sh (corpus) "
+                         "or random pages, kept in %s and reused" % CACHE),
         "- pinning: %s" % ("source on CPU 0, destination on CPU 1 (taskset)%s" % (
             ", QEMU the same" if a.qemu else "") if a.pin else "none"),
         "- destination memory: %s" % (
@@ -944,8 +961,9 @@ def options():
     ap.add_argument("--no-qemu-livemig", dest="qemu_livemig", action="store_false",
                     help="no third row of QEMU with livemig carrying its RAM (livemig "
                     "qemu-source/qemu-dest, stop-and-copy)")
-    ap.add_argument("--out", metavar="DIR", help="results (default bench/results/DATE-HOST, or "
-                    "./results/DATE-HOST where there is no bench/)")
+    ap.add_argument("--out", metavar="DIR", help="results, a directory without runs.jsonl "
+                    "(default bench/results/DATE-HOST, or ./results/DATE-HOST where there is "
+                    "no bench/; -2, -3, ... when that holds runs)")
     ap.add_argument("--report", metavar="DIR", help="no runs: tables and plots from DIR/runs.jsonl")
     ap.add_argument("--readme", metavar="FILE", help="also put the results section into FILE")
     ap.add_argument("--against", metavar="DIR", help="with --report: each cell's median "
@@ -1007,9 +1025,16 @@ def main(argv):
             a.qemu = False
         if not shutil.which("gnuplot"):
             log("gnuplot is not installed: no plots (apt-get install gnuplot-nox)")
-        a.out = a.out or os.path.join("bench" if os.path.isdir("bench") else ".", "results",
-                                      "%s-%s" % (datetime.date.today().isoformat(),
-                                                 socket.gethostname()))
+        if a.out and os.path.exists(os.path.join(a.out, "runs.jsonl")):
+            raise Usage("--out %s already holds a matrix's runs (runs.jsonl): another "
+                        "directory, or remove it" % a.out)
+        if not a.out:  # a new directory: DATE-HOST, then DATE-HOST-2, ...
+            base = os.path.join("bench" if os.path.isdir("bench") else ".", "results",
+                                "%s-%s" % (datetime.date.today().isoformat(),
+                                           socket.gethostname()))
+            a.out, k = base, 2
+            while os.path.exists(os.path.join(a.out, "runs.jsonl")):
+                a.out, k = "%s-%d" % (base, k), k + 1
         os.makedirs(a.out, exist_ok=True)
     except Usage as e:
         log(str(e))

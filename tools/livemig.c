@@ -798,6 +798,10 @@ static void summary(livemig_session *s, const char *who)
 	if (strcmp(zero_ran, st.zero_page_detection))
 		printf(" (ran as %s: no device)", zero_ran);
 	printf("\n");
+	if (!strcmp(who, "source") && !strcmp(st.method, "auto"))
+		printf("  auto      packets sent raw %llu, lz4 %llu, zstd %llu, zstd-hi %llu\n",
+		       (unsigned long long)st.auto_none, (unsigned long long)st.auto_lz4,
+		       (unsigned long long)st.auto_zstd, (unsigned long long)st.auto_zstd_hi);
 	char rate[32] = "unknown"; /* no dirty sync after pass 1 */
 	if (st.dirty_pages_rate >= 0)
 		snprintf(rate, sizeof(rate), "%.0f", st.dirty_pages_rate);

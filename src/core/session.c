@@ -88,9 +88,10 @@ static int map_registered(livemig_session *s, char *err, size_t len)
 	for (unsigned i = 0; i < s->nblocks; i++)
 		total += s->blocks[i].size;
 	if (total > lm_ram_limit(s)) {
-		snprintf(err, len, "the RAM registered (%llu bytes) is more than %s",
+		snprintf(err, len, "the RAM registered (%llu bytes) is more than %s (%llu bytes)",
 			 (unsigned long long)total,
-			 s->p.max_ram ? "max-ram" : "this machine's memory");
+			 s->p.max_ram ? "max-ram" : "this machine's memory",
+			 (unsigned long long)lm_ram_limit(s));
 		return -E2BIG;
 	}
 	for (unsigned i = 0; s->dst.prealloc && i < s->nblocks; i++) {

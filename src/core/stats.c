@@ -296,11 +296,15 @@ int livemig_stats_json(livemig_session *s, char *buf, size_t len)
 	lm_json_u64(&b, o, "busy-retries", st.busy_retries);
 	lm_json_u64(&b, o, "hw-errors", st.hw_errors);
 	lm_json_u64(&b, o, "raw-pages", st.raw_pages);
-	json_object *a = lm_json_put(&b, o, "auto", json_object_new_object());
-	lm_json_u64(&b, a, "none", st.auto_none);
-	lm_json_u64(&b, a, "lz4", st.auto_lz4);
-	lm_json_u64(&b, a, "zstd", st.auto_zstd);
-	lm_json_u64(&b, a, "zstd-hi", st.auto_zstd_hi);
+	if (s->role == LIVEMIG_SOURCE && !strcmp(st.method, "auto")) {
+		json_object *a = lm_json_put(&b, o, "auto", json_object_new_object());
+		lm_json_u64(&b, a, "none", st.auto_none);
+		lm_json_u64(&b, a, "lz4", st.auto_lz4);
+		lm_json_u64(&b, a, "zstd", st.auto_zstd);
+		lm_json_u64(&b, a, "zstd-hi", st.auto_zstd_hi);
+	} else {
+		lm_json_null(&b, o, "auto"); /* the destination cannot tell zstd from zstd-hi */
+	}
 
 	o = lm_json_put(&b, root, "zero-page", json_object_new_object());
 	lm_json_str(&b, o, "engine", zero_ran); /* which ran: dsa may fall back to multifd */

@@ -91,6 +91,14 @@ c.check("kernel:" in mtext and "- swept: channels 2; methods none,zstd; link loo
         in mtext, "machine.md: %r" % mtext)
 # What did not run is not described as if it had.
 c.check(("QEMU: not run" in mtext) != qemu, "machine.md, QEMU %s: %r" % (qemu, mtext))
+c.check("tbf" not in mtext, "machine.md describes a shaped link that did not run: %r" % mtext)
+
+# A directory that holds a sweep's runs is not written into again.
+rc, so, se = matrix("--image", img, "--repeat", "1", "--channels", "2", "--methods", "none",
+                    "--no-qemu", "--out", out)
+c.check(rc == 2 and "already holds a matrix's runs" in se, "--out reused: %d %r" % (rc, se))
+with open(os.path.join(out, "runs.jsonl")) as f:
+    c.check(len(f.readlines()) == len(runs), "--out reused: runs.jsonl changed")
 
 plots = sorted(os.listdir(os.path.join(out, "plots"))) if os.path.isdir(
     os.path.join(out, "plots")) else []

@@ -67,6 +67,10 @@ for channels in (1, 2, 4):
                 dd["ram"]["transferred"] == ram["transferred"],
                 name + ": destination counts differ from the source's")
         comp = s["compression"]
+        # Packet choices only the source's auto knows: null elsewhere.
+        c.check(dd["compression"]["auto"] is None and
+                (comp["auto"] is None) == (method != "auto"),
+                name + ": compression.auto %s / %s" % (comp["auto"], dd["compression"]["auto"]))
         if method == "none":
             c.check(ram["payload-bytes"] == ram["normal-bytes"], name + ": raw payload size")
         elif method == "auto":

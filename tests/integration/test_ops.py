@@ -69,9 +69,9 @@ usage = [
     # More than max-ram, with or without --prealloc: refused before it
     # listens, not when a source comes.
     (["dest", "--listen", "tcp:127.0.0.1:0", "--mem", "64M", "--set", "max-ram=32M"],
-     "--mem: the RAM registered (67108864 bytes) is more than max-ram"),
+     "--mem: the RAM registered (67108864 bytes) is more than max-ram (33554432 bytes)"),
     (["dest", "--listen", "tcp:127.0.0.1:0", "--mem", "64M", "--set", "max-ram=32M",
-      "--prealloc"], "--mem: the RAM registered (67108864 bytes) is more than max-ram"),
+      "--prealloc"], "--mem: the RAM registered (67108864 bytes) is more than max-ram (33554432 bytes)"),
 ]
 for args, word in usage:
     rc, out, err = run(*args, timeout=30)

@@ -358,9 +358,12 @@ int cli_parse_opts(int argc, char **argv, struct opts *o, unsigned cmd)
 			break;
 		case O_MEM: {
 			int e = lm_parse_size(optarg, &o->mem);
+			/* A block holds at most 2^32 - 1 pages (livemig_ram_register). */
+			if (!e && o->mem > (uint64_t)UINT32_MAX * CLI_PAGE)
+				e = -ERANGE;
 			if (e || !o->mem) {
 				fprintf(stderr, "livemig %s: --mem '%s': %s\n", who, optarg,
-					e == -ERANGE ? "too large"
+					e == -ERANGE ? "too large (at most 16 TiB - 4 KiB)"
 						     : "expected a size above 0 such as 4G");
 				return 2;
 			}

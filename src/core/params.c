@@ -321,7 +321,8 @@ static const struct lm_param params[LM_P_COUNT] = {
 	[LM_P_MAX_RAM] = {
 		.name = "max-ram", .type = T_SIZE, .def = "0", .unit = "bytes", .sides = DST,
 		.help = "refuse a source that announces more RAM than this, before allocating "
-			"anything; 0 = this machine's memory",
+			"anything; 0 = this machine's memory (a value above it replaces that "
+			"limit: overcommit)",
 		FIELD(max_ram),
 	},
 	[LM_P_TLS_CREDS] = {
@@ -520,8 +521,8 @@ static int apply(struct lm_params *p, const struct lm_param *d, const char *name
 		return 0;
 	case T_SIZE:
 		if (lm_parse_size(v, &x)) {
-			snprintf(err, errlen, "%s: '%s' is not a byte rate (e.g. 125M, 1G, "
-				 "0 = unlimited)", name, v);
+			snprintf(err, errlen, "%s: '%s' is not a size in bytes (a number, or "
+				 "with K, M, G or T: 125M, 1G)", name, v);
 			return -EINVAL;
 		}
 		put_uint(p, d, x);

@@ -66,6 +66,11 @@ usage = [
     (["dest", "--d"], "ambiguous option '--d' (--dump? --dirty-rate?"),
     (["source", "--c", "x"], "ambiguous option '--c' (--connect? --cap? --control?)"),
     (["source", "--connect", "tcp:127.0.0.1:1", "--mem", "99999999T"], "'99999999T': too large"),
+    # Above what one block holds, also where rounding up to pages would wrap.
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--mem", "16T"], "'16T': too large (at most 16 TiB"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--mem", "18446744073709551615"], "too large"),
+    (["dest", "--listen", "tcp:127.0.0.1:0", "--set", "max-ram=abc"],
+     "max-ram: 'abc' is not a size in bytes"),
     # More than max-ram, with or without --prealloc: refused before it
     # listens, not when a source comes.
     (["dest", "--listen", "tcp:127.0.0.1:0", "--mem", "64M", "--set", "max-ram=32M"],

@@ -219,14 +219,14 @@ static void values(void)
 		} else if (!strcmp(pi->type, "size")) {
 			good(pi, "0", "0");
 			good(pi, "125M", "131072000");
-			bad(pi, "fast", "is not a byte rate");
-			bad(pi, "", "is not a byte rate");
-			bad(pi, "-1", "is not a byte rate");
-			bad(pi, "10x", "is not a byte rate");
-			bad(pi, " 1G", "is not a byte rate");
-			bad(pi, "1G ", "is not a byte rate");
-			bad(pi, "18446744073709551616", "is not a byte rate");
-			bad(pi, "16777216T", "is not a byte rate");
+			bad(pi, "fast", "is not a size in bytes");
+			bad(pi, "", "is not a size in bytes");
+			bad(pi, "-1", "is not a size in bytes");
+			bad(pi, "10x", "is not a size in bytes");
+			bad(pi, " 1G", "is not a size in bytes");
+			bad(pi, "1G ", "is not a size in bytes");
+			bad(pi, "18446744073709551616", "is not a size in bytes");
+			bad(pi, "16777216T", "is not a size in bytes");
 		} else if (!strcmp(pi->type, "bool")) {
 			good(pi, "on", "on");
 			if (strcmp(pi->values, "on"))

@@ -31,7 +31,9 @@
  * method's measured gain over that estimate.  Raw has no compression time
  * and ratio 1.  A sample estimated under LM_AUTO_MIN_RATIO sends the packet
  * raw without trying.  Every 128th packet refreshes the estimate of a
- * compressor not used lately.
+ * compressor not used lately.  While the link takes raw bytes no slower
+ * than the fastest compressor reads them, raw wins whatever the ratio:
+ * then packets go raw with no sample and no refresh.
  */
 #ifndef LM_AUTO_H
 #define LM_AUTO_H

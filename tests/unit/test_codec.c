@@ -759,6 +759,35 @@ static void auto_codec(void)
 	link = 1000000;
 	CHECK(auto_run(&cfg, C_RANDOM, 2) == LM_METHOD_NONE);
 
+	/* A link faster than any compressor (20 GB/s against lz4's 600 MB/s
+	 * per channel): raw without a sample, and no compressor refreshed
+	 * every 128 packets; at 1 GB/s text is compressed, and the refresh
+	 * tries the measured compressor not chosen. */
+	struct lm_auto am;
+	uint64_t fixed[LM_AUTO_N] = { 0, 600000000, 350000000, 0 }; /* zstd-hi measured */
+	uint8_t *text = malloc(LM_PAGE_SIZE);
+	fill_page(text, C_TEXT, 7);
+	CHECK(lm_auto_init(&am, fixed, 2, 0) == 0);
+	am.link = 20e9;
+	int got[LM_AUTO_N] = { 0 };
+	for (int k = 0; k < 512; k++)
+		got[lm_auto_choose(&am, text)]++;
+	CHECKF(got[LM_AUTO_NONE] == 512, "fast link: %d raw of 512", got[LM_AUTO_NONE]);
+	am.link = 1e9;
+	memset(got, 0, sizeof(got));
+	for (int k = 0; k < 512; k++) {
+		int c = lm_auto_choose(&am, text);
+		got[c]++;
+		lm_auto_update(&am, c, LM_PACKET_PAGES * LM_PAGE_SIZE,
+			       c ? LM_PACKET_PAGES * LM_PAGE_SIZE / 3 : LM_PACKET_PAGES * LM_PAGE_SIZE,
+			       1000000);
+	}
+	CHECKF(got[LM_AUTO_NONE] == 0 && got[LM_AUTO_LZ4] + got[LM_AUTO_ZSTD] > 400 &&
+	       got[LM_AUTO_ZSTD_HI] > 0,
+	       "1 GB/s link: %d %d %d %d", got[0], got[1], got[2], got[3]);
+	lm_auto_free(&am);
+	free(text);
+
 	/* The session's link: the best 100 ms window, slowly forgotten, and
 	 * probes.  The first call opens a window and starts a probe, timed
 	 * until LM_AUTO_PROBE_BYTES are acknowledged; the return value is the

@@ -852,11 +852,10 @@ def machine(a, argv):
         "- livemig: %s; QEMU: %s" % (lv or "?", qv if a.qemu else "not run (%s)" % (
             "--no-qemu" if a.no_qemu_asked else "needs root and qemu-system-x86_64")),
         "- swept: channels %s; methods %s; link %s; %s; zero-page %s; "
-        "dirty-rate %s; tls %s; %d run%s each%s" % (
+        "dirty-rate %s; tls %s; %s each%s" % (
             a.channels, a.methods, a.link, "image %s" % a.image if a.image else
             "fill %s, ratio %s, of %s" % (a.fill, a.fill_ratio, a.mem),
-            a.zero_page, a.dirty_rate, a.tls, a.repeat,
-            "s" if a.repeat > 1 else "",
+            a.zero_page, a.dirty_rate, a.tls, plural(a.repeat, "run"),
             "; scenario %s (its settings, options given win)" % a.scenario if a.scenario else ""),
         "- links: %s" % "; ".join(
             ("loopback = both sides in a network namespace of their own over 127.0.0.1"

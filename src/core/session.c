@@ -84,14 +84,14 @@ static bool started(livemig_session *s)
  * mapped.) */
 static int map_registered(livemig_session *s, char *err, size_t len)
 {
-	uint64_t total = 0;
+	uint64_t total = 0, limit = lm_ram_limit(s);
 	for (unsigned i = 0; i < s->nblocks; i++)
 		total += s->blocks[i].size;
-	if (total > lm_ram_limit(s)) {
+	if (total > limit) {
 		snprintf(err, len, "the RAM registered (%llu bytes) is more than %s (%llu bytes)",
 			 (unsigned long long)total,
 			 s->p.max_ram ? "max-ram" : "this machine's memory",
-			 (unsigned long long)lm_ram_limit(s));
+			 (unsigned long long)limit);
 		return -E2BIG;
 	}
 	for (unsigned i = 0; s->dst.prealloc && i < s->nblocks; i++) {
